@@ -1,0 +1,146 @@
+"""The on-disk dataset: `DIR/<table>/*.parquet` (zstd) plus `DIR/manifest.json`.
+
+Each input file's rows are written under temporary names and renamed only when the whole file
+is done, then the manifest (rewritten atomically) records it with its content hash and counts.
+An interrupted ingest therefore leaves the dataset as it was before that file, and ingesting a
+file whose hash the manifest already holds adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from forensics import __version__
+from forensics.errors import OutputError
+from forensics.schema import SCHEMA_VERSION, TABLE_NAMES, polars_schema
+
+MANIFEST = "manifest.json"
+TMP_PREFIX = ".tmp-"
+ZSTD_LEVEL = 1
+
+
+@dataclass
+class Manifest:
+    """What a dataset holds: tool and schema version, and one entry per ingested input."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+    tool_version: str = __version__
+
+    def find(self, sha256: str) -> dict[str, Any] | None:
+        return next((f for f in self.files if f.get("sha256") == sha256), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": "forensics",
+            "tool_version": self.tool_version,
+            "schema_version": self.schema_version,
+            "tables": list(TABLE_NAMES),
+            "files": self.files,
+        }
+
+
+def load_manifest(root: Path) -> Manifest:
+    """Read `root/manifest.json`; a missing one means an empty dataset."""
+    path = root / MANIFEST
+    if not path.exists():
+        return Manifest()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise OutputError(f"{path}: unreadable manifest ({e}); use a new output directory") from None
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise OutputError(
+            f"{root}: dataset has schema version {version}, this forensics writes "
+            f"{SCHEMA_VERSION}; ingest into a new directory"
+        )
+    return Manifest(files=data.get("files", []), tool_version=data.get("tool_version", "?"))
+
+
+def open_for_writing(root: Path) -> Manifest:
+    """Check that `root` can hold a dataset (creating it), clear stale temp parts, load its manifest."""
+    if root.exists() and not root.is_dir():
+        raise OutputError(f"{root}: exists and is not a directory; choose another -o")
+    if root.is_dir() and any(root.iterdir()) and not (root / MANIFEST).exists():
+        if not all(p.name in TABLE_NAMES for p in root.iterdir()):
+            raise OutputError(
+                f"{root}: directory is not empty and is not a forensics dataset; choose another -o"
+            )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f"{TMP_PREFIX}probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"{root}: cannot write here ({e.strerror}); choose another -o") from None
+    for stale in root.glob(f"*/{TMP_PREFIX}*"):
+        stale.unlink(missing_ok=True)
+    return load_manifest(root)
+
+
+def save_manifest(root: Path, manifest: Manifest) -> None:
+    """Write the manifest atomically (temp file + rename)."""
+    tmp = root / f"{TMP_PREFIX}{MANIFEST}"
+    tmp.write_text(json.dumps(manifest.to_json(), indent=1, default=str))
+    os.replace(tmp, root / MANIFEST)
+
+
+class FileWriter:
+    """Writes one input's rows, table by table, as temp Parquet files until `commit`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.token = uuid.uuid4().hex[:12]
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._paths: dict[str, Path] = {}
+        self.rows: dict[str, int] = dict.fromkeys(TABLE_NAMES, 0)
+
+    def write(self, table: str, df: pl.DataFrame) -> None:
+        """Append rows (already in the table's schema) as one row group."""
+        if df.height == 0:
+            return
+        if table not in self._writers:
+            folder = self.root / table
+            folder.mkdir(exist_ok=True)
+            path = folder / f"{TMP_PREFIX}{self.token}.parquet"
+            schema = pl.DataFrame(schema=polars_schema(table)).to_arrow().schema
+            self._writers[table] = pq.ParquetWriter(
+                path, schema, compression="zstd", compression_level=ZSTD_LEVEL
+            )
+            self._paths[table] = path
+        self._writers[table].write_table(df.to_arrow())
+        self.rows[table] += df.height
+
+    def commit(self, name_hint: str) -> list[str]:
+        """Close and rename the temp files to their final names; returns the relative paths."""
+        parts = []
+        for table, writer in self._writers.items():
+            writer.close()
+            final = self.root / table / f"part-{name_hint}-{self.token}.parquet"
+            os.replace(self._paths[table], final)
+            parts.append(str(final.relative_to(self.root)))
+        self._writers.clear()
+        return parts
+
+    def abort(self) -> None:
+        """Close and delete everything written so far."""
+        for table, writer in self._writers.items():
+            try:
+                writer.close()
+            finally:
+                self._paths[table].unlink(missing_ok=True)
+        self._writers.clear()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

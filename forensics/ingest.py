@@ -1,0 +1,221 @@
+"""`ingest`: inputs -> readers -> parsers -> the Parquet dataset, with a summary that adds up.
+
+For every input: lines read = records in typed tables + rejected lines + lines joined into the
+line above (terminal wraps) + duplicate lines skipped. A record is one log line (or one re-joined
+wrapped line); a table may hold several rows per record (one per add-on sample). The library reports progress through a callback
+and never prints; the CLI decides what to show.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forensics import readers
+from forensics.dataset import FileWriter, Manifest, now_iso, open_for_writing, save_manifest
+from forensics.errors import ForensicsError, InputError
+from forensics.parsers import parse_envelope
+from forensics.readers.envelope import REJECT_COLUMNS
+from forensics.readers.source import Source, expand_paths, iter_chunks
+from forensics.schema import TABLE_NAMES, conform
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass
+class FileResult:
+    """What happened to one input."""
+
+    name: str
+    status: str  # ingested | empty | already_ingested | failed
+    format: str | None = None
+    sha256: str | None = None
+    lines: int = 0
+    records: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    joined_lines: int = 0
+    duplicate_lines: int = 0
+    ts_min: datetime | None = None
+    ts_max: datetime | None = None
+    apps: list[str] = field(default_factory=list)
+    dynos: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def rejected_lines(self) -> int:
+        return sum(self.rejects_by_reason.values())
+
+
+@dataclass
+class IngestSummary:
+    """The whole job: one result per input, and totals that add up."""
+
+    dataset: str
+    files: list[FileResult]
+
+    def _sum(self, attr: str) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(getattr(f, attr))
+        return total
+
+    def totals(self) -> dict[str, Any]:
+        ok = [f for f in self.files if f.status == "ingested"]
+        starts = [f.ts_min for f in ok if f.ts_min]
+        ends = [f.ts_max for f in ok if f.ts_max]
+        return {
+            "lines_read": sum(f.lines for f in self.files),
+            "records": dict(self._sum("records")),
+            "rows": dict(self._sum("rows")),
+            "rejects_by_reason": dict(self._sum("rejects_by_reason")),
+            "rejected_lines": sum(f.rejected_lines for f in self.files),
+            "joined_lines": sum(f.joined_lines for f in self.files),
+            "duplicate_lines": sum(f.duplicate_lines for f in self.files),
+            "time_span": [min(starts) if starts else None, max(ends) if ends else None],
+            "apps": sorted({a for f in ok for a in f.apps}),
+            "dynos": sorted({d for f in ok for d in f.dynos}),
+            "files": {s: sum(f.status == s for f in self.files) for s in _STATUSES},
+        }
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "totals": self.totals(), "files": [asdict(f) for f in self.files]}
+
+
+_STATUSES = ("ingested", "empty", "already_ingested", "failed")
+
+
+def ingest(
+    paths: list[str],
+    out_dir: Path,
+    *,
+    app: str | None = None,
+    fmt: str = "auto",
+    progress: ProgressFn | None = None,
+) -> IngestSummary:
+    """Ingest every input into the dataset at `out_dir`.
+
+    Raises ForensicsError when nothing can be done (bad output dir, no input could be read);
+    a bad input among good ones is recorded as `failed` in the summary instead.
+    """
+    if fmt != "auto":
+        readers.get(fmt)
+    manifest = open_for_writing(out_dir)
+    results: list[FileResult] = []
+    errors: list[str] = []
+    sources: list[Source] = []
+    for arg in paths:
+        try:
+            sources.extend(expand_paths([arg]))
+        except InputError as e:
+            errors.append(str(e))
+            results.append(FileResult(name=arg, status="failed", error=str(e)))
+    for source in sources:
+        try:
+            result = _ingest_one(source, out_dir, manifest, app=app, fmt=fmt, progress=progress)
+        except InputError as e:
+            errors.append(str(e))
+            result = FileResult(name=source.name, status="failed", error=str(e))
+        results.append(result)
+    if errors and all(r.status == "failed" for r in results):
+        raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
+    return IngestSummary(dataset=str(out_dir), files=results)
+
+
+def _ingest_one(
+    source: Source,
+    root: Path,
+    manifest: Manifest,
+    *,
+    app: str | None,
+    fmt: str,
+    progress: ProgressFn | None,
+) -> FileResult:
+    chunks = _with_progress(iter_chunks(source), source, progress)
+    first = next(chunks, b"")
+    name = fmt if fmt != "auto" else readers.detect(first[: readers.SNIFF_BYTES])
+    reader = readers.get(name)
+    result = FileResult(name=source.name, status="ingested", format=name)
+    writer = FileWriter(root)
+    records_by_table: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    apps: set[str] = set()
+    dynos: set[str] = set()
+    try:
+        stream = itertools.chain([first], chunks) if first else iter(())
+        for batch in reader.read(stream, source_file=source.name, app=app):
+            result.lines += batch.lines
+            parsed = parse_envelope(batch.envelope)
+            for table, rows in parsed.tables.items():
+                writer.write(table, rows)
+            for table, n in parsed.records.items():
+                records_by_table[table] += n
+            rejects = [r for r in (batch.rejects, parsed.rejects) if r is not None and r.height]
+            if rejects:
+                rej = pl.concat([r.select(REJECT_COLUMNS) for r in rejects])
+                writer.write("rejects", conform(rej, "rejects"))
+                for reason, n in rej.group_by("reason").len().iter_rows():
+                    reasons[reason] += n
+            _account(batch.envelope, result, apps, dynos)
+    except BaseException:
+        writer.abort()
+        raise
+    if manifest.find(source.sha256 or ""):
+        writer.abort()
+        return FileResult(name=source.name, status="already_ingested", sha256=source.sha256)
+    if result.lines == 0:
+        result.status = "empty"
+    result.sha256 = source.sha256
+    result.rows = {t: writer.rows[t] for t in TABLE_NAMES if t != "rejects"}
+    result.records = dict(records_by_table)
+    result.rejects_by_reason = dict(reasons)
+    result.apps, result.dynos = sorted(apps), sorted(dynos)
+    hint = (source.sha256 or "stdin")[:12]
+    parts = writer.commit(hint)
+    entry = asdict(result) | {"size": source.size, "ingested_at": now_iso(), "app": app}
+    entry["parts"] = parts
+    manifest.files.append(entry)
+    save_manifest(root, manifest)
+    return result
+
+
+def _account(env: pl.DataFrame, result: FileResult, apps: set[str], dynos: set[str]) -> None:
+    """Add one batch's envelope to the joined-line count, time span, apps and dynos."""
+    if env.height == 0:
+        return
+    joined, lo, hi = env.select(
+        (pl.col("line_count").sum() - pl.len()).alias("joined"),
+        pl.col("ts").min().alias("lo"),
+        pl.col("ts").max().alias("hi"),
+    ).row(0)
+    result.joined_lines += int(joined)
+    result.ts_min = lo if result.ts_min is None else min(result.ts_min, lo)
+    result.ts_max = hi if result.ts_max is None else max(result.ts_max, hi)
+    apps.update(a for a in env["app"].unique().to_list() if a)
+    dynos.update(env.filter(pl.col("dyno") != "router")["dyno"].unique().to_list())
+
+
+def _with_progress(
+    chunks: Iterator[bytes], source: Source, progress: ProgressFn | None
+) -> Iterator[bytes]:
+    """Report raw bytes consumed (compressed bytes for gzip) after each chunk."""
+    seen = 0
+    for chunk in chunks:
+        yield chunk
+        if progress is not None:
+            progress(source.bytes_read - seen)
+            seen = source.bytes_read
+
+
+__all__ = ["FileResult", "ForensicsError", "IngestSummary", "ingest"]

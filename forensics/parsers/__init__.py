@@ -1,0 +1,48 @@
+"""Line-family parsers: each module owns one family of messages and one table.
+
+Every module has the same shape: a docstring with the format, literal example lines and the
+columns they become; `TABLE`; `matches()`, a boolean expression over envelope columns; and
+`parse(envelope) -> (rows, rejects or None)`. `parse_envelope` routes each envelope row to the
+first family that matches, in the order of `FAMILIES`, so every row lands in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from forensics.parsers import addon_metrics, app, events, router, runtime_metrics
+from forensics.readers.envelope import REJECT_COLUMNS
+from forensics.schema import conform
+
+FAMILIES = (router, runtime_metrics, addon_metrics, events, app)
+
+
+@dataclass
+class Parsed:
+    """One batch parsed: rows per table, rejects, and how many envelope rows each table took."""
+
+    tables: dict[str, pl.DataFrame]
+    rejects: pl.DataFrame | None
+    records: dict[str, int]
+
+
+def parse_envelope(env: pl.DataFrame) -> Parsed:
+    """Envelope rows -> rows in each table's schema, plus the rows no parser could read."""
+    family = pl.when(FAMILIES[0].matches()).then(pl.lit(0, dtype=pl.Int8))
+    for i, mod in enumerate(FAMILIES[1:], start=1):
+        family = family.when(mod.matches()).then(pl.lit(i, dtype=pl.Int8))
+    df = env.with_columns(family.alias("_family"))
+    tables: dict[str, pl.DataFrame] = {}
+    records: dict[str, int] = {}
+    rejects: list[pl.DataFrame] = []
+    for key, part in df.partition_by("_family", as_dict=True, include_key=False).items():
+        mod = FAMILIES[key[0]]
+        rows, bad = mod.parse(part)
+        tables[mod.TABLE] = conform(rows, mod.TABLE)
+        records[mod.TABLE] = part.height
+        if bad is not None and bad.height:
+            rejects.append(bad.select(REJECT_COLUMNS))
+            records[mod.TABLE] -= bad.height
+    return Parsed(tables, pl.concat(rejects) if rejects else None, records)

@@ -1,0 +1,35 @@
+"""Readers turn an input's bytes into envelope batches; one module per export format.
+
+Each reader module has `NAME`, `sniff(head: bytes) -> bool` and
+`read(chunks, *, source_file, app) -> Iterator[Batch]`. `detect` picks the first whose sniff
+accepts the input's first bytes; text that no reader recognises goes through the `heroku logs`
+reader, so its lines still come out as rejects with a reason instead of vanishing.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from forensics.errors import ForensicsError
+from forensics.readers import cli_text
+
+READERS: dict[str, ModuleType] = {cli_text.NAME: cli_text}
+DEFAULT = cli_text.NAME
+SNIFF_BYTES = 64 << 10
+
+
+def detect(head: bytes) -> str:
+    """The reader name for an input starting with `head`."""
+    for name, mod in READERS.items():
+        if mod.sniff(head):
+            return name
+    return DEFAULT
+
+
+def get(name: str) -> ModuleType:
+    """The reader module called `name` (as given to `--format`)."""
+    try:
+        return READERS[name]
+    except KeyError:
+        choices = ", ".join(sorted(READERS))
+        raise ForensicsError(f"unknown format {name!r}; choose one of: auto, {choices}") from None

@@ -1,0 +1,156 @@
+"""Reader for `heroku logs` CLI text: `TIMESTAMP SOURCE[DYNO]: MESSAGE`, one line each.
+
+Example line and the envelope it becomes:
+
+    2018-12-24T23:52:33.225198+00:00 heroku[web.1]: Process running mem=524M(102.5%)
+    -> ts=2018-12-24 23:52:33.225198 UTC, origin=heroku, dyno=web.1,
+       message="Process running mem=524M(102.5%)"
+
+Timestamps may have 0-9 fractional digits, `Z` or any offset (normalized to UTC). Lines that a
+terminal hard-wrapped are joined back (see `join_wrapped`). Lines with no envelope become
+rejects: `blank`, `no_prefix` (no timestamp and source, e.g. a shell prompt or a pasted
+fragment), `no_timestamp` (`heroku[router]: ...` without a time) or `bad_timestamp`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+import polars as pl
+
+from forensics.readers.envelope import ENVELOPE_COLUMNS, Batch, parse_timestamp
+from forensics.readers.lines import iter_line_batches
+
+NAME = "heroku-cli"
+
+_TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)"
+_SRC = r"([a-z][a-z0-9_-]*)\[([^\]\s]+)\]:"
+PREFIX_RE = rf"^{_TS} {_SRC}(?: |$)"
+_NO_TS_RE = rf"^\s*{_SRC}"
+RECORD_START = re.compile(rb"(?<=\n)\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+SNIFF = re.compile(rb"^\s*\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* [a-z][a-z0-9_-]*\[[^\]\s]+\]:", re.M)
+
+
+def sniff(head: bytes) -> bool:
+    """True when the first bytes look like `heroku logs` output."""
+    return SNIFF.search(head) is not None
+
+
+def read(chunks: Iterable[bytes], *, source_file: str, app: str | None) -> Iterator[Batch]:
+    """Yield envelope batches (and their rejects) for one input's byte chunks."""
+    for lines in iter_line_batches(chunks, source_file=source_file, record_start=RECORD_START):
+        yield envelope(lines, app=app)
+
+
+def envelope(lines: pl.DataFrame, *, app: str | None) -> Batch:
+    """Split numbered raw lines into the envelope columns, re-joining wrapped lines first."""
+    df = join_wrapped(lines.with_columns(pl.lit(1, dtype=pl.Int32).alias("line_count")))
+    parts = pl.col("raw").str.splitn(" ", 3)
+    df = df.with_columns(
+        parts.struct.field("field_0").alias("_ts"),
+        parts.struct.field("field_1").alias("_src"),
+        parts.struct.field("field_2").alias("message"),
+    )
+    src = pl.col("_src").str.extract_groups(r"^([a-z][a-z0-9_-]*)\[([^\]\s]+)\]:$")
+    df = df.with_columns(_s=src).with_columns(
+        pl.col("_s").struct.field("1").alias("origin"),
+        pl.col("_s").struct.field("2").alias("dyno"),
+        parse_timestamp(pl.col("_ts")).alias("ts"),
+        # `app[web.1]:` with nothing after it is a real, empty message.
+        pl.col("message").fill_null(""),
+    )
+    ok = pl.col("ts").is_not_null() & pl.col("origin").is_not_null()
+    reason = (
+        pl.when(pl.col("raw").str.strip_chars() == "")
+        .then(pl.lit("blank"))
+        .when(pl.col("raw").str.contains(_NO_TS_RE))
+        .then(pl.lit("no_timestamp"))
+        .when(pl.col("origin").is_not_null() & pl.col("_ts").str.contains(r"^\d{4}-"))
+        .then(pl.lit("bad_timestamp"))
+        .otherwise(pl.lit("no_prefix"))
+    )
+    good = df.filter(ok).with_columns(
+        pl.lit(app, dtype=pl.String).alias("app"), pl.lit(None, dtype=pl.Int64).alias("byte_offset")
+    )
+    bad = df.filter(~ok).with_columns(
+        reason.alias("reason"), pl.lit(None, dtype=pl.Int64).alias("byte_offset")
+    )
+    return Batch(envelope=good.select(ENVELOPE_COLUMNS), rejects=bad, lines=lines.height)
+
+
+def join_wrapped(df: pl.DataFrame) -> pl.DataFrame:
+    """Re-join lines a terminal hard-wrapped: a line without a prefix continues the line above.
+
+    Two cases, both seen in real pasted exports:
+    - a fragment cut inside the prefix (`2015-02-` then `17T18:03:03.03+00:00 heroku[...`): joined
+      when the two together start with a full prefix;
+    - a non-blank line without a prefix right after a line that has one (or after such a
+      continuation): appended to it, unless the head is a router line that was already complete
+      (it ends with its `bytes=` field) or the join would not make a router line complete.
+    Everything else without a prefix stays alone and becomes a reject.
+    """
+    has = pl.col("raw").str.contains(PREFIX_RE)
+    df = df.with_columns(_has=has)
+    orphan = ~pl.col("_has")
+    near = orphan | orphan.shift(-1, fill_value=False)
+    if not df.select(orphan.any()).item():
+        return df.drop("_has")
+    idx = pl.int_range(pl.len(), dtype=pl.Int64).alias("_i")
+    df = df.with_columns(idx)
+    cand = df.filter(near | near.shift(1, fill_value=False))
+    # Case 1: prefix split across two lines.
+    nxt = pl.col("raw").shift(-1)
+    pair = (
+        orphan
+        & orphan.shift(-1, fill_value=False)
+        & (pl.col("_i").shift(-1) == pl.col("_i") + 1)
+        & (pl.col("raw") + nxt).str.contains(PREFIX_RE)
+        & (pl.col("raw").str.strip_chars() != "")
+    )
+    cand = cand.with_columns(_pair=pair.fill_null(False))
+    cand = cand.with_columns(
+        _pair_tail=pl.col("_pair").shift(1, fill_value=False),
+    ).with_columns(
+        _head=(pl.col("_has") | pl.col("_pair")),
+        _blank=pl.col("raw").str.strip_chars() == "",
+    )
+    # Case 2: continuation lines after a head, up to a blank line or the next head.
+    contiguous = pl.col("_i") == pl.col("_i").shift(1) + 1
+    starts_group = pl.col("_head") | pl.col("_blank") | ~contiguous.fill_null(False)
+    cand = cand.with_columns(_g=starts_group.cum_sum())
+    cand = cand.with_columns(
+        _gh=pl.col("_head").first().over("_g"),
+        _gn=pl.len().over("_g"),
+    )
+    groups = (
+        cand.filter(pl.col("_gh") & (pl.col("_gn") > 1))
+        .group_by("_g", maintain_order=True)
+        .agg(
+            pl.col("_i").first(),
+            pl.col("source_file").first(),
+            pl.col("line_no").first(),
+            pl.col("raw").str.join("").alias("joined"),
+            pl.col("raw").first().alias("head"),
+            pl.col("_i").alias("_members"),
+            pl.len().cast(pl.Int32).alias("line_count"),
+        )
+    )
+    if groups.height == 0:
+        return df.drop("_has", "_i")
+    router = pl.col("head").str.contains(r"^\S+ heroku\[router\]: ")
+    accept = ~router | (
+        ~pl.col("head").str.contains(r" bytes=\S*\s*$")
+        & pl.col("joined").str.contains(r" status=\S* bytes=")
+    )
+    groups = groups.filter(accept)
+    if groups.height == 0:
+        return df.drop("_has", "_i")
+    used = groups.select(pl.col("_members").explode()).to_series()
+    joined = groups.select(
+        "_i", "source_file", "line_no", pl.col("joined").alias("raw"), "line_count"
+    )
+    rest = df.filter(~pl.col("_i").is_in(used.implode())).select(
+        "_i", "source_file", "line_no", "raw", "line_count"
+    )
+    return pl.concat([rest, joined]).sort("_i").drop("_i")

@@ -1,0 +1,51 @@
+"""Plain-text renderings of library results for the terminal (the CLI prints them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from forensics.ingest import IngestSummary
+
+_TABLE_ORDER = ("requests", "dyno_metrics", "addon_metrics", "events", "app_logs")
+
+
+def _iso(ts: datetime | None) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S") + "Z" if ts else "-"
+
+
+def _list(items: list[str], limit: int = 12) -> str:
+    if not items:
+        return "-"
+    shown = ", ".join(items[:limit])
+    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+def ingest_summary_text(summary: IngestSummary) -> str:
+    """The end-of-ingest summary: files, lines read, where they went, span, apps, dynos."""
+    t = summary.totals()
+    files = t["files"]
+    head = f"{files['ingested']} file(s) ingested into {summary.dataset}"
+    extra = [f"{n} {s.replace('_', ' ')}" for s, n in files.items() if n and s != "ingested"]
+    if extra:
+        head += " (" + ", ".join(extra) + ")"
+    rows = [head, f"  {'lines read':<16}{t['lines_read']:>12,}"]
+    for table in _TABLE_ORDER:
+        rec = t["records"].get(table, 0)
+        n = t["rows"].get(table, 0)
+        if rec or n:
+            tail = f" rows from {rec:,} lines" if n != rec else " rows"
+            rows.append(f"  {table:<16}{n:>12,}{tail}")
+    reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(t["rejects_by_reason"].items()))
+    rows.append(f"  {'rejected':<16}{t['rejected_lines']:>12,} lines" + (f": {reasons}" if reasons else ""))
+    rows.append(f"  {'joined wraps':<16}{t['joined_lines']:>12,} lines")
+    rows.append(f"  {'duplicates':<16}{t['duplicate_lines']:>12,} lines skipped")
+    start, end = t["time_span"]
+    rows.append(f"  {'time span':<16}{_iso(start)} .. {_iso(end)}")
+    rows.append(f"  {'apps':<16}{_list(t['apps'])}")
+    rows.append(f"  {'dynos':<16}{_list(t['dynos'])}")
+    for f in summary.files:
+        if f.status == "empty":
+            rows.append(f"  {f.name}: empty, nothing ingested")
+        elif f.status == "already_ingested":
+            rows.append(f"  {f.name}: already in the dataset (same content), nothing added")
+    return "\n".join(rows)
