@@ -57,7 +57,9 @@ def load_manifest(root: Path) -> Manifest:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise OutputError(f"{path}: unreadable manifest ({e}); use a new output directory") from None
+        raise OutputError(
+            f"{path}: unreadable manifest ({e}); use a new output directory"
+        ) from None
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise OutputError(
@@ -68,14 +70,19 @@ def load_manifest(root: Path) -> Manifest:
 
 
 def open_for_writing(root: Path) -> Manifest:
-    """Check that `root` can hold a dataset (creating it), clear stale temp parts, load its manifest."""
+    """Check `root` can hold a dataset (creating it); clear stale temp parts; read the manifest."""
     if root.exists() and not root.is_dir():
         raise OutputError(f"{root}: exists and is not a directory; choose another -o")
-    if root.is_dir() and any(root.iterdir()) and not (root / MANIFEST).exists():
-        if not all(p.name in TABLE_NAMES for p in root.iterdir()):
-            raise OutputError(
-                f"{root}: directory is not empty and is not a forensics dataset; choose another -o"
-            )
+    ours = (*TABLE_NAMES, MANIFEST)
+    foreign = (
+        [p for p in root.iterdir() if p.name not in ours and not p.name.startswith(TMP_PREFIX)]
+        if root.is_dir()
+        else []
+    )
+    if foreign and not (root / MANIFEST).exists():
+        raise OutputError(
+            f"{root}: directory is not empty and is not a forensics dataset; choose another -o"
+        )
     try:
         root.mkdir(parents=True, exist_ok=True)
         probe = root / f"{TMP_PREFIX}probe"

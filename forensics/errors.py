@@ -1,4 +1,4 @@
-"""Exceptions the library raises for the user's mistakes; the CLI turns them into one-line errors."""
+"""Exceptions for the user's mistakes; the CLI turns them into one-line errors."""
 
 from __future__ import annotations
 

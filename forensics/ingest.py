@@ -2,12 +2,14 @@
 
 For every input: lines read = records in typed tables + rejected lines + lines joined into the
 line above (terminal wraps) + duplicate lines skipped. A record is one log line (or one re-joined
-wrapped line); a table may hold several rows per record (one per add-on sample). The library reports progress through a callback
-and never prints; the CLI decides what to show.
+wrapped line); a table may hold several rows per record (one per add-on sample).
+The library reports progress through a callback and never prints; the CLI decides what to show.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from forensics import readers
 from forensics.dataset import FileWriter, Manifest, now_iso, open_for_writing, save_manifest
 from forensics.errors import ForensicsError, InputError
 from forensics.parsers import parse_envelope
+from forensics.pipeline import Background, prefetch
 from forensics.readers.envelope import REJECT_COLUMNS
 from forensics.readers.source import Source, expand_paths, iter_chunks
 from forensics.schema import TABLE_NAMES, conform
@@ -90,7 +93,11 @@ class IngestSummary:
         return [f for f in self.files if f.status == "failed"]
 
     def to_json(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "totals": self.totals(), "files": [asdict(f) for f in self.files]}
+        return {
+            "dataset": self.dataset,
+            "totals": self.totals(),
+            "files": [asdict(f) for f in self.files],
+        }
 
 
 _STATUSES = ("ingested", "empty", "already_ingested", "failed")
@@ -152,23 +159,27 @@ def _ingest_one(
     reasons: Counter[str] = Counter()
     apps: set[str] = set()
     dynos: set[str] = set()
+    background = Background()
     try:
         stream = itertools.chain([first], chunks) if first else iter(())
-        for batch in reader.read(stream, source_file=source.name, app=app):
+        for batch in prefetch(reader.read(stream, source_file=source.name, app=app)):
             result.lines += batch.lines
             parsed = parse_envelope(batch.envelope)
             for table, rows in parsed.tables.items():
-                writer.write(table, rows)
+                background.submit(functools.partial(writer.write, table, rows))
             for table, n in parsed.records.items():
                 records_by_table[table] += n
             rejects = [r for r in (batch.rejects, parsed.rejects) if r is not None and r.height]
             if rejects:
-                rej = pl.concat([r.select(REJECT_COLUMNS) for r in rejects])
-                writer.write("rejects", conform(rej, "rejects"))
+                rej = conform(pl.concat([r.select(REJECT_COLUMNS) for r in rejects]), "rejects")
+                background.submit(functools.partial(writer.write, "rejects", rej))
                 for reason, n in rej.group_by("reason").len().iter_rows():
                     reasons[reason] += n
             _account(batch.envelope, result, apps, dynos)
+        background.close()
     except BaseException:
+        with contextlib.suppress(BaseException):
+            background.close()
         writer.abort()
         raise
     if manifest.find(source.sha256 or ""):

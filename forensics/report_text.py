@@ -36,7 +36,9 @@ def ingest_summary_text(summary: IngestSummary) -> str:
             tail = f" rows from {rec:,} lines" if n != rec else " rows"
             rows.append(f"  {table:<16}{n:>12,}{tail}")
     reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(t["rejects_by_reason"].items()))
-    rows.append(f"  {'rejected':<16}{t['rejected_lines']:>12,} lines" + (f": {reasons}" if reasons else ""))
+    rows.append(
+        f"  {'rejected':<16}{t['rejected_lines']:>12,} lines" + (f": {reasons}" if reasons else "")
+    )
     rows.append(f"  {'joined wraps':<16}{t['joined_lines']:>12,} lines")
     rows.append(f"  {'duplicates':<16}{t['duplicate_lines']:>12,} lines skipped")
     start, end = t["time_span"]

@@ -1,9 +1,9 @@
 """Route templates: `/users/123/orders/9f86d081?x=1` -> `/users/:id/orders/:id`.
 
-Default rules replace a whole path segment that is a number, a UUID, a hex hash (7+ hex
-digits with at least one digit), or a long random token (16+ characters of letters, digits,
-`_` and `-`, with both letters and digits); a long hex run inside a segment (asset
-fingerprints, `app-<32 hex>.css`) becomes `:id` too, and `123.json` becomes `:id.json`.
+Default rules replace a whole path segment that is a number (`123`, and `123.json` becomes
+`:id.json`), a UUID, a hex hash (7+ hex digits of one case with at least one digit), or a long
+random token (16+ characters of letters, digits, `_` and `-`, with at least one digit); a run of
+16+ hex digits inside a segment (asset fingerprints, `app-<32 hex>.css`) becomes `:id` too.
 Users add their own rules (regex on the whole path -> template, first match wins) in a TOML file;
 the dataset views apply the current rules at query time, so changing them needs no re-ingest.
 """
@@ -20,14 +20,8 @@ from forensics.errors import ForensicsError
 
 PLACEHOLDER = ":id"
 
-_SEGMENT_RULES: tuple[tuple[str, str], ...] = (
-    (r"^\d+$", PLACEHOLDER),
-    (r"^\d+(\.[A-Za-z0-9]{1,5})$", PLACEHOLDER + "$1"),
-    (r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", PLACEHOLDER),
-    (r"[0-9a-fA-F]{16,}", PLACEHOLDER),
-)
-_TOKEN_RE = r"^[A-Za-z0-9_-]{16,}$"
-_HEX_RE = r"^(?:[0-9a-f]{7,}|[0-9A-F]{7,})$"
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_HEX_MARK, _TOKEN_MARK = "\x01", "\x02"
 
 
 @dataclass(frozen=True)
@@ -47,7 +41,9 @@ def load_rules(path: Path | None) -> list[RouteRule]:
     except FileNotFoundError:
         raise ForensicsError(f"{path}: route rules file not found") from None
     except tomllib.TOMLDecodeError as e:
-        raise ForensicsError(f"{path}: not valid TOML ({e}); see the README for the format") from None
+        raise ForensicsError(
+            f"{path}: not valid TOML ({e}); see the README for the format"
+        ) from None
     rules = []
     for i, item in enumerate(data.get("route", []), start=1):
         if not isinstance(item, dict) or "pattern" not in item or "route" not in item:
@@ -56,20 +52,29 @@ def load_rules(path: Path | None) -> list[RouteRule]:
     return rules
 
 
-def _segment(seg: pl.Expr) -> pl.Expr:
-    out = seg
-    for pattern, repl in _SEGMENT_RULES:
-        out = out.str.replace(pattern, repl)
-    has_digit = out.str.contains(r"[0-9]")
-    is_hex = out.str.contains(_HEX_RE) & has_digit
-    is_token = out.str.contains(_TOKEN_RE) & has_digit & out.str.contains(r"[A-Za-z]")
-    return pl.when(is_hex | is_token).then(pl.lit(PLACEHOLDER)).otherwise(out)
+def default_route(path: pl.Expr) -> pl.Expr:
+    """The default rules as a few whole-string regex passes (no per-segment lists: fast).
+
+    Slashes are doubled first so that `/segment/` matches never overlap (`/1/2` needs no second
+    pass); candidate segments for the hex and token rules are marked, checked for a digit,
+    and unmarked.
+    """
+    p = (path + "/").str.replace_all("/", "//", literal=True)
+    p = p.str.replace_all(f"/{_UUID}/", f"/{PLACEHOLDER}/")
+    p = p.str.replace_all(r"/\d+(\.[A-Za-z0-9]{1,5})?/", f"/{PLACEHOLDER}${{1}}/")
+    p = p.str.replace_all(r"/([A-Za-z0-9_-]{16,})/", f"/{_TOKEN_MARK}${{1}}/")
+    p = p.str.replace_all(r"/([0-9a-fA-F]{7,})/", f"/{_HEX_MARK}${{1}}/")
+    p = p.str.replace_all(f"/{_TOKEN_MARK}[A-Za-z_-]*[0-9][A-Za-z0-9_-]*/", f"/{PLACEHOLDER}/")
+    hex_digit = r"(?:[a-f]*[0-9][0-9a-f]*|[A-F]*[0-9][0-9A-F]*)"
+    p = p.str.replace_all(f"/{_HEX_MARK}{hex_digit}/", f"/{PLACEHOLDER}/")
+    p = p.str.replace_all(f"[{_HEX_MARK}{_TOKEN_MARK}]", "")
+    p = p.str.replace_all(r"[0-9a-fA-F]{16,}", PLACEHOLDER)
+    return p.str.replace_all("//", "/", literal=True).str.head(-1)
 
 
 def route_expr(path: pl.Expr, rules: list[RouteRule] | None = None) -> pl.Expr:
     """The route template of a path without its query string (null stays null)."""
-    default = path.str.split("/").list.eval(_segment(pl.element())).list.join("/")
-    out = default
+    out = default_route(path)
     for rule in reversed(rules or []):
         out = pl.when(path.str.contains(rule.pattern)).then(pl.lit(rule.route)).otherwise(out)
     return out

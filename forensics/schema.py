@@ -7,6 +7,7 @@ so a column is added or renamed in exactly one spot.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import polars as pl
 
@@ -67,7 +68,12 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _c("agent", pl.String, "", "User-Agent (H31)"),
         _c("queue", pl.Int64, "", "router queue depth (legacy lines before Oct 2012)"),
         _c("wait_ms", pl.Int64, "ms", "router queue wait (legacy lines before Oct 2012)"),
-        _c("legacy", pl.Boolean, "", "true for the pre-2013 'Error Hxx (...) -> METHOD host/path' form"),
+        _c(
+            "legacy",
+            pl.Boolean,
+            "",
+            "true for the pre-2013 'Error Hxx (...) -> METHOD host/path' form",
+        ),
         _c("extra", pl.String, "", "logfmt keys no column holds, as key=value text"),
     ),
     "dyno_metrics": (
@@ -91,7 +97,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _c("dyno", pl.String, "", "the logging process (heroku-postgres, heroku-redis, ...)"),
         _c("addon", pl.String, "", "add-on name (postgresql-shaped-31311); null on old lines"),
         _c("source", pl.String, "", "attachment name (DATABASE, HEROKU_POSTGRESQL_WHITE, REDIS)"),
-        _c("metric", pl.String, "", "sample# name without the prefix (db_size, active-connections)"),
+        _c(
+            "metric", pl.String, "", "sample# name without the prefix (db_size, active-connections)"
+        ),
         _c("value", pl.Float64, "", "numeric value, unit suffix removed"),
         _c("unit", pl.String, "", "unit suffix as logged (bytes, kB, MB, pages) or null"),
         _c("extra", pl.String, "", "non-numeric sample text and other keys, as key=value"),
@@ -146,11 +154,15 @@ def empty_frame(table: str) -> pl.DataFrame:
     return pl.DataFrame(schema=polars_schema(table))
 
 
-def conform(df: pl.DataFrame, table: str) -> pl.DataFrame:
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def conform(df: Frame, table: str) -> Frame:
     """Select and cast `df` to the table's schema; columns it lacks become nulls."""
+    names = set(df.collect_schema().names())
     exprs = []
     for c in TABLES[table]:
-        if c.name in df.columns:
+        if c.name in names:
             exprs.append(pl.col(c.name).cast(c.dtype, strict=False))
         else:
             exprs.append(pl.lit(None, dtype=c.dtype).alias(c.name))

@@ -28,21 +28,41 @@ class Parsed:
     records: dict[str, int]
 
 
-def parse_envelope(env: pl.DataFrame) -> Parsed:
-    """Envelope rows -> rows in each table's schema, plus the rows no parser could read."""
+def family_expr() -> pl.Expr:
+    """Index into FAMILIES of the first family whose `matches()` holds."""
     family = pl.when(FAMILIES[0].matches()).then(pl.lit(0, dtype=pl.Int8))
     for i, mod in enumerate(FAMILIES[1:], start=1):
         family = family.when(mod.matches()).then(pl.lit(i, dtype=pl.Int8))
-    df = env.with_columns(family.alias("_family"))
-    tables: dict[str, pl.DataFrame] = {}
+    return family
+
+
+def parse_envelope(env: pl.DataFrame) -> Parsed:
+    """Envelope rows -> rows in each table's schema, plus the rows no parser could read.
+
+    Each family's parser is a lazy plan; all of them run together on the streaming engine,
+    which spreads the work over every core.
+    """
+    df = env.lazy().with_columns(family_expr().alias("_family")).collect(engine="streaming")
+    names: list[str] = []
+    plans: list[pl.LazyFrame] = []
     records: dict[str, int] = {}
-    rejects: list[pl.DataFrame] = []
     for key, part in df.partition_by("_family", as_dict=True, include_key=False).items():
         mod = FAMILIES[key[0]]
-        rows, bad = mod.parse(part)
-        tables[mod.TABLE] = conform(rows, mod.TABLE)
+        rows, bad = mod.parse(part.lazy())
+        names.append(mod.TABLE)
+        plans.append(conform(rows, mod.TABLE))
         records[mod.TABLE] = part.height
-        if bad is not None and bad.height:
-            rejects.append(bad.select(REJECT_COLUMNS))
-            records[mod.TABLE] -= bad.height
+        if bad is not None:
+            names.append(f"!{mod.TABLE}")
+            plans.append(bad.select(REJECT_COLUMNS))
+    done = pl.collect_all(plans, engine="streaming") if plans else []
+    tables: dict[str, pl.DataFrame] = {}
+    rejects: list[pl.DataFrame] = []
+    for name, out in zip(names, done, strict=True):
+        if name.startswith("!"):
+            if out.height:
+                rejects.append(out)
+                records[name[1:]] -= out.height
+        else:
+            tables[name] = out
     return Parsed(tables, pl.concat(rejects) if rejects else None, records)

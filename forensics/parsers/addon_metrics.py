@@ -54,11 +54,15 @@ def parse(env: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     other = logfmt.extra(pl.col("_rest"), ("source", "addon"))
     df = df.with_columns(
         pl.when(numeric & (pl.col("unit") != "")).then("unit").alias("unit"),
-        pl.when(numeric).then("metric").otherwise(pl.col("_s").str.extract(r"^sample#([^=]+)", 1))
+        pl.when(numeric)
+        .then("metric")
+        .otherwise(pl.col("_s").str.extract(r"^sample#([^=]+)", 1))
         .alias("metric"),
         pl.concat_str(
             [pl.when(~numeric).then(pl.col("_s")), other], separator=" ", ignore_nulls=True
         ).alias("extra"),
     )
-    df = df.with_columns(pl.when(pl.col("extra") == "").then(None).otherwise("extra").alias("extra"))
+    df = df.with_columns(
+        pl.when(pl.col("extra") == "").then(None).otherwise("extra").alias("extra")
+    )
     return df, None

@@ -46,41 +46,85 @@ def _mb(raw: pl.Expr) -> pl.Expr:
     m = raw.str.extract_groups(r"^([0-9.eE+-]+)\s*([A-Za-z]*)$")
     num = m.struct.field("1").cast(pl.Float64, strict=False)
     unit = m.struct.field("2").str.to_lowercase()
-    factor = (
-        pl.when(unit == "kb").then(1 / 1024).when(unit == "gb").then(1024.0).otherwise(1.0)
-    )
+    factor = pl.when(unit == "kb").then(1 / 1024).when(unit == "gb").then(1024.0).otherwise(1.0)
     return num * factor
 
 
-def parse(env: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Runtime-metrics envelope rows -> (dyno_metrics rows, no rejects: every line has a dyno)."""
+_NUM = r"([0-9.]+)"
+MEM_RE = (
+    rf"^source=(\S+) dyno=(\S+) sample#memory_total={_NUM}MB sample#memory_rss={_NUM}MB "
+    rf"sample#memory_cache={_NUM}MB sample#memory_swap={_NUM}MB "
+    rf"sample#memory_pgpgin=(\d+)pages sample#memory_pgpgout=(\d+)pages"
+    rf"(?: sample#memory_quota={_NUM}MB)?$"
+)
+_MEM_FIELDS = ("dyno", "dyno_id", *(f"{k}_mb" for k in _MB_KEYS[:4]),
+               *(f"{k}_pages" for k in _PAGE_KEYS), "memory_quota_mb")  # fmt: skip
+LOAD_RE = (
+    rf"^source=(\S+) dyno=(\S+) sample#load_avg_1m={_NUM} sample#load_avg_5m={_NUM} "
+    rf"sample#load_avg_15m={_NUM}$"
+)
+_LOAD_FIELDS = ("dyno", "dyno_id", *_LOAD_KEYS)
+
+
+def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, None]:
+    """Runtime-metrics rows -> (dyno_metrics rows, no rejects: every line has a dyno).
+
+    The usual memory and load lines match one anchored regex each; any other order, unit or
+    key set goes through the per-key logfmt path, and the 2013 `measure=` form its own regex.
+    """
     msg = pl.col("message")
-    is_old = msg.str.starts_with("source=heroku.") & msg.str.contains(" measure=")
-    new = env.filter(~is_old).with_columns(
-        pl.coalesce(logfmt.value(msg, "source"), pl.col("dyno")).alias("dyno"),
-        logfmt.value(msg, "dyno").alias("dyno_id"),
-        *[_mb(logfmt.value(msg, f"sample#{k}")).alias(f"{k}_mb") for k in _MB_KEYS],
-        *[
-            logfmt.value(msg, f"sample#{k}").str.extract(r"^(\d+)", 1).cast(pl.Int64)
-            .alias(f"{k}_pages")
-            for k in _PAGE_KEYS
-        ],
-        *[logfmt.value(msg, f"sample#{k}").cast(pl.Float64, strict=False).alias(k) for k in _LOAD_KEYS],
-        logfmt.extra(msg, KNOWN).alias("extra"),
-    )  # fmt: skip
-    old = env.filter(is_old).with_columns(_m=msg.str.extract_groups(_OLD_RE))
-    f = pl.col("_m").struct.field
-    measure = f("4")
-    val = f("5").cast(pl.Float64, strict=False)
-    old = old.with_columns(
-        pl.coalesce(f("2"), pl.col("dyno")).alias("dyno"),
-        pl.concat_str(pl.lit("heroku."), f("1"), pl.lit("."), f("3")).alias("dyno_id"),
-        *[pl.when(measure == k).then(val).alias(k) for k in _LOAD_KEYS],
-        *[pl.when(measure == k).then(val).alias(f"{k}_mb") for k in _MB_KEYS],
-        *[pl.when(measure == k).then(val.cast(pl.Int64)).alias(f"{k}_pages") for k in _PAGE_KEYS],
-        pl.when(~measure.is_in([*_LOAD_KEYS, *_MB_KEYS, *_PAGE_KEYS]))
-        .then(pl.concat_str(measure, pl.lit("="), f("5")))
-        .alias("extra"),
-    ).drop("_m")
-    out = pl.concat([new, old], how="diagonal_relaxed")
-    return out, None
+    is_old = msg.str.starts_with("source=heroku.") & msg.str.contains(" measure=", literal=True)
+    lf = env.with_columns(_mem=msg.str.extract_groups(MEM_RE), _old=is_old)
+    mem_ok = pl.col("_mem").struct.field("1").is_not_null()
+    lf = lf.with_columns(_load=pl.when(~mem_ok).then(msg).str.extract_groups(LOAD_RE))
+    load_ok = pl.col("_load").struct.field("1").is_not_null()
+    lf = lf.with_columns(
+        _gen=pl.when(~mem_ok & ~load_ok & ~pl.col("_old")).then(msg),
+        _om=pl.when(pl.col("_old")).then(msg).str.extract_groups(_OLD_RE),
+    )
+    gen, f_old = pl.col("_gen"), pl.col("_om").struct.field
+    measure = f_old("4")
+    val = f_old("5").cast(pl.Float64, strict=False)
+
+    def fast(name: str) -> list[pl.Expr]:
+        out = []
+        for col, fields in (("_mem", _MEM_FIELDS), ("_load", _LOAD_FIELDS)):
+            if name in fields:
+                out.append(pl.col(col).struct.field(str(fields.index(name) + 1)))
+        return out
+
+    cols = [
+        pl.coalesce(*fast("dyno"), logfmt.value(gen, "source"), f_old("2"), pl.col("dyno")).alias(
+            "dyno"
+        ),
+        pl.coalesce(
+            *fast("dyno_id"),
+            logfmt.value(gen, "dyno"),
+            pl.concat_str(pl.lit("heroku."), f_old("1"), pl.lit("."), f_old("3")),
+        ).alias("dyno_id"),
+    ]
+    for k in _MB_KEYS:
+        generic = _mb(logfmt.value(gen, f"sample#{k}"))
+        old = pl.when(measure == k).then(val)
+        fast_v = [e.cast(pl.Float64) for e in fast(f"{k}_mb")]
+        cols.append(pl.coalesce(*fast_v, generic, old).alias(f"{k}_mb"))
+    for k in _PAGE_KEYS:
+        generic = logfmt.value(gen, f"sample#{k}").str.extract(r"^(\d+)", 1)
+        old = pl.when(measure == k).then(val.cast(pl.Int64))
+        fast_v = [e.cast(pl.Int64) for e in fast(f"{k}_pages")]
+        cols.append(pl.coalesce(*fast_v, generic.cast(pl.Int64), old).alias(f"{k}_pages"))
+    for k in _LOAD_KEYS:
+        generic = logfmt.value(gen, f"sample#{k}").cast(pl.Float64, strict=False)
+        old = pl.when(measure == k).then(val)
+        cols.append(pl.coalesce(*[e.cast(pl.Float64) for e in fast(k)], generic, old).alias(k))
+    known_old = [*_LOAD_KEYS, *_MB_KEYS, *_PAGE_KEYS]
+    cols.append(
+        pl.coalesce(
+            logfmt.extra(gen, KNOWN),
+            pl.when(pl.col("_old") & ~measure.is_in(known_old)).then(
+                pl.concat_str(measure, pl.lit("="), f_old("5"))
+            ),
+        ).alias("extra")
+    )
+    lf = lf.with_columns(cols)
+    return lf.drop("_mem", "_load", "_gen", "_om", "_old"), None

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 import polars as pl
 
-from forensics.readers.envelope import ENVELOPE_COLUMNS, Batch, parse_timestamp
+from forensics.readers.envelope import ENVELOPE_COLUMNS, Batch, with_timestamp
 from forensics.readers.lines import iter_line_batches
 
 NAME = "heroku-cli"
@@ -44,39 +44,60 @@ def read(chunks: Iterable[bytes], *, source_file: str, app: str | None) -> Itera
 
 
 def envelope(lines: pl.DataFrame, *, app: str | None) -> Batch:
-    """Split numbered raw lines into the envelope columns, re-joining wrapped lines first."""
-    df = join_wrapped(lines.with_columns(pl.lit(1, dtype=pl.Int32).alias("line_count")))
+    """Split numbered raw lines into the envelope columns, re-joining wrapped lines.
+
+    Lines are parsed first; only when some have no envelope are wraps looked for and the
+    batch parsed again (rare, so clean exports pay nothing for it).
+    """
+    df = lines.with_columns(pl.lit(1, dtype=pl.Int32).alias("line_count"))
+    out = _parse(df, app)
+    if out.select(pl.col("_ok").all()).item():
+        return Batch(envelope=out.select(ENVELOPE_COLUMNS), rejects=out.clear(), lines=lines.height)
+    joined = join_wrapped(df.with_columns(_has=out["_ok"]))
+    if joined.height != df.height:
+        out = _parse(joined, app)
+    good = out.filter(pl.col("_ok")).select(ENVELOPE_COLUMNS)
+    bad = out.filter(~pl.col("_ok")).with_columns(_reason(pl.col("raw")).alias("reason"))
+    return Batch(envelope=good, rejects=bad, lines=lines.height)
+
+
+def _parse(df: pl.DataFrame, app: str | None) -> pl.DataFrame:
+    """The envelope columns for each line, and `_ok` where the line has a full envelope."""
     parts = pl.col("raw").str.splitn(" ", 3)
-    df = df.with_columns(
-        parts.struct.field("field_0").alias("_ts"),
-        parts.struct.field("field_1").alias("_src"),
-        parts.struct.field("field_2").alias("message"),
+    src = pl.col("_src")
+    origin_dyno = src.str.head(-2).str.splitn("[", 2)
+    lf = (
+        df.lazy()
+        .with_columns(
+            parts.struct.field("field_0").alias("_ts"),
+            parts.struct.field("field_1").alias("_src"),
+            # `app[web.1]:` with nothing after it is a real, empty message.
+            parts.struct.field("field_2").fill_null("").alias("message"),
+        )
+        .with_columns(
+            src.str.contains(r"^[a-z][a-z0-9_-]*\[[^\]\s]+\]:$").alias("_src_ok"),
+            origin_dyno.struct.field("field_0").alias("origin"),
+            origin_dyno.struct.field("field_1").alias("dyno"),
+            pl.lit(app, dtype=pl.String).alias("app"),
+            pl.lit(None, dtype=pl.Int64).alias("byte_offset"),
+        )
     )
-    src = pl.col("_src").str.extract_groups(r"^([a-z][a-z0-9_-]*)\[([^\]\s]+)\]:$")
-    df = df.with_columns(_s=src).with_columns(
-        pl.col("_s").struct.field("1").alias("origin"),
-        pl.col("_s").struct.field("2").alias("dyno"),
-        parse_timestamp(pl.col("_ts")).alias("ts"),
-        # `app[web.1]:` with nothing after it is a real, empty message.
-        pl.col("message").fill_null(""),
+    lf = with_timestamp(lf, "_ts")
+    return lf.with_columns(_ok=pl.col("ts").is_not_null() & pl.col("_src_ok")).collect(
+        engine="streaming"
     )
-    ok = pl.col("ts").is_not_null() & pl.col("origin").is_not_null()
-    reason = (
-        pl.when(pl.col("raw").str.strip_chars() == "")
+
+
+def _reason(raw: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(raw.str.strip_chars() == "")
         .then(pl.lit("blank"))
-        .when(pl.col("raw").str.contains(_NO_TS_RE))
+        .when(raw.str.contains(_NO_TS_RE))
         .then(pl.lit("no_timestamp"))
-        .when(pl.col("origin").is_not_null() & pl.col("_ts").str.contains(r"^\d{4}-"))
+        .when(pl.col("_src_ok") & pl.col("_ts").str.contains(r"^\d{4}-"))
         .then(pl.lit("bad_timestamp"))
         .otherwise(pl.lit("no_prefix"))
     )
-    good = df.filter(ok).with_columns(
-        pl.lit(app, dtype=pl.String).alias("app"), pl.lit(None, dtype=pl.Int64).alias("byte_offset")
-    )
-    bad = df.filter(~ok).with_columns(
-        reason.alias("reason"), pl.lit(None, dtype=pl.Int64).alias("byte_offset")
-    )
-    return Batch(envelope=good.select(ENVELOPE_COLUMNS), rejects=bad, lines=lines.height)
 
 
 def join_wrapped(df: pl.DataFrame) -> pl.DataFrame:
@@ -90,8 +111,8 @@ def join_wrapped(df: pl.DataFrame) -> pl.DataFrame:
       (it ends with its `bytes=` field) or the join would not make a router line complete.
     Everything else without a prefix stays alone and becomes a reject.
     """
-    has = pl.col("raw").str.contains(PREFIX_RE)
-    df = df.with_columns(_has=has)
+    if "_has" not in df.columns:
+        df = df.with_columns(_has=pl.col("raw").str.contains(PREFIX_RE))
     orphan = ~pl.col("_has")
     near = orphan | orphan.shift(-1, fill_value=False)
     if not df.select(orphan.any()).item():

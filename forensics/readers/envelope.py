@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from forensics.schema import TS
-
 # origin: `app` or `heroku` (the part before `[dyno]`); dyno: the process in brackets.
 ENVELOPE_COLUMNS = (
     "source_file",
@@ -35,12 +33,34 @@ class Batch:
     lines: int
 
 
-def parse_timestamp(col: pl.Expr) -> pl.Expr:
-    """RFC 3339 text with 0-9 fractional digits and `Z` or an offset, to UTC microseconds.
+_TAIL_RE = r"^(?:\.(\d{1,9}))?(Z|([+-])(\d\d):?(\d\d))$"
 
-    Unparseable text becomes null (the caller turns that into a reject).
+
+def with_timestamp(lf: pl.LazyFrame, src: str, out: str = "ts") -> pl.LazyFrame:
+    """Parse RFC 3339 text in `src` (0-9 fractional digits, `Z` or any offset) into UTC `out`.
+
+    Whole seconds are parsed with a cache (log lines share them). The usual tail,
+    `.dddddd+00:00`, is read by slicing; only other tails go through a regex, materialized as
+    a column before its fields are read so it runs once. Several times faster than a
+    full-format parse per row. Unparseable text becomes null (the caller rejects the line).
     """
-    fixed = pl.when(col.str.ends_with("Z")).then(col.str.head(-1) + "+00:00").otherwise(col)
-    return fixed.str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC", strict=False
-    ).cast(TS)
+    col = pl.col(src)
+    sec = col.str.slice(0, 19).str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S", time_unit="us", cache=True, strict=False
+    )
+    tail = col.str.slice(19)
+    usual = (tail.str.len_bytes() == 13) & tail.str.ends_with("+00:00") & tail.str.starts_with(".")
+    usual_us = pl.when(usual).then(tail.str.slice(1, 6).cast(pl.Int64, strict=False))
+    f = pl.col("_tail").struct.field
+    frac = f("1").str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64).fill_null(0)
+    minutes = (f("4").cast(pl.Int64) * 60 + f("5").cast(pl.Int64)).fill_null(0)
+    sign = pl.when(f("3") == "-").then(-1).otherwise(1)
+    other_us = pl.when(f("2").is_not_null()).then(frac - sign * minutes * 60_000_000)
+    us = pl.col("_sec").cast(pl.Int64) + pl.coalesce(pl.col("_usual"), other_us)
+    ts = us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    return (
+        lf.with_columns(_sec=sec, _usual=usual_us, _rest=pl.when(~usual).then(tail))
+        .with_columns(_tail=pl.col("_rest").str.extract_groups(_TAIL_RE))
+        .with_columns(ts.alias(out))
+        .drop("_sec", "_usual", "_rest", "_tail")
+    )

@@ -6,6 +6,7 @@ wrapped continuation lines that follow it always land in the same batch.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable, Iterator
 
@@ -15,17 +16,38 @@ BATCH_BYTES = 32 << 20
 _HOLDBACK_SCAN = 256 << 10
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
+def _raw_lines(body: bytes) -> pl.DataFrame:
+    """One row per line of `body` (no trailing newline), invalid UTF-8 replaced, CR dropped.
+
+    Polars' CSV reader with a separator that cannot occur is the fast path (~30x a Python
+    split); if its row count disagrees with the newline count, the exact slow path is used.
+    """
+    expected = body.count(b"\n") + 1
+    if b"\x00" in body:
+        body = body.replace(b"\x00", "\ufffd".encode())
+    df = pl.read_csv(
+        io.BytesIO(body),
+        has_header=False,
+        separator="\x00",
+        quote_char=None,
+        new_columns=["raw"],
+        schema={"raw": pl.String},
+        encoding="utf8-lossy",
+        raise_if_empty=False,
+    )
+    if df.height == expected:
+        return df.select(pl.col("raw").fill_null("").str.strip_suffix("\r"))
+    text = body.decode("utf-8", errors="replace")
+    return pl.DataFrame({"raw": text.split("\n")}).select(pl.col("raw").str.strip_suffix("\r"))
 
 
-def _split(text: str, first_line_no: int, source_file: str) -> pl.DataFrame:
-    df = pl.DataFrame({"raw": [text]}).select(pl.col("raw").str.split("\n")).explode("raw")
+def _split(body: bytes, first_line_no: int, source_file: str) -> pl.DataFrame:
+    df = _raw_lines(body)
     n = df.height
     return df.select(
         pl.lit(source_file, dtype=pl.String).alias("source_file"),
         pl.int_range(first_line_no, first_line_no + n, dtype=pl.Int64).alias("line_no"),
-        pl.col("raw").str.strip_suffix("\r"),
+        "raw",
     )
 
 
@@ -40,26 +62,30 @@ def iter_line_batches(
 
     A final line without a trailing newline is still a line; an empty input yields nothing.
     """
-    pending = bytearray()
+    parts: list[bytes] = []
+    size = 0
     next_line_no = 1
     for chunk in chunks:
-        pending += chunk
-        if len(pending) < batch_bytes:
+        parts.append(chunk)
+        size += len(chunk)
+        if size < batch_bytes:
             continue
-        cut = _cut_point(pending, record_start)
+        buf = b"".join(parts)
+        cut = _cut_point(buf, record_start)
         if cut <= 0:
+            parts, size = [buf], len(buf)
             continue
-        body = bytes(pending[: cut - 1])  # without the newline at the cut
-        del pending[:cut]
-        batch = _split(_decode(body), next_line_no, source_file)
+        rest = buf[cut:]
+        parts, size = [rest], len(rest)
+        batch = _split(buf[: cut - 1], next_line_no, source_file)  # without the newline at the cut
         next_line_no += batch.height
         yield batch
-    if pending:
-        body = bytes(pending[:-1] if pending.endswith(b"\n") else pending)
-        yield _split(_decode(body), next_line_no, source_file)
+    buf = b"".join(parts)
+    if buf:
+        yield _split(buf[:-1] if buf.endswith(b"\n") else buf, next_line_no, source_file)
 
 
-def _cut_point(buf: bytearray, record_start: re.Pattern[bytes] | None) -> int:
+def _cut_point(buf: bytes, record_start: re.Pattern[bytes] | None) -> int:
     """Index just after the newline where this batch ends (0 when no newline is there yet)."""
     last_nl = buf.rfind(b"\n")
     if last_nl < 0:

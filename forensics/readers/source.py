@@ -76,7 +76,9 @@ def _open_raw(source: Source) -> BinaryIO:
         source.size = source.path.stat().st_size
         return open(source.path, "rb")
     except PermissionError:
-        raise InputError(f"{source.name}: permission denied; check the file's permissions") from None
+        raise InputError(
+            f"{source.name}: permission denied; check the file's permissions"
+        ) from None
     except OSError as e:
         raise InputError(f"{source.name}: cannot read ({e.strerror})") from None
 
