@@ -8,6 +8,7 @@ file whose hash the manifest already holds adds nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -33,6 +34,7 @@ class Manifest:
     """What a dataset holds: tool and schema version, and one entry per ingested input."""
 
     files: list[dict[str, Any]] = field(default_factory=list)
+    extra_tokens: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
     tool_version: str = __version__
 
@@ -46,6 +48,7 @@ class Manifest:
             "schema_version": self.schema_version,
             "tables": list(TABLE_NAMES),
             "files": self.files,
+            "extra_tokens": self.extra_tokens,
         }
 
 
@@ -66,14 +69,18 @@ def load_manifest(root: Path) -> Manifest:
             f"{root}: dataset has schema version {version}, this forensics writes "
             f"{SCHEMA_VERSION}; ingest into a new directory"
         )
-    return Manifest(files=data.get("files", []), tool_version=data.get("tool_version", "?"))
+    return Manifest(
+        files=data.get("files", []),
+        extra_tokens=data.get("extra_tokens", []),
+        tool_version=data.get("tool_version", "?"),
+    )
 
 
 def open_for_writing(root: Path) -> Manifest:
     """Check `root` can hold a dataset (creating it); clear stale temp parts; read the manifest."""
     if root.exists() and not root.is_dir():
         raise OutputError(f"{root}: exists and is not a directory; choose another -o")
-    ours = (*TABLE_NAMES, MANIFEST)
+    ours = (*TABLE_NAMES, MANIFEST, "_keys", "routes.toml")
     foreign = (
         [p for p in root.iterdir() if p.name not in ours and not p.name.startswith(TMP_PREFIX)]
         if root.is_dir()
@@ -90,9 +97,9 @@ def open_for_writing(root: Path) -> Manifest:
         probe.unlink()
     except OSError as e:
         raise OutputError(f"{root}: cannot write here ({e.strerror}); choose another -o") from None
-    for stale in root.glob(f"*/{TMP_PREFIX}*"):
-        stale.unlink(missing_ok=True)
-    return load_manifest(root)
+    manifest = load_manifest(root)
+    remove_orphans(root, manifest)
+    return manifest
 
 
 def save_manifest(root: Path, manifest: Manifest) -> None:
@@ -103,13 +110,18 @@ def save_manifest(root: Path, manifest: Manifest) -> None:
 
 
 class FileWriter:
-    """Writes one input's rows, table by table, as temp Parquet files until `commit`."""
+    """Writes one input's rows, table by table, as temp Parquet files until `commit`.
+
+    Final names carry the writer's token, which the manifest records: a part whose token no
+    manifest entry names is an orphan of an interrupted commit and is removed on next open.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.token = uuid.uuid4().hex[:12]
+        self.token = uuid.uuid4().hex[:16]
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._paths: dict[str, Path] = {}
+        self._extra: list[Path] = []
         self.rows: dict[str, int] = dict.fromkeys(TABLE_NAMES, 0)
 
     def write(self, table: str, df: pl.DataFrame) -> None:
@@ -128,25 +140,40 @@ class FileWriter:
         self._writers[table].write_table(df.to_arrow())
         self.rows[table] += df.height
 
-    def commit(self, name_hint: str) -> list[str]:
-        """Close and rename the temp files to their final names; returns the relative paths."""
-        parts = []
-        for table, writer in self._writers.items():
+    def add_temp_files(self, paths: list[str]) -> None:
+        """Other temp files (`.tmp-<token>...`) to rename with the parts at commit."""
+        self._extra.extend(Path(p) for p in paths)
+
+    def commit(self) -> str:
+        """Close and rename every temp file to its final name; returns the token."""
+        for writer in self._writers.values():
             writer.close()
-            final = self.root / table / f"part-{name_hint}-{self.token}.parquet"
-            os.replace(self._paths[table], final)
-            parts.append(str(final.relative_to(self.root)))
         self._writers.clear()
-        return parts
+        for path in [*self._paths.values(), *self._extra]:
+            os.replace(path, path.with_name(path.name.replace(TMP_PREFIX, "part-", 1)))
+        return self.token
 
     def abort(self) -> None:
         """Close and delete everything written so far."""
-        for table, writer in self._writers.items():
-            try:
+        for writer in self._writers.values():
+            with contextlib.suppress(Exception):
                 writer.close()
-            finally:
-                self._paths[table].unlink(missing_ok=True)
         self._writers.clear()
+        for path in [*self._paths.values(), *self._extra]:
+            path.unlink(missing_ok=True)
+
+
+def remove_orphans(root: Path, manifest: Manifest) -> int:
+    """Delete temp files and parts whose token no manifest entry records; returns how many."""
+    live = {f.get("token") for f in manifest.files} | set(manifest.extra_tokens)
+    removed = 0
+    for path in root.glob("**/*.parquet"):
+        name = path.name
+        token = name.removeprefix("part-").removesuffix(".parquet")
+        if name.startswith(TMP_PREFIX) or (name.startswith("part-") and token not in live):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def now_iso() -> str:

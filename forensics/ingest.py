@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,8 +21,9 @@ from typing import Any
 
 import polars as pl
 
-from forensics import readers
+from forensics import dedup, readers
 from forensics.dataset import FileWriter, Manifest, now_iso, open_for_writing, save_manifest
+from forensics.dedup import KeyIndex
 from forensics.errors import ForensicsError, InputError
 from forensics.parsers import parse_envelope
 from forensics.pipeline import Background, prefetch
@@ -149,12 +151,18 @@ def _ingest_one(
     fmt: str,
     progress: ProgressFn | None,
 ) -> FileResult:
+    known = _known_file(source, manifest)
+    if known:
+        return FileResult(name=source.name, status="already_ingested", sha256=known)
     chunks = _with_progress(iter_chunks(source), source, progress)
     first = next(chunks, b"")
     name = fmt if fmt != "auto" else readers.detect(first[: readers.SNIFF_BYTES])
     reader = readers.get(name)
     result = FileResult(name=source.name, status="ingested", format=name)
     writer = FileWriter(root)
+    index = KeyIndex(root)
+    carry = dedup.empty_carry()
+    key_counts: list[pl.DataFrame] = []
     records_by_table: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     apps: set[str] = set()
@@ -164,7 +172,12 @@ def _ingest_one(
         stream = itertools.chain([first], chunks) if first else iter(())
         for batch in prefetch(reader.read(stream, source_file=source.name, app=app)):
             result.lines += batch.lines
-            parsed = parse_envelope(batch.envelope)
+            env, dropped, counts = dedup.drop_seen(dedup.with_keys(batch.envelope), index, carry)
+            carry = dedup.next_carry(carry, counts)
+            key_counts.append(counts.select("_key", "_day", "n"))
+            result.duplicate_lines += int(dropped["line_count"].sum())
+            env = env.drop("_key", "_day")
+            parsed = parse_envelope(env)
             for table, rows in parsed.tables.items():
                 background.submit(functools.partial(writer.write, table, rows))
             for table, n in parsed.records.items():
@@ -175,16 +188,18 @@ def _ingest_one(
                 background.submit(functools.partial(writer.write, "rejects", rej))
                 for reason, n in rej.group_by("reason").len().iter_rows():
                     reasons[reason] += n
-            _account(batch.envelope, result, apps, dynos)
+            _account(env, result, apps, dynos)
         background.close()
+        if manifest.find(source.sha256 or ""):
+            writer.abort()
+            return FileResult(name=source.name, status="already_ingested", sha256=source.sha256)
+        if key_counts:
+            writer.add_temp_files(dedup.write_keys(root, writer.token, pl.concat(key_counts)))
     except BaseException:
         with contextlib.suppress(BaseException):
             background.close()
         writer.abort()
         raise
-    if manifest.find(source.sha256 or ""):
-        writer.abort()
-        return FileResult(name=source.name, status="already_ingested", sha256=source.sha256)
     if result.lines == 0:
         result.status = "empty"
     result.sha256 = source.sha256
@@ -192,13 +207,28 @@ def _ingest_one(
     result.records = dict(records_by_table)
     result.rejects_by_reason = dict(reasons)
     result.apps, result.dynos = sorted(apps), sorted(dynos)
-    hint = (source.sha256 or "stdin")[:12]
-    parts = writer.commit(hint)
+    token = writer.commit()
     entry = asdict(result) | {"size": source.size, "ingested_at": now_iso(), "app": app}
-    entry["parts"] = parts
+    entry["token"] = token
     manifest.files.append(entry)
     save_manifest(root, manifest)
     return result
+
+
+def _known_file(source: Source, manifest: Manifest) -> str | None:
+    """The hash of a regular file the manifest already holds (checked only when a recorded
+    file has the same size, so new files are not read twice)."""
+    if source.path is None:
+        return None
+    size = source.path.stat().st_size
+    if not any(f.get("size") == size for f in manifest.files):
+        return None
+    digest = hashlib.sha256()
+    with open(source.path, "rb") as fh:
+        while block := fh.read(8 << 20):
+            digest.update(block)
+    sha = digest.hexdigest()
+    return sha if manifest.find(sha) else None
 
 
 def _account(env: pl.DataFrame, result: FileResult, apps: set[str], dynos: set[str]) -> None:

@@ -1,0 +1,132 @@
+"""Overlapping exports: the same log line arriving twice is stored once.
+
+The rule. A line's key is (app, second of its UTC timestamp, origin, dyno, message): whole
+seconds, so a Papertrail line (whole seconds) matches the same line from the CLI or a drain
+(microseconds). Within one input, lines with the same key are true repeats and all kept. Across
+inputs, the dataset keeps, per key, as many copies as the input that had the most: an input
+with n copies of a key the dataset already holds m times adds max(0, n - m) of them (its first
+n - m in line order are dropped, so the ones it adds are its last). Two overlapping
+`heroku logs -n 1500` dumps therefore store the overlap once, and a message logged twice in
+the same second survives as twice.
+
+Keys are 64-bit MD5-derived hashes (stable across versions, computed in DuckDB) with counts,
+kept in `DIR/_keys/<YYYY-MM-DD>/` by the day of the line, so checking a file only reads the
+days it touches, never the whole dataset.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+KEYS_DIR = "_keys"
+_SEP = "\x1f"
+
+
+def with_keys(env: pl.DataFrame) -> pl.DataFrame:
+    """`env` plus `_key` (UInt64) and `_day` (Date) columns."""
+    con = duckdb.connect()
+    con.register("env", env.select("app", "ts", "origin", "dyno", "message").to_arrow())
+    keys = con.sql(
+        f"""SELECT md5_number_lower(concat_ws('{_SEP}', coalesce(app, ''),
+                   CAST(epoch(ts) AS BIGINT), origin, dyno, message)) AS _key
+            FROM env"""
+    ).pl()
+    con.close()
+    return env.with_columns(
+        keys["_key"].cast(pl.UInt64).alias("_key"), pl.col("ts").dt.date().alias("_day")
+    )
+
+
+class KeyIndex:
+    """The stored key counts of a dataset, loaded a day at a time and cached."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / KEYS_DIR
+        self._cache: dict[date, pl.DataFrame] = {}
+
+    def counts(self, days: list[date]) -> pl.DataFrame:
+        """Max stored count per key for the given days: columns `_key`, `_stored`."""
+        frames = [self._day(d) for d in days]
+        frames = [f for f in frames if f.height]
+        if not frames:
+            return pl.DataFrame(schema={"_key": pl.UInt64, "_stored": pl.UInt32})
+        return pl.concat(frames).group_by("_key").agg(pl.col("_stored").max())
+
+    def _day(self, day: date) -> pl.DataFrame:
+        if day not in self._cache:
+            files = sorted((self.dir / day.isoformat()).glob("*.parquet"))
+            if files:
+                df = pl.read_parquet(files).group_by("_key").agg(pl.col("n").max().alias("_stored"))
+            else:
+                df = pl.DataFrame(schema={"_key": pl.UInt64, "_stored": pl.UInt32})
+            self._cache[day] = df
+        return self._cache[day]
+
+
+def drop_seen(
+    env: pl.DataFrame, index: KeyIndex, carry: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Split a keyed envelope batch into (kept rows, dropped rows, this batch's key counts).
+
+    `carry` holds the counts of keys this input already produced in earlier batches, so
+    occurrence numbers continue across batch boundaries.
+    """
+    occ = pl.int_range(pl.len(), dtype=pl.UInt32).over("_key", order_by="line_no") + 1
+    df = env.with_columns(_occ=occ)
+    if carry.height:
+        prev = carry.select("_key", pl.col("n").alias("_prev"))
+        df = df.join(prev, on="_key", how="left").with_columns(
+            (pl.col("_occ") + pl.col("_prev").fill_null(0)).alias("_occ")
+        )
+    days = df.select(pl.col("_day").unique().drop_nulls()).to_series().to_list()
+    stored = index.counts(days)
+    if stored.height:
+        df = df.join(stored, on="_key", how="left")
+        dup = pl.col("_occ") <= pl.col("_stored").fill_null(0)
+    else:
+        dup = pl.lit(False)
+    df = df.with_columns(_dup=dup)
+    counts = env.group_by("_key", "_day").agg(
+        pl.len().cast(pl.UInt32).alias("n"), pl.col("ts").max().alias("_last")
+    )
+    drop = [c for c in ("_occ", "_prev", "_stored", "_dup") if c in df.columns]
+    return df.filter(~pl.col("_dup")).drop(drop), df.filter(pl.col("_dup")).drop(drop), counts
+
+
+CARRY_SECONDS = 120
+
+
+def next_carry(carry: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFrame:
+    """Running per-key counts of this input, kept only for keys seen in the last two minutes
+    of it (lines are near time order), so the carry stays small whatever the input size."""
+    both = pl.concat([carry, counts.drop("_day")]) if carry.height else counts.drop("_day")
+    merged = both.group_by("_key").agg(pl.col("n").sum(), pl.col("_last").max())
+    horizon = merged.select(pl.col("_last").max()).item()
+    if horizon is None:
+        return merged
+    return merged.filter(pl.col("_last") >= horizon - pl.duration(seconds=CARRY_SECONDS))
+
+
+def empty_carry() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"_key": pl.UInt64, "n": pl.UInt32, "_last": pl.Datetime("us", "UTC")}
+    )
+
+
+def write_keys(root: Path, token: str, counts: pl.DataFrame) -> list[str]:
+    """Write one input's key counts under `_keys/<day>/`, named with its token (temp names)."""
+    if counts.height == 0:
+        return []
+    total = counts.group_by("_key", "_day").agg(pl.col("n").sum().cast(pl.UInt32))
+    written = []
+    for (day,), part in total.partition_by("_day", as_dict=True).items():
+        folder = root / KEYS_DIR / (day.isoformat() if day else "unknown")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f".tmp-{token}.parquet"
+        part.select("_key", "n").write_parquet(path, compression="zstd", compression_level=1)
+        written.append(str(path))
+    return written
