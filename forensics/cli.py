@@ -134,5 +134,139 @@ def ingest(
         sys.exit(EXIT_PARTIAL)
 
 
+def cut_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that cut a dataset to the incident: --app, --since, --until, --dyno."""
+    fn = click.option(
+        "--routes",
+        "routes_file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Route rules TOML (default: DIR/routes.toml if present).",
+    )(fn)
+    fn = click.option("--dyno", default=None, help="Only this dyno (web.1) or process type (web).")(
+        fn
+    )
+    fn = click.option("--until", default=None, help="Only before this UTC time (ISO-8601).")(fn)
+    fn = click.option("--since", default=None, help="Only from this UTC time (ISO-8601).")(fn)
+    return click.option("--app", default=None, help="Only this app.")(fn)
+
+
+def _open(
+    dataset: Path,
+    app: str | None,
+    since: str | None,
+    until: str | None,
+    dyno: str | None,
+    routes_file: Path | None,
+) -> Any:
+    from forensics.views import Cut, open_dataset, parse_time
+
+    cut = Cut(
+        app=app,
+        since=parse_time(since, option="--since"),
+        until=parse_time(until, option="--until"),
+        dyno=dyno,
+    )
+    return open_dataset(dataset, cut=cut, routes_file=routes_file)
+
+
+_SQL_FORMATS = ("csv", "json", "parquet")
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("query_text", metavar="SQL")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the result to a file (.csv, .json or .parquet) instead of printing.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(_SQL_FORMATS),
+    default=None,
+    help="Output file format (default: from the -o extension).",
+)
+@click.option(
+    "--limit",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Rows to print on the terminal (0 for all); files get every row.",
+)
+@cut_options
+def sql(
+    dataset: Path,
+    query_text: str,
+    output: Path | None,
+    fmt: str | None,
+    limit: int,
+    app: str | None,
+    since: str | None,
+    until: str | None,
+    dyno: str | None,
+    routes_file: Path | None,
+) -> None:
+    """Run SQL over the dataset's tables and print the result (or write it with -o).
+
+    Tables: requests, dyno_metrics, addon_metrics, events, app_logs, rejects (see the README
+    for their columns). The cut options filter every table before your query sees it.
+
+    \b
+    Examples:
+      forensics sql incident/ "SELECT route, count(*) n FROM requests GROUP BY 1 ORDER BY 2 DESC"
+      forensics sql incident/ "SELECT * FROM events WHERE code = 'R14'" --dyno web -o r14.csv
+    """
+    from forensics.views import query
+
+    try:
+        con = _open(dataset, app, since, until, dyno, routes_file)
+        result = query(con, query_text)
+        if output is not None:
+            kind = fmt or output.suffix.lstrip(".").lower()
+            if kind not in _SQL_FORMATS:
+                raise ForensicsError(
+                    f"{output}: unknown output format; use .csv, .json or .parquet, or --format"
+                )
+            write = {
+                "csv": result.write_csv,
+                "json": result.write_json,
+                "parquet": result.write_parquet,
+            }[kind]
+            try:
+                write(output)
+            except OSError as e:
+                raise ForensicsError(f"{output}: cannot write ({e.strerror})") from None
+            click.echo(f"{result.height:,} rows written to {output}", err=True)
+            return
+    except ForensicsError as e:
+        _fail(str(e))
+    import polars as pl
+
+    shown = result if limit <= 0 else result.head(limit)
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        fmt_str_lengths=80,
+        tbl_width_chars=200,
+        tbl_hide_dataframe_shape=True,
+    ):
+        click.echo(str(shown))
+    if limit > 0 and result.height > limit:
+        click.echo(f"({result.height:,} rows, first {limit} shown; --limit 0 for all)", err=True)
+
+
+def _register_generate() -> None:
+    from forensics.scenario.cli import main as scenario_main
+
+    main.add_command(scenario_main, name="generate")
+
+
+_register_generate()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -169,12 +169,24 @@ def conform(df: Frame, table: str) -> Frame:
     return df.select(exprs)
 
 
+def type_name(dtype: pl.DataType) -> str:
+    """A short type name for docs: `timestamp (µs, UTC)`, `string`, `int64`, ..."""
+    if isinstance(dtype, pl.Datetime):
+        return f"timestamp ({dtype.time_unit}, {dtype.time_zone or 'naive'})"
+    return {pl.String: "string", pl.Boolean: "bool"}.get(dtype, str(dtype).lower())
+
+
 def markdown_table_docs() -> str:
-    """The schema as Markdown, one table per dataset table (used for the README)."""
+    """The schema as Markdown, one table per dataset table (pasted into the README, where a
+    test keeps it in sync: regenerate with `python -m forensics.schema`)."""
     out = []
     for name, cols in TABLES.items():
         out.append(f"#### `{name}`\n\n| column | type | unit | meaning |\n|---|---|---|---|")
         for c in cols:
-            out.append(f"| `{c.name}` | {c.dtype} | {c.unit} | {c.doc} |")
+            out.append(f"| `{c.name}` | {type_name(c.dtype)} | {c.unit} | {c.doc} |")
         out.append("")
-    return "\n".join(out)
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table_docs(), end="")

@@ -100,15 +100,56 @@ def _reason(raw: pl.Expr) -> pl.Expr:
     )
 
 
+# Platform messages in their complete shape: a head that already matches one was not cut.
+COMPLETE_PLATFORM = (
+    r"State changed from \S+ to \S+",
+    r"Stopping (?:all processes|process|remaining processes) with SIG(?:TERM|KILL|HUP|INT|QUIT)",
+    r"Process exited(?: with status -?\d+)?",
+    r"Starting process with command:? `.*`(?: by \S+(?: \S+)?)?",
+    r"(?:Error )?[RLH]\d\d(?: \([^)]*\))?.*",
+    r"Process running mem=[0-9.]+[KMG]?B?\([0-9.]+%\)",
+    r"Cycling|Restarting|Idling|Unidling|Awaiting client",
+    r"Release v\d+ created by .+",
+    r"Deploy [0-9a-f]+ by .+",
+    r"Build (?:started by .+|succeeded|failed.*)",
+    r"Scaled? to .+ by .+",
+    r"source=\S+ dyno=heroku\.\S+(?: sample#\S+=[0-9.]+[A-Za-z]*)+",
+)
+_COMPLETE_RE = r"^\S+ [a-z]+\[[^\]]+\]: (?:" + "|".join(COMPLETE_PLATFORM) + r")$"
+_PROMPT_RE = r"^(?:\S*[@:~]\S*\s*[$#>%]\s|[A-Za-z]:\\|\$ |> |PS )"
+_MIN_WRAP_CHARS = 80
+
+
+def _join_ok(head: pl.Expr, joined: pl.Expr, tail: pl.Expr) -> pl.Expr:
+    """Whether re-joining a head with its continuation lines gives a line that parses."""
+    is_router = head.str.contains(r"^\S+ heroku\[router\]: ")
+    is_platform = head.str.contains(r"^\S+ (?:heroku\[[^\]]+\]|app\[api\]): ")
+    router_ok = ~head.str.contains(r" bytes=\S*\s*$") & joined.str.contains(r" status=\S* bytes=")
+    platform_ok = ~head.str.contains(_COMPLETE_RE) & joined.str.contains(_COMPLETE_RE)
+    fragment = ~head.str.contains(PREFIX_RE)
+    app_ok = (head.str.len_chars() >= _MIN_WRAP_CHARS) & ~tail.str.contains(_PROMPT_RE)
+    return (
+        pl.when(fragment)
+        .then(True)
+        .when(is_router)
+        .then(router_ok)
+        .when(is_platform)
+        .then(platform_ok)
+        .otherwise(app_ok)
+    )
+
+
 def join_wrapped(df: pl.DataFrame) -> pl.DataFrame:
     """Re-join lines a terminal hard-wrapped: a line without a prefix continues the line above.
 
     Two cases, both seen in real pasted exports:
     - a fragment cut inside the prefix (`2015-02-` then `17T18:03:03.03+00:00 heroku[...`): joined
       when the two together start with a full prefix;
-    - a non-blank line without a prefix right after a line that has one (or after such a
-      continuation): appended to it, unless the head is a router line that was already complete
-      (it ends with its `bytes=` field) or the join would not make a router line complete.
+    - non-blank lines without a prefix right after a line that has one: appended to it when
+      the result parses (`_join_ok`): a router line must become complete (end with `bytes=`),
+      a platform line must become one of the complete shapes in `COMPLETE_PLATFORM` and not
+      be one already, and an app line must be long enough to have wrapped (80+ characters)
+      and the continuation must not look like a shell prompt.
     Everything else without a prefix stays alone and becomes a reject.
     """
     if "_has" not in df.columns:
@@ -153,17 +194,14 @@ def join_wrapped(df: pl.DataFrame) -> pl.DataFrame:
             pl.col("line_no").first(),
             pl.col("raw").str.join("").alias("joined"),
             pl.col("raw").first().alias("head"),
+            pl.col("raw").slice(1).str.join("").alias("tail"),
             pl.col("_i").alias("_members"),
             pl.len().cast(pl.Int32).alias("line_count"),
         )
     )
     if groups.height == 0:
         return df.drop("_has", "_i")
-    router = pl.col("head").str.contains(r"^\S+ heroku\[router\]: ")
-    accept = ~router | (
-        ~pl.col("head").str.contains(r" bytes=\S*\s*$")
-        & pl.col("joined").str.contains(r" status=\S* bytes=")
-    )
+    accept = _join_ok(pl.col("head"), pl.col("joined"), pl.col("tail"))
     groups = groups.filter(accept)
     if groups.height == 0:
         return df.drop("_has", "_i")
