@@ -35,6 +35,7 @@ class Manifest:
 
     files: list[dict[str, Any]] = field(default_factory=list)
     extra_tokens: list[str] = field(default_factory=list)
+    key_canary: int | None = None
     schema_version: int = SCHEMA_VERSION
     tool_version: str = __version__
 
@@ -49,6 +50,7 @@ class Manifest:
             "tables": list(TABLE_NAMES),
             "files": self.files,
             "extra_tokens": self.extra_tokens,
+            "key_canary": self.key_canary,
         }
 
 
@@ -72,6 +74,7 @@ def load_manifest(root: Path) -> Manifest:
     return Manifest(
         files=data.get("files", []),
         extra_tokens=data.get("extra_tokens", []),
+        key_canary=data.get("key_canary"),
         tool_version=data.get("tool_version", "?"),
     )
 

@@ -9,9 +9,10 @@ n - m in line order are dropped, so the ones it adds are its last). Two overlapp
 `heroku logs -n 1500` dumps therefore store the overlap once, and a message logged twice in
 the same second survives as twice.
 
-Keys are 64-bit MD5-derived hashes (stable across versions, computed in DuckDB) with counts,
-kept in `DIR/_keys/<YYYY-MM-DD>/` by the day of the line, so checking a file only reads the
-days it touches, never the whole dataset.
+Keys are 64-bit hashes with counts, kept in `DIR/_keys/<YYYY-MM-DD>/` by the day of the line,
+so checking a file only reads the days it touches, never the whole dataset. Polars' hash is
+stable within a version only: the manifest records a canary key, and if it no longer matches,
+stored keys are not trusted (the summary says so) rather than silently missing duplicates.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 KEYS_DIR = "_keys"
@@ -27,30 +27,42 @@ _SEP = "\x1f"
 
 
 def with_keys(env: pl.DataFrame) -> pl.DataFrame:
-    """`env` plus `_key` (UInt64) and `_day` (Date) columns."""
-    con = duckdb.connect()
-    con.register("env", env.select("app", "ts", "origin", "dyno", "message").to_arrow())
-    keys = con.sql(
-        f"""SELECT md5_number_lower(concat_ws('{_SEP}', coalesce(app, ''),
-                   CAST(epoch(ts) AS BIGINT), origin, dyno, message)) AS _key
-            FROM env"""
-    ).pl()
-    con.close()
-    return env.with_columns(
-        keys["_key"].cast(pl.UInt64).alias("_key"), pl.col("ts").dt.date().alias("_day")
+    """`env` plus `_key` (UInt64) and `_day` (Date) columns.
+
+    Each key column is hashed on its own and the hashes combined arithmetically: several
+    times cheaper than hashing a struct or a concatenated string.
+    """
+    sec = pl.col("ts").dt.epoch("s").cast(pl.UInt64)
+    key = (
+        pl.col("message").hash(seed=0)
+        ^ (pl.col("dyno").hash(seed=1) * 0x9E3779B97F4A7C15)
+        ^ (pl.col("origin").hash(seed=2) * 0xC2B2AE3D27D4EB4F)
+        ^ (pl.col("app").hash(seed=3) * 0x165667B19E3779F9)
+        ^ (sec * 0x27D4EB2F165667C5)
     )
+    return env.with_columns(key.alias("_key"), pl.col("ts").dt.date().alias("_day"))
+
+
+def hash_canary() -> int:
+    """A fixed input's key: stored in the manifest, so a Polars upgrade that changed its hash
+    (it is stable only within a version) is noticed instead of silently missing duplicates."""
+    probe = pl.DataFrame(
+        {"message": ["canary"], "dyno": ["web.1"], "origin": ["app"], "app": ["a"]}
+    ).with_columns(pl.lit("2020-01-01T00:00:00").str.to_datetime(time_zone="UTC").alias("ts"))
+    return int(with_keys(probe)["_key"][0])
 
 
 class KeyIndex:
     """The stored key counts of a dataset, loaded a day at a time and cached."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, trusted: bool = True) -> None:
         self.dir = root / KEYS_DIR
+        self.trusted = trusted
         self._cache: dict[date, pl.DataFrame] = {}
 
     def counts(self, days: list[date]) -> pl.DataFrame:
         """Max stored count per key for the given days: columns `_key`, `_stored`."""
-        frames = [self._day(d) for d in days]
+        frames = [self._day(d) for d in days] if self.trusted else []
         frames = [f for f in frames if f.height]
         if not frames:
             return pl.DataFrame(schema={"_key": pl.UInt64, "_stored": pl.UInt32})

@@ -53,6 +53,7 @@ class FileResult:
     apps: list[str] = field(default_factory=list)
     dynos: list[str] = field(default_factory=list)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rejected_lines(self) -> int:
@@ -160,7 +161,15 @@ def _ingest_one(
     reader = readers.get(name)
     result = FileResult(name=source.name, status="ingested", format=name)
     writer = FileWriter(root)
-    index = KeyIndex(root)
+    canary = dedup.hash_canary()
+    if manifest.key_canary is None:
+        manifest.key_canary = canary
+    index = KeyIndex(root, trusted=manifest.key_canary == canary)
+    if not index.trusted:
+        result.notes.append(
+            "duplicates were not checked against earlier inputs: they were keyed by another "
+            "Polars version; ingest everything into a new directory to deduplicate across them"
+        )
     carry = dedup.empty_carry()
     key_counts: list[pl.DataFrame] = []
     records_by_table: Counter[str] = Counter()

@@ -46,6 +46,8 @@ def ingest_summary_text(summary: IngestSummary) -> str:
     rows.append(f"  {'apps':<16}{_list(t['apps'])}")
     rows.append(f"  {'dynos':<16}{_list(t['dynos'])}")
     for f in summary.files:
+        for note in f.notes:
+            rows.append(f"  {f.name}: note: {note}")
         if f.status == "empty":
             rows.append(f"  {f.name}: empty, nothing ingested")
         elif f.status == "already_ingested":
