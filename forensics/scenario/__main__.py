@@ -1,0 +1,5 @@
+"""`python -m forensics.scenario` entry point."""
+
+from .cli import main
+
+main()

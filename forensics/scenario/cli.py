@@ -1,0 +1,159 @@
+"""Command line: `python -m forensics.scenario -o FILE [knobs]` writes a log and its truth JSON."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from . import generate
+from .config import DYNO_SIZES, ScenarioConfig
+
+EPILOG = """\b
+Examples:
+  python -m forensics.scenario -o /tmp/app.log.gz --hours 36 --rps 0.5 \\
+      --leak-release 3 --release-at 3 --release-at 6 --release-at 33 \\
+      --crash-worker worker.1 --crash-at 14 --r12 3 --scale-at 20 --scale-web 3 --artifacts 1
+  python -m forensics.scenario -o /tmp/big.log --size-mb 1024      # benchmark input
+  python -m forensics.scenario -o - --hours 1 --healthy | head     # to stdout
+
+\b
+Routes (for --leak-route, --transient-route, --h12-route), variable segments as :id:
+  /users/:id  /users/:id/orders  /users/:id/orders/:id  /api/v1/items/:id  /products/:id
+  /search  /reports/:id/export  /checkout  /  (see forensics/scenario/catalog.py)
+"""
+
+_SIZES = click.Choice(sorted(DYNO_SIZES), case_sensitive=False)
+
+
+@click.command(
+    epilog=EPILOG,
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": 100,
+        "terminal_width": 100,
+    },
+)
+@click.option("-o", "--output", required=True, help="Log path (.gz compresses) or - for stdout.")
+@click.option("--truth", "truth_path", help="Truth JSON path [default: beside the log].")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--start", default="2024-05-20T06:00:00+00:00", show_default=True, help="UTC start.")
+@click.option("--hours", type=float, default=24.0, show_default=True)
+@click.option("--size-mb", type=float, help="Instead of --hours: run until ~N MB (uncompressed).")
+@click.option("--rps", type=float, default=2.0, show_default=True, help="Mean requests/s.")
+@click.option("--app-name", default="acme-shop", show_default=True)
+@click.option("--web", "web_dynos", type=int, default=2, show_default=True)
+@click.option("--web-size", type=_SIZES, default="standard-1x", show_default=True)
+@click.option("--worker", "worker_dynos", type=int, default=1, show_default=True)
+@click.option("--worker-size", type=_SIZES, default="standard-2x", show_default=True)
+@click.option(
+    "--initial-release",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Release running when the log starts.",
+)
+@click.option(
+    "--releases", type=int, help="Number of releases, spread evenly [default: every 8 h]."
+)
+@click.option("--release-at", "release_at", type=float, multiple=True, help="Release at hour H.")
+@click.option("--leak-route", default="/users/:id/orders/:id", show_default=True)
+@click.option("--leak-mb", type=float, default=0.2, show_default=True, help="MB kept per request.")
+@click.option("--leak-release", type=int, default=3, show_default=True, help="Leaks from vN on.")
+@click.option("--fixed-release", type=int, help="Leak fixed in vM.")
+@click.option("--no-leak", is_flag=True)
+@click.option("--transient-route", default="/reports/:id/export", show_default=True)
+@click.option("--transient-mb", type=float, default=25.0, show_default=True)
+@click.option("--no-transient", is_flag=True)
+@click.option("--worker-cache-mb", type=float, default=200.0, show_default=True)
+@click.option("--h12-route", default="/search", show_default=True)
+@click.option(
+    "--h12-start", type=float, help="Window start, minutes after the start [0.45 of run]."
+)
+@click.option("--h12-minutes", type=float, default=20.0, show_default=True)
+@click.option("--h12-fraction", type=float, default=0.6, show_default=True)
+@click.option("--no-h12", is_flag=True)
+@click.option("--crash-worker", help="Worker that crashes and stays down, e.g. worker.1.")
+@click.option("--crash-at", type=float, help="Crash at hour H [0.6 of run].")
+@click.option("--crash-loops", type=int, default=2, show_default=True, help="Failed reboots.")
+@click.option("--r12", type=int, help="The N-th graceful restart hits R12 (exit timeout).")
+@click.option("--scale-at", type=float, help="Scale the formation at hour H.")
+@click.option("--scale-web", type=int, help="Web dynos after scaling.")
+@click.option("--scale-worker", type=int, help="Worker dynos after scaling.")
+@click.option("--restart-at", type=float, multiple=True, help="`heroku ps:restart` at hour H.")
+@click.option("--no-cycling", is_flag=True, help="No daily dyno cycling.")
+@click.option("--healthy", is_flag=True, help="No leak and no crash.")
+@click.option(
+    "--app-line-ratio",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Share of requests with Rails Started/Completed lines.",
+)
+@click.option(
+    "--artifacts",
+    type=int,
+    default=0,
+    is_flag=False,
+    flag_value=1,
+    help="Insert N of each copy/paste artefact (wrap, prompt, blank) [flag: 1].",
+)
+def main(**o: Any) -> None:
+    """Write a synthetic `heroku logs` export and a ground-truth JSON describing it."""
+    cfg = ScenarioConfig(
+        seed=o["seed"],
+        start=o["start"],
+        hours=o["hours"],
+        size_mb=o["size_mb"],
+        rps=o["rps"],
+        app_name=o["app_name"],
+        web_dynos=o["web_dynos"],
+        web_size=o["web_size"],
+        worker_dynos=o["worker_dynos"],
+        worker_size=o["worker_size"],
+        initial_release=o["initial_release"],
+        releases=o["releases"],
+        release_hours=tuple(o["release_at"]) or None,
+        leak_route=None if o["no_leak"] else o["leak_route"],
+        leak_mb=o["leak_mb"],
+        leak_release=o["leak_release"],
+        fixed_release=o["fixed_release"],
+        transient_route=None if o["no_transient"] else o["transient_route"],
+        transient_mb=o["transient_mb"],
+        worker_cache_mb=o["worker_cache_mb"],
+        h12_route=None if o["no_h12"] else o["h12_route"],
+        h12_start_min=o["h12_start"],
+        h12_minutes=o["h12_minutes"],
+        h12_fraction=o["h12_fraction"],
+        crash_worker=o["crash_worker"],
+        crash_at_hours=o["crash_at"],
+        crash_loops=o["crash_loops"],
+        r12_restart=o["r12"],
+        scale_at_hours=o["scale_at"],
+        scale_web=o["scale_web"],
+        scale_worker=o["scale_worker"],
+        restart_at_hours=tuple(o["restart_at"]),
+        cycling=not o["no_cycling"],
+        healthy=o["healthy"],
+        app_line_ratio=o["app_line_ratio"],
+        artifacts=o["artifacts"],
+    )
+    try:
+        truth: dict[str, Any] = generate(cfg, o["output"], o["truth_path"])
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    except BrokenPipeError:  # `-o - | head`
+        sys.stderr.close()
+        return
+    if o["output"] != "-":
+        out = truth["output"]
+        click.echo(
+            f"wrote {out['bytes'] / 1e6:.1f} MB, {truth['counts']['lines']} lines, "
+            f"{truth['hours']} h to {out['path']}; truth: {out.get('truth')}",
+            err=True,
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""The ground-truth JSON: config, app identity, releases, lifetimes, faults, line counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .catalog import ROUTES, route_index
+from .config import DYNO_SIZES
+from .lifecycle import WEB_COMMAND, WORKER_COMMAND
+from .timefmt import HOUR, iso
+
+if TYPE_CHECKING:
+    from .engine import Simulation
+
+CODES = ("H10", "H12", "H13", "H14", "H27")
+
+
+def default_truth_path(out: str | Path) -> Path:
+    """`x.log.gz` / `x.log` / `x` -> `x.truth.json` beside it."""
+    p = Path(out)
+    name = p.name
+    for suffix in (".gz", ".log"):
+        name = name.removesuffix(suffix)
+    return p.with_name(f"{name}.truth.json")
+
+
+def _route(template: str | None) -> dict[str, object] | None:
+    if not template:
+        return None
+    r = ROUTES[route_index(template)]
+    return {"route": r.template, "method": r.method}
+
+
+def build(sim: Simulation, out: str | Path) -> dict[str, object]:
+    """Assemble the truth dict of a finished simulation."""
+    c, em, end = sim.cfg, sim.emitter, sim.end
+    names = {d.slot: d.name for d in sim.dynos.values()}
+
+    def per_dyno(kind: str) -> dict[str, int]:
+        arr = em.by_slot(kind)
+        return {names[i]: int(arr[i]) for i in sorted(names) if arr[i]}
+
+    lifetimes = sorted((x for x in sim.lifetimes if x.start < end), key=lambda x: (x.start, x.dyno))
+    releases = [r for r in sim.releases if r["time"] is None or str(r["time"]) < iso(end)]
+    rel_time = {r["version"]: r["time"] for r in releases}
+    sizes = {p: (c.web_size if p == "web" else c.worker_size) for p in ("web", "worker")}
+    truth: dict[str, object] = {
+        "generator": "forensics.scenario",
+        "format": "heroku logs (CLI text)",
+        "config": c.as_dict(),
+        "app": {
+            "name": c.app_name,
+            "host": sim.host,
+            "app_id": sim.app_id,
+            "web_command": WEB_COMMAND,
+            "worker_command": WORKER_COMMAND,
+            "web_concurrency": c.web_concurrency,
+            "web_threads": c.web_threads,
+            "worker_concurrency": c.worker_concurrency,
+            "dyno_sizes": {
+                p: {"size": DYNO_SIZES[s][1], "memory_quota_mb": DYNO_SIZES[s][0]}
+                for p, s in sizes.items()
+            },
+            "addons": {
+                "heroku-postgres": sim.addons.pg_name,
+                "heroku-redis": sim.addons.redis_name,
+            },
+        },
+        "start": iso(sim.t0),
+        "end": iso(end),
+        "hours": round((end - sim.t0) / HOUR, 4),
+        "output": {"path": str(out), "bytes": sim.sink.bytes, "gzip": str(out).endswith(".gz")},
+        "routes": [{"route": r.template, "method": r.method, "weight": r.weight} for r in ROUTES],
+        "releases": releases,
+        "lifetimes": [x.truth(end) for x in lifetimes],
+        "restarts": [r for r in sim.restarts if str(r["time"]) < iso(end)],
+        "leak": None,
+        "transient": None,
+        "h12": None,
+        "crashed_worker": sim.crash,
+        "r12": sim.r12 if sim.r12 and str(sim.r12["time"]) < iso(end) else None,
+        "r14": {"count": em.count("r14"), "by_dyno": per_dyno("r14")},
+        "r15": [r for r in sim.r15 if str(r["time"]) < iso(end)],
+        "scale": sim.scale,
+        "artifacts": em.artifacts,
+    }
+    if c.leak_route:
+        leaking = [x for x in lifetimes if x.mem.leak_mb and x.ptype == "web"]
+        fixed = f"v{c.fixed_release}" if c.fixed_release is not None else None
+        truth["leak"] = {
+            **(_route(c.leak_route) or {}),
+            "mb_per_request": c.leak_mb,
+            "from_release": f"v{c.leak_release}",
+            "from_time": rel_time.get(f"v{c.leak_release}"),
+            "fixed_release": fixed,
+            "fixed_time": rel_time.get(fixed) if fixed else None,
+            "active_in_log": bool(leaking),
+            "dynos": sorted({x.dyno for x in leaking}),
+            "lifetimes": [x.dyno_id for x in leaking],
+        }
+    if c.transient_route:
+        truth["transient"] = {
+            **(_route(c.transient_route) or {}),
+            "mb_per_request": c.transient_mb,
+            "held_seconds": "request duration + 30..120 s",
+        }
+    if sim.burst is not None:
+        truth["h12"] = {
+            **(_route(c.h12_route) or {}),
+            "window_start": iso(sim.burst.start),
+            "window_end": iso(sim.burst.end),
+            "window_minutes": c.h12_minutes,
+            "fraction": c.h12_fraction,
+            "count": em.count("H12"),
+            "by_dyno": per_dyno("H12"),
+            "note": "H12 router lines are logged 30 s after arrival; all fall inside the window",
+        }
+    if sim.crash is not None:
+        sim.crash["stays_down"] = True
+    truth["counts"] = _counts(sim, per_dyno)
+    return truth
+
+
+def _counts(sim: Simulation, by: Callable[[str], dict[str, int]]) -> dict[str, object]:
+    """Lines written, by kind (and a few per dyno)."""
+    em = sim.emitter
+    errors = {code: em.count(code) for code in CODES}
+    return {
+        "lines": em.logical,
+        "physical_lines": em.physical,
+        "requests": em.count("router") + sum(errors.values()),
+        "router": em.count("router"),
+        "router_error": errors,
+        "runtime_metrics": em.count("metrics_load") + em.count("metrics_memory"),
+        "runtime_metrics_load": em.count("metrics_load"),
+        "runtime_metrics_memory": em.count("metrics_memory"),
+        "process_running": em.count("process_running"),
+        "r14": em.count("r14"),
+        "r15": em.count("r15"),
+        "r12": em.count("r12"),
+        "api": em.count("api"),
+        "state_changes": em.count("state_change"),
+        "lifecycle_other": em.count("lifecycle"),
+        "app": em.count("app"),
+        "addon_metrics": {k: em.count(k) for k in ("heroku-postgres", "heroku-redis")},
+        "artifacts": {
+            k: sum(a["kind"] == k for a in em.artifacts) for k in ("wrap", "prompt", "blank")
+        },
+        "by_dyno": {
+            "router": by("router"),
+            "runtime_metrics_memory": by("metrics_memory"),
+            "app": by("app"),
+        },
+    }
