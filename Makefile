@@ -17,7 +17,7 @@ $(BIN)/forensics: pyproject.toml
 setup: $(BIN)/forensics
 
 run: setup
-	$(BIN)/forensics ingest $(SAMPLE) -o $(OUT)/sample --app sample-app
+	$(BIN)/forensics ingest $(SAMPLE) -o $(OUT)/sample --app acme-shop
 
 lint: setup
 	$(BIN)/ruff check forensics tests bench

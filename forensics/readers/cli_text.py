@@ -118,19 +118,25 @@ COMPLETE_PLATFORM = (
 _COMPLETE_RE = r"^\S+ [a-z]+\[[^\]]+\]: (?:" + "|".join(COMPLETE_PLATFORM) + r")$"
 _PROMPT_RE = r"^(?:\S*[@:~]\S*\s*[$#>%]\s|[A-Za-z]:\\|\$ |> |PS )"
 _MIN_WRAP_CHARS = 80
+# A router line is complete when it ends with its last fields (bytes, then the optional ones).
+_ROUTER_END = (
+    r" status=\S* bytes=\d*(?: protocol=\S+)?(?: tls_version=\S+)?(?: agent=\"[^\"]*\")?\s*$"
+)
 
 
 def _join_ok(head: pl.Expr, joined: pl.Expr, tail: pl.Expr) -> pl.Expr:
     """Whether re-joining a head with its continuation lines gives a line that parses."""
     is_router = head.str.contains(r"^\S+ heroku\[router\]: ")
     is_platform = head.str.contains(r"^\S+ (?:heroku\[[^\]]+\]|app\[api\]): ")
-    router_ok = ~head.str.contains(r" bytes=\S*\s*$") & joined.str.contains(r" status=\S* bytes=")
+    router_ok = ~head.str.contains(_ROUTER_END) & joined.str.contains(_ROUTER_END)
     platform_ok = ~head.str.contains(_COMPLETE_RE) & joined.str.contains(_COMPLETE_RE)
     fragment = ~head.str.contains(PREFIX_RE)
-    app_ok = (head.str.len_chars() >= _MIN_WRAP_CHARS) & ~tail.str.contains(_PROMPT_RE)
+    app_ok = head.str.len_chars() >= _MIN_WRAP_CHARS
     return (
         pl.when(fragment)
         .then(True)
+        .when(tail.str.contains(_PROMPT_RE))
+        .then(False)
         .when(is_router)
         .then(router_ok)
         .when(is_platform)
@@ -146,10 +152,11 @@ def join_wrapped(df: pl.DataFrame) -> pl.DataFrame:
     - a fragment cut inside the prefix (`2015-02-` then `17T18:03:03.03+00:00 heroku[...`): joined
       when the two together start with a full prefix;
     - non-blank lines without a prefix right after a line that has one: appended to it when
-      the result parses (`_join_ok`): a router line must become complete (end with `bytes=`),
+      the result parses (`_join_ok`): a router line must become complete (end with its
+      `bytes=` field and the optional `protocol=`, `tls_version=`, `agent=` after it),
       a platform line must become one of the complete shapes in `COMPLETE_PLATFORM` and not
-      be one already, and an app line must be long enough to have wrapped (80+ characters)
-      and the continuation must not look like a shell prompt.
+      be one already, an app line must be long enough to have wrapped (80+ characters), and
+      a continuation that looks like a shell prompt is never joined.
     Everything else without a prefix stays alone and becomes a reject.
     """
     if "_has" not in df.columns:
