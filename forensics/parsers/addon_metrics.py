@@ -30,8 +30,12 @@ _SAMPLE_RE = r"sample#([^=\s]+)=(\S*)"
 def matches() -> pl.Expr:
     """Envelope rows this parser owns (checked after the runtime-metrics parser)."""
     msg = pl.col("message")
-    sample = msg.str.contains(r"(?:^|\s)sample#[^=\s]+=")
-    logfmt_head = msg.str.contains(r"^(?:source|addon|sample#[^=\s]+)=")
+    sample = msg.str.contains("sample#", literal=True)
+    logfmt_head = (
+        msg.str.starts_with("source=")
+        | msg.str.starts_with("addon=")
+        | msg.str.starts_with("sample#")
+    )
     return sample & (logfmt_head | pl.col("dyno").is_in(ADDON_DYNOS))
 
 

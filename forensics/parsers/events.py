@@ -71,7 +71,7 @@ _API_DYNOS = ("api",)
 def matches() -> pl.Expr:
     """Envelope rows this parser owns (checked after router and metrics)."""
     origin, dyno, msg = pl.col("origin"), pl.col("dyno"), pl.col("message")
-    shuttle = (dyno == "log-shuttle") & msg.str.contains(r"^Error L\d")
+    shuttle = (dyno == "log-shuttle") & msg.str.starts_with("Error L")
     return (origin == "heroku") | dyno.is_in(_API_DYNOS) | shuttle
 
 

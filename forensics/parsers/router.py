@@ -73,7 +73,8 @@ def _nz(e: pl.Expr) -> pl.Expr:
 
 
 def _int(e: pl.Expr) -> pl.Expr:
-    return e.str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False)
+    """`30000ms`, `30000` or `` -> integer or null."""
+    return e.str.strip_suffix("ms").cast(pl.Int64, strict=False)
 
 
 def _fields(m: pl.Expr, names: tuple[str, ...]) -> list[pl.Expr]:
@@ -81,16 +82,37 @@ def _fields(m: pl.Expr, names: tuple[str, ...]) -> list[pl.Expr]:
 
 
 def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Router envelope rows -> (requests rows, rejects), as one lazy pipeline.
+    """Router envelope rows -> (requests rows, rejects), as one lazy plan.
 
-    Each regex runs once, materialized as a column before its fields are read; the legacy and
-    per-key fallbacks only see the rows the fast regex did not match.
+    The usual `at=info` line is split on spaces and checked key by key (no regex); only the
+    other rows go through the anchored regex, then the legacy regex, then per-key logfmt
+    extraction. Each regex match is materialized as a column before its fields are read.
     """
     msg = pl.col("message")
     lf = env.with_columns(_t=msg.str.splitn(" ", len(_CANON) + 1))
     lf = lf.with_columns(_canon=_canonical_ok(pl.col("_t").struct.field))
-    lf = lf.with_columns(_m=pl.when(~pl.col("_canon")).then(msg).str.extract_groups(FAST_RE))
-    fast_ok = pl.col("_canon") | pl.col("_m").struct.field("6").is_not_null()
+    canon = lf.filter(pl.col("_canon")).with_columns(
+        *[_canonical_value(k).alias(f"_{k}") for k in _CANON],
+        pl.lit(False).alias("legacy"),
+    )
+    others = _parse_other(lf.filter(~pl.col("_canon")))
+    parsed = _finish(
+        pl.concat([canon, others], how="diagonal_relaxed").drop("_t", "_canon", strict=False)
+    )
+    ok = pl.col("method").is_not_null() | pl.col("path").is_not_null()
+    rejects = parsed.filter(~ok).select(
+        "source_file", "line_no", "line_count", "byte_offset",
+        pl.concat_str(pl.lit("heroku[router]: "), "message").alias("raw"),
+        pl.lit("router_unparsed").alias("reason"),
+    )  # fmt: skip
+    return parsed.filter(ok), rejects
+
+
+def _parse_other(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Rows that are not the usual line: any key order, errors, legacy and odd forms."""
+    msg = pl.col("message")
+    lf = lf.with_columns(_m=msg.str.extract_groups(FAST_RE))
+    fast_ok = pl.col("_m").struct.field("6").is_not_null()
     lf = lf.with_columns(_lm=pl.when(~fast_ok).then(msg).str.extract_groups(LEGACY_RE))
     legacy_ok = pl.col("_lm").struct.field("3").is_not_null()
     generic = pl.when(~fast_ok & ~legacy_ok).then(msg)
@@ -99,8 +121,6 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
 
     def field(key: str) -> pl.Expr:
         options = []
-        if key in _CANON:
-            options.append(_canonical_value(key))
         if key in ("path", "fwd"):
             options.append(pl.coalesce(_f("_m", fast[f"{key}_q"]), _f("_m", fast[f"{key}_b"])))
         elif key in fast:
@@ -111,7 +131,6 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         return pl.coalesce(options).alias(f"_{key}")
 
     rest = pl.coalesce(_f("_m", fast["rest"]), _f("_lm", legacy["rest"]))
-    rest = pl.when(pl.col("_canon")).then(None).otherwise(rest)
     lf = lf.with_columns(
         *[field(k) for k in KEYS],
         _f("_lm", legacy["queue"]).cast(pl.Int64, strict=False).alias("queue"),
@@ -119,20 +138,12 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         pl.coalesce(_extra_from_rest(rest), logfmt.extra(generic, KEYS)).alias("extra"),
         legacy_ok.alias("legacy"),
     )
-    lf = lf.with_columns(
+    return lf.with_columns(
         pl.when(pl.col("legacy") & pl.col("_code").is_not_null())
         .then(pl.lit("error"))
         .otherwise(pl.col("_at"))
         .alias("_at")
-    )
-    parsed = _finish(lf.drop("_t", "_canon", "_m", "_lm"))
-    ok = pl.col("method").is_not_null() | pl.col("path").is_not_null()
-    rejects = parsed.filter(~ok).select(
-        "source_file", "line_no", "line_count", "byte_offset",
-        pl.concat_str(pl.lit("heroku[router]: "), "message").alias("raw"),
-        pl.lit("router_unparsed").alias("reason"),
-    )  # fmt: skip
-    return parsed.filter(ok), rejects
+    ).drop("_m", "_lm")
 
 
 # The usual line, `at=info method=GET path="/" host=h request_id=r fwd="f" dyno=web.1
@@ -162,7 +173,7 @@ def _canonical_value(key: str) -> pl.Expr:
         value = tok.str.slice(len(key) + 2).str.strip_suffix('"')
     else:
         value = tok.str.slice(len(key) + 1)
-    return pl.when(pl.col("_canon")).then(value)
+    return value
 
 
 def _f(col: str, i: int) -> pl.Expr:

@@ -37,8 +37,12 @@ _OLD_RE = r"^source=heroku\.(\d+)\.(.+)\.([0-9a-f-]{36}) measure=(\S+) val=([0-9
 def matches() -> pl.Expr:
     """Envelope rows this parser owns: heroku-origin `source=... dyno=heroku.` samples."""
     msg = pl.col("message")
-    new = msg.str.starts_with("source=") & msg.str.contains(r" dyno=heroku\.\S* sample#")
-    old = msg.str.starts_with("source=heroku.") & msg.str.contains(" measure=")
+    new = (
+        msg.str.starts_with("source=")
+        & msg.str.contains(" dyno=heroku.", literal=True)
+        & msg.str.contains(" sample#", literal=True)
+    )
+    old = msg.str.starts_with("source=heroku.") & msg.str.contains(" measure=", literal=True)
     return (pl.col("origin") == "heroku") & (new | old)
 
 
