@@ -25,6 +25,15 @@ from forensics.errors import OutputError
 from forensics.schema import SCHEMA_VERSION, TABLE_NAMES, polars_schema
 
 MANIFEST = "manifest.json"
+# Columns with mostly distinct values: dictionary encoding only costs time there.
+_NO_DICTIONARY = frozenset(
+    ("ts", "message", "raw", "request_id", "path", "query", "fwd", "extra", "command",
+     "description", "dyno_id", "line_no", "byte_offset", "service_ms", "connect_ms", "bytes",
+     "value", "memory_total_mb", "memory_rss_mb", "memory_cache_mb", "memory_swap_mb",
+     "memory_pgpgin_pages", "memory_pgpgout_pages")
+)  # fmt: skip
+# Min/max statistics where they prune reads (time ranges, line ranges).
+_STATISTICS = ["ts", "line_no"]
 TMP_PREFIX = ".tmp-"
 ZSTD_LEVEL = 1
 
@@ -137,7 +146,12 @@ class FileWriter:
             path = folder / f"{TMP_PREFIX}{self.token}.parquet"
             schema = pl.DataFrame(schema=polars_schema(table)).to_arrow().schema
             self._writers[table] = pq.ParquetWriter(
-                path, schema, compression="zstd", compression_level=ZSTD_LEVEL
+                path,
+                schema,
+                compression="zstd",
+                compression_level=ZSTD_LEVEL,
+                use_dictionary=[n for n in schema.names if n not in _NO_DICTIONARY],
+                write_statistics=[n for n in _STATISTICS if n in schema.names],
             )
             self._paths[table] = path
         self._writers[table].write_table(df.to_arrow())

@@ -17,7 +17,7 @@ stored keys are not trusted (the summary says so) rather than silently missing d
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -81,12 +81,18 @@ class KeyIndex:
 
 def drop_seen(
     env: pl.DataFrame, index: KeyIndex, carry: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Split a keyed envelope batch into (kept rows, dropped rows, this batch's key counts).
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a keyed envelope batch into (kept rows, dropped rows).
 
-    `carry` holds the counts of keys this input already produced in earlier batches, so
-    occurrence numbers continue across batch boundaries.
+    `carry` holds the counts of keys this input produced at the end of earlier batches, so
+    occurrence numbers continue across batch boundaries. When the dataset holds no key of the
+    days this batch covers (a first ingest), nothing can be a duplicate and the per-key work
+    is skipped.
     """
+    days = env.select(pl.col("_day").unique().drop_nulls()).to_series().to_list()
+    stored = index.counts(days)
+    if stored.height == 0:
+        return env, env.clear()
     occ = pl.int_range(pl.len(), dtype=pl.UInt32).over("_key", order_by="line_no") + 1
     df = env.with_columns(_occ=occ)
     if carry.height:
@@ -94,39 +100,58 @@ def drop_seen(
         df = df.join(prev, on="_key", how="left").with_columns(
             (pl.col("_occ") + pl.col("_prev").fill_null(0)).alias("_occ")
         )
-    days = df.select(pl.col("_day").unique().drop_nulls()).to_series().to_list()
-    stored = index.counts(days)
-    if stored.height:
-        df = df.join(stored, on="_key", how="left")
-        dup = pl.col("_occ") <= pl.col("_stored").fill_null(0)
-    else:
-        dup = pl.lit(False)
-    df = df.with_columns(_dup=dup)
-    counts = env.group_by("_key", "_day").agg(
-        pl.len().cast(pl.UInt32).alias("n"), pl.col("ts").max().alias("_last")
-    )
-    drop = [c for c in ("_occ", "_prev", "_stored", "_dup") if c in df.columns]
-    return df.filter(~pl.col("_dup")).drop(drop), df.filter(pl.col("_dup")).drop(drop), counts
+    df = df.join(stored, on="_key", how="left")
+    dup = pl.col("_occ") <= pl.col("_stored").fill_null(0)
+    drop = [c for c in ("_occ", "_prev", "_stored") if c in df.columns]
+    return df.filter(~dup).drop(drop), df.filter(dup).drop(drop)
 
 
 CARRY_SECONDS = 120
 
 
-def next_carry(carry: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFrame:
-    """Running per-key counts of this input, kept only for keys seen in the last two minutes
-    of it (lines are near time order), so the carry stays small whatever the input size."""
-    both = pl.concat([carry, counts.drop("_day")]) if carry.height else counts.drop("_day")
-    merged = both.group_by("_key").agg(pl.col("n").sum(), pl.col("_last").max())
-    horizon = merged.select(pl.col("_last").max()).item()
+def next_carry(carry: pl.DataFrame, env: pl.DataFrame) -> pl.DataFrame:
+    """Per-key counts of this input's lines in the last two minutes seen so far (lines are in
+    near time order), so the carry stays small whatever the input size."""
+    horizon = env.select(pl.col("ts").max()).item()
     if horizon is None:
-        return merged
-    return merged.filter(pl.col("_last") >= horizon - pl.duration(seconds=CARRY_SECONDS))
+        return carry
+    cutoff = horizon - timedelta(seconds=CARRY_SECONDS)
+    tail = (
+        env.filter(pl.col("ts") >= cutoff)
+        .group_by("_key")
+        .agg(pl.len().cast(pl.UInt32).alias("n"), pl.col("ts").max().alias("_last"))
+    )
+    both = pl.concat([carry.filter(pl.col("_last") >= cutoff), tail])
+    return both.group_by("_key").agg(pl.col("n").sum(), pl.col("_last").max())
 
 
 def empty_carry() -> pl.DataFrame:
     return pl.DataFrame(
         schema={"_key": pl.UInt64, "n": pl.UInt32, "_last": pl.Datetime("us", "UTC")}
     )
+
+
+class KeyCounter:
+    """Counts of every key of one input, for the index: merged every few batches so memory
+    stays proportional to distinct keys, not to lines."""
+
+    def __init__(self, *, merge_every: int = 8) -> None:
+        self._parts: list[pl.DataFrame] = []
+        self._merge_every = merge_every
+
+    def add(self, env: pl.DataFrame) -> None:
+        self._parts.append(env.select("_key", "_day"))
+        if len(self._parts) >= self._merge_every:
+            self._parts = [self.total()]
+
+    def total(self) -> pl.DataFrame:
+        """Columns `_key`, `_day`, `n`."""
+        if not self._parts:
+            return pl.DataFrame(schema={"_key": pl.UInt64, "_day": pl.Date, "n": pl.UInt32})
+        frames = [
+            p if "n" in p.columns else p.with_columns(n=pl.lit(1, pl.UInt32)) for p in self._parts
+        ]
+        return pl.concat(frames).group_by("_key", "_day").agg(pl.col("n").sum().cast(pl.UInt32))
 
 
 def write_keys(root: Path, token: str, counts: pl.DataFrame) -> list[str]:

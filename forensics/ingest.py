@@ -171,7 +171,7 @@ def _ingest_one(
             "Polars version; ingest everything into a new directory to deduplicate across them"
         )
     carry = dedup.empty_carry()
-    key_counts: list[pl.DataFrame] = []
+    key_counts = dedup.KeyCounter()
     records_by_table: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     apps: set[str] = set()
@@ -181,9 +181,10 @@ def _ingest_one(
         stream = itertools.chain([first], chunks) if first else iter(())
         for batch in prefetch(reader.read(stream, source_file=source.name, app=app)):
             result.lines += batch.lines
-            env, dropped, counts = dedup.drop_seen(dedup.with_keys(batch.envelope), index, carry)
-            carry = dedup.next_carry(carry, counts)
-            key_counts.append(counts.select("_key", "_day", "n"))
+            keyed = dedup.with_keys(batch.envelope)
+            env, dropped = dedup.drop_seen(keyed, index, carry)
+            carry = dedup.next_carry(carry, keyed)
+            key_counts.add(keyed)
             result.duplicate_lines += int(dropped["line_count"].sum())
             env = env.drop("_key", "_day")
             parsed = parse_envelope(env)
@@ -202,8 +203,7 @@ def _ingest_one(
         if manifest.find(source.sha256 or ""):
             writer.abort()
             return FileResult(name=source.name, status="already_ingested", sha256=source.sha256)
-        if key_counts:
-            writer.add_temp_files(dedup.write_keys(root, writer.token, pl.concat(key_counts)))
+        writer.add_temp_files(dedup.write_keys(root, writer.token, key_counts.total()))
     except BaseException:
         with contextlib.suppress(BaseException):
             background.close()

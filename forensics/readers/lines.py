@@ -6,7 +6,6 @@ wrapped continuation lines that follow it always land in the same batch.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterable, Iterator
 
@@ -16,17 +15,19 @@ BATCH_BYTES = 32 << 20
 _HOLDBACK_SCAN = 256 << 10
 
 
-def _raw_lines(body: bytes) -> pl.DataFrame:
-    """One row per line of `body` (no trailing newline), invalid UTF-8 replaced, CR dropped.
+def _raw_lines(buf: bytes, end: int) -> pl.DataFrame:
+    """One row per line of `buf[:end]` (no trailing newline there), invalid UTF-8 replaced,
+    CR dropped.
 
     Polars' CSV reader with a separator that cannot occur is the fast path (~30x a Python
-    split); if its row count disagrees with the newline count, the exact slow path is used.
+    split); it reads the first lines of `buf` without slicing (a copy) when `buf` holds more.
+    If its row count disagrees with the newline count, the exact slow path is used.
     """
-    expected = body.count(b"\n") + 1
-    if b"\x00" in body:
-        body = body.replace(b"\x00", "\ufffd".encode())
+    expected = buf.count(b"\n", 0, end) + 1
+    if buf.find(b"\x00", 0, end) >= 0:
+        buf, end = buf[:end].replace(b"\x00", "\ufffd".encode()), None
     df = pl.read_csv(
-        io.BytesIO(body),
+        buf,
         has_header=False,
         separator="\x00",
         quote_char=None,
@@ -34,15 +35,16 @@ def _raw_lines(body: bytes) -> pl.DataFrame:
         schema={"raw": pl.String},
         encoding="utf8-lossy",
         raise_if_empty=False,
+        n_rows=expected,
     )
     if df.height == expected:
         return df.select(pl.col("raw").fill_null("").str.strip_suffix("\r"))
-    text = body.decode("utf-8", errors="replace")
+    text = buf[:end].decode("utf-8", errors="replace")
     return pl.DataFrame({"raw": text.split("\n")}).select(pl.col("raw").str.strip_suffix("\r"))
 
 
-def _split(body: bytes, first_line_no: int, source_file: str) -> pl.DataFrame:
-    df = _raw_lines(body)
+def _split(buf: bytes, end: int, first_line_no: int, source_file: str) -> pl.DataFrame:
+    df = _raw_lines(buf, end)
     n = df.height
     return df.select(
         pl.lit(source_file, dtype=pl.String).alias("source_file"),
@@ -70,19 +72,21 @@ def iter_line_batches(
         size += len(chunk)
         if size < batch_bytes:
             continue
-        buf = b"".join(parts)
+        buf = parts[0] if len(parts) == 1 else b"".join(parts)
         cut = _cut_point(buf, record_start)
         if cut <= 0:
             parts, size = [buf], len(buf)
             continue
+        batch = _split(buf, cut - 1, next_line_no, source_file)  # up to the newline at the cut
         rest = buf[cut:]
         parts, size = [rest], len(rest)
-        batch = _split(buf[: cut - 1], next_line_no, source_file)  # without the newline at the cut
         next_line_no += batch.height
         yield batch
     buf = b"".join(parts)
     if buf:
-        yield _split(buf[:-1] if buf.endswith(b"\n") else buf, next_line_no, source_file)
+        yield _split(
+            buf, len(buf) - 1 if buf.endswith(b"\n") else len(buf), next_line_no, source_file
+        )
 
 
 def _cut_point(buf: bytes, record_start: re.Pattern[bytes] | None) -> int:
