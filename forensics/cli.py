@@ -259,6 +259,54 @@ def sql(
         click.echo(f"({result.height:,} rows, first {limit} shown; --limit 0 for all)", err=True)
 
 
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of findings.")
+@click.option(
+    "--min-severity",
+    type=click.Choice(["info", "warning", "critical"]),
+    default="info",
+    show_default=True,
+    help="Hide findings below this severity.",
+)
+@cut_options
+def findings(
+    dataset: Path,
+    as_json: bool,
+    min_severity: str,
+    app: str | None,
+    since: str | None,
+    until: str | None,
+    dyno: str | None,
+    routes_file: Path | None,
+) -> None:
+    """Rank what the logs say went wrong, most severe first, each with its evidence.
+
+    Memory leaks (the dyno, the release, the routes to blame), quota overruns, release
+    regressions, H12 hotspots, crashes and crash loops, boot timeouts, workers that stayed
+    down, unclean shutdowns, requests to move off the web path, concurrency settings, log loss.
+
+    \b
+    Examples:
+      forensics findings incident/
+      forensics findings incident/ --since 2024-05-20T08:00Z --until 2024-05-20T12:00Z
+      forensics findings incident/ --json | jq '.[] | select(.kind == "memory_leak")'
+    """
+    from forensics.findings import SEVERITY_RANK, collect_findings
+    from forensics.report_text import findings_text
+
+    try:
+        con = _open(dataset, app, since, until, dyno, routes_file)
+        found = collect_findings(con)
+    except ForensicsError as e:
+        _fail(str(e))
+    found = [f for f in found if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[min_severity]]
+    if as_json:
+        click.echo(json.dumps([f.to_json() for f in found], indent=1, default=str))
+    else:
+        click.echo(findings_text(found))
+
+
 def _register_generate() -> None:
     from forensics.scenario.cli import main as scenario_main
 

@@ -82,3 +82,27 @@ def rank(findings: list[Finding]) -> list[Finding]:
             f.kind,
         ),
     )
+
+
+# Analysis modules that conclude something, in the order their findings are gathered.
+FINDING_MODULES = ("memory", "releases", "timeouts", "availability", "concurrency")
+
+
+def collect_findings(con: Any, **options: Any) -> list[Finding]:
+    """Run every analysis' `findings(con)` over an open dataset and rank the result.
+
+    `options` are passed to each module that accepts them by name (e.g. `workers=2` for the
+    concurrency analysis); unknown ones are ignored by the modules that do not take them.
+    """
+    import importlib
+    import inspect
+
+    found: list[Finding] = []
+    for name in FINDING_MODULES:
+        module = importlib.import_module(f"forensics.analyses.{name}")
+        fn = module.findings
+        params = inspect.signature(fn).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        kwargs = {k: v for k, v in options.items() if takes_any or k in params}
+        found.extend(fn(con, **kwargs))
+    return rank(found)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from forensics.findings import Finding
 from forensics.ingest import IngestSummary
 
 _TABLE_ORDER = ("requests", "dyno_metrics", "addon_metrics", "events", "app_logs")
@@ -53,3 +54,24 @@ def ingest_summary_text(summary: IngestSummary) -> str:
         elif f.status == "already_ingested":
             rows.append(f"  {f.name}: already in the dataset (same content), nothing added")
     return "\n".join(rows)
+
+
+_MARK = {"critical": "CRIT", "warning": "WARN", "info": "INFO"}
+
+
+def findings_text(findings: list[Finding]) -> str:
+    """Ranked findings, one paragraph each: severity, kind, where and when, the sentence,
+    and the input lines behind it."""
+    if not findings:
+        return "No findings: nothing in these logs crossed a threshold."
+    out = []
+    for i, f in enumerate(findings, start=1):
+        where = ", ".join(x for x in (f.app, f.dyno or f.process_type, f.route, f.release) if x)
+        span = f"{_iso(f.start)} .. {_iso(f.end)}" if f.start else ""
+        out.append(f"{i:>2}. [{_MARK[f.severity]}] {f.kind}  {where}  {span}".rstrip())
+        out.append(f"    {f.summary}")
+        if f.sources:
+            src = "; ".join(f"{s.file}:{s.first_line}-{s.last_line}" for s in f.sources[:3])
+            more = f" (+{len(f.sources) - 3} more)" if len(f.sources) > 3 else ""
+            out.append(f"    lines: {src}{more}")
+    return "\n".join(out)
