@@ -44,6 +44,7 @@ class Manifest:
 
     files: list[dict[str, Any]] = field(default_factory=list)
     extra_tokens: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
     key_canary: int | None = None
     schema_version: int = SCHEMA_VERSION
     tool_version: str = __version__
@@ -59,6 +60,7 @@ class Manifest:
             "tables": list(TABLE_NAMES),
             "files": self.files,
             "extra_tokens": self.extra_tokens,
+            "retired": self.retired,
             "key_canary": self.key_canary,
         }
 
@@ -83,6 +85,7 @@ def load_manifest(root: Path) -> Manifest:
     return Manifest(
         files=data.get("files", []),
         extra_tokens=data.get("extra_tokens", []),
+        retired=data.get("retired", []),
         key_canary=data.get("key_canary"),
         tool_version=data.get("tool_version", "?"),
     )
@@ -181,16 +184,64 @@ class FileWriter:
 
 
 def remove_orphans(root: Path, manifest: Manifest) -> int:
-    """Delete temp files and parts whose token no manifest entry records; returns how many."""
+    """Delete temp files, parts whose token no manifest entry records, and parts a compaction
+    retired; returns how many."""
     live = {f.get("token") for f in manifest.files} | set(manifest.extra_tokens)
+    retired = set(manifest.retired)
     removed = 0
     for path in root.glob("**/*.parquet"):
         name = path.name
         token = name.removeprefix("part-").removesuffix(".parquet")
-        if name.startswith(TMP_PREFIX) or (name.startswith("part-") and token not in live):
+        rel = str(path.relative_to(root))
+        orphan = name.startswith("part-") and token not in live
+        if name.startswith(TMP_PREFIX) or orphan or rel in retired:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+COMPACT_MIN_PARTS = 16
+COMPACT_SMALL_BYTES = 32 << 20
+
+
+def compact(root: Path, manifest: Manifest) -> int:
+    """Merge the small parts of each table (and of each day of the key index) into one.
+
+    Crash-safe: the merged part is written under a temp name and renamed, then the manifest
+    records its token as live and the old parts as retired, and only then are they deleted
+    (a retired part left behind is removed on next open). Row groups are copied one at a
+    time, so memory stays bounded. Returns the number of parts merged away.
+    """
+    folders = [root / t for t in TABLE_NAMES] + sorted((root / "_keys").glob("*"))
+    plans = []
+    for folder in folders:
+        small = sorted(
+            p for p in folder.glob("part-*.parquet") if p.stat().st_size < COMPACT_SMALL_BYTES
+        )
+        if len(small) >= COMPACT_MIN_PARTS:
+            plans.append((folder, small))
+    if not plans:
+        return 0
+    token = "c" + uuid.uuid4().hex[:15]
+    merged_away = []
+    for folder, small in plans:
+        tmp = folder / f"{TMP_PREFIX}{token}.parquet"
+        schema = pq.read_schema(small[0])
+        with pq.ParquetWriter(tmp, schema, compression="zstd", compression_level=ZSTD_LEVEL) as w:
+            for part in small:
+                f = pq.ParquetFile(part)
+                for i in range(f.num_row_groups):
+                    w.write_table(f.read_row_group(i).cast(schema))
+        os.replace(tmp, folder / f"part-{token}.parquet")
+        merged_away.extend(str(p.relative_to(root)) for p in small)
+    manifest.extra_tokens.append(token)
+    manifest.retired = sorted(set(manifest.retired) | set(merged_away))
+    save_manifest(root, manifest)
+    for rel in merged_away:
+        (root / rel).unlink(missing_ok=True)
+    manifest.retired = []
+    save_manifest(root, manifest)
+    return len(merged_away)
 
 
 def now_iso() -> str:

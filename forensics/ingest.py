@@ -22,7 +22,14 @@ from typing import Any
 import polars as pl
 
 from forensics import dedup, readers
-from forensics.dataset import FileWriter, Manifest, now_iso, open_for_writing, save_manifest
+from forensics.dataset import (
+    FileWriter,
+    Manifest,
+    compact,
+    now_iso,
+    open_for_writing,
+    save_manifest,
+)
 from forensics.dedup import KeyIndex
 from forensics.errors import ForensicsError, InputError
 from forensics.parsers import parse_envelope
@@ -140,6 +147,7 @@ def ingest(
         results.append(result)
     if errors and all(r.status == "failed" for r in results):
         raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
+    compact(out_dir, manifest)
     return IngestSummary(dataset=str(out_dir), files=results)
 
 

@@ -1,0 +1,134 @@
+"""The dataset on disk: overlapping inputs stored once, true repeats kept, atomic per-input
+commits that survive an interruption, and compaction of many small parts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from forensics import dataset as ds_mod
+from forensics import ingest as ingest_mod
+from forensics.dataset import load_manifest
+from forensics.ingest import ingest
+
+ROUTER = (
+    "2024-05-20T10:00:{s:02d}.{us:06d}+00:00 heroku[router]: at=info method=GET "
+    'path="/users/{n}" host=a.herokuapp.com request_id=r-{n} fwd="1.2.3.4" dyno=web.1 '
+    "connect=1ms service={n}ms status=200 bytes=10 protocol=https"
+)
+APP = "2024-05-20T10:00:{s:02d}.{us:06d}+00:00 app[web.1]: Completed 200 OK in 5ms"
+
+
+def _lines(n: int, start: int = 0) -> list[str]:
+    return [ROUTER.format(s=i % 60, us=i, n=i) for i in range(start, start + n)]
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _rows(root: Path, table: str) -> pl.DataFrame:
+    files = list((root / table).glob("*.parquet"))
+    return pl.read_parquet(files) if files else pl.DataFrame()
+
+
+def test_overlapping_dumps_store_the_overlap_once(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.log", _lines(40, 0))
+    b = _write(tmp_path / "b.log", _lines(40, 20))  # lines 20..39 are in both
+    root = tmp_path / "ds"
+    ingest([str(a)], root)
+    summary = ingest([str(b)], root)
+    assert summary.files[0].duplicate_lines == 20
+    req = _rows(root, "requests")
+    assert req.height == 60
+    assert sorted(req["request_id"].to_list()) == sorted(f"r-{i}" for i in range(60))
+
+
+def test_true_repeats_in_one_input_are_kept_and_matched_by_multiplicity(tmp_path: Path) -> None:
+    same = [APP.format(s=1, us=5)] * 3  # the app really logged it three times
+    root = tmp_path / "ds"
+    ingest([str(_write(tmp_path / "a.log", same))], root)
+    assert _rows(root, "app_logs").height == 3
+    # An export holding two of them adds nothing; one holding four adds one.
+    ingest([str(_write(tmp_path / "b.log", same[:2]))], root)
+    assert _rows(root, "app_logs").height == 3
+    summary = ingest([str(_write(tmp_path / "c.log", [*same, same[0]]))], root)
+    assert _rows(root, "app_logs").height == 4
+    assert summary.files[0].duplicate_lines == 3
+
+
+def test_whole_second_timestamps_match_microsecond_ones(tmp_path: Path) -> None:
+    precise = APP.format(s=7, us=123456)
+    coarse = precise.replace(".123456", "")
+    root = tmp_path / "ds"
+    ingest([str(_write(tmp_path / "a.log", [precise]))], root)
+    summary = ingest([str(_write(tmp_path / "b.log", [coarse]))], root)
+    assert summary.files[0].duplicate_lines == 1
+    assert _rows(root, "app_logs").height == 1
+
+
+def test_same_file_twice_adds_nothing(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.log", _lines(10))
+    root = tmp_path / "ds"
+    ingest([str(a)], root)
+    again = ingest([str(a)], root)
+    assert again.files[0].status == "already_ingested"
+    assert _rows(root, "requests").height == 10
+    assert len(load_manifest(root).files) == 1
+
+
+def test_interrupted_ingest_leaves_dataset_as_before_and_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = _write(tmp_path / "a.log", _lines(10))
+    b = _write(tmp_path / "b.log", _lines(10, 100))
+    root = tmp_path / "ds"
+    ingest([str(a)], root)
+    before = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+    real = ingest_mod.parse_envelope
+
+    def boom(env: pl.DataFrame) -> object:
+        real(env)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ingest_mod, "parse_envelope", boom)
+    with pytest.raises(KeyboardInterrupt):
+        ingest([str(b)], root)
+    after = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    assert after == before
+    monkeypatch.setattr(ingest_mod, "parse_envelope", real)
+    summary = ingest([str(a), str(b)], root)
+    assert [f.status for f in summary.files] == ["already_ingested", "ingested"]
+    assert _rows(root, "requests").height == 20
+
+
+def test_parts_of_an_unfinished_commit_are_removed_on_next_open(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    ingest([str(_write(tmp_path / "a.log", _lines(5)))], root)
+    stray = root / "requests" / "part-deadbeefdeadbeef.parquet"
+    stray.write_bytes(next((root / "requests").glob("part-*.parquet")).read_bytes())
+    ingest([str(_write(tmp_path / "b.log", _lines(5, 50)))], root)
+    assert not stray.exists()
+    assert _rows(root, "requests").height == 10
+
+
+def test_many_small_parts_are_compacted_without_changing_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ds_mod, "COMPACT_MIN_PARTS", 4)
+    logs = [str(_write(tmp_path / f"{i}.log", _lines(5, i * 10))) for i in range(6)]
+    root = tmp_path / "ds"
+    ingest(logs, root)
+    parts = list((root / "requests").glob("*.parquet"))
+    assert len(parts) == 1
+    req = _rows(root, "requests")
+    assert req.height == 30
+    assert req["request_id"].n_unique() == 30
+    # The dedup index still works after its parts were merged.
+    summary = ingest([str(_write(tmp_path / "again.log", _lines(6, 0)))], root)
+    assert summary.files[0].duplicate_lines == 5
+    assert _rows(root, "requests").height == 31
