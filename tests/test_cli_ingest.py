@@ -1,0 +1,306 @@
+"""`forensics ingest` from the command line: help, version, one-line errors with exit 2,
+partial failures with exit 1, re-ingesting, --json, stdin, gzip.
+
+Most cases use click's CliRunner; the ones about what a user sees in a terminal (no traceback,
+exit codes) also run the installed `forensics` script in a subprocess.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from ingest_helpers import REAL, TYPED, read_table
+
+from forensics import __version__
+from forensics.cli import main
+
+SCRIPT = Path(sys.executable).with_name("forensics")
+GOOD = REAL / "src-041.log"  # 15 lines: 8 events, 6 app lines, 1 shell prompt
+
+
+def cli(*args: str, input: bytes | None = None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def run_script(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(SCRIPT), *args], input=stdin, capture_output=True, timeout=120, check=False
+    )
+
+
+def row_counts(root: Path) -> dict[str, int]:
+    return {t: read_table(root, t).height for t in (*TYPED, "rejects")}
+
+
+def assert_one_line_error(stderr: str, message: str) -> None:
+    assert stderr == f"forensics: error: {message}\n"
+    assert "Traceback" not in stderr
+
+
+# --- help and version --------------------------------------------------------------------
+
+
+def test_help_has_examples():
+    top = cli("--help")
+    assert top.exit_code == 0
+    assert "forensics ingest" in top.stdout
+    sub = cli("ingest", "-h")
+    assert sub.exit_code == 0
+    assert "Examples:" in sub.stdout
+    assert "forensics ingest heroku.log -o incident/" in sub.stdout
+    assert "-o, --output" in sub.stdout
+
+
+def test_version():
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"forensics, version {__version__}\n"
+
+
+def test_script_help_and_version():
+    assert SCRIPT.exists()
+    helped = run_script("ingest", "--help")
+    assert helped.returncode == 0
+    assert b"Examples:" in helped.stdout
+    version = run_script("-V")
+    assert (version.returncode, version.stdout) == (
+        0,
+        f"forensics, version {__version__}\n".encode(),
+    )
+
+
+# --- user errors: exit 2, one line, no traceback -----------------------------------------
+
+
+def test_missing_path(tmp_path):
+    missing = tmp_path / "nope.log"
+    result = cli("ingest", str(missing), "-o", str(tmp_path / "ds"))
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, f"{missing}: no such file or directory")
+    assert result.stdout == ""
+
+
+def test_missing_path_in_a_real_process(tmp_path):
+    missing = tmp_path / "nope.log"
+    proc = run_script("ingest", str(missing), "-o", str(tmp_path / "ds"))
+    assert proc.returncode == 2
+    assert_one_line_error(proc.stderr.decode(), f"{missing}: no such file or directory")
+    assert proc.stdout == b""
+
+
+def test_glob_matching_nothing(tmp_path):
+    pattern = str(tmp_path / "exports" / "*.log.gz")
+    result = cli("ingest", pattern, "-o", str(tmp_path / "ds"))
+    assert result.exit_code == 2
+    assert_one_line_error(
+        result.stderr, f"{pattern}: the pattern matches no file; check the path and quoting"
+    )
+
+
+def test_empty_directory(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("ingest", str(empty), "-o", str(tmp_path / "ds"))
+    assert result.exit_code == 2
+    assert_one_line_error(
+        result.stderr, f"{empty}: directory has no files; pass log files or a glob"
+    )
+
+
+def test_binary_file(tmp_path):
+    binary = tmp_path / "core.bin"
+    binary.write_bytes(bytes(range(256)) * 40)
+    proc = run_script("ingest", str(binary), "-o", str(tmp_path / "ds"))
+    assert proc.returncode == 2
+    assert_one_line_error(
+        proc.stderr.decode(),
+        f"{binary}: not a text log (binary data); pass a Heroku log export or its .gz",
+    )
+
+
+def test_truncated_gzip(tmp_path):
+    whole = gzip.compress(GOOD.read_bytes())
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = cli("ingest", str(cut), "-o", str(tmp_path / "ds"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"forensics: error: {cut}: gzip stream is truncated")
+    assert result.stderr.count("\n") == 1
+
+
+def test_output_path_is_an_existing_file(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("not a dataset")
+    proc = run_script("ingest", str(GOOD), "-o", str(taken))
+    assert proc.returncode == 2
+    assert_one_line_error(
+        proc.stderr.decode(), f"{taken}: exists and is not a directory; choose another -o"
+    )
+    assert taken.read_text() == "not a dataset"
+
+
+def test_output_dir_that_is_not_a_dataset(tmp_path):
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "cat.jpg").write_bytes(b"\xff\xd8")
+    result = cli("ingest", str(GOOD), "-o", str(other))
+    assert result.exit_code == 2
+    assert_one_line_error(
+        result.stderr,
+        f"{other}: directory is not empty and is not a forensics dataset; choose another -o",
+    )
+    assert sorted(p.name for p in other.iterdir()) == ["cat.jpg"]
+
+
+def test_unknown_format(tmp_path):
+    result = cli("ingest", str(GOOD), "-o", str(tmp_path / "ds"), "--format", "csv")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("forensics: error: unknown format 'csv'; choose one of:")
+    assert result.stderr.count("\n") == 1
+
+
+# --- what gets ingested ------------------------------------------------------------------
+
+
+def test_empty_file(tmp_path):
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    result = cli("ingest", str(empty), "-o", str(tmp_path / "ds"))
+    assert result.exit_code == 0
+    assert f"{empty}: empty, nothing ingested" in result.stdout
+    assert "0 file(s) ingested" in result.stdout
+    assert sum(row_counts(tmp_path / "ds").values()) == 0
+
+
+def test_one_input_missing_among_good_ones(tmp_path):
+    missing = tmp_path / "gone.log"
+    proc = run_script("ingest", str(GOOD), str(missing), "-o", str(tmp_path / "ds"), "--json")
+    assert proc.returncode == 1
+    assert proc.stderr.decode() == f"forensics: skipped: {missing}: no such file or directory\n"
+    summary = json.loads(proc.stdout)
+    assert summary["totals"]["files"] == {
+        "ingested": 1, "empty": 0, "already_ingested": 0, "failed": 1,
+    }  # fmt: skip
+    assert row_counts(tmp_path / "ds") == {
+        "requests": 0, "dyno_metrics": 0, "addon_metrics": 0, "events": 8, "app_logs": 6,
+        "rejects": 1,
+    }  # fmt: skip
+
+
+def test_same_file_twice_adds_nothing(tmp_path):
+    out = tmp_path / "ds"
+    first = cli("ingest", str(GOOD), "-o", str(out))
+    assert first.exit_code == 0
+    before = row_counts(out)
+    assert before["events"] == 8
+    again = cli("ingest", str(GOOD), "-o", str(out))
+    assert again.exit_code == 0
+    assert f"{GOOD}: already in the dataset (same content), nothing added" in again.stdout
+    assert row_counts(out) == before
+
+
+def test_same_content_under_another_name_adds_nothing(tmp_path):
+    out = tmp_path / "ds"
+    copy = tmp_path / "copy.log"
+    shutil.copy(GOOD, copy)
+    result = cli("ingest", str(GOOD), str(copy), "-o", str(out), "--json")
+    assert result.exit_code == 0
+    files = json.loads(result.stdout)["files"]
+    assert [f["status"] for f in files] == ["ingested", "already_ingested"]
+    assert row_counts(out)["events"] == 8
+
+
+def test_json_summary(tmp_path):
+    result = cli("ingest", str(GOOD), str(REAL / "src-027.log"), "-o", str(tmp_path / "ds"),
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)
+    t = summary["totals"]
+    assert t["lines_read"] == 19
+    assert t["records"] == {"events": 10, "app_logs": 6, "addon_metrics": 1}
+    assert t["rows"]["addon_metrics"] == 16
+    assert t["rejects_by_reason"] == {"no_prefix": 1, "no_timestamp": 1}
+    assert t["rejected_lines"] == 2
+    assert (t["joined_lines"], t["duplicate_lines"]) == (0, 0)
+    assert t["lines_read"] == sum(t["records"].values()) + t["rejected_lines"]
+    assert t["dynos"] == ["heroku-postgres", "web.1", "worker.3"]
+    assert [f["name"] for f in summary["files"]] == [str(GOOD), str(REAL / "src-027.log")]
+    assert summary["dataset"] == str(tmp_path / "ds")
+
+
+def test_stdin(tmp_path):
+    out = tmp_path / "ds"
+    result = cli("ingest", "-", "-o", str(out), input=GOOD.read_bytes())
+    assert result.exit_code == 0
+    assert "lines read                15" in result.stdout
+    events = read_table(out, "events")
+    assert events.height == 8
+    assert set(events["source_file"]) == {"-"}
+
+
+def test_stdin_in_a_real_process(tmp_path):
+    proc = run_script("ingest", "-", "-o", str(tmp_path / "ds"), stdin=GOOD.read_bytes())
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert row_counts(tmp_path / "ds")["app_logs"] == 6
+
+
+def _rows_without_source(root: Path) -> dict[str, list[tuple]]:
+    return {t: read_table(root, t).drop("source_file").rows() for t in (*TYPED, "rejects")}
+
+
+def test_gzip_gives_the_same_rows_as_plain(tmp_path):
+    packed = tmp_path / "src-010.log.gz"
+    packed.write_bytes(gzip.compress((REAL / "src-010.log").read_bytes()))
+    plain = cli("ingest", str(REAL / "src-010.log"), "-o", str(tmp_path / "plain"))
+    gz = cli("ingest", str(packed), "-o", str(tmp_path / "gz"))
+    assert (plain.exit_code, gz.exit_code) == (0, 0)
+    assert _rows_without_source(tmp_path / "gz") == _rows_without_source(tmp_path / "plain")
+    assert row_counts(tmp_path / "gz")["requests"] == 471
+
+
+def test_gzip_of_an_ingested_file_adds_no_typed_rows(tmp_path):
+    out = tmp_path / "ds"
+    packed = tmp_path / "src-041.log.gz"
+    packed.write_bytes(gzip.compress(GOOD.read_bytes()))
+    assert cli("ingest", str(GOOD), "-o", str(out)).exit_code == 0
+    before = row_counts(out)
+    again = cli("ingest", str(packed), "-o", str(out), "--json")
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["totals"]["duplicate_lines"] == 14
+    assert {t: n for t, n in row_counts(out).items() if t != "rejects"} == {
+        t: n for t, n in before.items() if t != "rejects"
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the .gz of an ingested file re-adds its rejected lines (the shell prompt of "
+    "src-041) because dedup keys only envelope lines; README: 'Ingesting a file whose content "
+    "the dataset already holds adds nothing'",
+)
+def test_gzip_of_an_ingested_file_adds_nothing(tmp_path):
+    out = tmp_path / "ds"
+    packed = tmp_path / "src-041.log.gz"
+    packed.write_bytes(gzip.compress(GOOD.read_bytes()))
+    assert cli("ingest", str(GOOD), "-o", str(out)).exit_code == 0
+    before = row_counts(out)
+    assert cli("ingest", str(packed), "-o", str(out)).exit_code == 0
+    assert row_counts(out) == before
+
+
+def test_rows_say_which_file_they_came_from(tmp_path):
+    result = cli("ingest", str(REAL / "src-049.log"), str(REAL / "src-024.log"), "-o",
+                 str(tmp_path / "ds"))  # fmt: skip
+    assert result.exit_code == 0
+    sources = read_table(tmp_path / "ds", "events").select("source_file", "line_no").rows()
+    assert sources == [(str(REAL / "src-049.log"), n) for n in range(1, 6)]
+    req = read_table(tmp_path / "ds", "requests")
+    assert req.select(pl.col("source_file").unique()).item() == str(REAL / "src-024.log")
