@@ -43,6 +43,22 @@ def with_keys(env: pl.DataFrame) -> pl.DataFrame:
     return env.with_columns(key.alias("_key"), pl.col("ts").dt.date().alias("_day"))
 
 
+def with_reject_keys(rejects: pl.DataFrame, *, app: str | None) -> pl.DataFrame:
+    """Rejected lines keyed by their text (and app), under no day: a line that is no log line
+    (a shell prompt, a fragment) arriving again with an overlapping export is stored once too."""
+    key = pl.col("raw").hash(seed=5) ^ (
+        pl.lit(app, dtype=pl.String).hash(seed=3) * 0x165667B19E3779F9
+    )
+    return rejects.with_columns(key.alias("_key"), pl.lit(None, dtype=pl.Date).alias("_day"))
+
+
+def add_counts(carry: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
+    """Running per-key counts of a whole input (for rejects, which have no time to bound it)."""
+    counts = keyed.group_by("_key").agg(pl.len().cast(pl.UInt32).alias("n"))
+    both = pl.concat([carry, counts]) if carry.height else counts
+    return both.group_by("_key").agg(pl.col("n").sum())
+
+
 def hash_canary() -> int:
     """A fixed input's key: stored in the manifest, so a Polars upgrade that changed its hash
     (it is stable only within a version) is noticed instead of silently missing duplicates."""
@@ -58,9 +74,9 @@ class KeyIndex:
     def __init__(self, root: Path, *, trusted: bool = True) -> None:
         self.dir = root / KEYS_DIR
         self.trusted = trusted
-        self._cache: dict[date, pl.DataFrame] = {}
+        self._cache: dict[date | None, pl.DataFrame] = {}
 
-    def counts(self, days: list[date]) -> pl.DataFrame:
+    def counts(self, days: list[date | None]) -> pl.DataFrame:
         """Max stored count per key for the given days: columns `_key`, `_stored`."""
         frames = [self._day(d) for d in days] if self.trusted else []
         frames = [f for f in frames if f.height]
@@ -68,9 +84,9 @@ class KeyIndex:
             return pl.DataFrame(schema={"_key": pl.UInt64, "_stored": pl.UInt32})
         return pl.concat(frames).group_by("_key").agg(pl.col("_stored").max())
 
-    def _day(self, day: date) -> pl.DataFrame:
+    def _day(self, day: date | None) -> pl.DataFrame:
         if day not in self._cache:
-            files = sorted((self.dir / day.isoformat()).glob("*.parquet"))
+            files = sorted((self.dir / _folder(day)).glob("*.parquet"))
             if files:
                 df = pl.read_parquet(files).group_by("_key").agg(pl.col("n").max().alias("_stored"))
             else:
@@ -89,7 +105,7 @@ def drop_seen(
     days this batch covers (a first ingest), nothing can be a duplicate and the per-key work
     is skipped.
     """
-    days = env.select(pl.col("_day").unique().drop_nulls()).to_series().to_list()
+    days = env.select(pl.col("_day").unique()).to_series().to_list()
     stored = index.counts(days)
     if stored.height == 0:
         return env, env.clear()
@@ -154,6 +170,10 @@ class KeyCounter:
         return pl.concat(frames).group_by("_key", "_day").agg(pl.col("n").sum().cast(pl.UInt32))
 
 
+def _folder(day: date | None) -> str:
+    return day.isoformat() if day else "undated"
+
+
 def write_keys(root: Path, token: str, counts: pl.DataFrame) -> list[str]:
     """Write one input's key counts under `_keys/<day>/`, named with its token (temp names)."""
     if counts.height == 0:
@@ -161,7 +181,7 @@ def write_keys(root: Path, token: str, counts: pl.DataFrame) -> list[str]:
     total = counts.group_by("_key", "_day").agg(pl.col("n").sum().cast(pl.UInt32))
     written = []
     for (day,), part in total.partition_by("_day", as_dict=True).items():
-        folder = root / KEYS_DIR / (day.isoformat() if day else "unknown")
+        folder = root / KEYS_DIR / _folder(day)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f".tmp-{token}.parquet"
         part.select("_key", "n").write_parquet(path, compression="zstd", compression_level=1)

@@ -179,6 +179,7 @@ def _ingest_one(
             "Polars version; ingest everything into a new directory to deduplicate across them"
         )
     carry = dedup.empty_carry()
+    reject_carry = dedup.empty_carry().drop("_last")
     key_counts = dedup.KeyCounter()
     records_by_table: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
@@ -200,11 +201,20 @@ def _ingest_one(
                 background.submit(functools.partial(writer.write, table, rows))
             for table, n in parsed.records.items():
                 records_by_table[table] += n
-            rejects = [r for r in (batch.rejects, parsed.rejects) if r is not None and r.height]
+            read_rejects = batch.rejects.select(REJECT_COLUMNS)
+            if read_rejects.height:
+                keyed = dedup.with_reject_keys(read_rejects, app=app)
+                read_rejects, dropped = dedup.drop_seen(keyed, index, reject_carry)
+                reject_carry = dedup.add_counts(reject_carry, keyed)
+                key_counts.add(keyed)
+                result.duplicate_lines += int(dropped["line_count"].sum())
+                read_rejects = read_rejects.drop("_key", "_day")
+            rejects = [r for r in (read_rejects, parsed.rejects) if r is not None and r.height]
             if rejects:
                 rej = conform(pl.concat([r.select(REJECT_COLUMNS) for r in rejects]), "rejects")
                 background.submit(functools.partial(writer.write, "rejects", rej))
-                for reason, n in rej.group_by("reason").len().iter_rows():
+                per_reason = rej.group_by("reason").agg(pl.col("line_count").sum())
+                for reason, n in per_reason.iter_rows():
                     reasons[reason] += n
             _account(env, result, apps, dynos)
         background.close()

@@ -180,11 +180,6 @@ def test_overlapping_exports_store_the_overlap_once(tmp_path):
         assert b.table(table).height == whole.table(table).height, table
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a reject made of several lines (line_count > 1) counts as 1 rejected line and "
-    "its other lines are not counted as joined either, so the summary does not add up",
-)
 @pytest.mark.parametrize(
     "lines",
     [

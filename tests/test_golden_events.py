@@ -11,10 +11,7 @@ from ingest_helpers import Golden, check_golden, golden_dataset, golden_params, 
 
 T = "events"
 OBF = "[email protected]"  # Cloudflare's e-mail obfuscation, as pasted in src-040
-CLOUDFLARE_USER = (
-    "a user rendered by Cloudflare as '[email protected]' (contains a space) is not "
-    "captured: `user_re` = ' by (?:user )?(\\S+)$' needs one token"
-)
+
 
 CASES = [
     # R15 sequence (src-049): memory, error, SIGKILL, exit 137, up -> crashed.
@@ -128,27 +125,21 @@ CASES = [
         T, ref="src-040:14",
         expected=dict(ts=utc(2019, 4, 30, 21, 11, 41, 295109), dyno="api", kind="release",
                       release="v3", user=OBF),
-        bug=CLOUDFLARE_USER,
     ),
     Golden(
         T, ref="src-040:12",
         expected=dict(ts=utc(2019, 4, 30, 21, 11, 41, 295109), dyno="api", kind="deploy",
                       commit="193d1419", user=OBF),
-        bug=CLOUDFLARE_USER,
     ),
     Golden(
         T, ref="src-040:13",
         expected=dict(ts=utc(2019, 4, 30, 21, 11, 41, 308061), dyno="api", kind="scale",
                       formation="web=1:Free", user=OBF),
-        bug="`Scaled to web@1:Free by user [email protected]` gives "
-        "formation='web=1:Free by user [email protected]' (and user=null): the ' by user' "
-        "suffix is only stripped when the user is one token",
     ),
     Golden(
         T, ref="src-040:5",
         expected=dict(ts=utc(2019, 4, 30, 21, 11, 32), dyno="api", kind="build_started",
                       user=OBF),
-        bug=CLOUDFLARE_USER,
     ),
     Golden(T, ref="src-040:11", expected=dict(
         ts=utc(2019, 4, 30, 21, 11, 41), dyno="api", kind="build_succeeded",
@@ -181,8 +172,6 @@ CASES = [
             command='heroku logs --tail --app luckycat | grep "Error\\|Traceback\\|Exception"',
             user="cborza83@gmail.com",
         ),
-        bug="`Starting process with command `...` by user X` (app[api], current wording) is "
-        "kind 'start', not 'run_command': the check ' by \\S+$' misses 'by user X'",
     ),
     Golden(T, ref="src-014:33", expected=dict(
         ts=utc(2025, 2, 7, 15, 33, 39, 961775), dyno="api", kind="release_phase",
@@ -229,8 +218,6 @@ CASES = [
             "2015-06-08T21:47:22+00:00",
             dropped=1101,
         ),
-        bug="L11 'dropped 1101 messages' leaves `dropped` null: the regex only reads "
-        "'N messages dropped|lost'",
     ),
     # Catalogue 4: L12 from log-shuttle (an app[...] source).
     Golden(

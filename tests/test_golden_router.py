@@ -130,8 +130,6 @@ CASES = [
             connect_ms=0, service_ms=1, status=304, bytes=0, protocol="http1.1", at="info",
             tls_version="unknown", extra="tls=true", legacy=False,
         ),
-        bug="tls_version= after an unknown key (Router 2.0 `protocol=http1.1 tls=true "
-        "tls_version=unknown`) lands in `extra`, tls_version stays null",
     ),
     # Catalogue 3.2 legacy error line, with the 2010-era -07:00 offset (-> next day in UTC).
     Golden(
@@ -226,11 +224,6 @@ def test_every_router_line_is_one_record(ds):
     assert ds.file.rejected_lines == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a router_unparsed reject's `raw` is rebuilt as 'heroku[router]: ' + message, "
-    "dropping the timestamp; schema says raw is the input line as read",
-)
 def test_router_line_without_method_or_path_is_rejected_with_its_raw_line(ingest_lines):
     line = "2018-12-06T22:59:20.123456+00:00 heroku[router]: at=info "
     ds = ingest_lines([line])

@@ -18,7 +18,9 @@ TABLE = "app_logs"
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 REQUEST_ID_RE = (
-    r"(?:request_id=\"?([^\s\"]+)|\"request_?[iI]d\"\s*:\s*\"([^\"]+)\"|\[(" + _UUID + r")\])"
+    r"(?:request_id=(?:\"([^\"]*)\"|([^\s\"]+))|\"request_?[iI]d\"\s*:\s*\"([^\"]+)\"|\[("
+    + _UUID
+    + r")\])"
 )
 
 
@@ -32,4 +34,5 @@ def parse(env: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     m = pl.col("message").str.extract_groups(REQUEST_ID_RE)
     df = env.with_columns(_m=m)
     f = pl.col("_m").struct.field
-    return df.with_columns(pl.coalesce(f("1"), f("2"), f("3")).alias("request_id")).drop("_m"), None
+    rid = pl.coalesce(f("1"), f("2"), f("3"), f("4"))
+    return df.with_columns(rid.alias("request_id")).drop("_m"), None

@@ -66,6 +66,8 @@ _STARTS: tuple[tuple[str, str], ...] = (
     ("maintenance", "Maintenance mode"),
 )
 _API_DYNOS = ("api",)
+# `3 messages dropped since ...` (L10, L12), `lost` (L13), `dropped 1101 messages` (L11)
+_DROPPED_RE = r"(?:dropped|lost) \d+ messages|\d+ messages (?:dropped|lost)"
 
 
 def matches() -> pl.Expr:
@@ -78,7 +80,8 @@ def matches() -> pl.Expr:
 def _kind(msg: pl.Expr) -> pl.Expr:
     expr = pl.when(msg.str.contains(r"^(?:Error )?[RLH]\d{2}\b")).then(pl.lit("error"))
     expr = expr.when(
-        msg.str.starts_with("Starting process with command") & msg.str.contains(r" by \S+$")
+        msg.str.starts_with("Starting process with command")
+        & msg.str.contains("` by ", literal=True)
     ).then(pl.lit("run_command"))
     expr = expr.when(msg.str.starts_with("Starting process")).then(pl.lit("start"))
     for kind, start in _STARTS:
@@ -101,7 +104,7 @@ def _only(kind: str | tuple[str, ...]) -> pl.Expr:
 
 def _formation(msg: pl.Expr) -> pl.Expr:
     """`Scaled to web@2:Standard-1X worker@1:Basic by ...` or `Scale to web=2, worker=1 by ...`."""
-    body = msg.str.extract(r"^Scaled? to (.*?)(?: by (?:user )?\S+)?$", 1)
+    body = msg.str.extract(r"^Scaled? to (.*?)(?: by .+)?$", 1)
     return body.str.replace_all(r"@", "=").str.replace_all(r",\s*", " ")
 
 
@@ -112,7 +115,7 @@ def parse(env: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     err = _only("error").str.extract_groups(_ERR_RE)
     mem = _only("memory").str.extract_groups(r"mem=([0-9.]+)([KMG]?B?)\(([0-9.]+)%\)")
     state = _only("state_change").str.extract_groups(r"^State changed from (\S+) to (\S+)")
-    user_re = r" by (?:user )?(\S+)$"
+    user_re = r" by (?:user )?(.+)$"
     df = df.with_columns(_e=err, _mem=mem, _st=state)
     e, mm, st = (pl.col(c).struct.field for c in ("_e", "_mem", "_st"))
     detail = pl.coalesce(e("3"), e("4"))
@@ -155,7 +158,7 @@ def parse(env: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
             _only(("addon_add", "addon_remove")).str.extract(r"^\S+ (.*?) add-on", 1),
             _only("addon_update").str.extract(r"^Update (\S+)", 1),
         ).alias("addon"),
-        _only("error").str.extract(r"(\d+) messages (?:dropped|lost)", 1).cast(pl.Int64)
+        _only("error").str.extract(_DROPPED_RE, 0).str.extract(r"(\d+)", 1).cast(pl.Int64)
         .alias("dropped"),
         pl.when(pl.col("dyno").is_in(_API_DYNOS)).then(msg.str.extract(user_re, 1)).alias("user"),
     ).with_columns(

@@ -62,6 +62,9 @@ _LEGACY_FIELDS = (
 )  # fmt: skip
 
 
+_KNOWN_PAIR_RE = r"(?:^|\s)(?:" + "|".join(KEYS) + r')=(?:"[^"]*"|[^\s"]*)'
+
+
 def matches() -> pl.Expr:
     """Envelope rows this parser owns."""
     return (pl.col("origin") == "heroku") & (pl.col("dyno") == "router")
@@ -100,9 +103,11 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         pl.concat([canon, others], how="diagonal_relaxed").drop("_t", "_canon", strict=False)
     )
     ok = pl.col("method").is_not_null() | pl.col("path").is_not_null()
+    rebuilt = pl.concat_str(pl.lit("heroku[router]: "), "message")
+    raw = pl.col("raw") if "raw" in env.collect_schema().names() else rebuilt
     rejects = parsed.filter(~ok).select(
         "source_file", "line_no", "line_count", "byte_offset",
-        pl.concat_str(pl.lit("heroku[router]: "), "message").alias("raw"),
+        raw.alias("raw"),
         pl.lit("router_unparsed").alias("reason"),
     )  # fmt: skip
     return parsed.filter(ok), rejects
@@ -116,6 +121,7 @@ def _parse_other(lf: pl.LazyFrame) -> pl.LazyFrame:
     lf = lf.with_columns(_lm=pl.when(~fast_ok).then(msg).str.extract_groups(LEGACY_RE))
     legacy_ok = pl.col("_lm").struct.field("3").is_not_null()
     generic = pl.when(~fast_ok & ~legacy_ok).then(msg)
+    rest = pl.col("_rest")
     fast = dict(zip(_FAST_FIELDS, range(1, len(_FAST_FIELDS) + 1), strict=True))
     legacy = dict(zip(_LEGACY_FIELDS, range(1, len(_LEGACY_FIELDS) + 1), strict=True))
 
@@ -128,22 +134,29 @@ def _parse_other(lf: pl.LazyFrame) -> pl.LazyFrame:
         if key in legacy:
             options.append(_f("_lm", legacy[key]))
         options.append(logfmt.value(generic, key))
+        options.append(logfmt.value(rest, key))
         return pl.coalesce(options).alias(f"_{key}")
 
-    rest = pl.coalesce(_f("_m", fast["rest"]), _f("_lm", legacy["rest"]))
+    # Keys after the usual ones that the anchored regexes left in the tail (`tls=true
+    # tls_version=...` from Router 2.0, unknown keys) are read from it; the rest is `extra`.
+    lf = lf.with_columns(
+        _rest=pl.coalesce(_f("_m", fast["rest"]), _f("_lm", legacy["rest"])).str.strip_chars()
+    )
+    bare = pl.when(generic.is_not_null()).then(generic.str.extract(r"^(info|warning|error) ", 1))
     lf = lf.with_columns(
         *[field(k) for k in KEYS],
         _f("_lm", legacy["queue"]).cast(pl.Int64, strict=False).alias("queue"),
         _f("_lm", legacy["wait"]).cast(pl.Int64, strict=False).alias("wait_ms"),
-        pl.coalesce(_extra_from_rest(rest), logfmt.extra(generic, KEYS)).alias("extra"),
+        pl.coalesce(_leftover(rest), logfmt.extra(generic, KEYS)).alias("extra"),
         legacy_ok.alias("legacy"),
+        bare.alias("_bare_at"),
     )
     return lf.with_columns(
         pl.when(pl.col("legacy") & pl.col("_code").is_not_null())
         .then(pl.lit("error"))
-        .otherwise(pl.col("_at"))
+        .otherwise(pl.coalesce("_at", "_bare_at"))
         .alias("_at")
-    ).drop("_m", "_lm")
+    ).drop("_m", "_lm", "_rest", "_bare_at")
 
 
 # The usual line, `at=info method=GET path="/" host=h request_id=r fwd="f" dyno=web.1
@@ -180,9 +193,10 @@ def _f(col: str, i: int) -> pl.Expr:
     return pl.col(col).struct.field(str(i))
 
 
-def _extra_from_rest(rest: pl.Expr) -> pl.Expr:
-    trimmed = rest.str.strip_chars()
-    return pl.when(trimmed == "").then(None).otherwise(trimmed)
+def _leftover(rest: pl.Expr) -> pl.Expr:
+    """The tail without the keys that have columns; null when nothing is left."""
+    left = rest.str.replace_all(_KNOWN_PAIR_RE, "").str.strip_chars()
+    return pl.when(left == "").then(None).otherwise(left)
 
 
 def _finish(lf: pl.LazyFrame) -> pl.LazyFrame:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 import polars as pl
 
-from forensics.readers.envelope import ENVELOPE_COLUMNS, Batch, with_timestamp
+from forensics.readers.envelope import ENVELOPE_COLUMNS, Batch, empty_rejects, with_timestamp
 from forensics.readers.lines import iter_line_batches
 
 NAME = "heroku-cli"
@@ -52,11 +52,15 @@ def envelope(lines: pl.DataFrame, *, app: str | None) -> Batch:
     df = lines.with_columns(pl.lit(1, dtype=pl.Int32).alias("line_count"))
     out = _parse(df, app)
     if out.select(pl.col("_ok").all()).item():
-        return Batch(envelope=out.select(ENVELOPE_COLUMNS), rejects=out.clear(), lines=lines.height)
+        return Batch(
+            envelope=out.select(*ENVELOPE_COLUMNS, "raw"),
+            rejects=empty_rejects(),
+            lines=lines.height,
+        )
     joined = join_wrapped(df.with_columns(_has=out["_ok"]))
     if joined.height != df.height:
         out = _parse(joined, app)
-    good = out.filter(pl.col("_ok")).select(ENVELOPE_COLUMNS)
+    good = out.filter(pl.col("_ok")).select(*ENVELOPE_COLUMNS, "raw")
     bad = out.filter(~pl.col("_ok")).with_columns(_reason(pl.col("raw")).alias("reason"))
     return Batch(envelope=good, rejects=bad, lines=lines.height)
 

@@ -21,7 +21,18 @@ ENVELOPE_COLUMNS = (
     "message",
 )
 
+# Readers may add `raw` (the input line or frame as read) so that a parser reject keeps it.
+OPTIONAL_COLUMNS = ("raw",)
+
 REJECT_COLUMNS = ("source_file", "line_no", "line_count", "byte_offset", "raw", "reason")
+
+
+def empty_rejects() -> pl.DataFrame:
+    """A batch's rejects when it has none."""
+    return pl.DataFrame(
+        schema={"source_file": pl.String, "line_no": pl.Int64, "line_count": pl.Int32,
+                "byte_offset": pl.Int64, "raw": pl.String, "reason": pl.String}
+    )  # fmt: skip
 
 
 @dataclass
