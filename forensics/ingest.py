@@ -12,6 +12,7 @@ import contextlib
 import functools
 import hashlib
 import itertools
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -103,11 +104,25 @@ class IngestSummary:
         return [f for f in self.files if f.status == "failed"]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "dataset": self.dataset,
-            "totals": self.totals(),
-            "files": [asdict(f) for f in self.files],
-        }
+        """JSON-ready: times as ISO-8601 strings."""
+        return _iso_times(
+            {
+                "dataset": self.dataset,
+                "totals": self.totals(),
+                "files": [asdict(f) for f in self.files],
+            }
+        )
+
+
+def _iso_times(value: Any) -> Any:
+    """Datetimes anywhere in a JSON-ready structure as ISO-8601 strings."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _iso_times(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_iso_times(v) for v in value]
+    return value
 
 
 _STATUSES = ("ingested", "empty", "already_ingested", "failed")
@@ -128,6 +143,7 @@ def ingest(
     """
     if fmt != "auto":
         readers.get(fmt)
+    created = not out_dir.exists()
     manifest = open_for_writing(out_dir)
     results: list[FileResult] = []
     errors: list[str] = []
@@ -146,6 +162,8 @@ def ingest(
             result = FileResult(name=source.name, status="failed", error=str(e))
         results.append(result)
     if errors and all(r.status == "failed" for r in results):
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
         raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
     compact(out_dir, manifest)
     return IngestSummary(dataset=str(out_dir), files=results)

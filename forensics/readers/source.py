@@ -87,10 +87,9 @@ def _looks_binary(head: bytes) -> bool:
     """Text logs have no NUL bytes and few control characters; anything else is not a log."""
     if not head:
         return False
-    if b"\x00" in head:
-        return True
-    controls = sum(1 for b in head if b < 9 or 13 < b < 27 or 27 < b < 32)
-    return controls > len(head) // 20
+    nuls = head.count(b"\x00")
+    controls = sum(head.count(bytes([b])) for b in (*range(1, 9), *range(14, 27), *range(28, 32)))
+    return nuls > len(head) // 100 or nuls + controls > len(head) // 20
 
 
 def iter_chunks(source: Source, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
