@@ -18,6 +18,8 @@ setup: $(BIN)/forensics
 
 run: setup
 	$(BIN)/forensics ingest $(SAMPLE) -o $(OUT)/sample --app acme-shop
+	$(BIN)/forensics findings $(OUT)/sample
+	$(BIN)/forensics report $(OUT)/sample -o $(OUT)/sample-report.html
 
 lint: setup
 	$(BIN)/ruff check forensics tests bench

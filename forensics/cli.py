@@ -307,6 +307,71 @@ def findings(
         click.echo(findings_text(found))
 
 
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+    help="The HTML file to write.",
+)
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Mask IP and e-mail addresses, request ids and query strings everywhere.",
+)
+@click.option("--title", default=None, help="Title of the page.")
+@cut_options
+def report(
+    dataset: Path,
+    output: Path,
+    redact: bool,
+    title: str | None,
+    app: str | None,
+    since: str | None,
+    until: str | None,
+    dyno: str | None,
+    routes_file: Path | None,
+) -> None:
+    """Write one self-contained HTML report: findings, charts, key tables, provenance.
+
+    It opens in any browser with no network (the chart libraries are inlined), so it can be
+    attached to the incident review; --redact it before sharing outside the team.
+
+    \b
+    Examples:
+      forensics report incident/ -o report.html
+      forensics report incident/ -o shareable.html --redact --since 2024-05-20T08:00Z
+    """
+    from forensics.report import write_report
+    from forensics.views import Cut, parse_time
+
+    try:
+        cut = Cut(
+            app=app,
+            since=parse_time(since, option="--since"),
+            until=parse_time(until, option="--until"),
+            dyno=dyno,
+        )
+        if routes_file is not None:
+            raise ForensicsError(
+                "report reads route rules from DIR/routes.toml only; copy your rules there"
+            )
+        _open(dataset, app, since, until, dyno, None)
+        stats = write_report(dataset, output, cut=cut, redact=redact, title=title)
+    except ForensicsError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"{output}: cannot write ({e.strerror}); choose another -o")
+    size = stats.get("bytes", 0) / 1e6
+    click.echo(
+        f"wrote {output} ({size:.1f} MB, {stats.get('charts', 0)} charts, "
+        f"{stats.get('findings') or 0} findings) in {stats.get('seconds', 0):.1f} s"
+    )
+
+
 def _register_generate() -> None:
     from forensics.scenario.cli import main as scenario_main
 
