@@ -1,0 +1,782 @@
+"""Availability: crashes, crash loops, boot timeouts, dynos that crashed and stayed down, unclean
+shutdowns, daily cycling and log loss, from the platform's own lines (the `events` table).
+
+What the platform logs, and how it is read here:
+
+- a crash is `State changed from <x> to crashed`, or a `Process exited with status N` (N != 0)
+  that is not an orderly stop. Orderly: 143 after `Stopping all processes with SIGTERM` (within
+  `shutdown_seconds`), and 137 right after an R12 exit timeout (see `unclean_shutdowns`) or
+  after a SIGTERM with no `to up` in between. Any other non-zero exit after a SIGTERM (no `up`
+  in between) is a crash while stopping (`during_shutdown`). An exit and a crashed state change
+  of the same dyno within `pair_seconds` (the nearest exit) are one crash. The cause is the last
+  R-error (R10, R14, R15, R99...) of the dyno in the `cause_seconds` before the crash. A
+  one-off dyno whose non-zero exit is followed by `to complete` did not crash (its command
+  failed);
+- a crash loop is `min_crashes` or more crashes of one dyno, each within `gap_minutes` of the
+  previous (the platform retries a crashed dyno at once, then every ~10-20 minutes);
+- a dyno stayed down when it crashed after its last `State changed ... to up` and never came up
+  again (no `to up`, no runtime metrics) until the end of the log; `workers` are the process
+  types other than web and one-off dynos (run, scheduler, release);
+- an unclean shutdown is an R12 (exit timeout): SIGTERM, 30 s, R12, SIGKILL, exit 137;
+- daily cycling is `Cycling`: the platform restarts every dyno about every 24 h (+0-216 min);
+- log loss is L10/L11/L12/L13: Logplex or the log drain dropped N messages.
+
+Tables: `crashes`, `crash_loops`, `boot_timeouts`, `stayed_down`, `unclean_shutdowns`,
+`cycling`, `log_loss`. `findings(con)` turns them into `crash`, `crash_loop`, `boot_timeout`,
+`worker_down`, `unclean_shutdown` and `log_loss` findings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from forensics.analyses.common import process_type_sql
+from forensics.analyses.timeouts import line_sources, sql_list, with_release
+from forensics.findings import Finding
+from forensics.views import query
+
+ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")
+LOG_LOSS_CODES = ("L10", "L11", "L12", "L13")
+_PT = process_type_sql("dyno")
+
+
+def _same(a: str, b: str) -> str:
+    """SQL: rows `a` and `b` are about the same app and dyno."""
+    return f"{a}.dyno = {b}.dyno AND {a}.app IS NOT DISTINCT FROM {b}.app"
+
+
+def log_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The last timestamp in the (cut) dataset, over every table."""
+    row = query(
+        con,
+        "SELECT max(m) AS m FROM (SELECT max(ts) AS m FROM requests UNION ALL "
+        "SELECT max(ts) FROM events UNION ALL SELECT max(ts) FROM app_logs UNION ALL "
+        "SELECT max(ts) FROM dyno_metrics UNION ALL SELECT max(ts) FROM addon_metrics)",
+    )
+    return row["m"][0]
+
+
+# ----- tables --------------------------------------------------------------------------------
+
+
+def crashes(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    shutdown_seconds: int = 60,
+    pair_seconds: int = 10,
+    cause_seconds: int = 60,
+) -> pl.DataFrame:
+    """One row per crash (see the module doc for what counts).
+
+    Answers: which dyno crashed when, with which exit status and why? `during_shutdown` marks a
+    non-zero exit other than 143/137 right after a SIGTERM (the process failed while stopping).
+
+    Columns: ts, app, dyno, process_type, release (in effect at ts), from_state (null when only
+    the exit line is logged), exit_status, cause (R-code or null), cause_description,
+    during_shutdown, source_file, line_no (the crash line), exit_line_no, cause_line_no.
+    """
+    df = query(
+        con,
+        f"""
+        WITH ev AS (SELECT * FROM events WHERE dyno IS NOT NULL),
+        exits AS (
+            SELECT x.app, x.dyno, x.ts, x.exit_status, x.source_file, x.line_no,
+                   (SELECT max(s.ts) FROM ev s WHERE s.kind = 'stop' AND s.signal = 'SIGTERM'
+                    AND {_same("s", "x")} AND s.ts <= x.ts
+                    AND s.ts >= x.ts - INTERVAL {int(shutdown_seconds)} SECOND) AS sigterm_ts,
+                   EXISTS (SELECT 1 FROM ev r WHERE r.kind = 'error' AND r.code = 'R12'
+                           AND {_same("r", "x")} AND r.ts <= x.ts
+                           AND r.ts >= x.ts - INTERVAL 10 SECOND) AS after_r12
+            FROM ev x WHERE x.kind = 'exit' AND x.exit_status IS NOT NULL
+        ),
+        exits2 AS (
+            SELECT *, sigterm_ts IS NOT NULL AND NOT EXISTS (
+                       SELECT 1 FROM ev u WHERE u.kind = 'state_change' AND u.to_state = 'up'
+                       AND {_same("u", "exits")} AND u.ts > exits.sigterm_ts
+                       AND u.ts < exits.ts) AS stopping
+            FROM exits
+        ),
+        exits3 AS (
+            SELECT *, (exit_status = 143 AND sigterm_ts IS NOT NULL)
+                      OR (exit_status = 137 AND (after_r12 OR stopping)) AS orderly,
+                      stopping AND exit_status NOT IN (0, 143, 137) AS after_sigterm
+            FROM exits2
+        ),
+        bad AS (
+            SELECT * FROM exits3 x WHERE exit_status <> 0 AND NOT orderly
+            AND NOT EXISTS (SELECT 1 FROM ev c WHERE c.kind = 'state_change'
+                            AND c.to_state = 'complete' AND {_same("c", "x")}
+                            AND c.ts BETWEEN x.ts AND x.ts + INTERVAL {int(pair_seconds)} SECOND)
+        ),
+        cs AS (
+            SELECT app, dyno, ts, from_state, source_file, line_no FROM ev
+            WHERE kind = 'state_change' AND to_state = 'crashed'
+        ),
+        pairs AS (
+            SELECT c.app, c.dyno, c.ts, e.exit_status, e.line_no AS exit_line_no,
+                   e.source_file AS exit_file, e.after_sigterm,
+                   row_number() OVER (PARTITION BY c.app, c.dyno, c.ts, c.line_no
+                                      ORDER BY abs(epoch(c.ts) - epoch(e.ts)), e.line_no) AS rn
+            FROM cs c JOIN exits3 e ON {_same("e", "c")}
+             AND e.ts BETWEEN c.ts - INTERVAL {int(pair_seconds)} SECOND
+                          AND c.ts + INTERVAL {int(pair_seconds)} SECOND
+        ),
+        crash AS (
+            SELECT c.ts, c.app, c.dyno, c.from_state, p.exit_status,
+                   coalesce(p.after_sigterm, false) AS during_shutdown,
+                   c.source_file, c.line_no, p.exit_line_no
+            FROM cs c LEFT JOIN pairs p
+              ON p.rn = 1 AND {_same("p", "c")} AND p.ts = c.ts
+            UNION ALL
+            SELECT b.ts, b.app, b.dyno, NULL, b.exit_status, b.after_sigterm,
+                   b.source_file, b.line_no, b.line_no
+            FROM bad b
+            WHERE NOT EXISTS (
+                SELECT 1 FROM pairs p WHERE p.rn = 1 AND {_same("p", "b")}
+                AND p.exit_line_no = b.line_no AND p.exit_file IS NOT DISTINCT FROM b.source_file)
+        ),
+        causes AS (
+            SELECT k.ts, k.app, k.dyno, k.line_no, r.code, r.description,
+                   r.line_no AS cause_line_no,
+                   row_number() OVER (PARTITION BY k.ts, k.app, k.dyno, k.line_no
+                                      ORDER BY r.ts DESC, r.line_no DESC) AS rn
+            FROM crash k JOIN ev r ON {_same("r", "k")} AND r.kind = 'error'
+             AND r.code LIKE 'R%' AND r.ts <= k.ts + INTERVAL 1 SECOND
+             AND r.ts >= k.ts - INTERVAL {int(cause_seconds)} SECOND
+        )
+        SELECT k.ts, k.app, k.dyno, {process_type_sql("k.dyno")} AS process_type,
+               k.from_state, k.exit_status, c.code AS cause, c.description AS cause_description,
+               k.during_shutdown, k.source_file, k.line_no, k.exit_line_no, c.cause_line_no
+        FROM crash k LEFT JOIN causes c
+          ON c.rn = 1 AND c.ts = k.ts AND {_same("c", "k")} AND c.line_no = k.line_no
+        ORDER BY k.ts, k.line_no
+        """,
+    )
+    return _with_release_after(con, df, "ts", "process_type")
+
+
+def _with_release_after(
+    con: duckdb.DuckDBPyConnection, df: pl.DataFrame, ts_col: str, after: str
+) -> pl.DataFrame:
+    """`with_release`, with the `release` column placed right after column `after`."""
+    df = with_release(con, df, ts_col)
+    cols = [c for c in df.columns if c != "release"]
+    i = cols.index(after) + 1
+    return df.select([*cols[:i], "release", *cols[i:]])
+
+
+def crash_loops(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    gap_minutes: float = 30,
+    min_crashes: int = 3,
+    crash_table: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Crash loops: `min_crashes` or more crashes of one dyno, each within `gap_minutes` of the
+    previous one (crashes while stopping, `during_shutdown`, are left out).
+
+    Answers: which dyno kept crashing on restart, from when to when?
+
+    Columns: app, dyno, process_type, release (at the first crash), start, end (first and last
+    crash), crashes, mean_gap_minutes, exit_statuses (list, distinct), causes (list, distinct),
+    line_nos (list of crash lines), source_file.
+    """
+    k = crash_table if crash_table is not None else crashes(con)
+    k = k.filter(~pl.col("during_shutdown"))
+    schema = {
+        "app": pl.String,
+        "dyno": pl.String,
+        "process_type": pl.String,
+        "release": pl.String,
+        "start": k.schema["ts"],
+        "end": k.schema["ts"],
+        "crashes": pl.UInt32,
+        "mean_gap_minutes": pl.Float64,
+        "exit_statuses": pl.List(pl.Int32),
+        "causes": pl.List(pl.String),
+        "line_nos": pl.List(pl.Int64),
+        "source_file": pl.String,
+    }
+    if k.is_empty():
+        return pl.DataFrame(schema=schema)
+    gap = pl.duration(seconds=gap_minutes * 60)
+    by = ["app", "dyno"]
+    k = k.sort("app", "dyno", "ts", nulls_last=False).with_columns(
+        new=(pl.col("ts").diff().over(by).is_null() | (pl.col("ts").diff().over(by) > gap))
+    )
+    k = k.with_columns(episode=pl.col("new").cum_sum().over(by))
+    loops = (
+        k.group_by([*by, "episode"], maintain_order=True)
+        .agg(
+            pl.col("process_type").first(),
+            pl.col("release").first(),
+            pl.col("ts").min().alias("start"),
+            pl.col("ts").max().alias("end"),
+            pl.len().alias("crashes"),
+            pl.col("exit_status").drop_nulls().unique().sort().alias("exit_statuses"),
+            pl.col("cause").drop_nulls().unique().sort().alias("causes"),
+            pl.col("line_no").alias("line_nos"),
+            pl.col("source_file").first(),
+        )
+        .filter(pl.col("crashes") >= min_crashes)
+        .with_columns(
+            mean_gap_minutes=(pl.col("end") - pl.col("start")).dt.total_seconds(fractional=True)
+            / 60
+            / (pl.col("crashes") - 1)
+        )
+    )
+    return loops.select(list(schema)).cast(schema).sort("start")  # type: ignore[arg-type]
+
+
+def boot_timeouts(con: duckdb.DuckDBPyConnection, *, crash_seconds: int = 60) -> pl.DataFrame:
+    """R10 boot timeouts: the process did not bind to $PORT in time and was killed.
+
+    Answers: which dyno failed to boot in time, and did it crash because of it?
+
+    Columns: ts, app, dyno, process_type, release, description, crashed (a crashed state change
+    of the dyno within `crash_seconds` after), command (of the dyno's last `Starting process`
+    before), source_file, line_no.
+    """
+    df = query(
+        con,
+        f"""
+        SELECT r.ts, r.app, r.dyno, {process_type_sql("r.dyno")} AS process_type, r.description,
+               EXISTS (SELECT 1 FROM events c WHERE c.kind = 'state_change'
+                       AND c.to_state = 'crashed' AND {_same("c", "r")} AND c.ts >= r.ts
+                       AND c.ts <= r.ts + INTERVAL {int(crash_seconds)} SECOND) AS crashed,
+               (SELECT s.command FROM events s WHERE s.kind = 'start' AND {_same("s", "r")}
+                AND s.ts <= r.ts ORDER BY s.ts DESC LIMIT 1) AS command,
+               r.source_file, r.line_no
+        FROM events r WHERE r.kind = 'error' AND r.code = 'R10'
+        ORDER BY r.ts, r.line_no
+        """,
+    )
+    return _with_release_after(con, df, "ts", "process_type")
+
+
+def stayed_down(
+    con: duckdb.DuckDBPyConnection, *, crash_table: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Dynos that crashed after their last `State changed ... to up` and were still down at the
+    end of the log (last state not `down`, i.e. not scaled away; no runtime metrics after the
+    last crash).
+
+    Answers: which dyno has been down, since when and for how long? `worker` is true for process
+    types other than web and one-off dynos (run, scheduler, release, console, rake).
+
+    Columns: app, dyno, process_type, worker, release (at down_since), down_since (first crash
+    after the last up), last_crash, crashes (since down_since), restart_attempts (`crashed to
+    starting` since down_since), last_state, log_end, down_minutes, exit_status and cause (of
+    the first crash), source_file, line_no (first crash), line_nos (all crash lines since).
+    """
+    k = crash_table if crash_table is not None else crashes(con)
+    k = k.filter(~pl.col("during_shutdown"))
+    end = log_end(con)
+    state = query(
+        con,
+        """
+        SELECT app, dyno, max(ts) FILTER (WHERE to_state = 'up') AS last_up,
+               arg_max(to_state, ts) AS last_state
+        FROM events WHERE kind = 'state_change' AND dyno IS NOT NULL GROUP BY ALL
+        """,
+    )
+    retries = query(
+        con,
+        "SELECT app, dyno, ts FROM events WHERE kind = 'state_change' "
+        "AND from_state = 'crashed' AND to_state = 'starting'",
+    )
+    metrics = query(con, "SELECT app, dyno, max(ts) AS last_metric FROM dyno_metrics GROUP BY ALL")
+    key = [pl.col("app").fill_null("").alias("_app"), "dyno"]
+    st = state.with_columns(key[0])
+    d = k.with_columns(key[0]).join(st.drop("app"), on=["_app", "dyno"], how="left")
+    d = d.filter(pl.col("last_up").is_null() | (pl.col("ts") > pl.col("last_up")))
+    d = d.filter(pl.col("last_state").is_null() | (pl.col("last_state") != "down"))
+    agg = (
+        d.sort("ts")
+        .group_by("_app", "dyno", maintain_order=True)
+        .agg(
+            pl.col("app").first(),
+            pl.col("process_type").first(),
+            pl.col("release").first(),
+            pl.col("ts").min().alias("down_since"),
+            pl.col("ts").max().alias("last_crash"),
+            pl.len().alias("crashes"),
+            pl.col("last_state").first(),
+            pl.col("exit_status").first(),
+            pl.col("cause").first(),
+            pl.col("source_file").first(),
+            pl.col("line_no").first(),
+            pl.col("line_no").alias("line_nos"),
+        )
+    )
+    m = metrics.with_columns(key[0]).drop("app")
+    agg = agg.join(m, on=["_app", "dyno"], how="left").filter(
+        pl.col("last_metric").is_null() | (pl.col("last_metric") <= pl.col("last_crash"))
+    )
+    r = (
+        retries.with_columns(key[0])
+        .drop("app")
+        .join(agg.select("_app", "dyno", "down_since"), on=["_app", "dyno"])
+        .filter(pl.col("ts") >= pl.col("down_since"))
+        .group_by("_app", "dyno")
+        .agg(pl.len().alias("restart_attempts"))
+    )
+    agg = agg.join(r, on=["_app", "dyno"], how="left")
+    worker = (pl.col("process_type") != "web") & ~pl.col("process_type").is_in(ONE_OFF_TYPES)
+    end_lit = pl.lit(end, dtype=k.schema["ts"])
+    return (
+        agg.with_columns(
+            worker.alias("worker"),
+            pl.col("restart_attempts").fill_null(0).cast(pl.UInt32),
+            end_lit.alias("log_end"),
+            ((end_lit - pl.col("down_since")).dt.total_seconds(fractional=True) / 60).alias(
+                "down_minutes"
+            ),
+        )
+        .select(
+            "app",
+            "dyno",
+            "process_type",
+            "worker",
+            "release",
+            "down_since",
+            "last_crash",
+            pl.col("crashes").cast(pl.UInt32),
+            "restart_attempts",
+            "last_state",
+            "log_end",
+            "down_minutes",
+            "exit_status",
+            "cause",
+            "source_file",
+            "line_no",
+            "line_nos",
+        )
+        .sort("down_since")
+    )
+
+
+def unclean_shutdowns(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 120) -> pl.DataFrame:
+    """R12 exit timeouts: after SIGTERM a process did not exit within 30 s and was SIGKILLed.
+
+    Answers: which dyno was killed uncleanly, when, and what stop was it (cycling, restart,
+    deploy, scale-down)? `release` is the release in effect at the R12 (for a deploy, the new
+    one); `process_release` the one in effect when the killed process started (its last
+    `Starting process`, or the log start when it started before the log), i.e. the code that
+    hung.
+
+    Columns: ts (the R12), app, dyno, process_type, release, process_release, trigger
+    (cycling / restarting / stop), sigterm_ts, sigkill_ts, exit_status, seconds_to_kill
+    (SIGTERM to SIGKILL), source_file, line_no, sigkill_line_no, exit_line_no.
+    """
+    w = int(window_seconds)
+    df = query(
+        con,
+        f"""
+        WITH ev AS (SELECT * FROM events WHERE dyno IS NOT NULL),
+        r12 AS (SELECT * FROM ev WHERE kind = 'error' AND code = 'R12'),
+        x AS (
+            SELECT r.ts, r.app, r.dyno, r.source_file, r.line_no,
+                (SELECT max(s.ts) FROM ev s WHERE s.kind = 'stop' AND s.signal = 'SIGTERM'
+                 AND {_same("s", "r")} AND s.ts <= r.ts
+                 AND s.ts >= r.ts - INTERVAL {w} SECOND) AS sigterm_ts,
+                (SELECT arg_min(struct_pack(ts := k.ts, line := k.line_no), k.ts) FROM ev k
+                 WHERE k.kind = 'stop' AND k.signal = 'SIGKILL' AND {_same("k", "r")}
+                 AND k.ts >= r.ts AND k.ts <= r.ts + INTERVAL 10 SECOND) AS kill,
+                (SELECT arg_min(struct_pack(st := e.exit_status, line := e.line_no), e.ts)
+                 FROM ev e WHERE e.kind = 'exit' AND {_same("e", "r")}
+                 AND e.ts >= r.ts AND e.ts <= r.ts + INTERVAL 10 SECOND) AS ex,
+                (SELECT arg_max(t.kind, t.ts) FROM ev t
+                 WHERE t.kind IN ('cycling', 'restarting') AND {_same("t", "r")}
+                 AND t.ts <= r.ts AND t.ts >= r.ts - INTERVAL {w} SECOND) AS trig,
+                (SELECT max(p.ts) FROM ev p WHERE p.kind = 'start' AND {_same("p", "r")}
+                 AND p.ts < r.ts - INTERVAL 30 SECOND) AS process_start
+            FROM r12 r
+        )
+        SELECT ts, app, dyno, {_PT} AS process_type,
+               coalesce(trig, 'stop') AS trigger, sigterm_ts, kill.ts AS sigkill_ts,
+               ex.st AS exit_status,
+               epoch(kill.ts) - epoch(sigterm_ts) AS seconds_to_kill,
+               source_file, line_no, kill.line AS sigkill_line_no, ex.line AS exit_line_no,
+               coalesce(process_start, (SELECT min(ts) FROM events)) AS process_start
+        FROM x ORDER BY ts, line_no
+        """,
+    )
+    df = with_release(con, df, "process_start", out="process_release").drop("process_start")
+    df = _with_release_after(con, df, "ts", "process_type")
+    cols = [c for c in df.columns if c != "process_release"]
+    i = cols.index("release") + 1
+    return df.select([*cols[:i], "process_release", *cols[i:]])
+
+
+def cycling(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 120) -> pl.DataFrame:
+    """Daily cycling: one row per `Cycling` line.
+
+    Answers: when did the platform cycle each dyno, and was that the usual ~24 h after the
+    process started? `uptime_hours` runs from the dyno's last `Starting process` before the
+    cycling (null when it started before the log); `hours_since_previous` from its previous
+    cycling (null for the first one seen). `r12` marks a cycling that ended in an R12 within
+    `window_seconds`.
+
+    Columns: ts, app, dyno, process_type, release, process_start, uptime_hours,
+    previous_cycling, hours_since_previous, r12, source_file, line_no.
+    """
+    df = query(
+        con,
+        f"""
+        WITH c AS (SELECT * FROM events WHERE kind = 'cycling' AND dyno IS NOT NULL)
+        SELECT c.ts, c.app, c.dyno, {process_type_sql("c.dyno")} AS process_type,
+               (SELECT max(s.ts) FROM events s WHERE s.kind = 'start' AND {_same("s", "c")}
+                AND s.ts < c.ts) AS process_start,
+               lag(c.ts) OVER (PARTITION BY c.app, c.dyno ORDER BY c.ts) AS previous_cycling,
+               EXISTS (SELECT 1 FROM events r WHERE r.kind = 'error' AND r.code = 'R12'
+                       AND {_same("r", "c")} AND r.ts >= c.ts
+                       AND r.ts <= c.ts + INTERVAL {int(window_seconds)} SECOND) AS r12,
+               c.source_file, c.line_no
+        FROM c ORDER BY c.ts, c.line_no
+        """,
+    )
+    hours = 3600.0
+    df = df.with_columns(
+        ((pl.col("ts") - pl.col("process_start")).dt.total_seconds(fractional=True) / hours).alias(
+            "uptime_hours"
+        ),
+        (
+            (pl.col("ts") - pl.col("previous_cycling")).dt.total_seconds(fractional=True) / hours
+        ).alias("hours_since_previous"),
+    )
+    df = _with_release_after(con, df, "ts", "process_type")
+    return df.select(
+        "ts",
+        "app",
+        "dyno",
+        "process_type",
+        "release",
+        "process_start",
+        "uptime_hours",
+        "previous_cycling",
+        "hours_since_previous",
+        "r12",
+        "source_file",
+        "line_no",
+    )
+
+
+def log_loss(
+    con: duckdb.DuckDBPyConnection, *, codes: tuple[str, ...] = LOG_LOSS_CODES
+) -> pl.DataFrame:
+    """Log loss: Logplex / drain errors saying messages were dropped (L10 output buffer
+    overflow, L11 tail buffer overflow, L12 local buffer overflow, L13 local delivery error).
+
+    Answers: is the log complete? `dropped` sums the N of "N messages dropped/lost" (or "dropped
+    N messages" in the L11 wording); errors without a number count 0 dropped.
+
+    Columns: app, code, dyno (the reporting process, e.g. logplex), errors, dropped, first,
+    last, description (first seen), line_nos (list), source_file.
+    """
+    return query(
+        con,
+        f"""
+        SELECT app, code, dyno, count(*) AS errors,
+               CAST(sum(coalesce(dropped,
+                   TRY_CAST(regexp_extract(coalesce(description, message),
+                            '(\\d+) messages', 1) AS BIGINT),
+                   TRY_CAST(regexp_extract(coalesce(description, message),
+                            'dropped (\\d+)', 1) AS BIGINT),
+                   0)) AS BIGINT) AS dropped,
+               min(ts) AS first, max(ts) AS last,
+               arg_min(description, ts) AS description,
+               list(line_no ORDER BY ts, line_no) AS line_nos,
+               min(source_file) AS source_file
+        FROM events WHERE kind = 'error' AND code IN {sql_list(codes)}
+        GROUP BY ALL ORDER BY first, code
+        """,
+    )
+
+
+# ----- findings ------------------------------------------------------------------------------
+
+
+def findings(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    gap_minutes: float = 30,
+    min_crashes: int = 3,
+    min_down_minutes: float = 10,
+) -> list[Finding]:
+    """`crash` per dyno and release, `crash_loop` per loop, `boot_timeout` per dyno,
+    `worker_down` per worker down for `min_down_minutes` or more at the end of the log,
+    `unclean_shutdown` per dyno and release, `log_loss` per code.
+
+    Severity: crash loops and workers down are critical, and so are the crashes of their dynos;
+    other crashes are warnings (info when every crash of the group happened while stopping);
+    boot timeouts are critical when the dyno crashed, unclean shutdowns and log loss warnings.
+    """
+    out: list[Finding] = []
+    k = crashes(con)
+    loops = crash_loops(con, gap_minutes=gap_minutes, min_crashes=min_crashes, crash_table=k)
+    down = stayed_down(con, crash_table=k)
+    long_down = down.filter(pl.col("worker") & (pl.col("down_minutes") >= min_down_minutes))
+    out += _crash_findings(k, loops, long_down)
+    out += [_loop_finding(r) for r in loops.iter_rows(named=True)]
+    out += _boot_findings(boot_timeouts(con))
+    out += [_down_finding(r) for r in long_down.iter_rows(named=True)]
+    out += _unclean_findings(unclean_shutdowns(con))
+    out += [_loss_finding(r) for r in log_loss(con).iter_rows(named=True)]
+    return out
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str]:
+    return (row["app"] or "", row["dyno"] or "")
+
+
+def _rows_sources(rows: pl.DataFrame, line_cols: tuple[str, ...] = ("line_no",)) -> list[Any]:
+    """Sources from one or more line-number columns of `rows`."""
+    parts = [
+        rows.select("source_file", pl.col(c).alias("line_no"))
+        for c in line_cols
+        if c in rows.columns
+    ]
+    return line_sources(pl.concat(parts).drop_nulls("line_no")) if parts else []
+
+
+def _crash_findings(k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame) -> list[Finding]:
+    if k.is_empty():
+        return []
+    looping = {_key(r) for r in loops.iter_rows(named=True)}
+    still_down = {_key(r) for r in down.iter_rows(named=True)}
+    out = []
+    groups = k.with_columns(pl.col("release").fill_null("?").alias("_rel")).partition_by(
+        "app", "dyno", "_rel", maintain_order=True
+    )
+    for g in groups:
+        first = g.row(0, named=True)
+        n = g.height
+        real = g.filter(~pl.col("during_shutdown"))
+        statuses = sorted({s for s in g["exit_status"].to_list() if s is not None})
+        causes = sorted({c for c in g["cause"].to_list() if c is not None})
+        why = f"; causes: {', '.join(causes)}" if causes else ""
+        st = f"exit status {', '.join(map(str, statuses))}" if statuses else "no exit status"
+        shutdown = n - real.height
+        sd = f" ({shutdown} while stopping after SIGTERM)" if shutdown else ""
+        key = _key(first)
+        severity = "info" if real.is_empty() else "warning"
+        if not real.is_empty() and (key in looping or key in still_down):
+            severity = "critical"
+        rel = f" on {first['release']}" if first["release"] else ""
+        t0, t1 = g["ts"].min(), g["ts"].max()
+        when = (
+            f"at {t0:%Y-%m-%d %H:%M:%S} UTC"
+            if n == 1
+            else f"{n} times between {t0:%Y-%m-%d %H:%M:%S} and {t1:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        summary = f"{first['dyno']} crashed{rel} {when} ({st}{why}){sd}."
+
+        out.append(
+            Finding(
+                kind="crash",
+                severity=severity,
+                summary=summary,
+                app=first["app"],
+                dyno=first["dyno"],
+                process_type=first["process_type"],
+                release=first["release"],
+                start=g["ts"].min(),
+                end=g["ts"].max(),
+                evidence={
+                    "crashes": n,
+                    "during_shutdown": shutdown,
+                    "exit_statuses": statuses,
+                    "causes": causes,
+                    "times": [t.isoformat() for t in g["ts"].to_list()[:50]],
+                    "in_crash_loop": key in looping,
+                    "stayed_down": key in still_down,
+                },
+                sources=_rows_sources(g, ("line_no", "exit_line_no", "cause_line_no")),
+                score=float(n),
+            )
+        )
+    return out
+
+
+def _loop_finding(r: dict[str, Any]) -> Finding:
+    minutes = (r["end"] - r["start"]).total_seconds() / 60
+    causes = f", causes {', '.join(r['causes'])}" if r["causes"] else ""
+    statuses = ", ".join(map(str, r["exit_statuses"])) or "unknown"
+    summary = (
+        f"{r['dyno']} crash-looped: {r['crashes']} crashes in {minutes:.0f} min from "
+        f"{r['start']:%Y-%m-%d %H:%M:%S} UTC (one every {r['mean_gap_minutes']:.1f} min on "
+        f"average, exit status {statuses}{causes})."
+    )
+    src = pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]})
+    return Finding(
+        kind="crash_loop",
+        severity="critical",
+        summary=summary,
+        app=r["app"],
+        dyno=r["dyno"],
+        process_type=r["process_type"],
+        release=r["release"],
+        start=r["start"],
+        end=r["end"],
+        evidence={
+            "crashes": int(r["crashes"]),
+            "minutes": round(minutes, 1),
+            "mean_gap_minutes": round(r["mean_gap_minutes"], 1),
+            "exit_statuses": list(r["exit_statuses"]),
+            "causes": list(r["causes"]),
+        },
+        sources=line_sources(src),
+        score=float(r["crashes"]),
+    )
+
+
+def _boot_findings(b: pl.DataFrame) -> list[Finding]:
+    out = []
+    for g in b.partition_by("app", "dyno", maintain_order=True):
+        r = g.row(0, named=True)
+        n, crashed = g.height, int(g["crashed"].sum())
+        cmd = f" running `{r['command']}`" if r["command"] else ""
+        summary = (
+            f"{r['dyno']} failed to boot in time (R10) {n} time{'s' if n > 1 else ''}{cmd}, "
+            f"first at {g['ts'].min():%Y-%m-%d %H:%M:%S} UTC; {crashed} ended in a crash: "
+            f"{r['description'] or 'Boot timeout'}."
+        )
+        out.append(
+            Finding(
+                kind="boot_timeout",
+                severity="critical" if crashed else "warning",
+                summary=summary,
+                app=r["app"],
+                dyno=r["dyno"],
+                process_type=r["process_type"],
+                release=r["release"],
+                start=g["ts"].min(),
+                end=g["ts"].max(),
+                evidence={
+                    "r10": n,
+                    "crashed_after": crashed,
+                    "command": r["command"],
+                    "description": r["description"],
+                    "times": [t.isoformat() for t in g["ts"].to_list()[:50]],
+                },
+                sources=line_sources(g),
+                score=float(n),
+            )
+        )
+    return out
+
+
+def _down_finding(r: dict[str, Any]) -> Finding:
+    hours = r["down_minutes"] / 60
+    cause = f" ({r['cause']})" if r["cause"] else ""
+    status = f"exit status {r['exit_status']}" if r["exit_status"] is not None else "crash"
+    summary = (
+        f"{r['dyno']} crashed at {r['down_since']:%Y-%m-%d %H:%M:%S} UTC ({status}{cause}) and "
+        f"stayed down until the end of the log, {hours:.1f} h later: {r['crashes']} crashes, "
+        f"{r['restart_attempts']} failed restarts, never `up` again."
+    )
+    src = pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]})
+    return Finding(
+        kind="worker_down",
+        severity="critical",
+        summary=summary,
+        app=r["app"],
+        dyno=r["dyno"],
+        process_type=r["process_type"],
+        release=r["release"],
+        start=r["down_since"],
+        end=r["log_end"],
+        evidence={
+            "down_since": r["down_since"].isoformat(),
+            "last_crash": r["last_crash"].isoformat(),
+            "log_end": r["log_end"].isoformat() if r["log_end"] else None,
+            "down_minutes": round(r["down_minutes"], 1),
+            "crashes": int(r["crashes"]),
+            "restart_attempts": int(r["restart_attempts"]),
+            "last_state": r["last_state"],
+            "exit_status": r["exit_status"],
+            "cause": r["cause"],
+            "stayed_down": True,
+        },
+        sources=line_sources(src),
+        score=float(r["down_minutes"]),
+    )
+
+
+def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
+    out = []
+    if u.is_empty():
+        return out
+    u = u.with_columns(pl.col("release").fill_null("?").alias("_rel"))
+    for g in u.partition_by("app", "dyno", "_rel", maintain_order=True):
+        r = g.row(0, named=True)
+        n = g.height
+        triggers = sorted(set(g["trigger"].to_list()))
+        code = sorted({p for p in g["process_release"].to_list() if p})
+        ran = f" (process started on {', '.join(code)})" if code else ""
+        rel = f" on {r['release']}" if r["release"] else ""
+        summary = (
+            f"{r['dyno']} did not exit within 30 s of SIGTERM {n} time{'s' if n > 1 else ''}"
+            f"{rel}{ran} and was SIGKILLed (R12, during {'/'.join(triggers)}), first at "
+            f"{g['ts'].min():%Y-%m-%d %H:%M:%S} UTC: in-flight work may have been lost."
+        )
+        out.append(
+            Finding(
+                kind="unclean_shutdown",
+                severity="warning",
+                summary=summary,
+                app=r["app"],
+                dyno=r["dyno"],
+                process_type=r["process_type"],
+                release=r["release"],
+                start=g["sigterm_ts"].min() or g["ts"].min(),
+                end=g["ts"].max(),
+                evidence={
+                    "r12": n,
+                    "triggers": triggers,
+                    "process_releases": code,
+                    "exit_statuses": sorted(
+                        {s for s in g["exit_status"].to_list() if s is not None}
+                    ),
+                    "seconds_to_kill": [
+                        None if s is None else round(s, 1) for s in g["seconds_to_kill"].to_list()
+                    ],
+                    "times": [t.isoformat() for t in g["ts"].to_list()[:50]],
+                },
+                sources=_rows_sources(g, ("line_no", "sigkill_line_no", "exit_line_no")),
+                score=float(n),
+            )
+        )
+    return out
+
+
+def _loss_finding(r: dict[str, Any]) -> Finding:
+    summary = (
+        f"{r['dyno'] or 'Logplex'} reported {r['errors']} {r['code']} error"
+        f"{'s' if r['errors'] > 1 else ''} between {r['first']:%Y-%m-%d %H:%M:%S} and "
+        f"{r['last']:%Y-%m-%d %H:%M:%S} UTC: {r['dropped']} log messages were dropped, so "
+        "counts in this period are lower bounds."
+    )
+    src = pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]})
+    return Finding(
+        kind="log_loss",
+        severity="warning",
+        summary=summary,
+        app=r["app"],
+        dyno=r["dyno"],
+        start=r["first"],
+        end=r["last"],
+        evidence={
+            "code": r["code"],
+            "errors": int(r["errors"]),
+            "dropped": int(r["dropped"]),
+            "description": r["description"],
+        },
+        sources=line_sources(src),
+        score=float(r["dropped"]),
+    )

@@ -1,0 +1,577 @@
+"""Router timeouts and slow requests: where H12s (and H13, H18, H27) cluster, how slow each route
+is, which requests come close to the 30 s router limit, and what was going on around each timeout.
+
+The router logs one line per request when it ends (or gives up): `ts` is the *end* of the
+request and `service_ms` how long the dyno had it, so a request is in flight on its dyno from
+`ts - service_ms` to `ts`. Routes are the normalized templates of the `requests` view
+(`/users/:id`).
+
+Tables (one function each, over a connection from `forensics.views.open_dataset`):
+
+- `error_counts`       router errors by code x route x time bucket x dyno, with the share of the
+                       route's requests on that dyno in that bucket;
+- `service_percentiles` p50/p95/p99/max service time per route;
+- `near_limit_requests` requests that took `threshold_ms` (20 s) or more yet got no router error;
+- `offload_candidates` the same, per route: candidates for a background job;
+- `timeout_details`    every H12 (or other code) with the app lines carrying its request id and
+                       how many requests were in flight on its dyno at that moment;
+- `hotspots`           clusters of timeouts on one route (gap-based), with dynos and shares.
+
+`findings(con)` turns hotspots into `timeout_hotspot` and offload candidates into
+`offload_candidate` findings.
+
+This module also holds three small helpers the sibling analyses (availability, concurrency)
+share: `line_sources` (rows -> `Source` line ranges), `with_release` (release in effect at a
+time) and `sql_list`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import duckdb
+import polars as pl
+
+from forensics.analyses.common import process_type_sql, releases
+from forensics.errors import ForensicsError
+from forensics.findings import Finding, Source
+from forensics.views import query
+
+ROUTER_LIMIT_MS = 30_000
+DEFAULT_CODES: tuple[str, ...] = ("H12",)
+MAX_SOURCES = 50  # line ranges kept per finding
+
+# ----- shared helpers ----------------------------------------------------------------------
+
+
+def sql_list(codes: Iterable[str]) -> str:
+    """`('H12', 'H13')` for a SQL IN list; only Heroku-style codes (H12, R10, L11) are allowed."""
+    items = [str(c).strip().upper() for c in codes]
+    bad = [c for c in items if not re.fullmatch(r"[A-Z]\d{2}", c)]
+    if bad or not items:
+        raise ForensicsError(f"error codes must look like H12 or R10, got {list(codes)!r}")
+    return "(" + ", ".join(f"'{c}'" for c in items) + ")"
+
+
+def line_sources(df: pl.DataFrame, limit: int = MAX_SOURCES) -> list[Source]:
+    """Input line ranges behind the rows of `df` (columns source_file, line_no and optionally
+    line_count): adjacent or overlapping lines merge into one range; at most `limit` ranges,
+    earliest first."""
+    if df.is_empty() or "line_no" not in df.columns:
+        return []
+    count = pl.col("line_count").fill_null(1) if "line_count" in df.columns else pl.lit(1)
+    d = (
+        df.select(
+            pl.col("source_file").fill_null("?").alias("file"),
+            pl.col("line_no").alias("first"),
+            (pl.col("line_no") + count - 1).alias("last"),
+        )
+        .drop_nulls("first")
+        .unique()
+        .sort("file", "first")
+    )
+    d = d.with_columns(prev=pl.col("last").cum_max().shift(1).over("file"))
+    d = d.with_columns(
+        grp=(pl.col("prev").is_null() | (pl.col("first") > pl.col("prev") + 1)).cum_sum()
+    )
+    r = (
+        d.group_by("file", "grp")
+        .agg(pl.col("first").min(), pl.col("last").max())
+        .sort("file", "first")
+        .head(limit)
+    )
+    return [Source(f, int(a), int(b)) for f, a, b in r.select("file", "first", "last").iter_rows()]
+
+
+def with_release(
+    con: duckdb.DuckDBPyConnection, df: pl.DataFrame, ts_col: str, out: str = "release"
+) -> pl.DataFrame:
+    """`df` plus column `out`: the release in effect at `ts_col` (per `app`), i.e. the last
+    `Release vN created` at or before it, cut or not (see `_all_releases`). Before the first
+    release seen (vN), the release in effect was v(N-1) (releases are numbered one by one), so
+    that is used; null when no release is logged at all or the first one is v1."""
+    if df.is_empty():
+        return df.with_columns(pl.lit(None, pl.String).alias(out))
+    rel = _all_releases(con)
+    if rel.is_empty():
+        return df.with_columns(pl.lit(None, pl.String).alias(out))
+    key = "__app_key"
+    right = rel.select(
+        pl.col("app").fill_null("").alias(key),
+        pl.col("start").alias("__rel_start"),
+        pl.col("release").alias("__rel"),
+    ).sort("__rel_start")
+    first = (
+        rel.sort("start")
+        .group_by(pl.col("app").fill_null("").alias(key))
+        .agg(pl.col("version").first().alias("__first"))
+    )
+    app = pl.col("app") if "app" in df.columns else pl.lit(None, pl.String)
+    left = (
+        df.with_row_index("__row")
+        .with_columns(app.fill_null("").alias(key))
+        .with_columns(pl.col(ts_col).alias("__ts"))
+    )
+    has_ts = left.filter(pl.col("__ts").is_not_null()).sort("__ts")
+    no_ts = left.filter(pl.col("__ts").is_null())
+    joined = has_ts.join_asof(
+        right,
+        left_on="__ts",
+        right_on="__rel_start",
+        by=key,
+        strategy="backward",
+        check_sortedness=False,
+    )
+    joined = pl.concat(
+        [joined, no_ts.with_columns(pl.lit(None, pl.String).alias("__rel"))], how="diagonal"
+    )
+    joined = joined.join(first, on=key, how="left")
+    before = pl.when(pl.col("__ts").is_not_null() & (pl.col("__first") > 1)).then(
+        pl.concat_str(pl.lit("v"), (pl.col("__first") - 1).cast(pl.String))
+    )
+    return (
+        joined.with_columns(pl.coalesce("__rel", before).alias(out))
+        .sort("__row")
+        .drop("__row", key, "__ts", "__rel", "__rel_start", "__first", strict=False)
+    )
+
+
+def _all_releases(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """`common.releases`, but over the uncut events (`_raw_events`) when the connection has them:
+    the release in effect at a time inside a cut (`--since`, `--dyno web`) was usually created
+    outside it. Rows are matched by app afterwards, so the app cut still holds."""
+    try:
+        con.execute("SELECT 1 FROM _raw_events LIMIT 0")
+    except duckdb.Error:
+        return releases(con)
+    return query(
+        con,
+        """
+        WITH r AS (
+            SELECT app, release, min(ts) AS start
+            FROM _raw_events WHERE kind = 'release' AND release IS NOT NULL
+            GROUP BY app, release
+        )
+        SELECT app, release, CAST(substr(release, 2) AS INTEGER) AS version, start
+        FROM r ORDER BY app NULLS FIRST, start
+        """,
+    )
+
+
+def _num(value: object, digits: int = 1) -> float | None:
+    return None if value is None else round(float(value), digits)  # type: ignore[arg-type]
+
+
+# ----- tables --------------------------------------------------------------------------------
+
+
+def error_counts(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    codes: Sequence[str] = DEFAULT_CODES,
+    bucket_seconds: int = 300,
+) -> pl.DataFrame:
+    """Router errors by code x route x time bucket x dyno.
+
+    Answers: when, where and on which dyno did the timeouts happen? Buckets are `bucket_seconds`
+    wide and aligned to the Unix epoch (bucket of a request = bucket of its router line `ts`).
+    Only buckets with at least one error appear.
+
+    Columns: app, code, route, dyno, bucket_start, bucket_end (UTC), count (errors of that
+    code), route_requests (all router lines of that route on that dyno in that bucket, errors
+    included), share (count / route_requests).
+    """
+    w = int(bucket_seconds)
+    if w <= 0:
+        raise ForensicsError("bucket_seconds must be positive")
+    return query(
+        con,
+        f"""
+        WITH g AS (
+            SELECT app, route, dyno, code,
+                   to_timestamp(floor(epoch(ts) / {w}) * {w}) AS bucket_start,
+                   count(*) AS n
+            FROM requests
+            GROUP BY ALL
+        ), t AS (
+            SELECT *, sum(n) OVER (PARTITION BY app, route, dyno, bucket_start) AS route_requests
+            FROM g
+        )
+        SELECT app, code, route, dyno, bucket_start,
+               bucket_start + INTERVAL {w} SECOND AS bucket_end,
+               n AS count, CAST(route_requests AS BIGINT) AS route_requests,
+               n / route_requests AS share
+        FROM t WHERE code IN {sql_list(codes)}
+        ORDER BY bucket_start, app NULLS FIRST, route, dyno, code
+        """,
+    )
+
+
+def service_percentiles(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Service time percentiles per route.
+
+    Answers: which routes are slow, typically and in the tail? Percentiles are linear
+    interpolations (`quantile_cont`) over router lines with a service time; WebSocket upgrades
+    (status 101, whose "service" is the connection lifetime) are left out.
+
+    Columns: app, route, requests, p50_ms, p95_ms, p99_ms, max_ms, timeouts (H12 lines),
+    over_20s (lines with service_ms >= 20000).
+    """
+    return query(
+        con,
+        """
+        SELECT app, route, count(*) AS requests,
+               quantile_cont(service_ms, 0.5) AS p50_ms,
+               quantile_cont(service_ms, 0.95) AS p95_ms,
+               quantile_cont(service_ms, 0.99) AS p99_ms,
+               max(service_ms) AS max_ms,
+               count(*) FILTER (WHERE code = 'H12') AS timeouts,
+               count(*) FILTER (WHERE service_ms >= 20000) AS over_20s
+        FROM requests
+        WHERE service_ms IS NOT NULL AND coalesce(status, 0) <> 101
+        GROUP BY ALL
+        ORDER BY p95_ms DESC, app NULLS FIRST, route
+        """,
+    )
+
+
+def _near_where(threshold_ms: int) -> str:
+    return (
+        f"service_ms >= {int(threshold_ms)} AND code IS NULL AND coalesce(status, 0) <> 101 "
+        "AND coalesce(\"at\", 'info') = 'info'"
+    )
+
+
+def near_limit_requests(
+    con: duckdb.DuckDBPyConnection, *, threshold_ms: int = 20_000
+) -> pl.DataFrame:
+    """Requests that took `threshold_ms` or more but got no router error (not an H12).
+
+    Answers: which requests came close to (or, streaming, past) the 30 s router limit? These are
+    the ones to move to a background worker before they start timing out. WebSocket upgrades
+    (status 101) are left out.
+
+    Columns: ts (end of request), start (ts - service_ms), app, dyno, method, route, path,
+    request_id, service_ms, status, source_file, line_no.
+    """
+    return query(
+        con,
+        f"""
+        SELECT ts, ts - to_milliseconds(service_ms) AS start, app, dyno, method, route, path,
+               request_id, service_ms, status, source_file, line_no
+        FROM requests WHERE {_near_where(threshold_ms)}
+        ORDER BY ts, line_no
+        """,
+    )
+
+
+def offload_candidates(
+    con: duckdb.DuckDBPyConnection, *, threshold_ms: int = 20_000
+) -> pl.DataFrame:
+    """Routes with requests that took `threshold_ms` or more without a router error.
+
+    Answers: which routes should do their work in a background job? Per route: how many such
+    requests, out of how many, how slow, and whether the route also has timeouts (H12).
+
+    Columns: app, route, methods (list), near_limit, requests (all router lines of the route),
+    share (near_limit / requests), timeouts (H12 on the route), p50_ms and max_ms (of the
+    near-limit requests), first, last (their router line times).
+    """
+    return query(
+        con,
+        f"""
+        WITH n AS (
+            SELECT app, route, list(DISTINCT method ORDER BY method) AS methods,
+                   count(*) AS near_limit,
+                   quantile_cont(service_ms, 0.5) AS p50_ms, max(service_ms) AS max_ms,
+                   min(ts) AS first, max(ts) AS last
+            FROM requests WHERE {_near_where(threshold_ms)}
+            GROUP BY ALL
+        ), t AS (
+            SELECT app, route, count(*) AS requests,
+                   count(*) FILTER (WHERE code = 'H12') AS timeouts
+            FROM requests WHERE route IN (SELECT route FROM n)
+            GROUP BY ALL
+        )
+        SELECT n.app, n.route, n.methods, n.near_limit, t.requests,
+               n.near_limit / t.requests AS share, t.timeouts, n.p50_ms, n.max_ms,
+               n.first, n.last
+        FROM n JOIN t ON n.app IS NOT DISTINCT FROM t.app AND n.route IS NOT DISTINCT FROM t.route
+        ORDER BY n.near_limit DESC, n.app NULLS FIRST, n.route
+        """,
+    )
+
+
+def timeout_details(
+    con: duckdb.DuckDBPyConnection, *, codes: Sequence[str] = DEFAULT_CODES
+) -> pl.DataFrame:
+    """Every router error of `codes` (default H12) with its context.
+
+    Answers: what was the app doing for this request, and how busy was the dyno? `app_lines` are
+    the app's own lines carrying the request id (`app_logs.request_id`), in time order.
+    `in_flight` counts the requests on the same dyno in flight at the error's `ts` (a request is
+    in flight from `ts - service_ms` to its `ts`, both ends included), the timed-out request
+    itself included; requests without a service time and WebSocket upgrades (status 101) are
+    not counted.
+
+    Columns: ts, start, app, dyno, process_type, code, method, route, path, request_id,
+    service_ms, in_flight, app_line_count, app_lines (list of str), app_line_nos (list of int),
+    source_file, line_no.
+    """
+    code_sql = sql_list(codes)
+    # The app lines of these requests, found first without reading `message` (cheap), so the
+    # main query can read messages only in their time range (Parquet row groups are skipped).
+    lo, hi = query(
+        con,
+        f"""
+        SELECT min(ts) AS lo, max(ts) AS hi FROM app_logs
+        WHERE request_id IN (SELECT request_id FROM requests WHERE code IN {code_sql})
+        """,
+    ).row(0)
+    lines_in = (
+        f"ts BETWEEN TIMESTAMPTZ '{lo.isoformat()}' AND TIMESTAMPTZ '{hi.isoformat()}'"
+        if lo is not None
+        else "false"
+    )
+    return query(
+        con,
+        f"""
+        WITH e AS MATERIALIZED (
+            SELECT row_number() OVER (ORDER BY ts, source_file, line_no) AS eid, ts, app, dyno,
+                   code, method, route, path, request_id, service_ms, source_file, line_no
+            FROM requests WHERE code IN {code_sql}
+        ), r AS (
+            SELECT app, dyno, ts AS t_end, ts - to_milliseconds(service_ms) AS t_start
+            FROM requests
+            WHERE service_ms IS NOT NULL AND coalesce(status, 0) <> 101
+              AND dyno IN (SELECT dyno FROM e)
+              AND ts >= (SELECT min(ts) FROM e)
+              AND ts - to_milliseconds(service_ms) <= (SELECT max(ts) FROM e)
+        ), f AS (
+            SELECT e.eid, count(r.t_end) AS in_flight
+            FROM e LEFT JOIN r
+              ON r.dyno = e.dyno AND r.app IS NOT DISTINCT FROM e.app
+             AND r.t_start <= e.ts AND r.t_end >= e.ts
+            GROUP BY e.eid
+        ), a AS (
+            SELECT request_id, count(*) AS app_line_count,
+                   list(message ORDER BY ts, line_no) AS app_lines,
+                   list(line_no ORDER BY ts, line_no) AS app_line_nos
+            FROM app_logs
+            WHERE {lines_in}
+              AND request_id IN (SELECT request_id FROM e WHERE request_id IS NOT NULL)
+            GROUP BY request_id
+        )
+        SELECT e.ts,
+               CASE WHEN e.service_ms IS NOT NULL
+                    THEN e.ts - to_milliseconds(e.service_ms) END AS start,
+               e.app, e.dyno, {process_type_sql("e.dyno")} AS process_type, e.code, e.method,
+               e.route, e.path, e.request_id, e.service_ms, f.in_flight,
+               coalesce(a.app_line_count, 0) AS app_line_count,
+               coalesce(a.app_lines, []) AS app_lines,
+               coalesce(a.app_line_nos, []) AS app_line_nos,
+               e.source_file, e.line_no
+        FROM e JOIN f USING (eid) LEFT JOIN a ON a.request_id = e.request_id
+        ORDER BY e.eid
+        """,
+    )
+
+
+def hotspots(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    codes: Sequence[str] = DEFAULT_CODES,
+    gap_seconds: int = 300,
+    min_count: int = 3,
+) -> pl.DataFrame:
+    """Clusters of router errors on one route.
+
+    Answers: on which route, in which time window and on which dynos did timeouts pile up? Per
+    app and route, errors (of `codes`) closer than `gap_seconds` to the previous one belong to the
+    same cluster; clusters with at least `min_count` errors are kept. The window runs from the
+    first to the last error line of the cluster.
+
+    Columns: app, route, start, end, count, codes (list), dynos (list, most errors first),
+    dyno_counts (list of counts, same order), window_requests (router lines of the route in the
+    window, errors included), share (count / window_requests), route_requests (whole log),
+    route_errors (errors of `codes` on the route, whole log), methods (list).
+    """
+    gap = int(gap_seconds)
+    return query(
+        con,
+        f"""
+        WITH e AS MATERIALIZED (
+            SELECT app, route, dyno, code, method, ts FROM requests
+            WHERE code IN {sql_list(codes)}
+        ), s AS (
+            SELECT *, CASE WHEN lag(ts) OVER w IS NULL
+                            OR ts - lag(ts) OVER w > INTERVAL {gap} SECOND THEN 1 ELSE 0 END AS new
+            FROM e WINDOW w AS (PARTITION BY app, route ORDER BY ts)
+        ), c AS (
+            SELECT *, sum(new) OVER (PARTITION BY app, route ORDER BY ts
+                                     ROWS UNBOUNDED PRECEDING) AS cid
+            FROM s
+        ), k AS (
+            SELECT app, route, cid, min(ts) AS start, max(ts) AS "end", count(*) AS count,
+                   list(DISTINCT code ORDER BY code) AS codes,
+                   list(DISTINCT method ORDER BY method) AS methods
+            FROM c GROUP BY ALL HAVING count(*) >= {int(min_count)}
+        ), d AS (
+            SELECT app, route, cid, dyno, count(*) AS n FROM c GROUP BY ALL
+        ), dl AS (
+            SELECT app, route, cid,
+                   list(dyno ORDER BY n DESC, dyno) AS dynos,
+                   list(n ORDER BY n DESC, dyno) AS dyno_counts
+            FROM d GROUP BY ALL
+        ), w AS (
+            SELECT k.app, k.route, k.cid, count(r.ts) AS window_requests
+            FROM k LEFT JOIN requests r
+              ON r.route = k.route AND r.app IS NOT DISTINCT FROM k.app
+             AND r.ts >= k.start AND r.ts <= k."end"
+            GROUP BY ALL
+        ), t AS (
+            SELECT app, route, count(*) AS route_requests,
+                   count(*) FILTER (WHERE code IN {sql_list(codes)}) AS route_errors
+            FROM requests WHERE route IN (SELECT route FROM k)
+            GROUP BY ALL
+        )
+        SELECT k.app, k.route, k.start, k."end", k.count, k.codes, dl.dynos, dl.dyno_counts,
+               w.window_requests, k.count / w.window_requests AS share,
+               t.route_requests, t.route_errors, k.methods
+        FROM k
+        JOIN dl ON dl.app IS NOT DISTINCT FROM k.app AND dl.route = k.route AND dl.cid = k.cid
+        JOIN w ON w.app IS NOT DISTINCT FROM k.app AND w.route = k.route AND w.cid = k.cid
+        JOIN t ON t.app IS NOT DISTINCT FROM k.app AND t.route = k.route
+        ORDER BY k.count DESC, k.start
+        """,
+    )
+
+
+# ----- findings ------------------------------------------------------------------------------
+
+
+def findings(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    codes: Sequence[str] = DEFAULT_CODES,
+    gap_seconds: int = 300,
+    min_count: int = 3,
+    threshold_ms: int = 20_000,
+    min_near_limit: int = 1,
+) -> list[Finding]:
+    """`timeout_hotspot` per error cluster (see `hotspots`) and `offload_candidate` per route with
+    at least `min_near_limit` requests of `threshold_ms` or more (see `offload_candidates`).
+
+    Severity: a hotspot is critical with 10+ errors that are 25 %+ of the route's requests in the
+    window, otherwise a warning; an offload candidate is a warning when the route also has H12s
+    or 5 %+ of its requests are that slow, otherwise info.
+    """
+    out: list[Finding] = []
+    hot = hotspots(con, codes=codes, gap_seconds=gap_seconds, min_count=min_count)
+    if not hot.is_empty():
+        hot = with_release(con, hot, "start")
+        code_sql = sql_list(codes)
+        lines = query(
+            con,
+            f"SELECT app, route, ts, source_file, line_no, line_count FROM requests "
+            f"WHERE code IN {code_sql}",
+        )
+        for h in hot.iter_rows(named=True):
+            out.append(_hotspot_finding(h, lines))
+    cand = offload_candidates(con, threshold_ms=threshold_ms)
+    cand = cand.filter(pl.col("near_limit") >= min_near_limit)
+    if not cand.is_empty():
+        cand = with_release(con, cand, "first")
+        rows = near_limit_requests(con, threshold_ms=threshold_ms)
+        for c in cand.iter_rows(named=True):
+            out.append(_offload_finding(c, rows, threshold_ms))
+    return out
+
+
+def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
+    dynos, counts = list(h["dynos"]), [int(n) for n in h["dyno_counts"]]
+    by_dyno = dict(zip(dynos, counts, strict=True))
+    mine = lines.filter(
+        (pl.col("app").fill_null("") == (h["app"] or ""))
+        & (pl.col("route") == h["route"])
+        & pl.col("ts").is_between(h["start"], h["end"])
+    )
+    share = float(h["share"] or 0.0)
+    codes = "/".join(h["codes"])
+    types = {d.rsplit(".", 1)[0] for d in dynos if d}
+    minutes = (h["end"] - h["start"]).total_seconds() / 60
+    where = ", ".join(f"{d} {n}" for d, n in by_dyno.items())
+    summary = (
+        f"{h['count']} {codes} on {h['route']} between {h['start']:%Y-%m-%d %H:%M:%S} and "
+        f"{h['end']:%H:%M:%S} UTC ({minutes:.0f} min): {share:.0%} of the route's "
+        f"{h['window_requests']} requests in that window timed out ({where})."
+    )
+    return Finding(
+        kind="timeout_hotspot",
+        severity="critical" if h["count"] >= 10 and share >= 0.25 else "warning",
+        summary=summary,
+        app=h["app"],
+        dyno=dynos[0] if len(dynos) == 1 else None,
+        process_type=types.pop() if len(types) == 1 else None,
+        route=h["route"],
+        release=h["release"],
+        start=h["start"],
+        end=h["end"],
+        evidence={
+            "codes": list(h["codes"]),
+            "count": int(h["count"]),
+            "by_dyno": by_dyno,
+            "window_requests": int(h["window_requests"]),
+            "share_of_route_requests_in_window": round(share, 4),
+            "route_requests_total": int(h["route_requests"]),
+            "route_errors_total": int(h["route_errors"]),
+            "methods": list(h["methods"]),
+            "window_minutes": round(minutes, 1),
+        },
+        sources=line_sources(mine),
+        score=float(h["count"]),
+    )
+
+
+def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
+    mine = rows.filter(
+        (pl.col("app").fill_null("") == (c["app"] or "")) & (pl.col("route") == c["route"])
+    )
+    dynos = sorted({d for d in mine["dyno"].to_list() if d})
+    types = {d.rsplit(".", 1)[0] for d in dynos}
+    share = float(c["share"] or 0.0)
+    warn = c["timeouts"] > 0 or share >= 0.05
+    extra = f"; the route also had {c['timeouts']} H12" if c["timeouts"] else ""
+    summary = (
+        f"{c['near_limit']} of {c['requests']} requests to {c['route']} ({share:.1%}) took "
+        f"{threshold_ms / 1000:.0f} s or more (median {c['p50_ms'] / 1000:.1f} s, max "
+        f"{c['max_ms'] / 1000:.1f} s) without timing out{extra}: close to the "
+        f"{ROUTER_LIMIT_MS // 1000} s router limit, a candidate for a background job."
+    )
+    return Finding(
+        kind="offload_candidate",
+        severity="warning" if warn else "info",
+        summary=summary,
+        app=c["app"],
+        dyno=dynos[0] if len(dynos) == 1 else None,
+        process_type=types.pop() if len(types) == 1 else None,
+        route=c["route"],
+        release=c["release"],
+        start=c["first"],
+        end=c["last"],
+        evidence={
+            "threshold_ms": int(threshold_ms),
+            "near_limit": int(c["near_limit"]),
+            "route_requests": int(c["requests"]),
+            "share": round(share, 4),
+            "route_timeouts": int(c["timeouts"]),
+            "p50_ms": _num(c["p50_ms"]),
+            "max_ms": int(c["max_ms"]),
+            "methods": list(c["methods"]),
+            "dynos": dynos,
+            "request_ids": [r for r in mine["request_id"].to_list()[:20] if r],
+        },
+        sources=line_sources(mine),
+        score=float(c["near_limit"]),
+    )
