@@ -355,12 +355,10 @@ def report(
             until=parse_time(until, option="--until"),
             dyno=dyno,
         )
-        if routes_file is not None:
-            raise ForensicsError(
-                "report reads route rules from DIR/routes.toml only; copy your rules there"
-            )
-        _open(dataset, app, since, until, dyno, None)
-        stats = write_report(dataset, output, cut=cut, redact=redact, title=title)
+        _open(dataset, app, since, until, dyno, routes_file)
+        stats = write_report(
+            dataset, output, cut=cut, redact=redact, title=title, routes_file=routes_file
+        )
     except ForensicsError as e:
         _fail(str(e))
     except OSError as e:

@@ -1,0 +1,74 @@
+"""SQL helpers the chart data functions share: filters as bound parameters, time buckets."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+# Bucket widths (seconds) a chart may use: whole minutes, hours, days.
+NICE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run `sql` with named `$parameters` and return a Polars frame."""
+    return con.sql(sql, params=params or None).pl()
+
+
+def where(
+    *,
+    dyno: str | None = None,
+    route: str | Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    ts: str = "ts",
+    dyno_col: str = "dyno",
+    route_col: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """A SQL condition (never empty) and its parameters for the usual chart filters.
+
+    `dyno` matches a dyno (`web.1`) or a process type (`web`), like `Cut.dyno`; `route` is a
+    route template or a list of them (ignored when `route_col` is None: the table has none).
+    """
+    conds, params = ["TRUE"], {}
+    if dyno is not None:
+        conds.append(f"({dyno_col} = $f_dyno OR {dyno_col} LIKE $f_dyno || '.%')")
+        params["f_dyno"] = dyno
+    if route is not None and route_col is not None:
+        routes = [route] if isinstance(route, str) else list(route)
+        conds.append(f"list_contains($f_routes, {route_col})")
+        params["f_routes"] = routes
+    if since is not None:
+        conds.append(f"{ts} >= $f_since")
+        params["f_since"] = since
+    if until is not None:
+        conds.append(f"{ts} < $f_until")
+        params["f_until"] = until
+    return " AND ".join(conds), params
+
+
+def nice_bucket(span_seconds: float, max_buckets: int, minimum: int = 60) -> int:
+    """The smallest nice bucket width that cuts `span_seconds` into at most `max_buckets`."""
+    need = max(minimum, math.ceil(max(span_seconds, 0) / max(max_buckets, 1)))
+    for width in NICE_BUCKETS:
+        if width >= need:
+            return width
+    return math.ceil(need / 86400) * 86400
+
+
+def span_seconds(con: duckdb.DuckDBPyConnection, table: str, cond: str, params: dict) -> float:
+    """Seconds between the first and last row of `table` matching `cond` (0 when none)."""
+    row = run(con, f"SELECT epoch(max(ts)) - epoch(min(ts)) AS s FROM {table} WHERE {cond}", params)
+    value = row["s"][0]
+    return float(value) if value is not None else 0.0
+
+
+def bucket_sql(width: int, ts: str = "ts") -> str:
+    """SQL for the start of the epoch-aligned `width`-second bucket holding `ts`."""
+    return f"to_timestamp(floor(epoch({ts}) / {int(width)}) * {int(width)})"

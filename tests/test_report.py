@@ -1,0 +1,303 @@
+"""The HTML report: one self-contained file, no network loads, every chart rendered by a real
+headless browser with the network cut, log text kept as text (even hostile markup), and
+nothing identifying left when redacted."""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from report_browser import dump_dom, find_chromium
+
+import forensics.findings
+from forensics.findings import Finding, Source
+from forensics.ingest import ingest
+from forensics.report import write_report
+from forensics.report.assets import vega_bundle
+from forensics.report.redact import redact_text
+from forensics.scenario import ScenarioConfig, generate
+from forensics.views import Cut
+
+SCRIPT = "</script><img src=x onerror=alert(1)>"
+BOLD = "<b>bold</b>"
+EMAIL = "jane@example.org"
+IPV4 = "198.51.100.23"
+IPV6 = "2001:db8::7"
+REQUEST_ID = "8d3c4c4e-2b1c-4d7e-9f00-1234567890ab"
+SECRET = "s3cr3t"
+APP_MESSAGE = (
+    f'{SCRIPT} {BOLD} Started GET "/users/9?email={EMAIL}&token={SECRET}" for {IPV4} '
+    f"request_id={REQUEST_ID} ip6={IPV6}"
+)
+
+
+def hostile_lines() -> list[str]:
+    """H12s on two hostile paths (web.1), then a dyno whose last app line before its crash
+    carries markup, an e-mail, IPs, a request id and a query string."""
+    lines = []
+    for i, path in enumerate([f"/{SCRIPT}", f"/{BOLD}"] * 3):
+        lines.append(
+            f"2024-05-20T07:0{i}:00.000000+00:00 heroku[router]: at=error code=H12 "
+            f'desc="Request timeout" method=GET path="{path}?token={SECRET}" host=a.herokuapp.com '
+            f'request_id={REQUEST_ID[:-1]}{i} fwd="{IPV4}, {IPV6}" dyno=web.1 connect=1ms '
+            "service=30000ms status=503 bytes=0 protocol=https"
+        )
+    lines += [
+        f"2024-05-20T07:30:00.000000+00:00 app[web.7]: {APP_MESSAGE}",
+        "2024-05-20T07:30:01.000000+00:00 heroku[web.7]: Process exited with status 1",
+        "2024-05-20T07:30:01.100000+00:00 heroku[web.7]: State changed from up to crashed",
+    ]
+    return lines
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    log = root / "scenario.log"
+    generate(
+        ScenarioConfig(
+            seed=11,
+            hours=6,
+            rps=0.3,
+            release_hours=(1.5, 3.5),
+            leak_release=2,
+            leak_mb=1.0,
+            h12_start_min=150.0,
+            h12_minutes=10.0,
+            crash_worker="worker.1",
+            crash_at_hours=4.0,
+            app_line_ratio=0.05,
+        ),
+        log,
+    )
+    hostile = root / "hostile.log"
+    hostile.write_text("\n".join(hostile_lines()) + "\n")
+    ingest([str(log), str(hostile)], root / "ds")
+    return root / "ds"
+
+
+@pytest.fixture(scope="module")
+def report(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("out") / "report.html"
+    return out, write_report(dataset, out)
+
+
+@pytest.fixture(scope="module")
+def page(report: tuple[Path, dict]) -> str:
+    return report[0].read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def redacted(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    out = tmp_path_factory.mktemp("redacted") / "shared.html"
+    stats = write_report(dataset, out, redact=True)
+    return out.read_text(encoding="utf-8"), stats
+
+
+@pytest.fixture(scope="module")
+def dom(report: tuple[Path, dict]) -> str:
+    browser = find_chromium()
+    if browser is None:
+        pytest.skip("no Chromium installed (Debian: apt-get install -y chromium)")
+    return dump_dom(report[0], browser=browser)
+
+
+def without_bundle(text: str) -> str:
+    """`text` minus the inlined Vega JavaScript (its tooltip code holds an `<img` template)."""
+    bundle = vega_bundle()
+    assert text.count(bundle) == 1
+    return text.replace(bundle, "")
+
+
+def specs(text: str) -> list[dict[str, Any]]:
+    """The chart specs embedded in a page, parsed back from their JSON script elements."""
+    blocks = re.findall(r'<script type="application/json" id="spec-\d+">(.*?)</script>', text)
+    return [json.loads(b) for b in blocks]
+
+
+def data_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for values in spec.get("datasets", {}).values() for r in values]
+
+
+# ----- the file ------------------------------------------------------------------------------
+
+
+def test_one_file_with_stats(report: tuple[Path, dict], page: str) -> None:
+    out, stats = report
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no side files
+    assert stats["path"] == str(out) and stats["bytes"] == out.stat().st_size
+    assert stats["errors"] == []
+    assert stats["charts"] == len(specs(page)) >= 5
+    assert stats["charts"] + len(stats["notes"]) == 6
+    assert stats["tables"] == 3 and stats["seconds"] > 0 and stats["redacted"] is False
+    assert stats["bytes"] < 3_000_000
+    sections = [page.index(f'id="{s}"') for s in ("findings", "charts", "tables", "provenance")]
+    assert sections == sorted(sections)  # findings first
+
+
+def test_no_external_loads(page: str) -> None:
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page, re.I)
+    assert not re.search(r"<(link|img|iframe|object|embed)\b", without_bundle(page), re.I)
+    for needle in ('src="http', "src='http", 'href="http', "url(http", "@import", "//cdn."):
+        assert needle not in page
+    for cdn in ("jsdelivr", "unpkg.com", "cdnjs", "googleapis"):
+        assert cdn not in page
+    assert "default-src 'none'" in page  # the CSP refuses any fetch the page might attempt
+    bundle = vega_bundle()
+    assert page.count(bundle[:2000]) == 1  # Vega, Vega-Lite and vega-embed inlined once
+    assert page.count("<script>") == 3  # error hook, the bundle, the embedding code
+
+
+def test_findings_and_provenance(report: tuple[Path, dict], page: str) -> None:
+    stats = report[1]
+    if hasattr(forensics.findings, "collect_findings"):
+        assert stats["findings"] and stats["findings"] > 0
+        assert 'class="finding critical"' in page
+    for text in ("scenario.log", "hostile.log", "forensics", "time span (UTC)", "input lines"):
+        assert text in page
+    for table in ("Slowest routes by p95 service time", "R14 / R15 memory errors", "Crashes"):
+        assert table in page
+
+
+# ----- in a browser, offline -----------------------------------------------------------------
+
+
+def test_every_chart_renders_offline(report: tuple[Path, dict], dom: str) -> None:
+    charts = report[1]["charts"]
+    views = re.findall(r'<div class="vega-chart[^"]*"[^>]*>', dom)
+    assert len(views) == charts
+    assert all('data-status="rendered"' in v for v in views), views
+    marks = [int(m) for m in re.findall(r'data-marks="(\d+)"', " ".join(views))]
+    assert len(marks) == charts and all(m > 0 for m in marks)  # views drawn with data
+    rendered = re.findall(r'<(svg|canvas)[^>]*class="marks"', dom)
+    assert len(rendered) == charts
+    assert f'data-charts-done="{charts}"' in dom
+    assert 'class="js-error"' not in dom  # no script error, failed embed or alert()
+    assert re.search(r'<div id="report-errors" hidden="?"?>\s*</div>', dom)
+
+
+def test_hostile_text_stays_text_in_the_page(page: str) -> None:
+    # nothing became markup: no image element anywhere, no bold element with that text
+    assert not re.search(r"<img\b", without_bundle(page), re.I)
+    assert BOLD not in page and SCRIPT not in page
+    # it is still there, as text: in the crash table, escaped
+    assert html.escape(SCRIPT, quote=True) in page
+    assert html.escape(APP_MESSAGE, quote=True)[:120] in page
+    # and the chart data holds it exactly: routes of the H12 heatmap, the crash's app line
+    values = [v for s in specs(page) for r in data_rows(s) for v in r.values()]
+    assert f"/{SCRIPT}" in values and f"/{BOLD}" in values
+    assert any(isinstance(v, str) and APP_MESSAGE in v for v in values)
+
+
+def test_hostile_text_stays_text_in_the_browser(dom: str) -> None:
+    assert not re.search(r"<img\b", without_bundle(dom), re.I)
+    assert BOLD not in dom and SCRIPT not in dom
+    assert "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in dom
+    assert "&lt;b&gt;bold&lt;/b&gt;" in dom
+    assert 'class="js-error">alert() called' not in dom  # the page turns alert() into this
+
+
+# ----- redaction -----------------------------------------------------------------------------
+
+V4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+MAIL = re.compile(r"[\w.+-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+V6_CANDIDATE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+
+
+def ipv6_addresses(text: str) -> list[str]:
+    found = []
+    for m in V6_CANDIDATE.finditer(text):
+        token = m.group(0)
+        if not re.search(r"[0-9A-Fa-f]", token):
+            continue  # a bare "::" (JavaScript in the bundle)
+        try:
+            ipaddress.IPv6Address(token)
+        except ValueError:
+            continue
+        found.append(token)
+    return found
+
+
+def test_unredacted_report_holds_the_planted_values(page: str) -> None:
+    # the redaction test below only means something if these are really in the page
+    for value in (EMAIL, IPV4, IPV6, REQUEST_ID, SECRET, "dev@example.com"):
+        assert value in page
+
+
+def test_redacted_report_leaves_no_address_or_request_id(redacted: tuple[str, dict]) -> None:
+    text, stats = redacted
+    assert stats["redacted"] is True and stats["errors"] == []
+    assert V4.findall(text) == []
+    assert MAIL.findall(text) == []
+    assert UUID.findall(text) == []
+    assert ipv6_addresses(text) == []
+    for value in (EMAIL, IPV4, IPV6, REQUEST_ID, SECRET, "dev@example.com", "?token="):
+        assert value not in text
+    assert "[email]" in text and "[ip]" in text and "[id]" in text and "?[query]" in text
+    assert stats["charts"] >= 5  # redaction masks, it does not drop sections
+
+
+def test_redact_text() -> None:
+    assert redact_text("fwd=10.1.2.3, 2001:db8::1 at 12:30:05") == "fwd=[ip], [ip] at 12:30:05"
+    assert redact_text("from 1.2.3.4.") == "from [ip]."
+    assert redact_text("GET /a?b=c HTTP/1.1") == "GET /a?[query] HTTP/1.1"
+    assert redact_text("by dev%40example.com") == "by [email]"
+    assert redact_text("request_id=abc-123 ok") == "request_id=[id] ok"
+    assert (
+        redact_text("ActiveRecord::RecordNotFound v1.2.3") == "ActiveRecord::RecordNotFound v1.2.3"
+    )
+
+
+# ----- findings ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    log = root / "tiny.log"
+    log.write_text("\n".join(hostile_lines()) + "\n")
+    ingest([str(log)], root / "ds")
+    return root / "ds"
+
+
+def test_without_a_findings_module(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(forensics.findings, "collect_findings", raising=False)
+    stats = write_report(tiny, tmp_path / "r.html")
+    text = (tmp_path / "r.html").read_text()
+    assert stats["findings"] is None and stats["errors"] == []
+    assert "no findings module available" in text
+    assert 'class="finding' not in text
+
+
+def test_given_findings_are_escaped_and_redacted(tiny: Path, tmp_path: Path) -> None:
+    finding = Finding(
+        kind="crash",
+        severity="critical",
+        summary=f"{SCRIPT} crashed for {EMAIL}",
+        dyno="web.7",
+        evidence={"<k>": BOLD, "ips": [IPV4, IPV6]},
+        sources=[Source(f"{BOLD}.log", 3, 5)],
+    )
+    stats = write_report(tiny, tmp_path / "r.html", findings=[finding], redact=True, title=BOLD)
+    text = (tmp_path / "r.html").read_text()
+    assert stats["findings"] == 1
+    assert BOLD not in text and SCRIPT not in text and EMAIL not in text and IPV4 not in text
+    assert "&lt;b&gt;bold&lt;/b&gt;.log:3–5" in text
+    assert "crashed for [email]" in text
+
+
+def test_sparse_dataset_explains_missing_charts(tiny: Path, tmp_path: Path) -> None:
+    stats = write_report(tiny, tmp_path / "r.html", findings=[], cut=Cut(dyno="web"))
+    text = (tmp_path / "r.html").read_text()
+    assert stats["errors"] == []
+    assert stats["charts"] + len(stats["notes"]) == 6
+    assert any("No memory data" in n for n in stats["notes"])
+    assert "No findings" in text and "dyno web" in text
