@@ -1,0 +1,871 @@
+"""Memory growth per dyno lifetime: robust slope, peak against quota, projections, a class.
+
+Everything is per lifetime of one dyno (`lifetimes.lifetimes`), never averaged over a process
+type: one leaking dyno next to a healthy one must stay visible.
+
+How the slope is made robust:
+
+- it is fitted on resident memory plus swap (`memory_rss_mb + memory_swap_mb`), not on
+  `memory_total_mb`, which also holds the page cache that fills for hours and then stays;
+- the first minutes after a (known) start are skipped: boot and warm-up are not a leak;
+- samples (every 20 s) are reduced to one level per window (10 minutes by default, wider for
+  very long lifetimes so there are at most 200 windows): the 10 % quantile of the window's
+  samples. Noise and the GC sawtooth barely move it, and allocations that a request holds for
+  a minute only raise the upper samples (a median would still follow them when several
+  overlap);
+- the slope is the Theil-Sen estimator (median of all pairwise slopes) over those window
+  levels, so a few odd windows cannot tilt it; pairs are formed in SQL (at most ~20k per
+  lifetime, never over raw samples).
+
+Classification per lifetime (thresholds are keyword options of `memory_growth`):
+
+- `insufficient`: less than `min_hours` of samples after warm-up (or fewer than 6 windows);
+- `leak`: steady growth that does not come back: slope >= `min_slope` MB/h, growth between the
+  first and last three windows >= `min_growth` MB, it does not slow down (`late_vs_early`,
+  the growth rate at 5/6 of the lifetime over the rate at 1/6 from a least-squares parabola
+  through the window levels, is >= `decel_ratio`, one half), and the last windows are within
+  max(15 MB, 25 % of the growth) of the highest. The rate is taken per request served when
+  the dyno serves requests (>= `min_requests_per_hour`), else per hour: a leak follows the
+  traffic, which swings several-fold over a day, while a cache that fills up slows down
+  whatever the traffic;
+- `growing`: the same steady growth, seen over less than `min_leak_hours` (2.5 h): too short
+  to tell a leak from a cache that is still filling (a cache with a 2-hour time constant looks
+  linear for its first hour or two); it never counts as a leak;
+- `plateau`: grew by >= `min_growth` but slowed down to less than half its early rate (a cache
+  filling up), and stays up;
+- `spike`: a jump that is freed again: a sample >= max(50 MB, 10 % of quota) above its window's
+  median, or window levels that rose by that much and came back down;
+- `healthy`: none of the above.
+
+Quota: `memory_quota_mb` of the samples; else `Process running mem=NNNM(PP.P%)` events
+(mem / pct x 100, snapped to a known dyno size within 5 %); else the dyno size in the last
+`Scaled to web@N:Size` before the lifetime (or the first after); else unknown (null).
+Projections are linear from the current total (median of the last windows, cache included, as
+Heroku judges R14 on it) at the robust slope: `hours_to_r14` (100 % of quota) and
+`hours_to_r15` (200 % of quota: Heroku kills a dyno that exceeds twice its quota, R15, on
+current dyno generations). Both are only given for `leak` and `growing` lifetimes with a
+known quota (a straight line says nothing about a plateau).
+
+Findings (`findings`): `memory_leak` per (app, release, process type) whose lifetimes leak,
+naming the dynos, the median slope and the routes `attribution` blames; `memory_quota` per
+R14 / R15 episode (`quota_episodes`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from forensics.analyses.lifetimes import (
+    assign_sql,
+    has_rows,
+    metric_rows_sql,
+    registered,
+)
+from forensics.analyses.lifetimes import (
+    lifetimes as lifetimes_frame,
+)
+from forensics.findings import Finding, Source
+from forensics.views import query
+
+R14_PCT = 100.0
+R15_PCT = 200.0  # Heroku: R15 when memory use exceeds 200 % of the quota (current generation)
+
+# Memory quota (MB) of each dyno size name as printed by `Scaled to web@2:Standard-1X`.
+DYNO_QUOTA_MB: dict[str, float] = {
+    "free": 512,
+    "hobby": 512,
+    "eco": 512,
+    "basic": 512,
+    "1x": 512,
+    "standard-1x": 512,
+    "2x": 1024,
+    "standard-2x": 1024,
+    "px": 6144,
+    "performance": 6144,
+    "performance-m": 2560,
+    "performance-l": 14336,
+    "performance-l-ram": 30720,
+    "performance-xl": 62464,
+    "performance-2xl": 126976,
+    "private-s": 1024,
+    "private-m": 2560,
+    "private-l": 14336,
+    "private-l-ram": 30720,
+    "private-xl": 62464,
+    "private-2xl": 126976,
+    "shield-s": 1024,
+    "shield-m": 2560,
+    "shield-l": 14336,
+    "shield-l-ram": 30720,
+    "shield-xl": 62464,
+    "shield-2xl": 126976,
+}
+KNOWN_QUOTAS = sorted(set(DYNO_QUOTA_MB.values()))
+
+CLASSES = ("leak", "growing", "plateau", "spike", "healthy", "insufficient")
+
+DEFAULTS: dict[str, float] = {
+    "window_minutes": 10.0,
+    "level_quantile": 0.1,
+    "warmup_minutes": 15.0,
+    "max_windows": 200.0,
+    "min_hours": 1.0,
+    "min_leak_hours": 2.5,
+    "min_slope": 2.0,  # MB/h
+    "min_growth": 20.0,  # MB
+    "decel_ratio": 0.5,
+    "min_requests_per_hour": 30.0,
+    "spike_mb": 50.0,
+    "spike_pct": 10.0,
+}
+
+
+def memory_growth(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    lifetimes: pl.DataFrame | None = None,
+    **options: float,
+) -> pl.DataFrame:
+    """One row per dyno lifetime with memory data: how fast it grows and how close to quota.
+
+    Columns: app, dyno, process_type, lifetime, lifetime_id, dyno_id, release,
+    release_inferred, start, end, started_before_log, end_cause, samples, first_sample,
+    last_sample, hours (sampled span after warm-up), windows, quota_mb, quota_source
+    (metrics / process_running / formation / null), start_mb / end_mb (total, median of the
+    first / last three windows), peak_mb (highest total or `Process running` value), peak_pct
+    (of quota), peak_rss_mb, max_swap_mb, swap_minutes, minutes_over_quota, r14, r15 (error
+    events), requests (served after warm-up), slope_mb_h (Theil-Sen over the window levels of
+    rss+swap), late_vs_early (growth rate at 5/6 of the lifetime over the rate at 1/6),
+    growth_axis (requests or time: what that rate is per), growth_mb (rss+swap, last three
+    windows minus first three), drop_mb (highest window minus the last ones), spike_mb
+    (highest sample above its window's median), hours_to_r14, hours_to_r15 (linear projection
+    from the last total at slope_mb_h; only for `leak` / `growing` lifetimes with a quota),
+    r15_threshold_pct (200), classification (see the module doc), and `metric_sources`
+    (list of {file, first_line, last_line} of its metrics rows).
+    """
+    opts = {**DEFAULTS, **options}
+    if not (
+        has_rows(con, "dyno_metrics", "memory_total_mb IS NOT NULL")
+        or has_rows(con, "events", "kind = 'memory' OR (kind = 'error' AND code IN ('R14', 'R15'))")
+    ):
+        return _empty()
+    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    if lt.height == 0:
+        return _empty()
+    with registered(con, lt.drop("sources")) as name:
+        df = query(con, _growth_sql(name, opts))
+    if df.height == 0:
+        return _empty()
+    return _classify(df, opts).select(_COLUMNS).sort("app", "dyno", "lifetime")
+
+
+_COLUMNS = [
+    "app",
+    "dyno",
+    "process_type",
+    "lifetime",
+    "lifetime_id",
+    "dyno_id",
+    "release",
+    "release_inferred",
+    "start",
+    "end",
+    "started_before_log",
+    "end_cause",
+    "samples",
+    "first_sample",
+    "last_sample",
+    "hours",
+    "windows",
+    "quota_mb",
+    "quota_source",
+    "start_mb",
+    "end_mb",
+    "peak_mb",
+    "peak_pct",
+    "peak_rss_mb",
+    "max_swap_mb",
+    "swap_minutes",
+    "minutes_over_quota",
+    "r14",
+    "r15",
+    "requests",
+    "slope_mb_h",
+    "late_vs_early",
+    "growth_axis",
+    "growth_mb",
+    "drop_mb",
+    "spike_mb",
+    "hours_to_r14",
+    "hours_to_r15",
+    "r15_threshold_pct",
+    "classification",
+    "metric_sources",
+]
+
+
+def _empty() -> pl.DataFrame:
+    ts = pl.Datetime("us", "UTC")
+    src = pl.List(pl.Struct({"file": pl.String, "first_line": pl.Int64, "last_line": pl.Int64}))
+    f, i, s, b = pl.Float64, pl.Int64, pl.String, pl.Boolean
+    schema = {
+        "app": s,
+        "dyno": s,
+        "process_type": s,
+        "lifetime": i,
+        "lifetime_id": s,
+        "dyno_id": s,
+        "release": s,
+        "release_inferred": b,
+        "start": ts,
+        "end": ts,
+        "started_before_log": b,
+        "end_cause": s,
+        "samples": i,
+        "first_sample": ts,
+        "last_sample": ts,
+        "hours": f,
+        "windows": i,
+        "quota_mb": f,
+        "quota_source": s,
+        "start_mb": f,
+        "end_mb": f,
+        "peak_mb": f,
+        "peak_pct": f,
+        "peak_rss_mb": f,
+        "max_swap_mb": f,
+        "swap_minutes": f,
+        "minutes_over_quota": f,
+        "r14": i,
+        "r15": i,
+        "requests": i,
+        "slope_mb_h": f,
+        "late_vs_early": f,
+        "growth_axis": s,
+        "growth_mb": f,
+        "drop_mb": f,
+        "spike_mb": f,
+        "hours_to_r14": f,
+        "hours_to_r15": f,
+        "r15_threshold_pct": f,
+        "classification": s,
+        "metric_sources": src,
+    }
+    return pl.DataFrame(schema=schema)
+
+
+def _sizes_sql() -> str:
+    rows = ", ".join(f"('{k}', {v})" for k, v in DYNO_QUOTA_MB.items())
+    return f"(VALUES {rows}) AS sz(size, quota)"
+
+
+def _snap_sql(expr: str) -> str:
+    """Snap a derived quota to the nearest known dyno size when within 5 %."""
+    known = ", ".join(str(q) for q in KNOWN_QUOTAS)
+    return f"""coalesce((SELECT k FROM unnest([{known}]) t(k)
+                        WHERE abs(k - ({expr})) <= 0.05 * k
+                        ORDER BY abs(k - ({expr})) LIMIT 1), {expr})"""
+
+
+def _growth_sql(lt: str, o: dict[str, float]) -> str:
+    samples = metric_rows_sql(lt, "memory_total_mb IS NOT NULL")
+    mem_events = assign_sql(
+        """SELECT *, coalesce(app, '') AS akey, ts AS key_ts FROM events
+           WHERE dyno IS NOT NULL AND (kind = 'memory'
+                 OR (kind = 'error' AND code IN ('R14', 'R15')))""",
+        lt,
+    )
+    # requests per dyno and minute (the window counts need no more precision)
+    reqs = assign_sql(
+        """SELECT akey, dyno, m, n, make_timestamp(m * 60000000 + 30000000) AS key_ts
+           FROM (SELECT coalesce(app, '') AS akey, dyno, epoch_us(ts) // 60000000 AS m,
+                        count(*) AS n
+                 FROM requests WHERE dyno IS NOT NULL GROUP BY ALL)""",
+        lt,
+    )
+    min_req = o["min_requests_per_hour"]
+    q = o["level_quantile"]
+    warm = o["warmup_minutes"] * 60
+    win = o["window_minutes"] * 60
+    maxw = o["max_windows"]
+    return f"""
+    WITH L AS (SELECT *, coalesce(app, '') AS akey FROM {lt}),
+    s AS (
+        SELECT akey, dyno, lifetime, ts, source_file, line_no,
+               memory_total_mb AS total,
+               coalesce(memory_rss_mb + coalesce(memory_swap_mb, 0), memory_total_mb) AS lvl,
+               memory_rss_mb AS rss, coalesce(memory_swap_mb, 0) AS swap,
+               memory_quota_mb AS quota, epoch_us(ts) AS tu
+        FROM ({samples}) WHERE lifetime IS NOT NULL
+    ),
+    me AS (
+        SELECT akey, dyno, lifetime, ts, kind, code, mem_mb, mem_pct
+        FROM ({mem_events}) WHERE lifetime IS NOT NULL
+    ),
+    me_l AS (
+        SELECT akey, dyno, lifetime,
+               count(*) FILTER (WHERE code = 'R14') AS r14,
+               count(*) FILTER (WHERE code = 'R15') AS r15,
+               max(mem_mb) AS ev_peak,
+               median(mem_mb / mem_pct * 100) FILTER (WHERE mem_pct > 0 AND mem_mb > 0)
+                   AS ev_quota
+        FROM me GROUP BY ALL
+    ),
+    me_d AS (
+        SELECT akey, dyno, median(mem_mb / mem_pct * 100) AS ev_quota
+        FROM me WHERE mem_pct > 0 AND mem_mb > 0 GROUP BY ALL
+    ),
+    form AS (
+        SELECT coalesce(e.app, '') AS akey, e.ts, p.ptype, sz.quota
+        FROM events e,
+             (SELECT DISTINCT process_type AS ptype FROM L) p,
+             {_sizes_sql()}
+        WHERE e.kind = 'scale' AND e.formation IS NOT NULL
+          AND lower(regexp_extract(e.formation,
+                    '(?:^|\\s)' || p.ptype || '=\\d+:([A-Za-z0-9-]+)', 1)) = sz.size
+    ),
+    base AS (
+        SELECT l.akey, l.dyno, l.lifetime, l.start, l.started_before_log,
+               count(s.ts) AS samples, min(s.ts) AS first_sample, max(s.ts) AS last_sample,
+               median(s.quota) AS m_quota, max(s.total) AS s_peak, max(s.rss) AS peak_rss_mb,
+               max(s.swap) AS max_swap_mb,
+               CASE WHEN l.started_before_log THEN min(s.ts)
+                    ELSE greatest(min(s.ts), coalesce(l.up, l.start) + to_seconds({warm}))
+               END AS a0
+        FROM L l LEFT JOIN s ON s.akey = l.akey AND s.dyno = l.dyno
+                            AND s.lifetime = l.lifetime
+        GROUP BY l.akey, l.dyno, l.lifetime, l.start, l.started_before_log, l.up
+    ),
+    q AS (
+        SELECT b.*, l.process_type, ml.r14, ml.r15, ml.ev_peak,
+            CASE WHEN b.m_quota IS NOT NULL THEN 'metrics'
+                 WHEN coalesce(ml.ev_quota, md.ev_quota) IS NOT NULL THEN 'process_running'
+                 WHEN fq.quota IS NOT NULL THEN 'formation' END AS quota_source,
+            coalesce(b.m_quota, {_snap_sql("coalesce(ml.ev_quota, md.ev_quota)")}, fq.quota)
+                AS quota_mb
+        FROM base b
+        JOIN L l ON b.akey = l.akey AND b.dyno = l.dyno AND b.lifetime = l.lifetime
+        LEFT JOIN me_l ml ON b.akey = ml.akey AND b.dyno = ml.dyno
+                          AND b.lifetime = ml.lifetime
+        LEFT JOIN me_d md ON b.akey = md.akey AND b.dyno = md.dyno
+        LEFT JOIN LATERAL (
+            SELECT f.quota FROM form f
+            WHERE f.akey = b.akey AND f.ptype = l.process_type
+            ORDER BY (f.ts > b.start), abs(epoch(f.ts) - epoch(b.start)) LIMIT 1
+        ) fq ON TRUE
+        WHERE b.samples > 0 OR ml.r14 > 0 OR ml.r15 > 0 OR ml.ev_peak IS NOT NULL
+    ),
+    sw AS (
+        SELECT s.*, q.a0, epoch_us(q.a0) AS a0u, q.quota_mb,
+               least((lead(s.tu) OVER (PARTITION BY s.akey, s.dyno, s.lifetime
+                                       ORDER BY s.tu) - s.tu) / 1e6, 60) AS dt,
+               greatest({win}, (epoch_us(q.last_sample) - epoch_us(q.a0)) / 1e6 / {maxw}) AS W
+        FROM s JOIN q ON s.akey = q.akey AND s.dyno = q.dyno AND s.lifetime = q.lifetime
+    ),
+    over AS (
+        SELECT akey, dyno, lifetime,
+               sum(dt) FILTER (WHERE total > quota_mb) / 60 AS minutes_over_quota,
+               sum(dt) FILTER (WHERE swap > 0) / 60 AS swap_minutes
+        FROM sw GROUP BY ALL
+    ),
+    msrc AS (
+        SELECT akey, dyno, lifetime,
+               list({{'file': file, 'first_line': fl, 'last_line': ll}} ORDER BY file)
+                   AS metric_sources
+        FROM (SELECT akey, dyno, lifetime, source_file AS file, min(line_no) AS fl,
+                     max(line_no) AS ll FROM s GROUP BY ALL)
+        GROUP BY ALL
+    ),
+    win AS (
+        SELECT akey, dyno, lifetime, floor((tu - a0u) / 1e6 / W) AS w,
+               count(*) AS n, quantile_cont(lvl, {q}) AS lvl, median(total) AS tmed,
+               max(total) AS tmax, avg(tu) / 1e6 AS t
+        FROM sw WHERE tu >= a0u
+        GROUP BY ALL HAVING count(*) >= 3
+    ),
+    rq AS (
+        SELECT r.akey, r.dyno, r.lifetime,
+               floor(((r.m * 60 + 30) * 1e6 - q.a0u) / 1e6 / q.W) AS w, sum(r.n)::BIGINT AS n
+        FROM ({reqs}) r
+        JOIN (SELECT DISTINCT akey, dyno, lifetime, a0u, W FROM sw) q
+          ON r.akey = q.akey AND r.dyno = q.dyno AND r.lifetime = q.lifetime
+        WHERE (r.m * 60 + 30) * 1e6 >= q.a0u
+        GROUP BY ALL
+    ),
+    rq_cum AS (
+        SELECT akey, dyno, lifetime, w, n,
+               sum(n) OVER (PARTITION BY akey, dyno, lifetime ORDER BY w) AS x_end
+        FROM rq
+    ),
+    rq_tot AS (
+        SELECT akey, dyno, lifetime, sum(n) AS n_req FROM rq GROUP BY ALL
+    ),
+    win_r AS (
+        SELECT w0.*, row_number() OVER (p ORDER BY w0.w) AS r, count(*) OVER p AS nw,
+               -- requests served up to the middle of the window (the last window with
+               -- requests at or before it), or hours when the dyno serves few requests
+               CASE WHEN rt.n_req >= {min_req} * (max(w0.t) OVER p - min(w0.t) OVER p) / 3600
+                    THEN coalesce(CASE WHEN c.w = w0.w THEN c.x_end - c.n / 2 ELSE c.x_end END,
+                                  0)
+                    ELSE w0.t / 3600 END AS x,
+               rt.n_req >= {min_req} * (max(w0.t) OVER p - min(w0.t) OVER p) / 3600 AS by_req
+        FROM win w0
+        ASOF LEFT JOIN rq_cum c ON w0.akey = c.akey AND w0.dyno = c.dyno
+                               AND w0.lifetime = c.lifetime AND w0.w >= c.w
+        LEFT JOIN rq_tot rt ON w0.akey = rt.akey AND w0.dyno = rt.dyno
+                            AND w0.lifetime = rt.lifetime
+        WINDOW p AS (PARTITION BY w0.akey, w0.dyno, w0.lifetime)
+    ),
+    win_stats AS (
+        SELECT akey, dyno, lifetime, any_value(nw) AS windows,
+               (max(t) - min(t)) / 3600 AS hours,
+               median(lvl) FILTER (WHERE r <= 3) AS lvl_first,
+               median(lvl) FILTER (WHERE r > nw - 3) AS lvl_last,
+               max(lvl) AS lvl_max,
+               median(tmed) FILTER (WHERE r <= 3) AS start_mb,
+               median(tmed) FILTER (WHERE r > nw - 3) AS end_mb,
+               max(tmax - tmed) AS spike_mb,
+               -- a rise of the window medians that came back: highest minus last
+               max(lvl) - median(lvl) FILTER (WHERE r > nw - 3) AS drop_mb
+        FROM win_r GROUP BY ALL
+    ),
+    pairs AS (
+        SELECT a.akey, a.dyno, a.lifetime, a.by_req,
+               (b.lvl - a.lvl) / ((b.t - a.t) / 3600) AS slope
+        FROM win_r a JOIN win_r b
+          ON a.akey = b.akey AND a.dyno = b.dyno AND a.lifetime = b.lifetime AND a.r < b.r
+    ),
+    ts_fit AS (
+        SELECT akey, dyno, lifetime, median(slope) AS slope_mb_h,
+               CASE WHEN bool_or(by_req) THEN 'requests' ELSE 'time' END AS growth_axis
+        FROM pairs GROUP BY ALL
+    ),
+    quad AS (
+        -- sums for a least-squares parabola of the levels over u in [0, 1] (requests or time)
+        SELECT akey, dyno, lifetime, count(*) AS q0, sum(u) AS q1, sum(u * u) AS q2,
+               sum(u * u * u) AS q3, sum(u * u * u * u) AS q4, sum(v) AS p0,
+               sum(u * v) AS p1, sum(u * u * v) AS p2
+        FROM (
+            SELECT akey, dyno, lifetime, lvl - first_value(lvl) OVER p AS v,
+                   (x - min(x) OVER p) / nullif(max(x) OVER p - min(x) OVER p, 0) AS u
+            FROM win_r WINDOW p AS (PARTITION BY akey, dyno, lifetime ORDER BY r
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+        ) WHERE u IS NOT NULL
+        GROUP BY ALL
+    )
+    SELECT l.app, l.dyno, l.process_type, l.lifetime, l.lifetime_id, l.dyno_id, l.release,
+           l.release_inferred, l.start, l."end", l.started_before_log, l.end_cause,
+           q.samples, q.first_sample, q.last_sample,
+           coalesce(ws.hours, 0.0) AS hours, coalesce(ws.windows, 0) AS windows,
+           q.quota_mb, q.quota_source, ws.start_mb, ws.end_mb,
+           greatest(q.s_peak, q.ev_peak) AS peak_mb,
+           100 * greatest(q.s_peak, q.ev_peak) / q.quota_mb AS peak_pct,
+           q.peak_rss_mb, q.max_swap_mb,
+           coalesce(o.swap_minutes, 0.0) AS swap_minutes,
+           coalesce(o.minutes_over_quota, 0.0) AS minutes_over_quota,
+           coalesce(q.r14, 0) AS r14, coalesce(q.r15, 0) AS r15,
+           f.slope_mb_h, f.growth_axis,
+           qd.q0, qd.q1, qd.q2, qd.q3, qd.q4, qd.p0, qd.p1, qd.p2,
+           CAST(coalesce(rt.n_req, 0) AS BIGINT) AS requests,
+           ws.lvl_last - ws.lvl_first AS growth_mb, ws.drop_mb, ws.spike_mb,
+           ms.metric_sources
+    FROM q
+    JOIN L l ON q.akey = l.akey AND q.dyno = l.dyno AND q.lifetime = l.lifetime
+    LEFT JOIN win_stats ws ON q.akey = ws.akey AND q.dyno = ws.dyno AND q.lifetime = ws.lifetime
+    LEFT JOIN ts_fit f ON q.akey = f.akey AND q.dyno = f.dyno AND q.lifetime = f.lifetime
+    LEFT JOIN quad qd ON q.akey = qd.akey AND q.dyno = qd.dyno AND q.lifetime = qd.lifetime
+    LEFT JOIN over o ON q.akey = o.akey AND q.dyno = o.dyno AND q.lifetime = o.lifetime
+    LEFT JOIN msrc ms ON q.akey = ms.akey AND q.dyno = ms.dyno AND q.lifetime = ms.lifetime
+    LEFT JOIN rq_tot rt ON q.akey = rt.akey AND q.dyno = rt.dyno AND q.lifetime = rt.lifetime
+    """
+
+
+def _late_vs_early(df: pl.DataFrame) -> pl.Series:
+    """Growth rate at 5/6 of the lifetime over the rate at 1/6, from a least-squares parabola
+    of the window levels (fitted on pre-aggregated sums, all lifetimes at once). A parabola
+    uses every window, so the ratio is far steadier than slopes of separate thirds."""
+    q = df.select("q0", "q1", "q2", "q3", "q4", "p0", "p1", "p2").fill_null(0.0).to_numpy()
+    a = np.stack([q[:, [0, 1, 2]], q[:, [1, 2, 3]], q[:, [2, 3, 4]]], axis=1)
+    rhs = q[:, 5:8]
+    ok = (q[:, 0] >= 6) & (np.abs(np.linalg.det(a)) > 1e-12)
+    coef = np.full((len(df), 3), np.nan)
+    if ok.any():
+        coef[ok] = np.linalg.solve(a[ok], rhs[ok][:, :, None])[:, :, 0]
+    b, c = coef[:, 1], coef[:, 2]
+    early, late = b + c / 3, b + 5 * c / 3
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(early > 0, late / early, np.nan)
+    return pl.Series("late_vs_early", ratio, dtype=pl.Float64).fill_nan(None)
+
+
+def _classify(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
+    """Add the class and the R14/R15 projections (vectorized over lifetimes)."""
+    df = df.with_columns(_late_vs_early(df))
+    slope, ratio = pl.col("slope_mb_h"), pl.col("late_vs_early")
+    growth, drop = pl.col("growth_mb"), pl.col("drop_mb").fill_null(0.0)
+    quota = pl.col("quota_mb")
+    spike_floor = pl.max_horizontal(pl.lit(o["spike_mb"]), quota * o["spike_pct"] / 100)
+    spike_floor = spike_floor.fill_null(o["spike_mb"])
+    enough = (pl.col("hours") >= o["min_hours"]) & (pl.col("windows") >= 6)
+    grows = (slope >= o["min_slope"]) & (growth >= o["min_growth"])
+    still = ratio.fill_null(1.0) >= o["decel_ratio"]
+    long_enough = pl.col("hours") >= o["min_leak_hours"]
+    kept = drop <= pl.max_horizontal(pl.lit(15.0), 0.25 * growth)
+    spiky = (pl.col("spike_mb").fill_null(0.0) >= spike_floor) | (drop >= spike_floor)
+    cls = (
+        pl.when(~enough.fill_null(False))
+        .then(pl.lit("insufficient"))
+        .when((grows & still & kept & long_enough).fill_null(False))
+        .then(pl.lit("leak"))
+        .when((grows & still & kept).fill_null(False))
+        .then(pl.lit("growing"))
+        .when((growth >= o["min_growth"]) & kept & ~still)
+        .then(pl.lit("plateau"))
+        .when(spiky.fill_null(False))
+        .then(pl.lit("spike"))
+        .otherwise(pl.lit("healthy"))
+    )
+    # a straight line only makes sense for memory that keeps growing (not for a plateau)
+    rising = (slope >= o["min_slope"]) & pl.col("classification").is_in(["leak", "growing"])
+    current = pl.coalesce("end_mb", "peak_mb")
+
+    def hours_to(pct: float) -> pl.Expr:
+        left = quota * pct / 100 - current
+        return pl.when(rising & quota.is_not_null()).then(
+            pl.max_horizontal(left, pl.lit(0.0)) / slope
+        )
+
+    return df.with_columns(cls.alias("classification")).with_columns(
+        hours_to(R14_PCT).alias("hours_to_r14"),
+        hours_to(R15_PCT).alias("hours_to_r15"),
+        pl.lit(R15_PCT).alias("r15_threshold_pct"),
+    )
+
+
+def quota_episodes(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    lifetimes: pl.DataFrame | None = None,
+    growth: pl.DataFrame | None = None,
+    gap_minutes: float = 10.0,
+) -> pl.DataFrame:
+    """R14 / R15 episodes: runs of the same error on one dyno lifetime with gaps < gap_minutes.
+
+    Columns: app, dyno, process_type, lifetime, release, code (R14 / R15), start, end, count,
+    peak_mb (highest `Process running mem=` or metrics total in the episode, +-1 minute),
+    quota_mb, peak_pct, minutes_over_quota and max_swap_mb (of the whole lifetime, from
+    `memory_growth`), and `sources` ({file, first_line, last_line} of the error lines).
+    """
+    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    schema = {
+        "app": pl.String,
+        "dyno": pl.String,
+        "process_type": pl.String,
+        "lifetime": pl.Int64,
+        "release": pl.String,
+        "code": pl.String,
+        "start": pl.Datetime("us", "UTC"),
+        "end": pl.Datetime("us", "UTC"),
+        "count": pl.Int64,
+        "peak_mb": pl.Float64,
+        "quota_mb": pl.Float64,
+        "peak_pct": pl.Float64,
+        "minutes_over_quota": pl.Float64,
+        "max_swap_mb": pl.Float64,
+        "sources": pl.List(
+            pl.Struct({"file": pl.String, "first_line": pl.Int64, "last_line": pl.Int64})
+        ),
+    }
+    if lt.height == 0 or not has_rows(con, "events", "kind = 'error' AND code IN ('R14', 'R15')"):
+        return pl.DataFrame(schema=schema)
+    gr = growth if growth is not None else memory_growth(con, lifetimes=lt)
+    with registered(con, lt.drop("sources")) as name:
+        errs = assign_sql(
+            """SELECT *, coalesce(app, '') AS akey, ts AS key_ts FROM events
+               WHERE kind = 'error' AND code IN ('R14', 'R15') AND dyno IS NOT NULL""",
+            name,
+        )
+        mem = assign_sql(
+            """SELECT coalesce(app, '') AS akey, dyno, ts AS key_ts, ts, mem_mb AS mb
+               FROM events WHERE kind = 'memory' AND dyno IS NOT NULL AND mem_mb IS NOT NULL
+               UNION ALL
+               SELECT coalesce(app, ''), dyno, ts, ts, memory_total_mb FROM dyno_metrics
+               WHERE memory_total_mb IS NOT NULL AND dyno IS NOT NULL""",
+            name,
+        )
+        sql = f"""
+        WITH e AS (
+            SELECT *, CASE WHEN lag(ts) OVER w IS NULL
+                            OR ts - lag(ts) OVER w > INTERVAL {gap_minutes * 60} SECOND
+                           THEN 1 ELSE 0 END AS brk
+            FROM ({errs}) WHERE lifetime IS NOT NULL
+            WINDOW w AS (PARTITION BY akey, dyno, lifetime, code ORDER BY ts)
+        ),
+        g AS (SELECT *, sum(brk) OVER (PARTITION BY akey, dyno, lifetime, code ORDER BY ts,
+                                       line_no) AS ep FROM e),
+        per_file AS (
+            SELECT akey, dyno, lifetime, code, ep,
+                   list({{'file': file, 'first_line': fl, 'last_line': ll}} ORDER BY file)
+                       AS sources
+            FROM (SELECT akey, dyno, lifetime, code, ep, source_file AS file,
+                         min(line_no) AS fl, max(line_no) AS ll FROM g GROUP BY ALL)
+            GROUP BY ALL
+        ),
+        eps AS (
+            SELECT akey, dyno, lifetime, code, ep, min(ts) AS start, max(ts) AS "end",
+                   count(*) AS count
+            FROM g GROUP BY ALL
+        ),
+        m AS (SELECT * FROM ({mem}) WHERE lifetime IS NOT NULL)
+        SELECT x.*, p.sources,
+               (SELECT max(m.mb) FROM m WHERE m.akey = x.akey AND m.dyno = x.dyno
+                  AND m.lifetime = x.lifetime
+                  AND m.ts BETWEEN x.start - INTERVAL 1 MINUTE
+                               AND x."end" + INTERVAL 1 MINUTE) AS peak_mb
+        FROM eps x JOIN per_file p USING (akey, dyno, lifetime, code, ep)
+        ORDER BY x.akey, x.dyno, x.start
+        """
+        eps = query(con, sql)
+    if eps.height == 0:
+        return pl.DataFrame(schema=schema)
+    info = lt.select(
+        pl.col("app").fill_null("").alias("akey"),
+        "app",
+        "dyno",
+        "lifetime",
+        "process_type",
+        "release",
+    )
+    g = gr.select(
+        pl.col("app").fill_null("").alias("akey"),
+        "dyno",
+        "lifetime",
+        "quota_mb",
+        "minutes_over_quota",
+        "max_swap_mb",
+    )
+    out = eps.join(info, on=["akey", "dyno", "lifetime"], how="left").join(
+        g, on=["akey", "dyno", "lifetime"], how="left"
+    )
+    out = out.with_columns(
+        pl.col("count").cast(pl.Int64),
+        (100 * pl.col("peak_mb") / pl.col("quota_mb")).alias("peak_pct"),
+    )
+    return out.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+
+
+def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
+    """`memory_leak` per (release, process type) whose lifetimes leak, with the routes to blame,
+    and `memory_quota` per R14/R15 episode.
+
+    A release leaks for a process type when at least `min_leak_share` (default half) of its
+    lifetimes with a verdict (not `insufficient` or `growing`) are classified `leak`. Options
+    are those of `memory_growth` and `attribution.route_attribution`; `lifetimes`, `growth`
+    and `attribution` frames may be passed in.
+    """
+    from forensics.analyses.attribution import route_attribution
+
+    lt = options.pop("lifetimes", None)
+    lt = lt if lt is not None else lifetimes_frame(con)
+    gr = options.pop("growth", None)
+    mem_opts = {k: v for k, v in options.items() if k in DEFAULTS}
+    gr = gr if gr is not None else memory_growth(con, lifetimes=lt, **mem_opts)
+    if gr.height == 0:
+        return []
+    att = options.pop("attribution", None)
+    if att is None:
+        att = route_attribution(con, lifetimes=lt, growth=gr, **options)
+    share = float(options.get("min_leak_share", 0.5))
+    out = _leak_findings(gr, att, share)
+    out += _quota_findings(quota_episodes(con, lifetimes=lt, growth=gr))
+    return out
+
+
+def _leak_findings(gr: pl.DataFrame, att: pl.DataFrame, share: float) -> list[Finding]:
+    group = ["app", "release", "process_type"]
+    enough = gr.filter(~pl.col("classification").is_in(["insufficient", "growing"]))
+    if enough.height == 0:
+        return []
+    verdict = enough.group_by(group).agg(
+        ((pl.col("classification") == "leak").mean() >= share).alias("leaks"),
+        pl.len().alias("with_data"),
+    )
+    out = []
+    for row in verdict.filter("leaks").sort(group, nulls_last=False).iter_rows(named=True):
+        key = {k: row[k] for k in group}
+        match = [pl.col(k).eq_missing(pl.lit(v, dtype=pl.String)) for k, v in key.items()]
+        lives = gr.filter(*match, pl.col("classification") == "leak").sort("start")
+        routes = att.filter(*match, pl.col("mb_per_request") > 0).sort("rank")
+        out.append(_leak_finding(key, lives, routes, int(row["with_data"])))
+    return out
+
+
+def _leak_finding(
+    key: dict[str, Any], lives: pl.DataFrame, routes: pl.DataFrame, with_data: int
+) -> Finding:
+    rel, ptype, app = key["release"], key["process_type"], key["app"]
+    dynos = sorted(set(lives["dyno"].to_list()))
+    slope = float(lives["slope_mb_h"].median())  # type: ignore[arg-type]
+    r14, r15 = int(lives["r14"].sum()), int(lives["r15"].sum())
+    h14 = lives["hours_to_r14"].drop_nulls()
+    soonest = float(h14.min()) if h14.len() else None  # type: ignore[arg-type]
+    blame = [
+        {
+            "route": r["route"],
+            "method": r["method"] or None,
+            "mb_per_request": round(float(r["mb_per_request"]), 4),
+            "requests": int(r["requests"]),
+            "retained_mb": round(float(r["retained_mb"]), 1),
+            "confidence": round(float(r["confidence"]), 3),
+            "significant": bool(r["leak"]),
+        }
+        for r in routes.head(5).iter_rows(named=True)
+    ]
+    top = blame[0] if blame and blame[0]["significant"] else None
+    text = (
+        f"Release {rel} leaks memory on {ptype}: {', '.join(dynos)} grew "
+        f"{slope:.1f} MB/h (median of {lives.height} of {with_data} lifetimes) and never "
+        f"gave it back"
+    )
+    if top:
+        verb = f"{top['method']} " if top["method"] else ""
+        text += (
+            f"; {verb}{top['route']} keeps {top['mb_per_request']:.3g} MB per request "
+            f"({top['requests']:,} requests, chosen in {top['confidence']:.0%} of bootstrap "
+            f"refits)"
+        )
+    else:
+        text += "; no route explains it with confidence"
+    if r15:
+        text += f"; {r15} R15 kill(s) and {r14} R14 error(s)"
+    elif r14:
+        text += f"; {r14} R14 error(s)"
+    elif soonest is not None:
+        text += f"; R14 (100 % of quota) in about {soonest:.0f} h at this rate"
+    text += "."
+    lifetimes_ev = [
+        {
+            "dyno": r["dyno"],
+            "lifetime": r["lifetime"],
+            "dyno_id": r["dyno_id"],
+            "start": _iso(r["start"]),
+            "end": _iso(r["end"]),
+            "end_cause": r["end_cause"],
+            "slope_mb_h": _round(r["slope_mb_h"], 2),
+            "growth_mb": _round(r["growth_mb"], 1),
+            "peak_mb": _round(r["peak_mb"], 1),
+            "quota_mb": r["quota_mb"],
+            "peak_pct": _round(r["peak_pct"], 1),
+            "r14": r["r14"],
+            "r15": r["r15"],
+            "hours_to_r14": _round(r["hours_to_r14"], 1),
+            "hours_to_r15": _round(r["hours_to_r15"], 1),
+        }
+        for r in lives.iter_rows(named=True)
+    ]
+    sources = [
+        Source(s["file"], int(s["first_line"]), int(s["last_line"]))
+        for srcs in lives["metric_sources"].to_list()
+        if srcs
+        for s in srcs
+    ]
+    critical = bool(r14 or r15) or (soonest is not None and soonest <= 24)
+    quota = lives["quota_mb"].drop_nulls()
+    return Finding(
+        kind="memory_leak",
+        severity="critical" if critical else "warning",
+        summary=text,
+        app=app,
+        dyno=dynos[0] if len(dynos) == 1 else None,
+        process_type=ptype,
+        route=top["route"] if top else None,
+        release=rel,
+        start=lives["start"].min(),  # type: ignore[arg-type]
+        end=lives["end"].max(),  # type: ignore[arg-type]
+        evidence={
+            "slope_mb_h": round(slope, 2),
+            "dynos": dynos,
+            "leaking_lifetimes": lives.height,
+            "lifetimes_with_data": with_data,
+            "release_inferred": bool(lives["release_inferred"].any()),
+            "quota_mb": float(quota[0]) if quota.len() else None,
+            "r14": r14,
+            "r15": r15,
+            "hours_to_r14": _round(soonest, 1),
+            "r15_threshold_pct": R15_PCT,
+            "routes": blame,
+            "lifetimes": lifetimes_ev,
+        },
+        sources=sources,
+        score=slope,
+    )
+
+
+def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
+    out = []
+    for e in eps.iter_rows(named=True):
+        quota, peak = e["quota_mb"], e["peak_mb"]
+        size = f"{peak:,.0f} MB" if peak is not None else "an unknown amount"
+        if peak is not None and quota:
+            size += f", {100 * peak / quota:.0f} % of its {quota:,.0f} MB quota"
+        when = e["start"].strftime("%Y-%m-%d %H:%M UTC")
+        rel = f" on release {e['release']}" if e["release"] else ""
+        if e["code"] == "R15":
+            text = (
+                f"{e['dyno']} was killed for exceeding its memory quota (R15, "
+                f"{R15_PCT:.0f} % of quota) at {when}{rel}: {size}."
+            )
+        else:
+            span = e["end"] - e["start"]
+            text = (
+                f"{e['dyno']} exceeded its memory quota (R14) {e['count']} time(s) "
+                f"over {span.total_seconds() / 60:.0f} min from {when}{rel}: up to {size}"
+            )
+            if e["minutes_over_quota"]:
+                text += f"; {e['minutes_over_quota']:.0f} min over quota in that lifetime"
+            if e["max_swap_mb"]:
+                text += f", swap up to {e['max_swap_mb']:.0f} MB"
+            text += "."
+        out.append(
+            Finding(
+                kind="memory_quota",
+                severity="critical" if e["code"] == "R15" else "warning",
+                summary=text,
+                app=e["app"],
+                dyno=e["dyno"],
+                process_type=e["process_type"],
+                release=e["release"],
+                start=e["start"],
+                end=e["end"],
+                evidence={
+                    "code": e["code"],
+                    "count": e["count"],
+                    "lifetime": e["lifetime"],
+                    "peak_mb": _round(peak, 1),
+                    "quota_mb": quota,
+                    "peak_pct": _round(e["peak_pct"], 1),
+                    "minutes_over_quota": _round(e["minutes_over_quota"], 1),
+                    "max_swap_mb": _round(e["max_swap_mb"], 1),
+                    "r15_threshold_pct": R15_PCT,
+                },
+                sources=[
+                    Source(s["file"], int(s["first_line"]), int(s["last_line"]))
+                    for s in (e["sources"] or [])
+                ],
+                score=float(e["count"]) * (10.0 if e["code"] == "R15" else 1.0),
+            )
+        )
+    return out
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
+
+
+def _round(x: float | None, n: int) -> float | None:
+    return round(float(x), n) if x is not None else None
