@@ -97,6 +97,19 @@ def collect_findings(con: Any, **options: Any) -> list[Finding]:
     import importlib
     import inspect
 
+    from forensics.analyses.attribution import route_attribution
+    from forensics.analyses.lifetimes import lifetimes
+    from forensics.analyses.memory import memory_growth
+
+    # Frames several analyses need: computed once here and handed to each of them.
+    if options.get("lifetimes") is None:
+        options["lifetimes"] = lifetimes(con)
+    if options.get("growth") is None:
+        options["growth"] = memory_growth(con, lifetimes=options["lifetimes"])
+    if options.get("attribution") is None:
+        options["attribution"] = route_attribution(
+            con, lifetimes=options["lifetimes"], growth=options["growth"]
+        )
     found: list[Finding] = []
     for name in FINDING_MODULES:
         module = importlib.import_module(f"forensics.analyses.{name}")
