@@ -58,7 +58,10 @@ def _where(table: str, cut: Cut) -> str:
     if cut.until is not None and table != "rejects":
         conds.append(f"ts < TIMESTAMPTZ '{cut.until.isoformat()}'")
     if cut.dyno is not None and table not in ("rejects", "addon_metrics"):
-        conds.append(f"(dyno = '{_q(cut.dyno)}' OR dyno LIKE '{_q(cut.dyno)}.%')")
+        # App-wide events (releases, deploys, scaling: the `api` process) stay in view, so an
+        # analysis cut to one dyno still knows which release it was running.
+        keep_api = " OR dyno = 'api'" if table == "events" else ""
+        conds.append(f"(dyno = '{_q(cut.dyno)}' OR dyno LIKE '{_q(cut.dyno)}.%'{keep_api})")
     return (" WHERE " + " AND ".join(conds)) if conds else ""
 
 

@@ -132,3 +132,18 @@ def test_many_small_parts_are_compacted_without_changing_rows(
     summary = ingest([str(_write(tmp_path / "again.log", _lines(6, 0)))], root)
     assert summary.files[0].duplicate_lines == 5
     assert _rows(root, "requests").height == 31
+
+
+def test_a_dyno_cut_keeps_app_wide_release_events(tmp_path: Path) -> None:
+    from forensics.views import Cut, open_dataset, query
+
+    lines = [
+        "2024-05-20T09:00:00.000001+00:00 app[api]: Release v7 created by user a@b.c",
+        "2024-05-20T09:01:00.000001+00:00 heroku[web.1]: State changed from starting to up",
+        "2024-05-20T09:01:00.000001+00:00 heroku[web.2]: State changed from starting to up",
+    ]
+    root = tmp_path / "ds"
+    ingest([str(_write(tmp_path / "a.log", lines))], root)
+    con = open_dataset(root, cut=Cut(dyno="web.1"))
+    rows = query(con, "SELECT dyno, kind FROM events ORDER BY ts").rows()
+    assert rows == [("api", "release"), ("web.1", "state_change")]
