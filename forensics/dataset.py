@@ -162,7 +162,7 @@ class FileWriter:
 
     def add_temp_files(self, paths: list[str]) -> None:
         """Other temp files (`.tmp-<token>...`) to rename with the parts at commit."""
-        self._extra.extend(Path(p) for p in paths)
+        self._extra.extend(Path(p) for p in paths if Path(p) not in self._extra)
 
     def commit(self) -> str:
         """Close and rename every temp file to its final name; returns the token."""
@@ -191,7 +191,7 @@ def remove_orphans(root: Path, manifest: Manifest) -> int:
     removed = 0
     for path in root.glob("**/*.parquet"):
         name = path.name
-        token = name.removeprefix("part-").removesuffix(".parquet")
+        token = name.removeprefix("part-").removesuffix(".parquet").split("-")[0]
         rel = str(path.relative_to(root))
         orphan = name.startswith("part-") and token not in live
         if name.startswith(TMP_PREFIX) or orphan or rel in retired:
@@ -226,12 +226,14 @@ def compact(root: Path, manifest: Manifest) -> int:
     merged_away = []
     for folder, small in plans:
         tmp = folder / f"{TMP_PREFIX}{token}.parquet"
-        schema = pq.read_schema(small[0])
-        with pq.ParquetWriter(tmp, schema, compression="zstd", compression_level=ZSTD_LEVEL) as w:
-            for part in small:
-                f = pq.ParquetFile(part)
-                for i in range(f.num_row_groups):
-                    w.write_table(f.read_row_group(i).cast(schema))
+        if folder.parent.name == "_keys":
+            # Key counts merge by the multiplicity rule, not by appending.
+            from forensics.dedup import read_day
+
+            merged = read_day(small).select("_key", pl.col("_stored").alias("n"))
+            merged.write_parquet(tmp, compression="zstd", compression_level=ZSTD_LEVEL)
+        else:
+            _append_parts(small, tmp)
         os.replace(tmp, folder / f"part-{token}.parquet")
         merged_away.extend(str(p.relative_to(root)) for p in small)
     manifest.extra_tokens.append(token)
@@ -242,6 +244,16 @@ def compact(root: Path, manifest: Manifest) -> int:
     manifest.retired = []
     save_manifest(root, manifest)
     return len(merged_away)
+
+
+def _append_parts(parts: list[Path], out: Path) -> None:
+    """Copy the row groups of `parts` into one file, one row group at a time."""
+    schema = pq.read_schema(parts[0])
+    with pq.ParquetWriter(out, schema, compression="zstd", compression_level=ZSTD_LEVEL) as w:
+        for part in parts:
+            f = pq.ParquetFile(part)
+            for i in range(f.num_row_groups):
+                w.write_table(f.read_row_group(i).cast(schema))
 
 
 def now_iso() -> str:

@@ -86,9 +86,9 @@ class KeyIndex:
 
     def _day(self, day: date | None) -> pl.DataFrame:
         if day not in self._cache:
-            files = sorted((self.dir / _folder(day)).glob("*.parquet"))
+            files = sorted((self.dir / _folder(day)).glob("part-*.parquet"))
             if files:
-                df = pl.read_parquet(files).group_by("_key").agg(pl.col("n").max().alias("_stored"))
+                df = read_day(files)
             else:
                 df = pl.DataFrame(schema={"_key": pl.UInt64, "_stored": pl.UInt32})
             self._cache[day] = df
@@ -147,43 +147,37 @@ def empty_carry() -> pl.DataFrame:
     )
 
 
-class KeyCounter:
-    """Counts of every key of one input, for the index: merged every few batches so memory
-    stays proportional to distinct keys, not to lines."""
+class KeyWriter:
+    """Writes one input's key counts batch by batch under temp names, so memory stays bounded
+    however large the input; `paths` are renamed with the input's parts at commit."""
 
-    def __init__(self, *, merge_every: int = 8) -> None:
-        self._parts: list[pl.DataFrame] = []
-        self._merge_every = merge_every
+    def __init__(self, root: Path, token: str) -> None:
+        self.root = root
+        self.token = token
+        self.paths: list[str] = []
 
-    def add(self, env: pl.DataFrame) -> None:
-        self._parts.append(env.select("_key", "_day"))
-        if len(self._parts) >= self._merge_every:
-            self._parts = [self.total()]
+    def add(self, keyed: pl.DataFrame) -> None:
+        counts = keyed.group_by("_key", "_day").agg(pl.len().cast(pl.UInt32).alias("n"))
+        for (day,), part in counts.partition_by("_day", as_dict=True).items():
+            folder = self.root / KEYS_DIR / _folder(day)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f".tmp-{self.token}-{len(self.paths)}.parquet"
+            part.select("_key", "n").write_parquet(path, compression="zstd", compression_level=1)
+            self.paths.append(str(path))
 
-    def total(self) -> pl.DataFrame:
-        """Columns `_key`, `_day`, `n`."""
-        if not self._parts:
-            return pl.DataFrame(schema={"_key": pl.UInt64, "_day": pl.Date, "n": pl.UInt32})
-        frames = [
-            p if "n" in p.columns else p.with_columns(n=pl.lit(1, pl.UInt32)) for p in self._parts
-        ]
-        return pl.concat(frames).group_by("_key", "_day").agg(pl.col("n").sum().cast(pl.UInt32))
+
+def read_day(files: list[Path]) -> pl.DataFrame:
+    """Stored count per key in one day's key files: summed within an input (its parts share a
+    token), the max across inputs (the multiplicity rule)."""
+    df = pl.read_parquet(files, include_file_paths="_file")
+    token = pl.col("_file").str.extract(r"part-([0-9a-z]+)[-.]", 1)
+    return (
+        df.group_by(token.alias("_token"), "_key")
+        .agg(pl.col("n").sum())
+        .group_by("_key")
+        .agg(pl.col("n").max().cast(pl.UInt32).alias("_stored"))
+    )
 
 
 def _folder(day: date | None) -> str:
     return day.isoformat() if day else "undated"
-
-
-def write_keys(root: Path, token: str, counts: pl.DataFrame) -> list[str]:
-    """Write one input's key counts under `_keys/<day>/`, named with its token (temp names)."""
-    if counts.height == 0:
-        return []
-    total = counts.group_by("_key", "_day").agg(pl.col("n").sum().cast(pl.UInt32))
-    written = []
-    for (day,), part in total.partition_by("_day", as_dict=True).items():
-        folder = root / KEYS_DIR / _folder(day)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f".tmp-{token}.parquet"
-        part.select("_key", "n").write_parquet(path, compression="zstd", compression_level=1)
-        written.append(str(path))
-    return written

@@ -198,7 +198,7 @@ def _ingest_one(
         )
     carry = dedup.empty_carry()
     reject_carry = dedup.empty_carry().drop("_last")
-    key_counts = dedup.KeyCounter()
+    key_writer = dedup.KeyWriter(root, writer.token)
     records_by_table: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     apps: set[str] = set()
@@ -211,7 +211,7 @@ def _ingest_one(
             keyed = dedup.with_keys(batch.envelope)
             env, dropped = dedup.drop_seen(keyed, index, carry)
             carry = dedup.next_carry(carry, keyed)
-            key_counts.add(keyed)
+            key_writer.add(keyed)
             result.duplicate_lines += int(dropped["line_count"].sum())
             env = env.drop("_key", "_day")
             parsed = parse_envelope(env)
@@ -224,7 +224,7 @@ def _ingest_one(
                 keyed = dedup.with_reject_keys(read_rejects, app=app)
                 read_rejects, dropped = dedup.drop_seen(keyed, index, reject_carry)
                 reject_carry = dedup.add_counts(reject_carry, keyed)
-                key_counts.add(keyed)
+                key_writer.add(keyed)
                 result.duplicate_lines += int(dropped["line_count"].sum())
                 read_rejects = read_rejects.drop("_key", "_day")
             rejects = [r for r in (read_rejects, parsed.rejects) if r is not None and r.height]
@@ -236,13 +236,14 @@ def _ingest_one(
                     reasons[reason] += n
             _account(env, result, apps, dynos)
         background.close()
+        writer.add_temp_files(key_writer.paths)
         if manifest.find(source.sha256 or ""):
             writer.abort()
             return FileResult(name=source.name, status="already_ingested", sha256=source.sha256)
-        writer.add_temp_files(dedup.write_keys(root, writer.token, key_counts.total()))
     except BaseException:
         with contextlib.suppress(BaseException):
             background.close()
+        writer.add_temp_files(key_writer.paths)
         writer.abort()
         raise
     if result.lines == 0:
