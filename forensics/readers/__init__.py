@@ -11,9 +11,15 @@ from __future__ import annotations
 from types import ModuleType
 
 from forensics.errors import ForensicsError
-from forensics.readers import cli_text
+from forensics.readers import cli_text, drain, papertrail, syslog
 
-READERS: dict[str, ModuleType] = {cli_text.NAME: cli_text}
+# Most specific first: detect takes the first whose sniff accepts the input.
+READERS: dict[str, ModuleType] = {
+    drain.NAME: drain,
+    papertrail.NAME: papertrail,
+    syslog.NAME: syslog,
+    cli_text.NAME: cli_text,
+}
 DEFAULT = cli_text.NAME
 SNIFF_BYTES = 64 << 10
 
