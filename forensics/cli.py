@@ -90,12 +90,29 @@ def _total_bytes(paths: list[str]) -> int | None:
 @click.option("--app", default=None, help="App name for formats that do not carry it.")
 @click.option(
     "--format", "fmt", default="auto", show_default=True,
-    help="Input format; auto-detected per file from its first bytes.",
+    help="Input format: auto (detected per file from its first bytes), heroku-cli, drain "
+    "(Logplex frames), syslog (RFC 5424 or BSD lines) or papertrail (archive .tsv.gz or text).",
+)  # fmt: skip
+@click.option(
+    "--year", type=click.IntRange(1970, 2200), default=None,
+    help="Year of timestamps that carry none (BSD syslog, Papertrail text view). "
+    "Default: this year, or last year for dates ahead of today.",
+)  # fmt: skip
+@click.option(
+    "--tz", default="UTC", show_default=True,
+    help="Time zone (IANA name) of timestamps that carry none.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def ingest(
-    paths: tuple[str, ...], out: Path, app: str | None, fmt: str, as_json: bool, quiet: bool
+    paths: tuple[str, ...],
+    out: Path,
+    app: str | None,
+    fmt: str,
+    year: int | None,
+    tz: str,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Turn Heroku log exports into a Parquet dataset.
 
@@ -108,13 +125,17 @@ def ingest(
       forensics ingest heroku.log -o incident/
       forensics ingest 'exports/*.log.gz' -o incident/ --app my-app
       heroku logs -n 1500 | forensics ingest - -o incident/ --json
+      forensics ingest drain/ papertrail/*.tsv.gz -o incident/ --app my-app
+      forensics ingest syslog.log -o incident/ --year 2025 --tz Europe/Paris
     """
     from forensics.ingest import ingest as run_ingest
     from forensics.report_text import ingest_summary_text
 
     try:
         with _progress(_total_bytes(list(paths)), not quiet) as progress:
-            summary = run_ingest(list(paths), out, app=app, fmt=fmt, progress=progress)
+            summary = run_ingest(
+                list(paths), out, app=app, fmt=fmt, year=year, tz=tz, progress=progress
+            )
     except ForensicsError as e:
         _fail(str(e))
     except KeyboardInterrupt:

@@ -37,6 +37,7 @@ from forensics.parsers import parse_envelope
 from forensics.pipeline import Background, prefetch
 from forensics.readers.envelope import REJECT_COLUMNS
 from forensics.readers.source import Source, expand_paths, iter_chunks
+from forensics.readers.syslog import Calendar
 from forensics.schema import TABLE_NAMES, conform
 
 ProgressFn = Callable[[int], None]
@@ -134,15 +135,21 @@ def ingest(
     *,
     app: str | None = None,
     fmt: str = "auto",
+    year: int | None = None,
+    tz: str = "UTC",
     progress: ProgressFn | None = None,
 ) -> IngestSummary:
     """Ingest every input into the dataset at `out_dir`.
+
+    `year` and `tz` place timestamps that carry no year or zone (BSD syslog, Papertrail's text
+    view); by default the current year (the last one for dates ahead of today) and UTC.
 
     Raises ForensicsError when nothing can be done (bad output dir, no input could be read);
     a bad input among good ones is recorded as `failed` in the summary instead.
     """
     if fmt != "auto":
         readers.get(fmt)
+    Calendar(year, tz)  # a bad zone fails here, before anything is written
     created = not out_dir.exists()
     manifest = open_for_writing(out_dir)
     results: list[FileResult] = []
@@ -156,7 +163,9 @@ def ingest(
             results.append(FileResult(name=arg, status="failed", error=str(e)))
     for source in sources:
         try:
-            result = _ingest_one(source, out_dir, manifest, app=app, fmt=fmt, progress=progress)
+            result = _ingest_one(
+                source, out_dir, manifest, app=app, fmt=fmt, calendar=(year, tz), progress=progress
+            )
         except InputError as e:
             errors.append(str(e))
             result = FileResult(name=source.name, status="failed", error=str(e))
@@ -176,6 +185,7 @@ def _ingest_one(
     *,
     app: str | None,
     fmt: str,
+    calendar: tuple[int | None, str],
     progress: ProgressFn | None,
 ) -> FileResult:
     known = _known_file(source, manifest)
@@ -184,7 +194,6 @@ def _ingest_one(
     chunks = _with_progress(iter_chunks(source), source, progress)
     first = next(chunks, b"")
     name = fmt if fmt != "auto" else readers.detect(first[: readers.SNIFF_BYTES])
-    reader = readers.get(name)
     result = FileResult(name=source.name, status="ingested", format=name)
     writer = FileWriter(root)
     canary = dedup.hash_canary()
@@ -206,7 +215,9 @@ def _ingest_one(
     background = Background()
     try:
         stream = itertools.chain([first], chunks) if first else iter(())
-        for batch in prefetch(reader.read(stream, source_file=source.name, app=app)):
+        year, tz = calendar
+        batches = readers.read(name, stream, source_file=source.name, app=app, year=year, tz=tz)
+        for batch in prefetch(batches):
             result.lines += batch.lines
             keyed = dedup.with_keys(batch.envelope)
             env, dropped = dedup.drop_seen(keyed, index, carry)

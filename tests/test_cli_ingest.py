@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 from ingest_helpers import REAL, TYPED, read_table
 
@@ -164,6 +165,58 @@ def test_unknown_format(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.startswith("forensics: error: unknown format 'csv'; choose one of:")
     assert result.stderr.count("\n") == 1
+
+
+def test_unknown_time_zone(tmp_path):
+    result = cli("ingest", str(GOOD), "-o", str(tmp_path / "ds"), "--tz", "Mars/Olympus")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "forensics: error: unknown time zone 'Mars/Olympus'; use an IANA name such as "
+        "Europe/Paris, or UTC\n"
+    )
+    assert not (tmp_path / "ds").exists()
+
+
+def test_year_out_of_range(tmp_path):
+    result = cli("ingest", str(GOOD), "-o", str(tmp_path / "ds"), "--year", "12")
+    assert result.exit_code == 2
+    assert "'--year'" in result.stderr and "12 is not in the range 1970<=x<=2200" in result.stderr
+
+
+YEARLESS = {
+    "syslog": b"Dec 31 23:59:58 my-app app[web.1]: Completed 200 OK in 12ms\n",
+    "papertrail": b"Dec 31 23:59:58 my-app app/web.1: Completed 200 OK in 12ms\n",
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(YEARLESS))
+@pytest.mark.parametrize(
+    ("options", "want"),
+    [
+        (["--year", "2019"], "2019-12-31T23:59:58+00:00"),
+        (["--year", "2019", "--tz", "America/Los_Angeles"], "2020-01-01T07:59:58+00:00"),
+        (["--year", "2019", "--tz", "Asia/Tokyo"], "2019-12-31T14:59:58+00:00"),
+    ],
+)
+def test_year_and_tz_place_yearless_timestamps(tmp_path, fmt, options, want):
+    path = tmp_path / "export.log"
+    path.write_bytes(YEARLESS[fmt])
+    result = cli("ingest", str(path), "-o", str(tmp_path / "ds"), "--json", "-q", *options)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["files"][0]["format"] == fmt
+    assert summary["totals"]["time_span"] == [want, want]
+    logs = read_table(tmp_path / "ds", "app_logs")
+    assert logs["message"].to_list() == ["Completed 200 OK in 12ms"]
+
+
+def test_year_and_tz_leave_full_timestamps_alone(tmp_path):
+    plain = cli("ingest", str(GOOD), "-o", str(tmp_path / "a"), "--json", "-q")
+    placed = cli("ingest", str(GOOD), "-o", str(tmp_path / "b"), "--json", "-q",
+                 "--year", "1999", "--tz", "Asia/Tokyo")  # fmt: skip
+    assert placed.exit_code == plain.exit_code == 0
+    span = json.loads(plain.stdout)["totals"]["time_span"]
+    assert json.loads(placed.stdout)["totals"]["time_span"] == span
 
 
 # --- what gets ingested ------------------------------------------------------------------

@@ -1,17 +1,21 @@
 """Readers turn an input's bytes into envelope batches; one module per export format.
 
 Each reader module has `NAME`, `sniff(head: bytes) -> bool` and
-`read(chunks, *, source_file, app) -> Iterator[Batch]`. `detect` picks the first whose sniff
-accepts the input's first bytes; text that no reader recognises goes through the `heroku logs`
-reader, so its lines still come out as rejects with a reason instead of vanishing.
+`read(chunks, *, source_file, app) -> Iterator[Batch]`; readers of formats whose timestamps
+carry no year or zone (`Mon DD HH:MM:SS`) set `CALENDAR = True` and also take `year` and `tz`.
+`detect` picks the first whose sniff accepts the input's first bytes; text that no reader
+recognises goes through the `heroku logs` reader, so its lines still come out as rejects with a
+reason instead of vanishing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 
 from forensics.errors import ForensicsError
 from forensics.readers import cli_text, drain, papertrail, syslog
+from forensics.readers.envelope import Batch
 
 # Most specific first: detect takes the first whose sniff accepts the input.
 READERS: dict[str, ModuleType] = {
@@ -39,3 +43,20 @@ def get(name: str) -> ModuleType:
     except KeyError:
         choices = ", ".join(sorted(READERS))
         raise ForensicsError(f"unknown format {name!r}; choose one of: auto, {choices}") from None
+
+
+def read(
+    name: str,
+    chunks: Iterable[bytes],
+    *,
+    source_file: str,
+    app: str | None,
+    year: int | None = None,
+    tz: str = "UTC",
+) -> Iterator[Batch]:
+    """Envelope batches of one input through the reader `name`; `year` and `tz` reach only the
+    readers whose timestamps need them."""
+    mod = get(name)
+    if getattr(mod, "CALENDAR", False):
+        return mod.read(chunks, source_file=source_file, app=app, year=year, tz=tz)
+    return mod.read(chunks, source_file=source_file, app=app)

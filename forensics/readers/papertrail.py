@@ -41,6 +41,7 @@ from forensics.readers.syslog import Calendar, line_share
 KEEP = (*ENVELOPE_COLUMNS, "raw")
 
 NAME = "papertrail"
+CALENDAR = True  # takes `year` and `tz` for timestamps without them
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 COLUMNS = (

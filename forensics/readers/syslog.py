@@ -40,6 +40,7 @@ from forensics.readers.lines import iter_line_batches
 KEEP = (*ENVELOPE_COLUMNS, "raw")
 
 NAME = "syslog"
+CALENDAR = True  # takes `year` and `tz` for timestamps without them
 
 _ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\S*"
 _BSD = r"[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d"

@@ -21,7 +21,6 @@ import reader_render as rr
 from polars.testing import assert_frame_equal
 
 from forensics.ingest import ingest
-from forensics.readers import papertrail, syslog
 
 FIXTURE = Path(__file__).parents[1] / "data" / "formats" / "equivalence.log"
 APP = "warm-cliffs-8392"
@@ -29,7 +28,6 @@ TZ = "America/Los_Angeles"
 TABLES = ("requests", "events", "dyno_metrics", "addon_metrics", "app_logs")
 PROVENANCE = ["source_file", "line_no", "line_count", "byte_offset"]
 EVENTS = rr.parse_cli(FIXTURE.read_text())
-_READ = {syslog: syslog.read, papertrail: papertrail.read}
 
 
 def _tables(root: Path, whole_seconds: bool) -> dict[str, pl.DataFrame]:
@@ -44,8 +42,8 @@ def _tables(root: Path, whole_seconds: bool) -> dict[str, pl.DataFrame]:
     return out
 
 
-def _run(paths: list[Path], root: Path) -> None:
-    summary = ingest([str(p) for p in paths], root, app=APP)
+def _run(paths: list[Path], root: Path, **options: object) -> None:
+    summary = ingest([str(p) for p in paths], root, app=APP, **options)
     totals = summary.totals()
     assert totals["rejected_lines"] == 0, totals["rejects_by_reason"]
     assert all(f.status == "ingested" for f in summary.files)
@@ -59,17 +57,13 @@ def _by_year(events: list[rr.Event]) -> dict[int, list[rr.Event]]:
     return groups
 
 
-def _yearless(
-    tmp: Path, monkeypatch: pytest.MonkeyPatch, name: str, render: Callable[..., bytes]
-) -> Path:
-    """Ingest one file per year, with the reader's year and zone options set for it."""
+def _yearless(tmp: Path, name: str, render: Callable[..., bytes]) -> Path:
+    """Ingest one file per year, with `year` and `tz` set for it as the CLI's options do."""
     root = tmp / name
     for year, events in _by_year(EVENTS).items():
         path = tmp / f"{name}-{year}.log"
         path.write_bytes(render(events))
-        for mod, read in _READ.items():
-            monkeypatch.setattr(mod, "read", functools.partial(read, year=year, tz=TZ))
-        _run([path], root)
+        _run([path], root, year=year, tz=TZ)
     return root
 
 
@@ -112,18 +106,14 @@ def test_syslog_rfc5424(tmp_path: Path, reference: tuple[dict, dict]) -> None:
     _compare(_tables(tmp_path / "ds", False), reference[0])
 
 
-def test_syslog_bsd(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: tuple[dict, dict]
-) -> None:
-    root = _yearless(tmp_path, monkeypatch, "bsd", functools.partial(rr.bsd, tz=TZ))
+def test_syslog_bsd(tmp_path: Path, reference: tuple[dict, dict]) -> None:
+    root = _yearless(tmp_path, "bsd", functools.partial(rr.bsd, tz=TZ))
     _compare(_tables(root, True), reference[1])
 
 
-def test_papertrail_text(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: tuple[dict, dict]
-) -> None:
+def test_papertrail_text(tmp_path: Path, reference: tuple[dict, dict]) -> None:
     render = functools.partial(rr.papertrail_text, tz=TZ, system=APP)
-    root = _yearless(tmp_path, monkeypatch, "pt", render)
+    root = _yearless(tmp_path, "pt", render)
     _compare(_tables(root, True), reference[1])
 
 
