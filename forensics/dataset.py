@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from forensics import __version__
@@ -124,6 +126,11 @@ def save_manifest(root: Path, manifest: Manifest) -> None:
     os.replace(tmp, root / MANIFEST)
 
 
+def _arrow(df: pl.DataFrame) -> pa.Table:
+    """Polars' own Arrow layout (string views): zero-copy, unlike the legacy large strings."""
+    return df.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 class FileWriter:
     """Writes one input's rows, table by table, as temp Parquet files until `commit`.
 
@@ -138,16 +145,22 @@ class FileWriter:
         self._paths: dict[str, Path] = {}
         self._extra: list[Path] = []
         self.rows: dict[str, int] = dict.fromkeys(TABLE_NAMES, 0)
+        self._locks = {t: threading.Lock() for t in TABLE_NAMES}
 
     def write(self, table: str, df: pl.DataFrame) -> None:
-        """Append rows (already in the table's schema) as one row group."""
+        """Append rows (already in the table's schema) as one row group; thread-safe."""
         if df.height == 0:
             return
+        data = _arrow(df)
+        with self._locks[table]:
+            self._append(table, data)
+
+    def _append(self, table: str, data: pa.Table) -> None:
         if table not in self._writers:
             folder = self.root / table
             folder.mkdir(exist_ok=True)
             path = folder / f"{TMP_PREFIX}{self.token}.parquet"
-            schema = pl.DataFrame(schema=polars_schema(table)).to_arrow().schema
+            schema = _arrow(pl.DataFrame(schema=polars_schema(table))).schema
             self._writers[table] = pq.ParquetWriter(
                 path,
                 schema,
@@ -157,8 +170,8 @@ class FileWriter:
                 write_statistics=[n for n in _STATISTICS if n in schema.names],
             )
             self._paths[table] = path
-        self._writers[table].write_table(df.to_arrow())
-        self.rows[table] += df.height
+        self._writers[table].write_table(data)
+        self.rows[table] += data.num_rows
 
     def add_temp_files(self, paths: list[str]) -> None:
         """Other temp files (`.tmp-<token>...`) to rename with the parts at commit."""

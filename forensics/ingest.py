@@ -34,7 +34,7 @@ from forensics.dataset import (
 from forensics.dedup import KeyIndex
 from forensics.errors import ForensicsError, InputError
 from forensics.parsers import parse_envelope
-from forensics.pipeline import Background, prefetch
+from forensics.pipeline import Workers, prefetch
 from forensics.readers.envelope import REJECT_COLUMNS
 from forensics.readers.source import Source, expand_paths, iter_chunks
 from forensics.readers.syslog import Calendar
@@ -208,28 +208,21 @@ def _ingest_one(
     carry = dedup.empty_carry()
     reject_carry = dedup.empty_carry().drop("_last")
     key_writer = dedup.KeyWriter(root, writer.token)
-    records_by_table: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    apps: set[str] = set()
-    dynos: set[str] = set()
-    background = Background()
+    tally = _Tally()
+    workers = Workers(threads=2, depth=2)
     try:
         stream = itertools.chain([first], chunks) if first else iter(())
         year, tz = calendar
         batches = readers.read(name, stream, source_file=source.name, app=app, year=year, tz=tz)
         for batch in prefetch(batches):
             result.lines += batch.lines
+            # Deduplication runs here, in input order; parsing and writing on the workers.
             keyed = dedup.with_keys(batch.envelope)
             env, dropped = dedup.drop_seen(keyed, index, carry)
             carry = dedup.next_carry(carry, keyed)
             key_writer.add(keyed)
             result.duplicate_lines += int(dropped["line_count"].sum())
             env = env.drop("_key", "_day")
-            parsed = parse_envelope(env)
-            for table, rows in parsed.tables.items():
-                background.submit(functools.partial(writer.write, table, rows))
-            for table, n in parsed.records.items():
-                records_by_table[table] += n
             read_rejects = batch.rejects.select(REJECT_COLUMNS)
             if read_rejects.height:
                 keyed = dedup.with_reject_keys(read_rejects, app=app)
@@ -238,22 +231,19 @@ def _ingest_one(
                 key_writer.add(keyed)
                 result.duplicate_lines += int(dropped["line_count"].sum())
                 read_rejects = read_rejects.drop("_key", "_day")
-            rejects = [r for r in (read_rejects, parsed.rejects) if r is not None and r.height]
-            if rejects:
-                rej = conform(pl.concat([r.select(REJECT_COLUMNS) for r in rejects]), "rejects")
-                background.submit(functools.partial(writer.write, "rejects", rej))
-                per_reason = rej.group_by("reason").agg(pl.col("line_count").sum())
-                for reason, n in per_reason.iter_rows():
-                    reasons[reason] += n
-            _account(env, result, apps, dynos)
-        background.close()
+            job = functools.partial(_parse_and_write, env, read_rejects, writer)
+            for outcome in workers.submit(job):
+                tally.add(outcome)
+        for outcome in workers.drain():
+            tally.add(outcome)
+        workers.close()
         writer.add_temp_files(key_writer.paths)
         if manifest.find(source.sha256 or ""):
             writer.abort()
             return FileResult(name=source.name, status="already_ingested", sha256=source.sha256)
     except BaseException:
         with contextlib.suppress(BaseException):
-            background.close()
+            workers.close()
         writer.add_temp_files(key_writer.paths)
         writer.abort()
         raise
@@ -261,9 +251,7 @@ def _ingest_one(
         result.status = "empty"
     result.sha256 = source.sha256
     result.rows = {t: writer.rows[t] for t in TABLE_NAMES if t != "rejects"}
-    result.records = dict(records_by_table)
-    result.rejects_by_reason = dict(reasons)
-    result.apps, result.dynos = sorted(apps), sorted(dynos)
+    tally.fill(result)
     token = writer.commit()
     entry = asdict(result) | {"size": source.size, "ingested_at": now_iso(), "app": app}
     entry["token"] = token
@@ -288,20 +276,57 @@ def _known_file(source: Source, manifest: Manifest) -> str | None:
     return sha if manifest.find(sha) else None
 
 
-def _account(env: pl.DataFrame, result: FileResult, apps: set[str], dynos: set[str]) -> None:
-    """Add one batch's envelope to the joined-line count, time span, apps and dynos."""
-    if env.height == 0:
-        return
-    joined, lo, hi = env.select(
-        (pl.col("line_count").sum() - pl.len()).alias("joined"),
-        pl.col("ts").min().alias("lo"),
-        pl.col("ts").max().alias("hi"),
-    ).row(0)
-    result.joined_lines += int(joined)
-    result.ts_min = lo if result.ts_min is None else min(result.ts_min, lo)
-    result.ts_max = hi if result.ts_max is None else max(result.ts_max, hi)
-    apps.update(a for a in env["app"].unique().to_list() if a)
-    dynos.update(env.filter(pl.col("dyno") != "router")["dyno"].unique().to_list())
+@dataclass
+class _Tally:
+    """What the batches of one input add up to (records, rejects, time span, apps, dynos)."""
+
+    records: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    joined: int = 0
+    lo: datetime | None = None
+    hi: datetime | None = None
+    apps: set[str] = field(default_factory=set)
+    dynos: set[str] = field(default_factory=set)
+
+    def add(self, other: _Tally) -> None:
+        self.records.update(other.records)
+        self.reasons.update(other.reasons)
+        self.joined += other.joined
+        self.lo = min(d for d in (self.lo, other.lo) if d) if self.lo or other.lo else None
+        self.hi = max(d for d in (self.hi, other.hi) if d) if self.hi or other.hi else None
+        self.apps |= other.apps
+        self.dynos |= other.dynos
+
+    def fill(self, result: FileResult) -> None:
+        result.records = dict(self.records)
+        result.rejects_by_reason = dict(self.reasons)
+        result.joined_lines = self.joined
+        result.ts_min, result.ts_max = self.lo, self.hi
+        result.apps, result.dynos = sorted(self.apps), sorted(self.dynos)
+
+
+def _parse_and_write(env: pl.DataFrame, read_rejects: pl.DataFrame, writer: FileWriter) -> _Tally:
+    """Parse one deduplicated batch, write its rows and rejects; return what it adds up to."""
+    parsed = parse_envelope(env)
+    for table, rows in parsed.tables.items():
+        writer.write(table, rows)
+    out = _Tally(records=Counter(parsed.records))
+    rejects = [r for r in (read_rejects, parsed.rejects) if r is not None and r.height]
+    if rejects:
+        rej = conform(pl.concat([r.select(REJECT_COLUMNS) for r in rejects]), "rejects")
+        writer.write("rejects", rej)
+        per_reason = rej.group_by("reason").agg(pl.col("line_count").sum())
+        out.reasons.update(dict(per_reason.iter_rows()))
+    if env.height:
+        joined, out.lo, out.hi = env.select(
+            (pl.col("line_count").sum() - pl.len()).alias("joined"),
+            pl.col("ts").min().alias("lo"),
+            pl.col("ts").max().alias("hi"),
+        ).row(0)
+        out.joined = int(joined)
+        out.apps = {a for a in env["app"].unique().to_list() if a}
+        out.dynos = set(env.filter(pl.col("dyno") != "router")["dyno"].unique().to_list())
+    return out
 
 
 def _with_progress(

@@ -1,14 +1,16 @@
 """Overlap reading, parsing and writing on separate threads (Polars and Arrow release the GIL).
 
-Queues are bounded, so at most a couple of batches are in memory at once whatever the input
-size; an exception in any stage is re-raised in the caller.
+Queues are bounded, so at most a few batches are in memory at once whatever the input size;
+an exception in any stage is re-raised in the caller.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -50,33 +52,35 @@ def prefetch(items: Iterable[T], *, depth: int = 1) -> Iterator[T]:
         thread.join(timeout=5)
 
 
-class Background:
-    """Run submitted calls in order on one background thread; `close` waits and re-raises."""
+class Workers:
+    """Run calls on `threads` background threads with at most `depth` unfinished at once, and
+    hand their results back in submission order (so totals and errors stay deterministic).
 
-    def __init__(self, *, depth: int = 2) -> None:
-        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="forensics-writer", daemon=True)
-        self._thread.start()
+    `submit` first waits while `depth` calls are unfinished, returning the results that are ready;
+    `drain` waits for the rest. An exception in a call is re-raised by the `submit` or `drain`
+    that reaches its result; `close` cancels what has not started and waits for what has.
+    """
 
-    def _run(self) -> None:
-        while True:
-            job = self._q.get()
-            if job is _DONE:
-                return
-            if self._error is None:
-                try:
-                    job()
-                except BaseException as e:
-                    self._error = e
+    def __init__(self, *, threads: int = 2, depth: int = 3) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="forensics")
+        self._pending: deque[Future[Any]] = deque()
+        self._depth = depth
 
-    def submit(self, fn: Callable[[], None]) -> None:
-        if self._error is not None:
-            raise self._error
-        self._q.put(fn)
+    def submit(self, fn: Callable[[], T]) -> list[T]:
+        ready = []
+        while self._pending and (len(self._pending) >= self._depth or self._pending[0].done()):
+            ready.append(self._pending.popleft().result())
+        self._pending.append(self._pool.submit(fn))
+        return ready
+
+    def drain(self) -> list[T]:
+        out = []
+        while self._pending:
+            out.append(self._pending.popleft().result())
+        return out
 
     def close(self) -> None:
-        self._q.put(_DONE)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+        for fut in self._pending:
+            fut.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)

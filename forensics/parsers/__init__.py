@@ -2,8 +2,9 @@
 
 Every module has the same shape: a docstring with the format, literal example lines and the
 columns they become; `TABLE`; `matches()`, a boolean expression over envelope columns; and
-`parse(envelope) -> (rows, rejects or None)`. `parse_envelope` routes each envelope row to the
-first family that matches, in the order of `FAMILIES`, so every row lands in exactly one place.
+`parse(envelope) -> (rows, rejects or None)`, rejects carrying the envelope's `_row`.
+`parse_envelope` routes each envelope row to the first family that matches, in the order of
+`FAMILIES`, so every row lands in exactly one place.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def parse_envelope(env: pl.DataFrame) -> Parsed:
     Each family's parser is a lazy plan; all of them run together on the streaming engine,
     which spreads the work over every core.
     """
+    # The input lines stay out of the parsers (a copy per stage otherwise); only a reject's
+    # line is put back, by its row number.
+    raw = env.get_column("raw") if "raw" in env.columns else None
+    env = env.drop("raw", strict=False).with_row_index("_row")
     df = env.lazy().with_columns(family_expr().alias("_family")).collect(engine="streaming")
     names: list[str] = []
     plans: list[pl.LazyFrame] = []
@@ -54,14 +59,16 @@ def parse_envelope(env: pl.DataFrame) -> Parsed:
         records[mod.TABLE] = part.height
         if bad is not None:
             names.append(f"!{mod.TABLE}")
-            plans.append(bad.select(REJECT_COLUMNS))
+            plans.append(bad.select(*REJECT_COLUMNS, "_row"))
     done = pl.collect_all(plans, engine="streaming") if plans else []
     tables: dict[str, pl.DataFrame] = {}
     rejects: list[pl.DataFrame] = []
     for name, out in zip(names, done, strict=True):
         if name.startswith("!"):
             if out.height:
-                rejects.append(out)
+                if raw is not None:
+                    out = out.with_columns(raw.gather(out["_row"]).alias("raw"))
+                rejects.append(out.drop("_row"))
                 records[name[1:]] -= out.height
         else:
             tables[name] = out

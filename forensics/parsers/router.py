@@ -29,7 +29,7 @@ from __future__ import annotations
 import polars as pl
 
 from forensics.parsers import logfmt
-from forensics.routes import split_path
+from forensics.routes import route_expr, split_path
 
 TABLE = "requests"
 
@@ -99,15 +99,16 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         pl.lit(False).alias("legacy"),
     )
     others = _parse_other(lf.filter(~pl.col("_canon")))
-    parsed = _finish(
-        pl.concat([canon, others], how="diagonal_relaxed").drop("_t", "_canon", strict=False)
+    parsed = _with_routes(
+        _finish(
+            pl.concat([canon, others], how="diagonal_relaxed").drop("_t", "_canon", strict=False)
+        )
     )
     ok = pl.col("method").is_not_null() | pl.col("path").is_not_null()
     rebuilt = pl.concat_str(pl.lit("heroku[router]: "), "message")
-    raw = pl.col("raw") if "raw" in env.collect_schema().names() else rebuilt
     rejects = parsed.filter(~ok).select(
-        "source_file", "line_no", "line_count", "byte_offset",
-        raw.alias("raw"),
+        "source_file", "line_no", "line_count", "byte_offset", "_row",
+        rebuilt.alias("raw"),  # parse_envelope puts the input line back when it has it
         pl.lit("router_unparsed").alias("reason"),
     )  # fmt: skip
     return parsed.filter(ok), rejects
@@ -199,14 +200,20 @@ def _leftover(rest: pl.Expr) -> pl.Expr:
     return pl.when(left == "").then(None).otherwise(left)
 
 
+def _with_routes(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `route`, templated once per distinct path (paths repeat: ~4x less regex work)."""
+    lf = lf.cache()
+    routes = lf.select("path").unique().with_columns(route_expr(pl.col("path")).alias("route"))
+    return lf.join(routes, on="path", how="left", nulls_equal=True, maintain_order="left")
+
+
 def _finish(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Turn the `_key` text columns into typed request columns."""
-    path, query, route = split_path(pl.col("_path"))
+    path, query, _ = split_path(pl.col("_path"))
     return lf.with_columns(
         _nz(pl.col("_dyno")).alias("dyno"),
         _nz(pl.col("_method")).alias("method"),
         path.alias("path"),
-        route.alias("route"),
         query.alias("query"),
         _nz(pl.col("_host")).alias("host"),
         _nz(pl.col("_request_id")).alias("request_id"),

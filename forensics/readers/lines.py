@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 
 import polars as pl
 
-BATCH_BYTES = 16 << 20
+BATCH_BYTES = 12 << 20
 _HOLDBACK_SCAN = 256 << 10
 
 
