@@ -13,6 +13,7 @@ See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -304,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         k = i % len(args.only)
         for name in args.only[k:] + args.only[:k]:
             runs[name].append(run_once(name, root, stamp, i, args))
+    with contextlib.suppress(OSError):  # empty unless --keep
+        (ri.DATA / "out" / stamp).rmdir()
     summary = {n: summarize(r, stats[n]) for n, r in runs.items()}
     print_table(summary, stats)
     warnings = checks(summary, stats)
