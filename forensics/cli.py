@@ -87,7 +87,11 @@ def _total_bytes(paths: list[str]) -> int | None:
     "-o", "--output", "out", required=True, type=click.Path(path_type=Path),
     help="Dataset directory (created if missing; more inputs add to it).",
 )  # fmt: skip
-@click.option("--app", default=None, help="App name for formats that do not carry it.")
+@click.option(
+    "--app", "apps", multiple=True, metavar="NAME|GLOB=NAME",
+    help="App name for formats that do not carry it (a drain whose host is `host`, CLI text); "
+    "GLOB=NAME names it per file (first glob matching the path or file name wins; repeatable).",
+)  # fmt: skip
 @click.option(
     "--format", "fmt", default="auto", show_default=True,
     help="Input format: auto (detected per file from its first bytes), heroku-cli, drain "
@@ -107,7 +111,7 @@ def _total_bytes(paths: list[str]) -> int | None:
 def ingest(
     paths: tuple[str, ...],
     out: Path,
-    app: str | None,
+    apps: tuple[str, ...],
     fmt: str,
     year: int | None,
     tz: str,
@@ -126,15 +130,24 @@ def ingest(
       forensics ingest 'exports/*.log.gz' -o incident/ --app my-app
       heroku logs -n 1500 | forensics ingest - -o incident/ --json
       forensics ingest drain/ papertrail/*.tsv.gz -o incident/ --app my-app
+      forensics ingest drains/ -o incident/ --app 'shop-*=acme-shop' --app 'api-*=acme-api'
       forensics ingest syslog.log -o incident/ --year 2025 --tz Europe/Paris
     """
     from forensics.ingest import ingest as run_ingest
     from forensics.report_text import ingest_summary_text
 
     try:
+        app, app_by_file = _app_options(apps)
         with _progress(_total_bytes(list(paths)), not quiet) as progress:
             summary = run_ingest(
-                list(paths), out, app=app, fmt=fmt, year=year, tz=tz, progress=progress
+                list(paths),
+                out,
+                app=app,
+                app_by_file=app_by_file,
+                fmt=fmt,
+                year=year,
+                tz=tz,
+                progress=progress,
             )
     except ForensicsError as e:
         _fail(str(e))
@@ -153,6 +166,23 @@ def ingest(
         click.echo(f"forensics: skipped: {f.error}", err=True)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
+
+
+def _app_options(values: tuple[str, ...]) -> tuple[str | None, list[tuple[str, str]]]:
+    """`--app` values -> (the app for every input, [(glob, app)]); app names have no `=`."""
+    plain = [v for v in values if "=" not in v]
+    if len(plain) > 1:
+        raise ForensicsError(
+            f"--app given {len(plain)} names ({', '.join(plain)}); give one, or name the app "
+            "per file with GLOB=NAME"
+        )
+    mapping = [tuple(v.rsplit("=", 1)) for v in values if "=" in v]
+    for glob, name in mapping:
+        if not glob or not name:
+            raise ForensicsError(
+                f"--app {glob}={name}: expected GLOB=NAME, e.g. 'shop-*=acme-shop'"
+            )
+    return (plain[0] if plain else None), mapping  # type: ignore[return-value]
 
 
 def cut_options(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -9,12 +9,13 @@ The library reports progress through a callback and never prints; the CLI decide
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import hashlib
 import itertools
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -134,6 +135,7 @@ def ingest(
     out_dir: Path,
     *,
     app: str | None = None,
+    app_by_file: Sequence[tuple[str, str]] = (),
     fmt: str = "auto",
     year: int | None = None,
     tz: str = "UTC",
@@ -141,8 +143,11 @@ def ingest(
 ) -> IngestSummary:
     """Ingest every input into the dataset at `out_dir`.
 
-    `year` and `tz` place timestamps that carry no year or zone (BSD syslog, Papertrail's text
-    view); by default the current year (the last one for dates ahead of today) and UTC.
+    `app` names the app for formats that do not carry it; `app_by_file` maps input paths to apps
+    per file instead (`(glob, app)`, first match on the path or the file name wins, e.g.
+    `("drains/shop-*", "acme-shop")`). `year` and `tz` place timestamps that carry no year or
+    zone (BSD syslog, Papertrail's text view); by default the current year (the last one for
+    dates ahead of today) and UTC.
 
     Raises ForensicsError when nothing can be done (bad output dir, no input could be read);
     a bad input among good ones is recorded as `failed` in the summary instead.
@@ -164,7 +169,13 @@ def ingest(
     for source in sources:
         try:
             result = _ingest_one(
-                source, out_dir, manifest, app=app, fmt=fmt, calendar=(year, tz), progress=progress
+                source,
+                out_dir,
+                manifest,
+                app=app_for(source.name, app=app, app_by_file=app_by_file),
+                fmt=fmt,
+                calendar=(year, tz),
+                progress=progress,
             )
         except InputError as e:
             errors.append(str(e))
@@ -176,6 +187,15 @@ def ingest(
         raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
     compact(out_dir, manifest)
     return IngestSummary(dataset=str(out_dir), files=results)
+
+
+def app_for(name: str, *, app: str | None, app_by_file: Sequence[tuple[str, str]]) -> str | None:
+    """The app for the input `name`: the first `(glob, app)` whose glob matches its path or its
+    file name, else `app`."""
+    for pattern, mapped in app_by_file:
+        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(Path(name).name, pattern):
+            return mapped
+    return app
 
 
 def _ingest_one(

@@ -352,3 +352,62 @@ def test_rows_say_which_file_they_came_from(tmp_path):
     assert sources == [(str(REAL / "src-049.log"), n) for n in range(1, 6)]
     req = read_table(tmp_path / "ds", "requests")
     assert req.select(pl.col("source_file").unique()).item() == str(REAL / "src-024.log")
+
+
+# --- apps ------------------------------------------------------------------------------------
+
+
+def _drain_frame(message: str) -> bytes:
+    """One octet-counted frame as an HTTPS drain sends it (hostname `host`: no app)."""
+    frame = f"<190>1 2024-05-01T10:00:00.000000+00:00 host app web.1 - {message}".encode()
+    return b"%d %s\n" % (len(frame), frame)
+
+
+def _apps_by_file(root: Path) -> dict[str, str | None]:
+    assert read_table(root, "rejects").height == 0
+    df = read_table(root, "app_logs").select(
+        pl.col("source_file").str.split("/").list.last(), "app"
+    )
+    return dict(df.unique().sort("source_file").iter_rows())
+
+
+def test_app_per_file(tmp_path):
+    (tmp_path / "drains").mkdir()
+    for name in ("shop-1.log", "shop-2.log", "api-1.log", "other.log"):
+        (tmp_path / "drains" / name).write_bytes(_drain_frame(f"Completed 200 OK ({name})"))
+    result = cli("ingest", str(tmp_path / "drains"), "-o", str(tmp_path / "ds"), "-q",
+                 "--app", "shop-*=acme-shop", "--app", "*/api-*.log=acme-api",
+                 "--app", "fallback")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert _apps_by_file(tmp_path / "ds") == {
+        "api-1.log": "acme-api",
+        "other.log": "fallback",
+        "shop-1.log": "acme-shop",
+        "shop-2.log": "acme-shop",
+    }
+
+
+def test_app_per_file_without_default_leaves_the_rest_null(tmp_path):
+    for name in ("shop.log", "other.log"):
+        (tmp_path / name).write_bytes(_drain_frame(f"Completed 200 OK ({name})"))
+    result = cli("ingest", str(tmp_path / "shop.log"), str(tmp_path / "other.log"),
+                 "-o", str(tmp_path / "ds"), "-q", "--app", "shop*=acme-shop")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert _apps_by_file(tmp_path / "ds") == {"other.log": None, "shop.log": "acme-shop"}
+
+
+def test_two_plain_app_names_is_an_error(tmp_path):
+    result = cli("ingest", str(GOOD), "-o", str(tmp_path / "ds"), "--app", "a", "--app", "b")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "forensics: error: --app given 2 names (a, b); give one, or name the app per file "
+        "with GLOB=NAME\n"
+    )
+
+
+def test_app_mapping_needs_both_sides(tmp_path):
+    result = cli("ingest", str(GOOD), "-o", str(tmp_path / "ds"), "--app", "=acme")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "forensics: error: --app =acme: expected GLOB=NAME, e.g. 'shop-*=acme-shop'\n"
+    )
