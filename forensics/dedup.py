@@ -17,6 +17,7 @@ stored keys are not trusted (the summary says so) rather than silently missing d
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -69,30 +70,62 @@ def hash_canary() -> int:
 
 
 class KeyIndex:
-    """The stored key counts of a dataset, loaded a day at a time and cached."""
+    """The stored key counts of a dataset, a day at a time, for one ingest job.
 
-    def __init__(self, root: Path, *, trusted: bool = True) -> None:
+    The most recently used `max_days` days stay in memory (inputs are mostly in time order, so
+    consecutive files touch the same days); `absorb` adds each finished input's counts to them,
+    so a job of many files reads a day's keys from disk once, not once per file.
+    """
+
+    def __init__(self, root: Path, *, trusted: bool = True, max_days: int = 4) -> None:
         self.dir = root / KEYS_DIR
         self.trusted = trusted
-        self._cache: dict[date | None, pl.DataFrame] = {}
+        self.max_days = max_days
+        self._cache: OrderedDict[date | None, pl.DataFrame] = OrderedDict()
 
     def counts(self, days: list[date | None]) -> pl.DataFrame:
         """Max stored count per key for the given days: columns `_key`, `_stored`."""
         frames = [self._day(d) for d in days] if self.trusted else []
         frames = [f for f in frames if f.height]
         if not frames:
-            return pl.DataFrame(schema={"_key": pl.UInt64, "_stored": pl.UInt32})
+            return _EMPTY_STORED.clear()
+        if len(frames) == 1:
+            return frames[0]
         return pl.concat(frames).group_by("_key").agg(pl.col("_stored").max())
 
+    def absorb(self, paths: list[str]) -> None:
+        """Fold an input's key parts (written by its KeyWriter) into the cached days: a key's
+        stored count becomes the max of the stored one and this input's (the multiplicity
+        rule). Days not in memory are left alone: they are read from disk when needed."""
+        by_day: dict[str, list[str]] = {}
+        for path in paths:
+            by_day.setdefault(Path(path).parent.name, []).append(path)
+        for day, frame in list(self._cache.items()):
+            files = by_day.get(_folder(day))
+            if not files:
+                continue
+            mine = (
+                pl.read_parquet(files)
+                .group_by("_key")
+                .agg(pl.col("n").sum().cast(pl.UInt32).alias("_mine"))
+            )
+            self._cache[day] = frame.join(mine, on="_key", how="full", coalesce=True).select(
+                "_key", pl.max_horizontal("_stored", "_mine").alias("_stored")
+            )
+
     def _day(self, day: date | None) -> pl.DataFrame:
-        if day not in self._cache:
-            files = sorted((self.dir / _folder(day)).glob("part-*.parquet"))
-            if files:
-                df = read_day(files)
-            else:
-                df = pl.DataFrame(schema={"_key": pl.UInt64, "_stored": pl.UInt32})
-            self._cache[day] = df
-        return self._cache[day]
+        if day in self._cache:
+            self._cache.move_to_end(day)
+            return self._cache[day]
+        files = sorted((self.dir / _folder(day)).glob("part-*.parquet"))
+        df = read_day(files) if files else _EMPTY_STORED.clear()
+        self._cache[day] = df
+        while len(self._cache) > self.max_days:
+            self._cache.popitem(last=False)
+        return df
+
+
+_EMPTY_STORED = pl.DataFrame(schema={"_key": pl.UInt64, "_stored": pl.UInt32})
 
 
 def drop_seen(

@@ -157,6 +157,10 @@ def ingest(
     Calendar(year, tz)  # a bad zone fails here, before anything is written
     created = not out_dir.exists()
     manifest = open_for_writing(out_dir)
+    canary = dedup.hash_canary()
+    if manifest.key_canary is None:
+        manifest.key_canary = canary
+    index = KeyIndex(out_dir, trusted=manifest.key_canary == canary)
     results: list[FileResult] = []
     errors: list[str] = []
     sources: list[Source] = []
@@ -166,12 +170,13 @@ def ingest(
         except InputError as e:
             errors.append(str(e))
             results.append(FileResult(name=arg, status="failed", error=str(e)))
-    for source in sources:
+    for i, source in enumerate(sources, start=1):
         try:
             result = _ingest_one(
                 source,
                 out_dir,
                 manifest,
+                index,
                 app=app_for(source.name, app=app, app_by_file=app_by_file),
                 fmt=fmt,
                 calendar=(year, tz),
@@ -181,6 +186,8 @@ def ingest(
             errors.append(str(e))
             result = FileResult(name=source.name, status="failed", error=str(e))
         results.append(result)
+        if i % COMPACT_EVERY_FILES == 0:
+            compact(out_dir, manifest)
     if errors and all(r.status == "failed" for r in results):
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -198,10 +205,16 @@ def app_for(name: str, *, app: str | None, app_by_file: Sequence[tuple[str, str]
     return app
 
 
+# A job of many small inputs (hourly archives) merges its small parts as it goes, so neither
+# the key index of a day nor a table is spread over thousands of files.
+COMPACT_EVERY_FILES = 64
+
+
 def _ingest_one(
     source: Source,
     root: Path,
     manifest: Manifest,
+    index: KeyIndex,
     *,
     app: str | None,
     fmt: str,
@@ -216,10 +229,6 @@ def _ingest_one(
     name = fmt if fmt != "auto" else readers.detect(first[: readers.SNIFF_BYTES])
     result = FileResult(name=source.name, status="ingested", format=name)
     writer = FileWriter(root)
-    canary = dedup.hash_canary()
-    if manifest.key_canary is None:
-        manifest.key_canary = canary
-    index = KeyIndex(root, trusted=manifest.key_canary == canary)
     if not index.trusted:
         result.notes.append(
             "duplicates were not checked against earlier inputs: they were keyed by another "
@@ -272,6 +281,7 @@ def _ingest_one(
     result.sha256 = source.sha256
     result.rows = {t: writer.rows[t] for t in TABLE_NAMES if t != "rejects"}
     tally.fill(result)
+    index.absorb(key_writer.paths)  # read before commit renames them; the job stops if it fails
     token = writer.commit()
     entry = asdict(result) | {"size": source.size, "ingested_at": now_iso(), "app": app}
     entry["token"] = token

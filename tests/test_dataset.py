@@ -60,6 +60,55 @@ def test_true_repeats_in_one_input_are_kept_and_matched_by_multiplicity(tmp_path
     assert summary.files[0].duplicate_lines == 3
 
 
+def _day_lines(day: int, n: int, start: int, repeats: int = 1) -> list[str]:
+    """App lines on 2024-05-<day>; each message `repeats` times (true repeats)."""
+    ts = f"2024-05-{day:02d}T10:00:{{s:02d}}.000000+00:00"
+    return [
+        f"{ts.format(s=i % 60)} app[web.1]: job {i} done"
+        for i in range(start, start + n)
+        for _ in range(repeats)
+    ]
+
+
+@pytest.mark.parametrize("max_days", [1, 4])
+def test_one_job_of_many_inputs_dedups_like_one_command_per_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_days: int
+) -> None:
+    # Overlapping inputs over three days, with true repeats; the key index keeps one day in
+    # memory (evicting and re-reading) or all of them (each input folded in as it finishes),
+    # and the job compacts as it goes.
+    monkeypatch.setattr(ingest_mod, "COMPACT_EVERY_FILES", 3)
+    monkeypatch.setattr(ds_mod, "COMPACT_MIN_PARTS", 2)
+    specs = [(20, 30, 0, 1), (21, 30, 0, 1), (20, 30, 10, 2), (22, 20, 0, 1), (21, 30, 15, 3),
+             (20, 20, 20, 1), (22, 20, 10, 2), (21, 10, 0, 4), (20, 40, 0, 2)]  # fmt: skip
+    paths = [
+        str(_write(tmp_path / f"in-{i}.log", _day_lines(*spec))) for i, spec in enumerate(specs)
+    ]
+    separate, together = tmp_path / "separate", tmp_path / "together"
+    for path in paths:
+        ingest([path], separate)
+    real = ingest_mod.KeyIndex
+
+    def small_index(root: Path, *, trusted: bool = True) -> object:
+        return real(root, trusted=trusted, max_days=max_days)
+
+    monkeypatch.setattr(ingest_mod, "KeyIndex", small_index)
+    summary = ingest(paths, together)
+
+    def messages(root: Path) -> list[tuple]:
+        return sorted(_rows(root, "app_logs").select("ts", "message").iter_rows())
+
+    assert messages(together) == messages(separate)
+    # day 20: keys 0..29 once, 10..39 twice, 20..39 once, 0..39 twice -> max per key
+    want_day20 = 10 * 2 + 30 * 2  # keys 0..9 twice (last input), 10..39 twice
+    got = _rows(together, "app_logs").filter(pl.col("ts").dt.day() == 20).height
+    assert got == want_day20
+    assert (
+        sum(f.duplicate_lines for f in summary.files)
+        == sum(len(_day_lines(*spec)) for spec in specs) - _rows(together, "app_logs").height
+    )
+
+
 def test_whole_second_timestamps_match_microsecond_ones(tmp_path: Path) -> None:
     precise = APP.format(s=7, us=123456)
     coarse = precise.replace(".123456", "")
