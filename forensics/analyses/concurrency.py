@@ -74,21 +74,13 @@ def _levels(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]
     t0 = r["start_us"].min()
     span = r["end_us"].max() - t0 + 1  # type: ignore[operator]
     # One sortable integer per (dyno, time): group id * span + microseconds since t0, so one
-    # global sort and binary search serve every dyno at once.
-    keys = r.select(
-        (pl.col("g") * span + pl.col("start_us") - t0).alias("s"),
-        (pl.col("g") * span + pl.col("end_us") - t0).alias("e"),
-    )
-    bases = pl.Series(range(names.height), dtype=pl.Int64) * span
-    starts, ends = keys["s"].sort(), keys["e"].sort()
-
-    def count(sorted_keys: pl.Series) -> pl.Series:
-        """How many of the dyno's sorted keys are <= each request's start key."""
-        upto = sorted_keys.search_sorted(keys["s"], side="right").cast(pl.Int64)
-        first = sorted_keys.search_sorted(bases, side="left").cast(pl.Int64)
-        return upto - first.gather(r["g"])
-
-    return r.with_columns((count(starts) - count(ends)).alias("level")), names
+    # global sort serves every dyno at once. Keys of earlier dynos count as many starts as
+    # ends, so they cancel out of the difference below.
+    s = pl.col("g") * span + pl.col("start_us") - t0
+    e = pl.col("g") * span + pl.col("end_us") - t0
+    # starts <= s (the "max" rank of s among the starts) minus ends <= s.
+    level = s.rank("max").cast(pl.Int64) - e.sort().search_sorted(s, side="right").cast(pl.Int64)
+    return r.with_columns(level.alias("level")), names
 
 
 def arrival_levels(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -98,7 +90,7 @@ def arrival_levels(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     How: a request occupies [ts - service_ms, ts) on its dyno; `level` = requests of the dyno
     started at or before this one's start minus those ended at or before it, i.e. the ones in
     flight at its arrival, itself included (a 0 ms request is not in flight at all). Counted
-    with two sorted searches per request (Polars `search_sorted`), no per-row Python.
+    with a rank and a sorted search (Polars `rank`, `search_sorted`), no per-row Python.
 
     Columns: app, dyno, process_type, start, ts, level, connect_ms, service_ms.
     """
@@ -231,7 +223,9 @@ def configured_concurrency(
     return query(
         con,
         f"""
-        WITH l AS (
+        -- MATERIALIZED: keeps DuckDB from pushing the regexes below into the app_logs scan,
+        -- where they would run on every line instead of the few the prefilter keeps.
+        WITH l AS MATERIALIZED (
             SELECT app, dyno, ts, message AS text, source_file, line_no, false AS is_cmd
             FROM app_logs WHERE dyno IS NOT NULL AND ({_BOOT_FILTER})
             UNION ALL

@@ -87,6 +87,43 @@ def test_in_flight(puma) -> None:
     assert df.row(1, named=True)["memory_max_mb"] == 460.0
 
 
+def test_arrival_levels_match_brute_force(tmp_path) -> None:
+    # Two dynos with interleaved requests: equal starts, a request ending exactly when another
+    # starts (half-open, so not in flight then), a 0 ms request, and a WebSocket upgrade.
+    reqs = [  # (dyno, end as seconds after 10:00, service ms)
+        ("web.1", 10.0, 10000),
+        ("web.1", 10.0, 10000),
+        ("web.1", 12.0, 2000),
+        ("web.1", 15.0, 3000),
+        ("web.1", 15.5, 0),
+        ("web.1", 20.0, 9000),
+        ("web.2", 10.0, 10000),
+        ("web.2", 11.0, 500),
+        ("web.2", 14.0, 4000),
+        ("web.2", 14.0, 0),
+    ]
+    lines = [
+        f'2024-05-20T10:00:{end:09.6f}+00:00 heroku[router]: at=info method=GET path="/a" '
+        f'host=x.herokuapp.com request_id=r{i} fwd="1.2.3.4" dyno={dyno} connect=1ms '
+        f"service={svc}ms status=200 bytes=10 protocol=https"
+        for i, (dyno, end, svc) in enumerate(reqs)
+    ]
+    lines.append(lines[0].replace("r0", "ws").replace("status=200", "status=101"))
+    con, _ = ingest_lines(tmp_path, "\n".join(lines))
+    got = sorted(concurrency.arrival_levels(con).select("dyno", "start", "ts", "level").rows())
+
+    def at(sec: float):
+        return utc(f"2024-05-20T10:00:{sec:09.6f}Z")
+
+    spans = [(d, end - svc / 1000, end) for d, end, svc in reqs]
+    want = sorted(
+        (d, at(s), at(e), sum(d2 == d and s2 <= s < e2 for d2, s2, e2 in spans))
+        for d, s, e in spans
+    )
+    assert got == want
+    assert [lv for *_, lv in got] == [2, 2, 1, 2, 2, 1, 1, 1, 2, 0]
+
+
 def test_configured_concurrency_puma(puma) -> None:
     con, _ = puma
     c = concurrency.configured_concurrency(con)
