@@ -241,10 +241,10 @@ def compact(root: Path, manifest: Manifest) -> int:
         tmp = folder / f"{TMP_PREFIX}{token}.parquet"
         if folder.parent.name == "_keys":
             # Key counts merge by the multiplicity rule, not by appending.
-            from forensics.dedup import read_day
+            from forensics.dedup import scan_day
 
-            merged = read_day(small).select("_key", pl.col("_stored").alias("n"))
-            merged.write_parquet(tmp, compression="zstd", compression_level=ZSTD_LEVEL)
+            merged = scan_day(small).select("_key", pl.col("_stored").alias("n"))
+            merged.sink_parquet(tmp, compression="zstd", compression_level=ZSTD_LEVEL)
         else:
             _append_parts(small, tmp)
         os.replace(tmp, folder / f"part-{token}.parquet")

@@ -199,17 +199,22 @@ class KeyWriter:
             self.paths.append(str(path))
 
 
-def read_day(files: list[Path]) -> pl.DataFrame:
-    """Stored count per key in one day's key files: summed within an input (its parts share a
-    token), the max across inputs (the multiplicity rule)."""
-    df = pl.read_parquet(files, include_file_paths="_file")
+def scan_day(files: list[Path]) -> pl.LazyFrame:
+    """Stored count per key in one day's key files (`_key`, `_stored`): summed within an input
+    (its parts share a token), the max across inputs (the multiplicity rule)."""
     token = pl.col("_file").str.extract(r"part-([0-9a-z]+)[-.]", 1)
     return (
-        df.group_by(token.alias("_token"), "_key")
+        pl.scan_parquet(files, include_file_paths="_file")
+        .group_by(token.alias("_token"), "_key")
         .agg(pl.col("n").sum())
         .group_by("_key")
         .agg(pl.col("n").max().cast(pl.UInt32).alias("_stored"))
     )
+
+
+def read_day(files: list[Path]) -> pl.DataFrame:
+    """`scan_day`, collected."""
+    return scan_day(files).collect(engine="streaming")
 
 
 def _folder(day: date | None) -> str:

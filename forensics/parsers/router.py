@@ -92,17 +92,22 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     extraction. Each regex match is materialized as a column before its fields are read.
     """
     msg = pl.col("message")
-    lf = env.with_columns(_t=msg.str.splitn(" ", len(_CANON) + 1))
-    lf = lf.with_columns(_canon=_canonical_ok(pl.col("_t").struct.field))
+    split = (
+        env.with_columns(_t=msg.str.splitn(" ", len(_CANON) + 1))
+        .with_columns(_canon=_canonical_ok(pl.col("_t").struct.field))
+        .collect()
+    )
+    lf = split.lazy()
     canon = lf.filter(pl.col("_canon")).with_columns(
         *[_canonical_value(k).alias(f"_{k}") for k in _CANON],
+        *[pl.lit(None, dtype=pl.String).alias(f"_{k}") for k in KEYS if k not in _CANON],
         pl.lit(False).alias("legacy"),
     )
-    others = _parse_other(lf.filter(~pl.col("_canon")))
+    parts = [canon]
+    if not split.get_column("_canon").all():  # the fallbacks' plan only when a row needs it
+        parts.append(_parse_other(lf.filter(~pl.col("_canon"))))
     parsed = _with_routes(
-        _finish(
-            pl.concat([canon, others], how="diagonal_relaxed").drop("_t", "_canon", strict=False)
-        )
+        _finish(pl.concat(parts, how="diagonal_relaxed").drop("_t", "_canon", strict=False))
     )
     ok = pl.col("method").is_not_null() | pl.col("path").is_not_null()
     rebuilt = pl.concat_str(pl.lit("heroku[router]: "), "message")
