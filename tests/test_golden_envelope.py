@@ -223,12 +223,6 @@ def test_batches_number_every_line_once():
     assert numbers == list(range(1, 1012))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: iter_line_batches cuts at the last newline when the buffer holds no record "
-    "start after its first byte (or none within the 256 KB scan), so a head line that "
-    "reaches batch_bytes is emitted before its wrapped continuation arrives: not joined",
-)
 def test_wrapped_continuation_stays_in_its_heads_batch():
     """src-010 lines 118-119 (`...with SIGTE` + `RM`), a chunk ending right after line 118."""
     lines = (REAL / "src-010.log").read_bytes().split(b"\n")[117:120]
@@ -240,3 +234,33 @@ def test_wrapped_continuation_stays_in_its_heads_batch():
         )
     )
     assert batches[0]["line_no"].to_list()[:2] == [1, 2]
+
+
+def _batches(data: bytes, *, chunk: int, batch_bytes: int) -> list[pl.DataFrame]:
+    chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    return list(
+        iter_line_batches(
+            chunks, source_file="x", record_start=cli_text.RECORD_START, batch_bytes=batch_bytes
+        )
+    )
+
+
+def test_a_long_line_keeps_its_wrap():
+    """A 300 KB line: no record start in the last 256 KB, so the batch waits for the next one."""
+    head = b"2024-05-20T10:00:00+00:00 app[web.1]: " + b"x" * (300 << 10)
+    data = b"2024-05-20T09:59:59+00:00 app[web.1]: before\n" + head + b"\ncontinued\n"
+    data += b"2024-05-20T10:00:01+00:00 app[web.1]: after\n"
+    batches = _batches(data, chunk=64 << 10, batch_bytes=len(head) - 100)
+    lines = pl.concat(batches)["line_no"].to_list()
+    assert lines == [1, 2, 3, 4]
+    with_head = next(b for b in batches if 2 in b["line_no"].to_list())
+    assert with_head["line_no"].to_list()[-1] == 3  # the continuation stayed with its head
+
+
+def test_text_without_record_starts_is_still_cut_into_bounded_batches():
+    """No line starts a record: batches are held back at most four batch sizes, then cut."""
+    data = b"".join(b"no timestamp here, line %d\n" % i for i in range(40_000))
+    batches = _batches(data, chunk=16 << 10, batch_bytes=64 << 10)
+    assert pl.concat(batches)["line_no"].to_list() == list(range(1, 40_001))
+    assert len(batches) > 3
+    assert max(b["raw"].str.len_bytes().sum() + b.height for b in batches) <= 5 * (64 << 10)

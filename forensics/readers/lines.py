@@ -13,6 +13,7 @@ import polars as pl
 
 BATCH_BYTES = 12 << 20
 _HOLDBACK_SCAN = 256 << 10
+_HOLD_MAX_BATCHES = 4  # a buffer with no record start is held back up to this many batches
 
 
 def _raw_lines(buf: bytes, end: int) -> pl.DataFrame:
@@ -73,7 +74,7 @@ def iter_line_batches(
         if size < batch_bytes:
             continue
         buf = parts[0] if len(parts) == 1 else b"".join(parts)
-        cut = _cut_point(buf, record_start)
+        cut = _cut_point(buf, record_start, force=size >= _HOLD_MAX_BATCHES * batch_bytes)
         if cut <= 0:
             parts, size = [buf], len(buf)
             continue
@@ -89,17 +90,23 @@ def iter_line_batches(
         )
 
 
-def _cut_point(buf: bytes, record_start: re.Pattern[bytes] | None) -> int:
-    """Index just after the newline where this batch ends (0 when no newline is there yet)."""
+def _cut_point(buf: bytes, record_start: re.Pattern[bytes] | None, *, force: bool) -> int:
+    """Index just after the newline where this batch ends (0: no cut yet, read more).
+
+    With `record_start`, the batch ends before the last record start in its last 256 KB, so a
+    record's wrapped continuation lines stay with it. When there is none (a very long line,
+    or text that is no log), the next chunk may still continue the last record, so the buffer
+    is held back, unless `force` (it has grown too large: memory stays bounded, and a wrap
+    across that cut is not re-joined).
+    """
     last_nl = buf.rfind(b"\n")
     if last_nl < 0:
         return 0
     if record_start is None:
         return last_nl + 1
-    lo = max(0, last_nl - _HOLDBACK_SCAN)
     best = -1
-    for m in record_start.finditer(buf, lo, last_nl + 1):
+    for m in record_start.finditer(buf, max(0, last_nl - _HOLDBACK_SCAN), last_nl + 1):
         best = m.start()
-    if best <= 0:
-        return last_nl + 1
-    return best  # `record_start` matches just after a newline, so buf[best-1] == "\n"
+    if best > 0:
+        return best  # `record_start` matches just after a newline, so buf[best-1] == "\n"
+    return last_nl + 1 if force else 0
