@@ -27,7 +27,25 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """The commands; `generate` (the scenario generator, numpy and all) is imported only when
+    used or listed, so the other commands start faster."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "generate"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "generate":
+            from forensics.scenario.cli import main as generate
+
+            return generate
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="forensics")
 def main() -> None:
     """Post-incident forensics for exported Heroku logs, offline.
@@ -419,15 +437,6 @@ def report(
         f"wrote {output} ({size:.1f} MB, {stats.get('charts', 0)} charts, "
         f"{stats.get('findings') or 0} findings) in {stats.get('seconds', 0):.1f} s"
     )
-
-
-def _register_generate() -> None:
-    from forensics.scenario.cli import main as scenario_main
-
-    main.add_command(scenario_main, name="generate")
-
-
-_register_generate()
 
 
 if __name__ == "__main__":  # pragma: no cover
