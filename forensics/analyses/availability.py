@@ -34,8 +34,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql
-from forensics.analyses.timeouts import line_sources, sql_list, with_release
+from forensics.analyses.common import line_sources, process_type_sql, sql_list, with_release
 from forensics.findings import Finding
 from forensics.views import query
 

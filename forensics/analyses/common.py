@@ -1,14 +1,22 @@
-"""Helpers every analysis shares: process types, and which release was in effect when."""
+"""Helpers every analysis shares: process types, which release was in effect when, SQL lists of
+error codes, and the input lines behind a finding."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
 
 import duckdb
 import polars as pl
 
+from forensics.errors import ForensicsError
+from forensics.findings import Source
 from forensics.views import query
 
 # SQL expression for the process type of a dyno name: web.1 -> web, run.1234 -> run.
 PROCESS_TYPE_SQL = "regexp_replace({col}, '\\.[^.]*$', '')"
+MAX_SOURCES = 50  # line ranges kept per finding
 
 
 def process_type_sql(col: str = "dyno") -> str:
@@ -16,31 +24,135 @@ def process_type_sql(col: str = "dyno") -> str:
     return PROCESS_TYPE_SQL.format(col=col)
 
 
-def releases(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per release seen in the log (`Release vN created`), per app, in time order:
-    app, release, version (int), start, end (start of the next release, or null).
-    A release logged twice (overlapping exports) counts once, at its first time.
-    """
-    return query(
-        con,
-        """
+def sql_list(codes: Iterable[str]) -> str:
+    """`('H12', 'H13')` for a SQL IN list; only Heroku-style codes (H12, R10, L11) are allowed."""
+    items = [str(c).strip().upper() for c in codes]
+    bad = [c for c in items if not re.fullmatch(r"[A-Z]\d{2}", c)]
+    if bad or not items:
+        raise ForensicsError(f"error codes must look like H12 or R10, got {list(codes)!r}")
+    return "(" + ", ".join(f"'{c}'" for c in items) + ")"
+
+
+def round_or_none(value: Any, digits: int = 1) -> float | None:
+    """`value` rounded for evidence, None kept (numbers from frames may be null)."""
+    return None if value is None else round(float(value), digits)
+
+
+def struct_sources(items: Iterable[dict[str, Any]] | None) -> list[Source]:
+    """`Source`s from a list of {file, first_line, last_line} structs (as the SQL tables hold)."""
+    return [Source(s["file"], int(s["first_line"]), int(s["last_line"])) for s in items or []]
+
+
+def line_sources(df: pl.DataFrame, limit: int = MAX_SOURCES) -> list[Source]:
+    """Input line ranges behind the rows of `df` (columns source_file, line_no and optionally
+    line_count): adjacent or overlapping lines merge into one range; at most `limit` ranges,
+    earliest first."""
+    if df.is_empty() or "line_no" not in df.columns:
+        return []
+    count = pl.col("line_count").fill_null(1) if "line_count" in df.columns else pl.lit(1)
+    d = (
+        df.select(
+            pl.col("source_file").fill_null("?").alias("file"),
+            pl.col("line_no").alias("first"),
+            (pl.col("line_no") + count - 1).alias("last"),
+        )
+        .drop_nulls("first")
+        .unique()
+        .sort("file", "first")
+    )
+    d = d.with_columns(prev=pl.col("last").cum_max().shift(1).over("file"))
+    d = d.with_columns(
+        grp=(pl.col("prev").is_null() | (pl.col("first") > pl.col("prev") + 1)).cum_sum()
+    )
+    r = (
+        d.group_by("file", "grp")
+        .agg(pl.col("first").min(), pl.col("last").max())
+        .sort("file", "first")
+        .head(limit)
+    )
+    return [Source(f, int(a), int(b)) for f, a, b in r.select("file", "first", "last").iter_rows()]
+
+
+def _releases_sql(table: str) -> str:
+    return f"""
         WITH r AS (
             SELECT app, release, min(ts) AS start
-            FROM events WHERE kind = 'release' AND release IS NOT NULL
+            FROM {table} WHERE kind = 'release' AND release IS NOT NULL
             GROUP BY app, release
         )
         SELECT app, release, CAST(substr(release, 2) AS INTEGER) AS version, start,
                lead(start) OVER (PARTITION BY app ORDER BY start) AS "end"
         FROM r ORDER BY app NULLS FIRST, start
-        """,
+        """
+
+
+def releases(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per release seen in the log (`Release vN created`), per app, in time order:
+    app, release, version (int), start, end (start of the next release, or null).
+    A release logged twice (overlapping exports) counts once, at its first time.
+    """
+    return query(con, _releases_sql("events"))
+
+
+def _all_releases(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """`releases`, but over the uncut events (`_raw_events`) when the connection has them:
+    the release in effect at a time inside a cut (`--since`, `--dyno web`) was usually created
+    outside it. Rows are matched by app afterwards, so the app cut still holds."""
+    try:
+        con.execute("SELECT 1 FROM _raw_events LIMIT 0")
+    except duckdb.Error:
+        return releases(con)
+    return query(con, _releases_sql("_raw_events"))
+
+
+def with_release(
+    con: duckdb.DuckDBPyConnection, df: pl.DataFrame, ts_col: str, out: str = "release"
+) -> pl.DataFrame:
+    """`df` plus column `out`: the release in effect at `ts_col` (per `app`), i.e. the last
+    `Release vN created` at or before it, cut or not (see `_all_releases`). Before the first
+    release seen (vN), the release in effect was v(N-1) (releases are numbered one by one), so
+    that is used; null when no release is logged at all or the first one is v1."""
+    if df.is_empty():
+        return df.with_columns(pl.lit(None, pl.String).alias(out))
+    rel = _all_releases(con)
+    if rel.is_empty():
+        return df.with_columns(pl.lit(None, pl.String).alias(out))
+    key = "__app_key"
+    right = rel.select(
+        pl.col("app").fill_null("").alias(key),
+        pl.col("start").alias("__rel_start"),
+        pl.col("release").alias("__rel"),
+    ).sort("__rel_start")
+    first = (
+        rel.sort("start")
+        .group_by(pl.col("app").fill_null("").alias(key))
+        .agg(pl.col("version").first().alias("__first"))
     )
-
-
-def release_at_sql(ts_col: str, app_col: str = "app") -> str:
-    """A correlated SQL subquery giving the release in effect at `ts_col` (null before the
-    first release seen). Use inside queries over the views, e.g. for tagging lifetimes."""
+    app = pl.col("app") if "app" in df.columns else pl.lit(None, pl.String)
+    left = (
+        df.with_row_index("__row")
+        .with_columns(app.fill_null("").alias(key))
+        .with_columns(pl.col(ts_col).alias("__ts"))
+    )
+    has_ts = left.filter(pl.col("__ts").is_not_null()).sort("__ts")
+    no_ts = left.filter(pl.col("__ts").is_null())
+    joined = has_ts.join_asof(
+        right,
+        left_on="__ts",
+        right_on="__rel_start",
+        by=key,
+        strategy="backward",
+        check_sortedness=False,
+    )
+    joined = pl.concat(
+        [joined, no_ts.with_columns(pl.lit(None, pl.String).alias("__rel"))], how="diagonal"
+    )
+    joined = joined.join(first, on=key, how="left")
+    before = pl.when(pl.col("__ts").is_not_null() & (pl.col("__first") > 1)).then(
+        pl.concat_str(pl.lit("v"), (pl.col("__first") - 1).cast(pl.String))
+    )
     return (
-        "(SELECT e.release FROM events e WHERE e.kind = 'release' "
-        f"AND e.ts <= {ts_col} AND e.app IS NOT DISTINCT FROM {app_col} "
-        "ORDER BY e.ts DESC LIMIT 1)"
+        joined.with_columns(pl.coalesce("__rel", before).alias(out))
+        .sort("__row")
+        .drop("__row", key, "__ts", "__rel", "__rel_start", "__first", strict=False)
     )

@@ -28,8 +28,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql
-from forensics.analyses.timeouts import line_sources, with_release
+from forensics.analyses.common import line_sources, process_type_sql, with_release
 from forensics.errors import ForensicsError
 from forensics.findings import Finding
 from forensics.views import query

@@ -60,6 +60,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from forensics.analyses.common import round_or_none, struct_sources
 from forensics.analyses.lifetimes import (
     assign_sql,
     has_rows,
@@ -69,7 +70,7 @@ from forensics.analyses.lifetimes import (
 from forensics.analyses.lifetimes import (
     lifetimes as lifetimes_frame,
 )
-from forensics.findings import Finding, Source
+from forensics.findings import Finding
 from forensics.views import query
 
 R14_PCT = 100.0
@@ -756,24 +757,19 @@ def _leak_finding(
             "start": _iso(r["start"]),
             "end": _iso(r["end"]),
             "end_cause": r["end_cause"],
-            "slope_mb_h": _round(r["slope_mb_h"], 2),
-            "growth_mb": _round(r["growth_mb"], 1),
-            "peak_mb": _round(r["peak_mb"], 1),
+            "slope_mb_h": round_or_none(r["slope_mb_h"], 2),
+            "growth_mb": round_or_none(r["growth_mb"], 1),
+            "peak_mb": round_or_none(r["peak_mb"], 1),
             "quota_mb": r["quota_mb"],
-            "peak_pct": _round(r["peak_pct"], 1),
+            "peak_pct": round_or_none(r["peak_pct"], 1),
             "r14": r["r14"],
             "r15": r["r15"],
-            "hours_to_r14": _round(r["hours_to_r14"], 1),
-            "hours_to_r15": _round(r["hours_to_r15"], 1),
+            "hours_to_r14": round_or_none(r["hours_to_r14"], 1),
+            "hours_to_r15": round_or_none(r["hours_to_r15"], 1),
         }
         for r in lives.iter_rows(named=True)
     ]
-    sources = [
-        Source(s["file"], int(s["first_line"]), int(s["last_line"]))
-        for srcs in lives["metric_sources"].to_list()
-        if srcs
-        for s in srcs
-    ]
+    sources = [s for srcs in lives["metric_sources"].to_list() for s in struct_sources(srcs)]
     critical = bool(r14 or r15) or (soonest is not None and soonest <= 24)
     quota = lives["quota_mb"].drop_nulls()
     return Finding(
@@ -796,7 +792,7 @@ def _leak_finding(
             "quota_mb": float(quota[0]) if quota.len() else None,
             "r14": r14,
             "r15": r15,
-            "hours_to_r14": _round(soonest, 1),
+            "hours_to_r14": round_or_none(soonest, 1),
             "r15_threshold_pct": R15_PCT,
             "routes": blame,
             "lifetimes": lifetimes_ev,
@@ -846,17 +842,14 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
                     "code": e["code"],
                     "count": e["count"],
                     "lifetime": e["lifetime"],
-                    "peak_mb": _round(peak, 1),
+                    "peak_mb": round_or_none(peak, 1),
                     "quota_mb": quota,
-                    "peak_pct": _round(e["peak_pct"], 1),
-                    "minutes_over_quota": _round(e["minutes_over_quota"], 1),
-                    "max_swap_mb": _round(e["max_swap_mb"], 1),
+                    "peak_pct": round_or_none(e["peak_pct"], 1),
+                    "minutes_over_quota": round_or_none(e["minutes_over_quota"], 1),
+                    "max_swap_mb": round_or_none(e["max_swap_mb"], 1),
                     "r15_threshold_pct": R15_PCT,
                 },
-                sources=[
-                    Source(s["file"], int(s["first_line"]), int(s["last_line"]))
-                    for s in (e["sources"] or [])
-                ],
+                sources=struct_sources(e["sources"]),
                 score=float(e["count"]) * (10.0 if e["code"] == "R15" else 1.0),
             )
         )
@@ -865,7 +858,3 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
 
 def _iso(ts: datetime | None) -> str | None:
     return ts.isoformat() if ts is not None else None
-
-
-def _round(x: float | None, n: int) -> float | None:
-    return round(float(x), n) if x is not None else None

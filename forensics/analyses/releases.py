@@ -38,6 +38,7 @@ import duckdb
 import polars as pl
 from scipy.stats import binomtest
 
+from forensics.analyses.common import struct_sources
 from forensics.analyses.lifetimes import assign_sql, has_rows, registered
 from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
 from forensics.analyses.memory import memory_growth
@@ -596,10 +597,7 @@ def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
         sources = []
         if s["source_file"] is not None:
             sources.append(Source(s["source_file"], int(s["line_no"]), int(s["line_no"])))
-        sources += [
-            Source(x["file"], int(x["first_line"]), int(x["last_line"]))
-            for x in (s["request_sources"] or [])
-        ]
+        sources += struct_sources(s["request_sources"])
         out.append(
             Finding(
                 kind="release_regression",

@@ -19,149 +19,28 @@ Tables (one function each, over a connection from `forensics.views.open_dataset`
 
 `findings(con)` turns hotspots into `timeout_hotspot` and offload candidates into
 `offload_candidate` findings.
-
-This module also holds three small helpers the sibling analyses (availability, concurrency)
-share: `line_sources` (rows -> `Source` line ranges), `with_release` (release in effect at a
-time) and `sql_list`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql, releases
+from forensics.analyses.common import (
+    line_sources,
+    process_type_sql,
+    round_or_none,
+    sql_list,
+    with_release,
+)
 from forensics.errors import ForensicsError
-from forensics.findings import Finding, Source
+from forensics.findings import Finding
 from forensics.views import query
 
 ROUTER_LIMIT_MS = 30_000
 DEFAULT_CODES: tuple[str, ...] = ("H12",)
-MAX_SOURCES = 50  # line ranges kept per finding
-
-# ----- shared helpers ----------------------------------------------------------------------
-
-
-def sql_list(codes: Iterable[str]) -> str:
-    """`('H12', 'H13')` for a SQL IN list; only Heroku-style codes (H12, R10, L11) are allowed."""
-    items = [str(c).strip().upper() for c in codes]
-    bad = [c for c in items if not re.fullmatch(r"[A-Z]\d{2}", c)]
-    if bad or not items:
-        raise ForensicsError(f"error codes must look like H12 or R10, got {list(codes)!r}")
-    return "(" + ", ".join(f"'{c}'" for c in items) + ")"
-
-
-def line_sources(df: pl.DataFrame, limit: int = MAX_SOURCES) -> list[Source]:
-    """Input line ranges behind the rows of `df` (columns source_file, line_no and optionally
-    line_count): adjacent or overlapping lines merge into one range; at most `limit` ranges,
-    earliest first."""
-    if df.is_empty() or "line_no" not in df.columns:
-        return []
-    count = pl.col("line_count").fill_null(1) if "line_count" in df.columns else pl.lit(1)
-    d = (
-        df.select(
-            pl.col("source_file").fill_null("?").alias("file"),
-            pl.col("line_no").alias("first"),
-            (pl.col("line_no") + count - 1).alias("last"),
-        )
-        .drop_nulls("first")
-        .unique()
-        .sort("file", "first")
-    )
-    d = d.with_columns(prev=pl.col("last").cum_max().shift(1).over("file"))
-    d = d.with_columns(
-        grp=(pl.col("prev").is_null() | (pl.col("first") > pl.col("prev") + 1)).cum_sum()
-    )
-    r = (
-        d.group_by("file", "grp")
-        .agg(pl.col("first").min(), pl.col("last").max())
-        .sort("file", "first")
-        .head(limit)
-    )
-    return [Source(f, int(a), int(b)) for f, a, b in r.select("file", "first", "last").iter_rows()]
-
-
-def with_release(
-    con: duckdb.DuckDBPyConnection, df: pl.DataFrame, ts_col: str, out: str = "release"
-) -> pl.DataFrame:
-    """`df` plus column `out`: the release in effect at `ts_col` (per `app`), i.e. the last
-    `Release vN created` at or before it, cut or not (see `_all_releases`). Before the first
-    release seen (vN), the release in effect was v(N-1) (releases are numbered one by one), so
-    that is used; null when no release is logged at all or the first one is v1."""
-    if df.is_empty():
-        return df.with_columns(pl.lit(None, pl.String).alias(out))
-    rel = _all_releases(con)
-    if rel.is_empty():
-        return df.with_columns(pl.lit(None, pl.String).alias(out))
-    key = "__app_key"
-    right = rel.select(
-        pl.col("app").fill_null("").alias(key),
-        pl.col("start").alias("__rel_start"),
-        pl.col("release").alias("__rel"),
-    ).sort("__rel_start")
-    first = (
-        rel.sort("start")
-        .group_by(pl.col("app").fill_null("").alias(key))
-        .agg(pl.col("version").first().alias("__first"))
-    )
-    app = pl.col("app") if "app" in df.columns else pl.lit(None, pl.String)
-    left = (
-        df.with_row_index("__row")
-        .with_columns(app.fill_null("").alias(key))
-        .with_columns(pl.col(ts_col).alias("__ts"))
-    )
-    has_ts = left.filter(pl.col("__ts").is_not_null()).sort("__ts")
-    no_ts = left.filter(pl.col("__ts").is_null())
-    joined = has_ts.join_asof(
-        right,
-        left_on="__ts",
-        right_on="__rel_start",
-        by=key,
-        strategy="backward",
-        check_sortedness=False,
-    )
-    joined = pl.concat(
-        [joined, no_ts.with_columns(pl.lit(None, pl.String).alias("__rel"))], how="diagonal"
-    )
-    joined = joined.join(first, on=key, how="left")
-    before = pl.when(pl.col("__ts").is_not_null() & (pl.col("__first") > 1)).then(
-        pl.concat_str(pl.lit("v"), (pl.col("__first") - 1).cast(pl.String))
-    )
-    return (
-        joined.with_columns(pl.coalesce("__rel", before).alias(out))
-        .sort("__row")
-        .drop("__row", key, "__ts", "__rel", "__rel_start", "__first", strict=False)
-    )
-
-
-def _all_releases(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """`common.releases`, but over the uncut events (`_raw_events`) when the connection has them:
-    the release in effect at a time inside a cut (`--since`, `--dyno web`) was usually created
-    outside it. Rows are matched by app afterwards, so the app cut still holds."""
-    try:
-        con.execute("SELECT 1 FROM _raw_events LIMIT 0")
-    except duckdb.Error:
-        return releases(con)
-    return query(
-        con,
-        """
-        WITH r AS (
-            SELECT app, release, min(ts) AS start
-            FROM _raw_events WHERE kind = 'release' AND release IS NOT NULL
-            GROUP BY app, release
-        )
-        SELECT app, release, CAST(substr(release, 2) AS INTEGER) AS version, start
-        FROM r ORDER BY app NULLS FIRST, start
-        """,
-    )
-
-
-def _num(value: object, digits: int = 1) -> float | None:
-    return None if value is None else round(float(value), digits)  # type: ignore[arg-type]
-
 
 # ----- tables --------------------------------------------------------------------------------
 
@@ -566,7 +445,7 @@ def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
             "route_requests": int(c["requests"]),
             "share": round(share, 4),
             "route_timeouts": int(c["timeouts"]),
-            "p50_ms": _num(c["p50_ms"]),
+            "p50_ms": round_or_none(c["p50_ms"]),
             "max_ms": int(c["max_ms"]),
             "methods": list(c["methods"]),
             "dynos": dynos,

@@ -19,8 +19,7 @@ import altair as alt
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql
-from forensics.analyses.timeouts import with_release
+from forensics.analyses.common import process_type_sql, with_release
 from forensics.charts.columns import pick
 from forensics.charts.encode import inline, release_sort, version_of
 from forensics.charts.sql import run, where

@@ -17,7 +17,7 @@ from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relati
     utc,
 )
 
-from forensics.analyses import timeouts
+from forensics.analyses import common, timeouts
 from forensics.errors import ForensicsError
 from forensics.findings import Source
 from forensics.views import open_dataset
@@ -213,7 +213,7 @@ def test_scenario_hotspot_matches_truth(b_scenario, name: str) -> None:
     assert f.evidence["share_of_route_requests_in_window"] >= 0.3
     # the H12 lines cited are exactly the timeouts
     cited = sum(x.last_line - x.first_line + 1 for x in f.sources)
-    assert cited == min(h12["count"], timeouts.MAX_SOURCES)
+    assert cited == min(h12["count"], common.MAX_SOURCES)
 
 
 def test_scenario_details_count_all_timeouts(b_scenario) -> None:
