@@ -98,14 +98,12 @@ def collect_findings(con: Any, **options: Any) -> list[Finding]:
     import inspect
 
     from forensics.analyses.attribution import route_attribution
-    from forensics.analyses.lifetimes import lifetimes
-    from forensics.analyses.memory import memory_growth
+    from forensics.analyses.memory import lifetimes_and_growth
 
     # Frames several analyses need: computed once here and handed to each of them.
-    if options.get("lifetimes") is None:
-        options["lifetimes"] = lifetimes(con)
-    if options.get("growth") is None:
-        options["growth"] = memory_growth(con, lifetimes=options["lifetimes"])
+    options["lifetimes"], options["growth"] = lifetimes_and_growth(
+        con, options.get("lifetimes"), options.get("growth")
+    )
     if options.get("attribution") is None:
         options["attribution"] = route_attribution(
             con, lifetimes=options["lifetimes"], growth=options["growth"]

@@ -35,7 +35,7 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.common import line_sources, process_type_sql, sql_list, with_release
-from forensics.findings import Finding
+from forensics.findings import Finding, Source
 from forensics.views import query
 
 ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")
@@ -543,16 +543,29 @@ def _rows_sources(rows: pl.DataFrame, line_cols: tuple[str, ...] = ("line_no",))
     return line_sources(pl.concat(parts).drop_nulls("line_no")) if parts else []
 
 
+def _by_dyno_release(df: pl.DataFrame) -> list[pl.DataFrame]:
+    """`df` split per app, dyno and release (null release as its own group), in order."""
+    rel = pl.col("release").fill_null("?").alias("_rel")
+    return df.with_columns(rel).partition_by("app", "dyno", "_rel", maintain_order=True)
+
+
+def _times(g: pl.DataFrame) -> list[str]:
+    """The first 50 times of a group, ISO-8601, for evidence."""
+    return [t.isoformat() for t in g["ts"].to_list()[:50]]
+
+
+def _listed_sources(r: dict[str, Any]) -> list[Source]:
+    """Sources from a row's `source_file` and its `line_nos` list."""
+    return line_sources(pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]}))
+
+
 def _crash_findings(k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame) -> list[Finding]:
     if k.is_empty():
         return []
     looping = {_key(r) for r in loops.iter_rows(named=True)}
     still_down = {_key(r) for r in down.iter_rows(named=True)}
     out = []
-    groups = k.with_columns(pl.col("release").fill_null("?").alias("_rel")).partition_by(
-        "app", "dyno", "_rel", maintain_order=True
-    )
-    for g in groups:
+    for g in _by_dyno_release(k):
         first = g.row(0, named=True)
         n = g.height
         real = g.filter(~pl.col("during_shutdown"))
@@ -591,7 +604,7 @@ def _crash_findings(k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame) ->
                     "during_shutdown": shutdown,
                     "exit_statuses": statuses,
                     "causes": causes,
-                    "times": [t.isoformat() for t in g["ts"].to_list()[:50]],
+                    "times": _times(g),
                     "in_crash_loop": key in looping,
                     "stayed_down": key in still_down,
                 },
@@ -611,7 +624,6 @@ def _loop_finding(r: dict[str, Any]) -> Finding:
         f"{r['start']:%Y-%m-%d %H:%M:%S} UTC (one every {r['mean_gap_minutes']:.1f} min on "
         f"average, exit status {statuses}{causes})."
     )
-    src = pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]})
     return Finding(
         kind="crash_loop",
         severity="critical",
@@ -629,7 +641,7 @@ def _loop_finding(r: dict[str, Any]) -> Finding:
             "exit_statuses": list(r["exit_statuses"]),
             "causes": list(r["causes"]),
         },
-        sources=line_sources(src),
+        sources=_listed_sources(r),
         score=float(r["crashes"]),
     )
 
@@ -661,7 +673,7 @@ def _boot_findings(b: pl.DataFrame) -> list[Finding]:
                     "crashed_after": crashed,
                     "command": r["command"],
                     "description": r["description"],
-                    "times": [t.isoformat() for t in g["ts"].to_list()[:50]],
+                    "times": _times(g),
                 },
                 sources=line_sources(g),
                 score=float(n),
@@ -679,7 +691,6 @@ def _down_finding(r: dict[str, Any]) -> Finding:
         f"stayed down until the end of the log, {hours:.1f} h later: {r['crashes']} crashes, "
         f"{r['restart_attempts']} failed restarts, never `up` again."
     )
-    src = pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]})
     return Finding(
         kind="worker_down",
         severity="critical",
@@ -702,7 +713,7 @@ def _down_finding(r: dict[str, Any]) -> Finding:
             "cause": r["cause"],
             "stayed_down": True,
         },
-        sources=line_sources(src),
+        sources=_listed_sources(r),
         score=float(r["down_minutes"]),
     )
 
@@ -711,8 +722,7 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
     out = []
     if u.is_empty():
         return out
-    u = u.with_columns(pl.col("release").fill_null("?").alias("_rel"))
-    for g in u.partition_by("app", "dyno", "_rel", maintain_order=True):
+    for g in _by_dyno_release(u):
         r = g.row(0, named=True)
         n = g.height
         triggers = sorted(set(g["trigger"].to_list()))
@@ -745,7 +755,7 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
                     "seconds_to_kill": [
                         None if s is None else round(s, 1) for s in g["seconds_to_kill"].to_list()
                     ],
-                    "times": [t.isoformat() for t in g["ts"].to_list()[:50]],
+                    "times": _times(g),
                 },
                 sources=_rows_sources(g, ("line_no", "sigkill_line_no", "exit_line_no")),
                 score=float(n),
@@ -761,7 +771,6 @@ def _loss_finding(r: dict[str, Any]) -> Finding:
         f"{r['last']:%Y-%m-%d %H:%M:%S} UTC: {r['dropped']} log messages were dropped, so "
         "counts in this period are lower bounds."
     )
-    src = pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]})
     return Finding(
         kind="log_loss",
         severity="warning",
@@ -776,6 +785,6 @@ def _loss_finding(r: dict[str, Any]) -> Finding:
             "dropped": int(r["dropped"]),
             "description": r["description"],
         },
-        sources=line_sources(src),
+        sources=_listed_sources(r),
         score=float(r["dropped"]),
     )

@@ -165,6 +165,18 @@ def memory_growth(
     return _classify(df, opts).select(_COLUMNS).sort("app", "dyno", "lifetime")
 
 
+def lifetimes_and_growth(
+    con: duckdb.DuckDBPyConnection,
+    lifetimes: pl.DataFrame | None = None,
+    growth: pl.DataFrame | None = None,
+    **options: float,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(lifetimes, growth), each computed only when not passed in: several analyses share them."""
+    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    gr = growth if growth is not None else memory_growth(con, lifetimes=lt, **options)
+    return lt, gr
+
+
 _COLUMNS = [
     "app",
     "dyno",
@@ -671,11 +683,10 @@ def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
     """
     from forensics.analyses.attribution import route_attribution
 
-    lt = options.pop("lifetimes", None)
-    lt = lt if lt is not None else lifetimes_frame(con)
-    gr = options.pop("growth", None)
     mem_opts = {k: v for k, v in options.items() if k in DEFAULTS}
-    gr = gr if gr is not None else memory_growth(con, lifetimes=lt, **mem_opts)
+    lt, gr = lifetimes_and_growth(
+        con, options.pop("lifetimes", None), options.pop("growth", None), **mem_opts
+    )
     if gr.height == 0:
         return []
     att = options.pop("attribution", None)

@@ -40,8 +40,7 @@ from scipy.stats import binomtest
 
 from forensics.analyses.common import struct_sources
 from forensics.analyses.lifetimes import assign_sql, has_rows, registered
-from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
-from forensics.analyses.memory import memory_growth
+from forensics.analyses.memory import lifetimes_and_growth
 from forensics.findings import Finding, Source
 from forensics.views import query
 
@@ -82,8 +81,7 @@ def release_stats(
     """
     if not has_rows(con, "events", "kind = 'release' AND release IS NOT NULL"):
         return _empty()
-    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
-    gr = growth if growth is not None else memory_growth(con, lifetimes=lt)
+    lt, gr = lifetimes_and_growth(con, lifetimes, growth)
     rel = _release_table(con)
     if rel.height == 0:
         return _empty()
@@ -565,11 +563,8 @@ _LABELS = {
 
 def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
     """`release_regression`: one finding per release with at least one regressed metric."""
-    lt = options.pop("lifetimes", None)
-    lt = lt if lt is not None else lifetimes_frame(con)
-    gr = options.pop("growth", None)
-    gr = gr if gr is not None else memory_growth(con, lifetimes=lt)
-    st = release_stats(con, lifetimes=lt, growth=gr)
+    lt, gr = options.pop("lifetimes", None), options.pop("growth", None)
+    st = release_stats(con, lifetimes=lt, growth=gr)  # computes them only if it needs them
     reg = release_regressions(con, stats=st, **options)
     if reg.height == 0:
         return []
