@@ -92,3 +92,13 @@ def test_every_real_export(real_results, real_log):
     a = real_results(real_log)["attribution"]
     assert {"route", "mb_per_request", "confidence", "leak", "rank"} <= set(a.columns)
     assert not a["leak"].any()  # none of them has memory samples that grow
+
+
+def test_f_critical_value_is_scipy_f_ppf() -> None:
+    from scipy.stats import f
+
+    from forensics.analyses.attribution import _f_crit
+
+    for m in (1, 2, 5, 17, 120):
+        for df in (1, 2, 3, 10, 57, 400, 10_000):
+            assert _f_crit(m, df) == float(f.ppf(1 - 0.01 / m, 1, df))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from forensics.analyses.releases import findings, release_regressions, release_stats
@@ -150,3 +151,16 @@ def test_every_real_export(real_results, real_log):
     for f in res["release_findings"]:
         assert f.kind == "release_regression" and f.summary
         f.to_json()
+
+
+def test_binomial_p_value_is_scipy_binomtest() -> None:
+    from scipy.stats import binomtest
+
+    from forensics.analyses.releases import _binom_greater
+
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        n = int(rng.integers(1, 3000))
+        k = int(rng.integers(1, n + 1))
+        p = float(rng.choice([rng.random(), 0.5, 1 / 3, 1e-9, 1 - 1e-9]))
+        assert _binom_greater(k, n, p) == binomtest(k, n, p, alternative="greater").pvalue
