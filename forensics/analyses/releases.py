@@ -278,7 +278,7 @@ def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
     per_route AS (
         SELECT akey, release,
                list({{'method': method, 'route': route, 'requests': n, 'p50_ms': p50,
-                     'p95_ms': p95, 'p99_ms': p99}} ORDER BY n DESC) AS routes
+                     'p95_ms': p95, 'p99_ms': p99}} ORDER BY n DESC, method, route) AS routes
         FROM (SELECT akey, release, method, route, count(*) AS n,
                      quantile_cont(service_ms, 0.5) AS p50,
                      quantile_cont(service_ms, 0.95) AS p95,
