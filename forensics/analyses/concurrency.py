@@ -42,15 +42,16 @@ _US = 1_000_000
 
 def _levels(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(levels, names): levels has one row per request with g (app x dyno id), start_us,
-    end_us (epoch microseconds), level, connect_ms, service_ms; names maps g to app, dyno and
-    process_type. Only integers cross from DuckDB to Polars, so this stays fast on millions
-    of requests."""
+    end_us (epoch microseconds), level, connect_ms, service_ms; names maps g to app, dyno,
+    process_type and `timed` (the dyno has requests with a service time). Only integers cross
+    from DuckDB to Polars, so this stays fast on millions of requests."""
     names = query(
         con,
         f"""
         SELECT CAST(row_number() OVER (ORDER BY app NULLS FIRST, dyno) - 1 AS BIGINT) AS g,
-               app, dyno, {process_type_sql("dyno")} AS process_type
-        FROM (SELECT DISTINCT app, dyno FROM requests WHERE dyno IS NOT NULL)
+               app, dyno, {process_type_sql("dyno")} AS process_type, timed
+        FROM (SELECT app, dyno, bool_or(service_ms IS NOT NULL) AS timed
+              FROM requests WHERE dyno IS NOT NULL GROUP BY ALL)
         """,
     )
     con.register("_b_names", names.select("g", "app", "dyno").to_arrow())
@@ -376,12 +377,12 @@ def sizing(
     reasoning. `boots` may pass a `configured_concurrency` frame already computed.
     """
     boots = boots if boots is not None else configured_concurrency(con)
-    types = query(
-        con,
-        f"""
-        SELECT app, {process_type_sql("dyno")} AS process_type, count(DISTINCT dyno) AS dynos
-        FROM requests WHERE dyno IS NOT NULL AND service_ms IS NOT NULL GROUP BY ALL
-        """,
+    lv, names = _levels(con)
+    # process types with dynos that logged service times, and how many such dynos
+    types = (
+        names.filter("timed")
+        .group_by("app", "process_type")
+        .agg(pl.col("dyno").n_unique().cast(pl.Int64).alias("dynos"))
     )
     if types.is_empty():
         return pl.DataFrame(schema=_SIZING_SCHEMA)
@@ -389,7 +390,6 @@ def sizing(
     caps = cfg.select(
         pl.col("app").fill_null("").alias("_app"), "process_type", pl.col("capacity").alias("_cap")
     )
-    lv, names = _levels(con)
     # Capacity and process type per dyno id g (small), then gathered onto the requests by g:
     # no string joins over millions of rows.
     nm = (
