@@ -261,8 +261,10 @@ def _ingest_one(
                 result.duplicate_lines += int(dropped["line_count"].sum())
                 read_rejects = read_rejects.drop("_key", "_day")
             job = functools.partial(_parse_and_write, env, read_rejects, writer)
+            del batch, keyed, env, read_rejects, dropped  # the job holds what it needs
             for outcome in workers.submit(job):
                 tally.add(outcome)
+            del job
         for outcome in workers.drain():
             tally.add(outcome)
         workers.close()

@@ -18,22 +18,28 @@ _DONE = object()
 
 
 def prefetch(items: Iterable[T], *, depth: int = 1) -> Iterator[T]:
-    """Iterate `items` on a background thread, `depth` items ahead of the consumer."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    """Iterate `items` on a background thread, at most `depth` items ahead of the consumer.
+
+    The producer starts an item only when the consumer has taken an earlier one, so no finished
+    item waits in the producer's hands (one batch less in memory than a bounded queue).
+    """
+    q: queue.Queue[Any] = queue.Queue()
+    credits = threading.Semaphore(depth)
     stop = threading.Event()
 
     def run() -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            it = iter(items)
+            while True:
+                while not credits.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
-            q.put(_DONE)
+                item = next(it, _DONE)
+                q.put(item)
+                if item is _DONE:
+                    return
         except BaseException as e:  # handed to the consumer
             q.put(e)
 
@@ -42,11 +48,13 @@ def prefetch(items: Iterable[T], *, depth: int = 1) -> Iterator[T]:
     try:
         while True:
             item = q.get()
+            credits.release()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
+            del item  # not held while the consumer waits for the next one
     finally:
         stop.set()
         thread.join(timeout=5)
@@ -56,8 +64,9 @@ class Workers:
     """Run calls on `threads` background threads with at most `depth` unfinished at once, and
     hand their results back in submission order (so totals and errors stay deterministic).
 
-    `submit` first waits while `depth` calls are unfinished, returning the results that are ready;
-    `drain` waits for the rest. An exception in a call is re-raised by the `submit` or `drain`
+    `submit` queues a call, then waits while `depth` calls are unfinished (so the caller reads
+    its next input only when a thread is free) and returns the results that are ready; `drain`
+    waits for the rest. An exception in a call is re-raised by the `submit` or `drain`
     that reaches its result; `close` cancels what has not started and waits for what has.
     """
 
@@ -67,10 +76,10 @@ class Workers:
         self._depth = depth
 
     def submit(self, fn: Callable[[], T]) -> list[T]:
+        self._pending.append(self._pool.submit(fn))
         ready = []
         while self._pending and (len(self._pending) >= self._depth or self._pending[0].done()):
             ready.append(self._pending.popleft().result())
-        self._pending.append(self._pool.submit(fn))
         return ready
 
     def drain(self) -> list[T]:
