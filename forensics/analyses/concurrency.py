@@ -38,6 +38,8 @@ ASYNC_WORKERS = ("eventlet", "gevent", "tornado", "uvicorn", "aiohttp")
 # Known dyno memory quotas (MB), to round a quota inferred from `Process running mem=`.
 KNOWN_QUOTAS = (512.0, 1024.0, 2560.0, 8192.0, 14336.0, 16384.0, 30720.0, 62464.0, 126976.0)
 _US = 1_000_000
+# Join key for the app: a null app (exports that do not name it) as "", so that nulls match.
+_APP = pl.col("app").fill_null("").alias("_app")
 
 
 def _levels(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -146,7 +148,7 @@ def in_flight(con: duckdb.DuckDBPyConnection, *, bucket_seconds: int = 60) -> pl
         .join(names.select("g", "app", "dyno"), on="g", how="left")
         .with_columns(
             pl.col("_b").cast(pl.Datetime("us", "UTC")).alias("bucket_start"),
-            pl.col("app").fill_null("").alias("_app"),
+            _APP,
         )
         .drop("g", "_b")
     )
@@ -158,10 +160,7 @@ def in_flight(con: duckdb.DuckDBPyConnection, *, bucket_seconds: int = 60) -> pl
                max(memory_quota_mb) AS memory_quota_mb
         FROM dyno_metrics WHERE memory_total_mb IS NOT NULL AND dyno IS NOT NULL GROUP BY ALL
         """,
-    ).with_columns(
-        pl.col("app").fill_null("").alias("_app"),
-        pl.col("bucket_start").cast(pl.Datetime("us", "UTC")),
-    )
+    ).with_columns(_APP, pl.col("bucket_start").cast(pl.Datetime("us", "UTC")))
     out = a.join(
         m.rename({"app": "_mapp"}),
         on=["_app", "dyno", "bucket_start"],
@@ -387,13 +386,11 @@ def sizing(
     if types.is_empty():
         return pl.DataFrame(schema=_SIZING_SCHEMA)
     cfg = _config(boots, types, workers, threads)
-    caps = cfg.select(
-        pl.col("app").fill_null("").alias("_app"), "process_type", pl.col("capacity").alias("_cap")
-    )
+    caps = cfg.select(_APP, "process_type", pl.col("capacity").alias("_cap"))
     # Capacity and process type per dyno id g (small), then gathered onto the requests by g:
     # no string joins over millions of rows.
     nm = (
-        names.with_columns(pl.col("app").fill_null("").alias("_app"))
+        names.with_columns(_APP)
         .join(caps, on=["_app", "process_type"], how="left")
         .sort("g")
         .with_columns(
@@ -437,12 +434,11 @@ def sizing(
         .rename({"_app": "app"})
     )
     mem = _memory(con, baseline_quantile)
-    key = pl.col("app").fill_null("").alias("_app")
     df = (
-        types.with_columns(key)
-        .join(cfg.with_columns(key).drop("app"), on=["_app", "process_type"], how="left")
-        .join(load.with_columns(key).drop("app"), on=["_app", "process_type"], how="left")
-        .join(mem.with_columns(key).drop("app"), on=["_app", "process_type"], how="left")
+        types.with_columns(_APP)
+        .join(cfg.with_columns(_APP).drop("app"), on=["_app", "process_type"], how="left")
+        .join(load.with_columns(_APP).drop("app"), on=["_app", "process_type"], how="left")
+        .join(mem.with_columns(_APP).drop("app"), on=["_app", "process_type"], how="left")
         .drop("_app")
     )
     if quota_mb is not None:
@@ -528,11 +524,10 @@ def _config(
             pl.col("first_line").last().alias("_l"),
         )
     )
-    key = pl.col("app").fill_null("").alias("_app")
     cfg = (
         types.select("app", "process_type")
-        .with_columns(key)
-        .join(logged.with_columns(key).drop("app"), on=["_app", "process_type"], how="left")
+        .with_columns(_APP)
+        .join(logged.with_columns(_APP).drop("app"), on=["_app", "process_type"], how="left")
         .drop("_app")
     )
     w_opt = pl.lit(workers, pl.Int64)
@@ -719,14 +714,12 @@ def findings(
     span = with_release(con, span, "last")  # the release the setting was last seen on
     out = []
     for r in s.iter_rows(named=True):
-        app = r["app"] or ""
-        mine = boots.filter(
-            (pl.col("app").fill_null("") == app) & (pl.col("process_type") == r["process_type"])
+        same = (pl.col("app").fill_null("") == (r["app"] or "")) & (
+            pl.col("process_type") == r["process_type"]
         )
+        mine = boots.filter(same)
         lines = mine.select("source_file", pl.col("line_nos").alias("line_no")).explode("line_no")
-        sp = span.filter(
-            (pl.col("app").fill_null("") == app) & (pl.col("process_type") == r["process_type"])
-        )
+        sp = span.filter(same)
         what = {
             "too_high_for_memory": "too high for the memory",
             "too_low_for_load": "too low for the load",
