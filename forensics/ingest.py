@@ -8,7 +8,6 @@ The library reports progress through a callback and never prints; the CLI decide
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import functools
 import hashlib
@@ -170,24 +169,29 @@ def ingest(
         except InputError as e:
             errors.append(str(e))
             results.append(FileResult(name=arg, status="failed", error=str(e)))
-    for i, source in enumerate(sources, start=1):
-        try:
-            result = _ingest_one(
-                source,
-                out_dir,
-                manifest,
-                index,
-                app=app_for(source.name, app=app, app_by_file=app_by_file),
-                fmt=fmt,
-                calendar=(year, tz),
-                progress=progress,
-            )
-        except InputError as e:
-            errors.append(str(e))
-            result = FileResult(name=source.name, status="failed", error=str(e))
-        results.append(result)
-        if i % COMPACT_EVERY_FILES == 0:
-            compact(out_dir, manifest)
+    workers = Workers(threads=2, depth=2)
+    try:
+        for i, source in enumerate(sources, start=1):
+            try:
+                result = _ingest_one(
+                    source,
+                    out_dir,
+                    manifest,
+                    index,
+                    workers,
+                    app=app_for(source.name, app=app, app_by_file=app_by_file),
+                    fmt=fmt,
+                    calendar=(year, tz),
+                    progress=progress,
+                )
+            except InputError as e:
+                errors.append(str(e))
+                result = FileResult(name=source.name, status="failed", error=str(e))
+            results.append(result)
+            if i % COMPACT_EVERY_FILES == 0:
+                compact(out_dir, manifest)
+    finally:
+        workers.close()
     if errors and all(r.status == "failed" for r in results):
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -215,6 +219,7 @@ def _ingest_one(
     root: Path,
     manifest: Manifest,
     index: KeyIndex,
+    workers: Workers,
     *,
     app: str | None,
     fmt: str,
@@ -238,7 +243,6 @@ def _ingest_one(
     reject_carry = dedup.empty_carry().drop("_last")
     key_writer = dedup.KeyWriter(root, writer.token)
     tally = _Tally()
-    workers = Workers(threads=2, depth=2)
     try:
         stream = itertools.chain([first], chunks) if first else iter(())
         year, tz = calendar
@@ -267,14 +271,12 @@ def _ingest_one(
             del job
         for outcome in workers.drain():
             tally.add(outcome)
-        workers.close()
         writer.add_temp_files(key_writer.paths)
         if manifest.find(source.sha256 or ""):
             writer.abort()
             return FileResult(name=source.name, status="already_ingested", sha256=source.sha256)
     except BaseException:
-        with contextlib.suppress(BaseException):
-            workers.close()
+        workers.cancel()  # nothing may still be writing when the parts are deleted
         writer.add_temp_files(key_writer.paths)
         writer.abort()
         raise

@@ -67,7 +67,8 @@ class Workers:
     `submit` queues a call, then waits while `depth` calls are unfinished (so the caller reads
     its next input only when a thread is free) and returns the results that are ready; `drain`
     waits for the rest. An exception in a call is re-raised by the `submit` or `drain`
-    that reaches its result; `close` cancels what has not started and waits for what has.
+    that reaches its result. One instance serves a whole job (threads are not started per
+    input: each new thread costs the allocator an arena's worth of retained memory).
     """
 
     def __init__(self, *, threads: int = 2, depth: int = 3) -> None:
@@ -88,8 +89,15 @@ class Workers:
             out.append(self._pending.popleft().result())
         return out
 
-    def close(self) -> None:
+    def cancel(self) -> None:
+        """Drop the calls not started and wait for the running ones (their errors ignored)."""
         for fut in self._pending:
             fut.cancel()
+        for fut in self._pending:
+            if not fut.cancelled():
+                fut.exception()  # waits
         self._pending.clear()
+
+    def close(self) -> None:
+        self.cancel()
         self._pool.shutdown(wait=True)
