@@ -83,15 +83,19 @@ class KeyIndex:
         self.max_days = max_days
         self._cache: OrderedDict[date | None, pl.DataFrame] = OrderedDict()
 
-    def counts(self, days: list[date | None]) -> pl.DataFrame:
-        """Max stored count per key for the given days: columns `_key`, `_stored`."""
+    def counts(self, days: list[date | None], keys: pl.Series) -> pl.DataFrame:
+        """Max stored count, over the given days, of each of `keys` the dataset holds: columns
+        `_key`, `_stored`. Each day is filtered to `keys` first, so what is built per batch is
+        the size of the batch, not of a day of the dataset."""
         frames = [self._day(d) for d in days] if self.trusted else []
-        frames = [f for f in frames if f.height]
-        if not frames:
+        wanted = keys.implode()
+        hits = [f.filter(pl.col("_key").is_in(wanted)) for f in frames if f.height]
+        hits = [h for h in hits if h.height]
+        if not hits:
             return _EMPTY_STORED.clear()
-        if len(frames) == 1:
-            return frames[0]
-        return pl.concat(frames).group_by("_key").agg(pl.col("_stored").max())
+        if len(hits) == 1:
+            return hits[0]
+        return pl.concat(hits).group_by("_key").agg(pl.col("_stored").max())
 
     def absorb(self, paths: list[str]) -> None:
         """Fold an input's key parts (written by its KeyWriter) into the cached days: a key's
@@ -139,7 +143,7 @@ def drop_seen(
     is skipped.
     """
     days = env.select(pl.col("_day").unique()).to_series().to_list()
-    stored = index.counts(days)
+    stored = index.counts(days, env.get_column("_key"))
     if stored.height == 0:
         return env, env.clear()
     occ = pl.int_range(pl.len(), dtype=pl.UInt32).over("_key", order_by="line_no") + 1
