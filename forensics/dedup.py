@@ -81,13 +81,15 @@ class KeyIndex:
         self.dir = root / KEYS_DIR
         self.trusted = trusted
         self.max_days = max_days
-        self._cache: OrderedDict[date | None, pl.DataFrame] = OrderedDict()
+        # Per day: the counts read from disk, then one frame per input absorbed since (appended,
+        # never merged: no million-key join per input; `counts` takes the max over them).
+        self._cache: OrderedDict[date | None, list[pl.DataFrame]] = OrderedDict()
 
     def counts(self, days: list[date | None], keys: pl.Series) -> pl.DataFrame:
         """Max stored count, over the given days, of each of `keys` the dataset holds: columns
-        `_key`, `_stored`. Each day is filtered to `keys` first, so what is built per batch is
+        `_key`, `_stored`. Each frame is filtered to `keys` first, so what is built per batch is
         the size of the batch, not of a day of the dataset."""
-        frames = [self._day(d) for d in days] if self.trusted else []
+        frames = [f for d in days for f in self._day(d)] if self.trusted else []
         wanted = keys.implode()
         hits = [f.filter(pl.col("_key").is_in(wanted)) for f in frames if f.height]
         hits = [h for h in hits if h.height]
@@ -98,35 +100,28 @@ class KeyIndex:
         return pl.concat(hits).group_by("_key").agg(pl.col("_stored").max())
 
     def absorb(self, paths: list[str]) -> None:
-        """Fold an input's key parts (written by its KeyWriter) into the cached days: a key's
-        stored count becomes the max of the stored one and this input's (the multiplicity
-        rule). Days not in memory are left alone: they are read from disk when needed."""
+        """Add an input's key parts (written by its KeyWriter) to the cached days; `counts`
+        takes the max over inputs (the multiplicity rule). Days not in memory are left alone:
+        they are read from disk when needed."""
         by_day: dict[str, list[str]] = {}
         for path in paths:
             by_day.setdefault(Path(path).parent.name, []).append(path)
-        for day, frame in list(self._cache.items()):
+        for day, frames in self._cache.items():
             files = by_day.get(_folder(day))
-            if not files:
-                continue
-            mine = (
-                pl.read_parquet(files)
-                .group_by("_key")
-                .agg(pl.col("n").sum().cast(pl.UInt32).alias("_mine"))
-            )
-            self._cache[day] = frame.join(mine, on="_key", how="full", coalesce=True).select(
-                "_key", pl.max_horizontal("_stored", "_mine").alias("_stored")
-            )
+            if files:
+                mine = pl.read_parquet(files).group_by("_key").agg(pl.col("n").sum())
+                frames.append(mine.select("_key", pl.col("n").cast(pl.UInt32).alias("_stored")))
 
-    def _day(self, day: date | None) -> pl.DataFrame:
+    def _day(self, day: date | None) -> list[pl.DataFrame]:
         if day in self._cache:
             self._cache.move_to_end(day)
             return self._cache[day]
         files = sorted((self.dir / _folder(day)).glob("part-*.parquet"))
-        df = read_day(files) if files else _EMPTY_STORED.clear()
-        self._cache[day] = df
+        frames = [read_day(files)] if files else []
+        self._cache[day] = frames
         while len(self._cache) > self.max_days:
             self._cache.popitem(last=False)
-        return df
+        return frames
 
 
 _EMPTY_STORED = pl.DataFrame(schema={"_key": pl.UInt64, "_stored": pl.UInt32})
