@@ -35,10 +35,27 @@ SPEED_GATE = ri.SPEED_GATE  # ours on CLI text must be at least this many times 
 RSS_GATE_MIB = ri.RSS_GATE_MIB  # no ingest run may peak above this
 
 
+# `--app FILE=APP` for the formats that do not carry the app (CLI text; drain frames, whose
+# hostname is `host`), set from the corpus manifest: without them, identical platform lines
+# at the same second in two formats' parts would be one line by the dedup rule.
+APP_ARGS: list[str] = []
+_NO_APP_FILES = {"cli": "heroku-logs-{k:03d}.log", "drain": "drain-{k:03d}.log"}
+
+
+def app_args(man: dict[str, Any]) -> list[str]:
+    """One `--app FILE=APP` per part of the formats that carry no app name."""
+    out = []
+    for fmt, pattern in _NO_APP_FILES.items():
+        for k, part in enumerate(man["formats"].get(fmt, {}).get("parts", [])):
+            out += ["--app", f"{pattern.format(k=k)}={part['app']}"]
+    return out
+
+
 def _ours(inp: Path, out: Path) -> list[str] | None:
     """`forensics ingest INPUT -o OUT`, with the summary as JSON (read back for rejects)."""
     b = ri.ours_bin()
-    return [b, "ingest", str(inp), "-o", str(out), "--json", "--quiet"] if b else None
+    cmd = [b, "ingest", str(inp), "-o", str(out), "--json", "--quiet", *APP_ARGS]
+    return cmd if b else None
 
 
 # run_ingest.run_one looks the command up by contender name: register ours under our names.
@@ -286,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
     man = corpus.ensure(args.size_mb, args.seed, needed_formats(args.only))
+    APP_ARGS[:] = app_args(man)
     gen_s = time.perf_counter() - t0
     root = corpus.corpus_dir(args.size_mb, args.seed)
     for f, e in man["formats"].items():
