@@ -153,26 +153,15 @@ def run_once(name: str, root: Path, stamp: str, i: int, args: argparse.Namespace
 
 
 def summarize(runs: list[dict[str, Any]], stats: dict[str, Any]) -> dict[str, Any] | None:
-    """Medians over the successful runs of one contender, or None if none succeeded."""
-    ok = [r for r in runs if not r.get("missing") and r["rc"] == 0]
-    if not ok:
+    """run_ingest's medians (lines/s counting log lines: a frame is one), plus CPU/wall and the
+    last ingest summary; None if no run succeeded."""
+    base = ri.summarize(runs, {"bytes": stats["bytes"], "lines": stats["events"]})
+    if base is None:
         return None
-    secs = statistics.median(r["seconds"] for r in ok)
-    rss = [r["peak_rss_mib"] for r in ok]
-    rep = ok[-1].get("ingest") or {}
-    return {
-        "runs_ok": len(ok),
-        "runs": len(runs),
-        "median_s": secs,
-        "min_s": min(r["seconds"] for r in ok),
-        "median_cpu_s": statistics.median(r["cpu_seconds"] for r in ok),
+    ok = [r for r in runs if not r.get("missing") and r["rc"] == 0]
+    return base | {
         "cpu_per_wall": statistics.median(r["cpu_per_wall"] for r in ok),
-        "mb_per_s": stats["bytes"] / 1e6 / secs,
-        "lines_per_s": stats["events"] / secs,
-        "peak_rss_median_mib": statistics.median(rss),
-        "peak_rss_max_mib": max(rss),
-        "rows": ok[-1]["rows"],
-        "ingest": rep,
+        "ingest": ok[-1].get("ingest") or {},
     }
 
 
