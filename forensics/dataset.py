@@ -204,13 +204,18 @@ def remove_orphans(root: Path, manifest: Manifest) -> int:
     removed = 0
     for path in root.glob("**/*.parquet"):
         name = path.name
-        token = name.removeprefix("part-").removesuffix(".parquet").split("-")[0]
+        token = part_token(path)
         rel = str(path.relative_to(root))
         orphan = name.startswith("part-") and token not in live
         if name.startswith(TMP_PREFIX) or orphan or rel in retired:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def part_token(path: Path) -> str:
+    """The token of the input (or compaction) that wrote a part: `part-<token>[-<n>].parquet`."""
+    return path.name.removeprefix("part-").removesuffix(".parquet").split("-")[0]
 
 
 COMPACT_MIN_PARTS = 16
@@ -241,10 +246,12 @@ def compact(root: Path, manifest: Manifest) -> int:
         tmp = folder / f"{TMP_PREFIX}{token}.parquet"
         if folder.parent.name == "_keys":
             # Key counts merge by the multiplicity rule, not by appending.
-            from forensics.dedup import scan_day
+            from forensics.dedup import read_day
 
-            merged = scan_day(small).select("_key", pl.col("_stored").alias("n"))
-            merged.sink_parquet(tmp, compression="zstd", compression_level=ZSTD_LEVEL)
+            merged = read_day(small)
+            pl.DataFrame({"_key": merged.keys, "n": merged.n}).write_parquet(
+                tmp, compression="zstd", compression_level=ZSTD_LEVEL
+            )
         else:
             _append_parts(small, tmp)
         os.replace(tmp, folder / f"part-{token}.parquet")
