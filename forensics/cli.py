@@ -7,7 +7,6 @@ worked for some inputs but not others exits 1. No traceback for a user's mistake
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -152,7 +151,9 @@ def ingest(
       forensics ingest drains/ -o incident/ --app 'shop-*=acme-shop' --app 'api-*=acme-api'
       forensics ingest syslog.log -o incident/ --year 2025 --tz Europe/Paris
     """
-    _return_freed_memory_sooner()
+    from forensics.allocator import tune_allocators
+
+    tune_allocators()  # before Polars and pyarrow load: memory stays flat over a long job
     from forensics.ingest import ingest as run_ingest
     from forensics.report_text import ingest_summary_text
 
@@ -186,14 +187,6 @@ def ingest(
         click.echo(f"forensics: skipped: {f.error}", err=True)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
-
-
-def _return_freed_memory_sooner() -> None:
-    """Have Polars' allocator (jemalloc) hand freed pages back to the OS after 0.5 s instead of
-    10 s: ingest frees a batch's memory every fraction of a second, and peak RSS drops ~10 %
-    for a few % of CPU. Only before Polars is loaded, and never over the user's own setting."""
-    if "polars" not in sys.modules:
-        os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
 
 
 def _app_options(values: tuple[str, ...]) -> tuple[str | None, list[tuple[str, str]]]:

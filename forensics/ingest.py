@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from forensics import dedup, readers
+from forensics.allocator import release_free_memory
 from forensics.dataset import (
     FileWriter,
     Manifest,
@@ -269,6 +270,7 @@ def _ingest_one(
             for outcome in workers.submit(job):
                 tally.add(outcome)
             del job
+            release_free_memory()  # keeps peaks flat over a long job (see allocator.py)
         for outcome in workers.drain():
             tally.add(outcome)
         writer.add_temp_files(key_writer.paths)
