@@ -3,6 +3,8 @@ commits that survive an interruption, and compaction of many small parts."""
 
 from __future__ import annotations
 
+import functools
+import gzip
 from pathlib import Path
 
 import polars as pl
@@ -10,8 +12,12 @@ import pytest
 
 from forensics import dataset as ds_mod
 from forensics import ingest as ingest_mod
+from forensics import job as job_mod
 from forensics.dataset import load_manifest
 from forensics.ingest import ingest
+from forensics.readers import cli_text
+from forensics.readers import lines as lines_mod
+from forensics.readers import source as source_mod
 
 ROUTER = (
     "2024-05-20T10:00:{s:02d}.{us:06d}+00:00 heroku[router]: at=info method=GET "
@@ -138,18 +144,18 @@ def test_interrupted_ingest_leaves_dataset_as_before_and_rerun_completes(
     ingest([str(a)], root)
     before = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
 
-    real = ingest_mod.parse_envelope
+    real = job_mod.parse_envelope
 
     def boom(env: pl.DataFrame) -> object:
         real(env)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ingest_mod, "parse_envelope", boom)
+    monkeypatch.setattr(job_mod, "parse_envelope", boom)
     with pytest.raises(KeyboardInterrupt):
         ingest([str(b)], root)
     after = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
     assert after == before
-    monkeypatch.setattr(ingest_mod, "parse_envelope", real)
+    monkeypatch.setattr(job_mod, "parse_envelope", real)
     summary = ingest([str(a), str(b)], root)
     assert [f.status for f in summary.files] == ["already_ingested", "ingested"]
     assert _rows(root, "requests").height == 20
@@ -196,3 +202,35 @@ def test_a_dyno_cut_keeps_app_wide_release_events(tmp_path: Path) -> None:
     con = open_dataset(root, cut=Cut(dyno="web.1"))
     rows = query(con, "SELECT dyno, kind FROM events ORDER BY ts").rows()
     assert rows == [("api", "release"), ("web.1", "state_change")]
+
+
+def test_an_input_failing_midway_drops_only_its_own_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inputs around it are committed; the failed one leaves no part and no key behind
+    (its lines are not counted as duplicates when a good copy of them comes next)."""
+    small = functools.partial(lines_mod.iter_line_batches, batch_bytes=1 << 16)
+    monkeypatch.setattr(cli_text, "iter_line_batches", small)  # batches before the cut
+    chunks = functools.partial(source_mod.iter_chunks, chunk_bytes=1 << 15)
+    monkeypatch.setattr(job_mod, "iter_chunks", chunks)
+    parsed: list[str] = []  # the input of each batch parsed
+    real_parse = job_mod.parse_envelope
+    monkeypatch.setattr(
+        job_mod,
+        "parse_envelope",
+        lambda env: parsed.extend(env["source_file"][:1]) or real_parse(env),
+    )
+    a = _write(tmp_path / "a.log", _lines(30))
+    lines = _lines(5000, 1000)
+    packed = gzip.compress(("\n".join(lines) + "\n").encode())
+    bad = tmp_path / "b.log.gz"
+    bad.write_bytes(packed[: len(packed) // 2])  # cut mid-stream
+    c = _write(tmp_path / "c.log", lines)  # the same lines, whole
+    root = tmp_path / "ds"
+    summary = ingest([str(a), str(bad), str(c)], root)
+    assert [f.status for f in summary.files] == ["ingested", "failed", "ingested"]
+    assert "b.log.gz" in (summary.files[1].error or "")
+    assert summary.files[2].duplicate_lines == 0
+    assert _rows(root, "requests").height == 30 + 5000
+    assert not [p for p in root.rglob("*") if p.name.startswith(".tmp")]
+    assert parsed.count(str(bad)) > 2  # its first batches were parsed, then dropped
