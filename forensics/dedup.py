@@ -76,19 +76,19 @@ def hash_canary() -> int:
 class KeyIndex:
     """The stored key counts of a dataset, a day at a time, for one ingest job.
 
-    The most recently used `max_days` days stay in memory (inputs are mostly in time order, so
-    consecutive files touch the same days); `absorb` adds each finished input's counts to them,
-    so a job of many files reads a day's keys from disk once, not once per file.
+    The most recently used days stay in memory, as many as fit in `max_bytes` (at least the
+    last one used; inputs are mostly in time order, so consecutive files touch the same days);
+    `absorb` adds each finished input's counts to them, so a job of many files reads a day's
+    keys from disk once, not once per file.
 
     Counts are held as sorted NumPy arrays and probed by binary search: exactly 12 bytes a key,
-    and no hash table per input. (A Polars group-by over a day's keys left 50-70 MiB behind
-    in the allocator per input, so a job's peak memory grew input after input.)
+    and no hash table built per batch or per input.
     """
 
-    def __init__(self, root: Path, *, trusted: bool = True, max_days: int = 4) -> None:
+    def __init__(self, root: Path, *, trusted: bool = True, max_bytes: int = 32 << 20) -> None:
         self.dir = root / KEYS_DIR
         self.trusted = trusted
-        self.max_days = max_days
+        self.max_bytes = max_bytes
         # Per day: the counts read from disk, then one entry per input absorbed since (merged
         # by the max rule when there are more than MERGE_AFTER of them).
         self._cache: OrderedDict[date | None, list[Counts]] = OrderedDict()
@@ -119,6 +119,7 @@ class KeyIndex:
                 held.append(Counts.summed(*_read_counts(files)))
                 if len(held) > MERGE_AFTER:
                     held[:] = [Counts.max_of(held)]
+        self._evict()
 
     def _day(self, day: date | None) -> list[Counts]:
         if day in self._cache:
@@ -127,9 +128,16 @@ class KeyIndex:
         files = sorted((self.dir / _folder(day)).glob("part-*.parquet"))
         held = [read_day(files)] if files else []
         self._cache[day] = held
-        while len(self._cache) > self.max_days:
-            self._cache.popitem(last=False)
+        self._evict()
         return held
+
+    def _evict(self) -> None:
+        """Forget the least recently used days while over budget (never the last one)."""
+        while len(self._cache) > 1 and self._bytes() > self.max_bytes:
+            self._cache.popitem(last=False)
+
+    def _bytes(self) -> int:
+        return sum(c.keys.nbytes + c.n.nbytes for held in self._cache.values() for c in held)
 
 
 MERGE_AFTER = 8

@@ -76,9 +76,9 @@ def _day_lines(day: int, n: int, start: int, repeats: int = 1) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("max_days", [1, 4])
+@pytest.mark.parametrize("max_bytes", [1, 32 << 20])  # evict all but the last day, or nothing
 def test_one_job_of_many_inputs_dedups_like_one_command_per_input(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_days: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_bytes: int
 ) -> None:
     # Overlapping inputs over three days, with true repeats; the key index keeps one day in
     # memory (evicting and re-reading) or all of them (each input folded in as it finishes),
@@ -96,7 +96,7 @@ def test_one_job_of_many_inputs_dedups_like_one_command_per_input(
     real = ingest_mod.KeyIndex
 
     def small_index(root: Path, *, trusted: bool = True) -> object:
-        return real(root, trusted=trusted, max_days=max_days)
+        return real(root, trusted=trusted, max_bytes=max_bytes)
 
     monkeypatch.setattr(ingest_mod, "KeyIndex", small_index)
     summary = ingest(paths, together)
