@@ -19,7 +19,9 @@ from typing import BinaryIO
 
 from forensics.errors import InputError
 
-CHUNK_BYTES = 8 << 20
+# Batches are whole chunks (readers collect chunks up to their batch size): 4 MB chunks make a
+# 12 MB line batch 12 MB, not 16, which keeps ~50 MiB off the peak for ~5 % more CPU.
+CHUNK_BYTES = 4 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 STDIN = "-"
 
