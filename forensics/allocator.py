@@ -3,14 +3,15 @@
 Three allocators share an ingest process: jemalloc inside Polars, Arrow's memory pool (mimalloc
 by default) and glibc's malloc (Python, NumPy). Each keeps freed memory for reuse, and over a job
 of several large inputs the peaks crept up by 30-60 MiB per input (5 drain files of 250 MB:
-509 -> 683 MiB), most of it memory that was free but still held. The remedy (5 such files:
-flat at 450-490 MiB, for no measurable CPU):
+509 -> 683 MiB), most of it memory that was free but still held. The remedy (8 such files:
+flat at 471-522 MiB; on one 1 GB file, ~2 % more CPU):
 
 - Polars' jemalloc returns freed pages to the OS outright (`muzzy_decay_ms:0`; Polars' own
   default keeps them another second);
 - Arrow allocates with malloc (the "system" pool) instead of its own mimalloc arenas, so
 - one call after each batch (`release_free_memory`) hands back what malloc holds free in all
-  its per-thread arenas (glibc keeps it otherwise, as large reads and writes come and go).
+  its per-thread arenas (glibc keeps it otherwise, as large reads and writes come and go):
+  Arrow's system pool does that with `malloc_trim(0)` under glibc, a no-op elsewhere.
 
 `tune_allocators` must run before Polars and pyarrow are imported (they read their settings
 once); it never overrides a setting the user made in the environment. (Serving large
@@ -20,9 +21,6 @@ more CPU in page faults.)
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import os
 import sys
 
@@ -36,23 +34,11 @@ def tune_allocators() -> None:
 
 
 def release_free_memory() -> None:
-    """Hand the memory malloc and Arrow hold free back to the OS (about a millisecond)."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
-    if "pyarrow" in sys.modules:
-        import pyarrow as pa
+    """Hand the memory malloc (and Arrow's pool, if it is not malloc) holds free back to the OS
+    (microseconds when there is little to hand back)."""
+    import pyarrow as pa
 
-        pa.default_memory_pool().release_unused()
-
-
-@functools.cache
-def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (it has `malloc_trim`); None elsewhere (musl, macOS)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") else None
+    pa.system_memory_pool().release_unused()  # malloc_trim: Python, NumPy, Arrow on malloc
+    pool = pa.default_memory_pool()
+    if pool.backend_name != "system":  # a pool of the user's choosing (ARROW_DEFAULT_MEMORY_POOL)
+        pool.release_unused()
