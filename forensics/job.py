@@ -93,8 +93,7 @@ class Job:
         except BaseException:
             self.workers.cancel()  # nothing may still be writing when the parts are deleted
             for inp in self.open:
-                inp.writer.add_temp_files(inp.keys.paths)
-                inp.writer.abort()
+                inp.discard()
             self.open.clear()
             raise
         finally:
@@ -171,12 +170,9 @@ class Job:
             return
         if kind == "failed":
             results[i] = FileResult(name=source.name, status="failed", error=str(payload))
-            opened = [o for o in self.open if o.slot == i]
-            if opened:  # failed after some batches: drop what it wrote, keep the others
-                self._collect(self.workers.drain())
-                self.open.remove(opened[0])
-                opened[0].writer.add_temp_files(opened[0].keys.paths)
-                opened[0].writer.abort()
+            if self.open and self.open[-1].slot == i:  # failed after it started: drop what it
+                self._collect(self.workers.drain())  # wrote, commit the inputs before it
+                self.open.pop().discard()
             return
         current = self.open[-1]
         current.read = True
@@ -202,9 +198,8 @@ class Job:
 
     def _commit(self, inp: _Open) -> None:
         source, result, writer = inp.input.source, inp.result, inp.writer
-        writer.add_temp_files(inp.keys.paths)
         if inp.seen_before:
-            writer.abort()
+            inp.discard()
             inp.results[inp.slot] = FileResult(
                 name=source.name, status="already_ingested", sha256=source.sha256
             )
@@ -214,6 +209,7 @@ class Job:
         result.sha256 = source.sha256
         result.rows = {t: writer.rows[t] for t in TABLE_NAMES if t != "rejects"}
         inp.tally.fill(result)
+        writer.add_temp_files(inp.keys.paths)
         token = writer.commit()
         entry = asdict(result) | {
             "size": source.size,
@@ -273,6 +269,11 @@ class _Open:
     @property
     def result(self) -> FileResult:
         return self.results[self.slot]
+
+    def discard(self) -> None:
+        """Delete everything this input wrote: its table parts and its key parts."""
+        self.writer.add_temp_files(self.keys.paths)
+        self.writer.abort()
 
 
 def _parse_and_write(env: pl.DataFrame, read_rejects: pl.DataFrame, writer: FileWriter) -> Tally:
