@@ -18,6 +18,7 @@ from forensics.readers.envelope import REJECT_COLUMNS
 from forensics.schema import conform
 
 FAMILIES = (router, runtime_metrics, addon_metrics, events, app)
+ENGINE = "in-memory"
 
 
 @dataclass
@@ -40,14 +41,16 @@ def family_expr() -> pl.Expr:
 def parse_envelope(env: pl.DataFrame) -> Parsed:
     """Envelope rows -> rows in each table's schema, plus the rows no parser could read.
 
-    Each family's parser is a lazy plan; all of them run together on the streaming engine,
-    which spreads the work over every core.
+    Each family's parser is a lazy plan, and all of them run in one `collect_all`. The
+    in-memory engine, not the streaming one: a batch is already in memory, and the job runs
+    two batches at once, so streaming only added CPU: ~25 % of the parse of a 12 MB batch, ~7 %
+    of a whole ingest.
     """
     # The input lines stay out of the parsers (a copy per stage otherwise); only a reject's
     # line is put back, by its row number.
     raw = env.get_column("raw") if "raw" in env.columns else None
     env = env.drop("raw", strict=False).with_row_index("_row")
-    df = env.lazy().with_columns(family_expr().alias("_family")).collect(engine="streaming")
+    df = env.lazy().with_columns(family_expr().alias("_family")).collect(engine=ENGINE)
     names: list[str] = []
     plans: list[pl.LazyFrame] = []
     records: dict[str, int] = {}
@@ -60,7 +63,7 @@ def parse_envelope(env: pl.DataFrame) -> Parsed:
         if bad is not None:
             names.append(f"!{mod.TABLE}")
             plans.append(bad.select(*REJECT_COLUMNS, "_row"))
-    done = pl.collect_all(plans, engine="streaming") if plans else []
+    done = pl.collect_all(plans, engine=ENGINE) if plans else []
     tables: dict[str, pl.DataFrame] = {}
     rejects: list[pl.DataFrame] = []
     for name, out in zip(names, done, strict=True):
