@@ -131,6 +131,19 @@ def _arrow(df: pl.DataFrame) -> pa.Table:
     return df.to_arrow(compat_level=pl.CompatLevel.newest())
 
 
+def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A writer with the dataset's settings: zstd, dictionaries only where values repeat,
+    statistics only where they prune reads. Ingest and compaction both write through it."""
+    return pq.ParquetWriter(
+        path,
+        schema,
+        compression="zstd",
+        compression_level=ZSTD_LEVEL,
+        use_dictionary=[n for n in schema.names if n not in _NO_DICTIONARY],
+        write_statistics=[n for n in _STATISTICS if n in schema.names],
+    )
+
+
 class FileWriter:
     """Writes one input's rows, table by table, as temp Parquet files until `commit`.
 
@@ -161,14 +174,7 @@ class FileWriter:
             folder.mkdir(exist_ok=True)
             path = folder / f"{TMP_PREFIX}{self.token}.parquet"
             schema = _arrow(pl.DataFrame(schema=polars_schema(table))).schema
-            self._writers[table] = pq.ParquetWriter(
-                path,
-                schema,
-                compression="zstd",
-                compression_level=ZSTD_LEVEL,
-                use_dictionary=[n for n in schema.names if n not in _NO_DICTIONARY],
-                write_statistics=[n for n in _STATISTICS if n in schema.names],
-            )
+            self._writers[table] = parquet_writer(path, schema)
             self._paths[table] = path
         self._writers[table].write_table(data)
         self.rows[table] += data.num_rows
@@ -272,7 +278,7 @@ def compact(root: Path, manifest: Manifest) -> int:
 def _append_parts(parts: list[Path], out: Path) -> None:
     """Copy the row groups of `parts` into one file, one row group at a time."""
     schema = pq.read_schema(parts[0])
-    with pq.ParquetWriter(out, schema, compression="zstd", compression_level=ZSTD_LEVEL) as w:
+    with parquet_writer(out, schema) as w:
         for part in parts:
             f = pq.ParquetFile(part)
             for i in range(f.num_row_groups):

@@ -8,6 +8,7 @@ import gzip
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from forensics import dataset as ds_mod
@@ -180,6 +181,13 @@ def test_many_small_parts_are_compacted_without_changing_rows(
     ingest(logs, root)
     parts = list((root / "requests").glob("*.parquet"))
     assert len(parts) == 1
+    # Written with the ingest's settings: statistics on `ts` and `line_no` only, no dictionary
+    # for mostly distinct text.
+    chunks = pq.ParquetFile(parts[0]).metadata.row_group(0)
+    columns = {chunks.column(i).path_in_schema: chunks.column(i) for i in range(chunks.num_columns)}
+    assert columns["ts"].is_stats_set and not columns["path"].is_stats_set
+    assert "PLAIN_DICTIONARY" not in str(columns["request_id"].encodings)
+    assert "RLE_DICTIONARY" in str(columns["dyno"].encodings)
     req = _rows(root, "requests")
     assert req.height == 30
     assert req["request_id"].n_unique() == 30
