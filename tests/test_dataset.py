@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import json
 from pathlib import Path
 
 import polars as pl
@@ -134,6 +135,16 @@ def test_same_file_twice_adds_nothing(tmp_path: Path) -> None:
     assert again.files[0].status == "already_ingested"
     assert _rows(root, "requests").height == 10
     assert len(load_manifest(root).files) == 1
+
+
+def test_the_manifest_is_json_with_a_line_per_input(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    logs = [str(_write(tmp_path / f"{i}.log", _lines(3, i * 10))) for i in range(3)]
+    ingest(logs, root)
+    text = (root / "manifest.json").read_text()
+    entries = [line for line in text.splitlines() if '"sha256": ' in line]
+    assert [json.loads(line.strip().rstrip(","))["name"] for line in entries] == logs
+    assert [f["name"] for f in json.loads(text)["files"]] == logs
 
 
 def test_interrupted_ingest_leaves_dataset_as_before_and_rerun_completes(
