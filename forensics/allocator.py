@@ -6,10 +6,8 @@ of several large inputs the peaks crept up by 30-60 MiB per input (5 drain files
 509 -> 683 MiB), most of it memory that was free but still held. The remedy (8 such files:
 flat at 471-522 MiB; on one 1 GB file, ~2 % more CPU):
 
-- Polars' jemalloc returns freed pages to the OS within 100 ms and outright
-  (`dirty_decay_ms:100,muzzy_decay_ms:0`; Polars' own defaults are 500 and 1000 ms; 100 ms
-  took ~25 MiB off the peak of 1 GB of syslog files at no measurable CPU cost, 0 ms took 70 MiB
-  but 50 % more time in page faults);
+- Polars' jemalloc returns freed pages to the OS outright (`muzzy_decay_ms:0`; Polars' own
+  default keeps them another second);
 - Arrow allocates with malloc (the "system" pool) instead of its own mimalloc arenas, so
 - one call after each batch (`release_free_memory`) hands back what malloc holds free in all
   its per-thread arenas (glibc keeps it otherwise, as large reads and writes come and go):
@@ -30,7 +28,7 @@ import sys
 def tune_allocators() -> None:
     """Set the allocators up for a long job (see the module docstring)."""
     if "polars" not in sys.modules:
-        os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
+        os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
     if "pyarrow" not in sys.modules:
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 

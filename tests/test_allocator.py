@@ -30,7 +30,7 @@ def _run(env: dict[str, str]) -> str:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and jemalloc settings")
 def test_arrow_uses_malloc_and_jemalloc_decays_fast() -> None:
-    assert _run({}) == "system [('dirty_decay_ms', '100'), ('muzzy_decay_ms', '0')]"
+    assert _run({}) == "system [('dirty_decay_ms', '500'), ('muzzy_decay_ms', '0')]"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and jemalloc settings")
