@@ -47,7 +47,7 @@ KEEP = (*ENVELOPE_COLUMNS, "raw")
 
 NAME = "drain"
 
-BATCH_BYTES = 10 << 20  # framing holds a few buffer-sized arrays: smaller than lines.py
+BATCH_BYTES = 8 << 20  # as lines.py (framing holds a few more buffer-sized arrays)
 LOOKAHEAD = 96  # more than any frame header: receive time, count, `<PRI>1 `
 MAX_FRAME = 1 << 20  # a count above this is not believed (Logplex frames are ~10 kB at most)
 MAX_CARRY = 64 << 20  # undecided bytes carried to the next buffer before they are forced out
