@@ -21,6 +21,8 @@ Values in kB or GB are converted to MB; unknown `sample#` keys go to `extra`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from forensics.parsers import logfmt
@@ -75,60 +77,87 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, None]:
 
     The usual memory and load lines match one anchored regex each; any other order, unit or
     key set goes through the per-key logfmt path, and the 2013 `measure=` form its own regex.
+    The matches are materialized first, and the fallbacks' plan is built only when a row needs
+    it (a batch of usual lines then skips ~15 per-key extractions: most of this parse's cost).
     """
     msg = pl.col("message")
     is_old = msg.str.starts_with("source=heroku.") & msg.str.contains(" measure=", literal=True)
-    lf = env.with_columns(_mem=msg.str.extract_groups(MEM_RE), _old=is_old)
     mem_ok = pl.col("_mem").struct.field("1").is_not_null()
-    lf = lf.with_columns(_load=pl.when(~mem_ok).then(msg).str.extract_groups(LOAD_RE))
     load_ok = pl.col("_load").struct.field("1").is_not_null()
-    lf = lf.with_columns(
-        _gen=pl.when(~mem_ok & ~load_ok & ~pl.col("_old")).then(msg),
-        _om=pl.when(pl.col("_old")).then(msg).str.extract_groups(_OLD_RE),
+    matched = (
+        env.with_columns(_mem=msg.str.extract_groups(MEM_RE), _old=is_old)
+        .with_columns(_load=pl.when(~mem_ok).then(msg).str.extract_groups(LOAD_RE))
+        .with_columns(_usual=mem_ok | load_ok)
+        .collect()
     )
-    gen, f_old = pl.col("_gen"), pl.col("_om").struct.field
-    measure = f_old("4")
-    val = f_old("5").cast(pl.Float64, strict=False)
+    lf = matched.lazy()
+    if matched.get_column("_usual").all():
+        cols = _columns(lambda name: [])
+    else:
+        lf = lf.with_columns(
+            _gen=pl.when(~pl.col("_usual") & ~pl.col("_old")).then(msg),
+            _om=pl.when(pl.col("_old")).then(msg).str.extract_groups(_OLD_RE),
+        )
+        cols = _columns(_fallbacks)
+        cols.append(_extra().alias("extra"))
+    return lf.with_columns(cols).drop(
+        "_mem", "_load", "_gen", "_om", "_old", "_usual", strict=False
+    ), None
 
-    def fast(name: str) -> list[pl.Expr]:
-        out = []
-        for col, fields in (("_mem", _MEM_FIELDS), ("_load", _LOAD_FIELDS)):
-            if name in fields:
-                out.append(pl.col(col).struct.field(str(fields.index(name) + 1)))
-        return out
 
+def _fast(name: str) -> list[pl.Expr]:
+    """The field `name` from the usual memory or load line's match."""
+    out = []
+    for col, fields in (("_mem", _MEM_FIELDS), ("_load", _LOAD_FIELDS)):
+        if name in fields:
+            out.append(pl.col(col).struct.field(str(fields.index(name) + 1)))
+    return out
+
+
+def _columns(fallbacks: Callable[[str], list[pl.Expr]]) -> list[pl.Expr]:
+    """Each output column: the usual lines' field, then `fallbacks(column)` in order."""
     cols = [
-        pl.coalesce(*fast("dyno"), logfmt.value(gen, "source"), f_old("2"), pl.col("dyno")).alias(
-            "dyno"
-        ),
-        pl.coalesce(
-            *fast("dyno_id"),
-            logfmt.value(gen, "dyno"),
-            pl.concat_str(pl.lit("heroku."), f_old("1"), pl.lit("."), f_old("3")),
-        ).alias("dyno_id"),
+        pl.coalesce(*_fast("dyno"), *fallbacks("dyno"), pl.col("dyno")).alias("dyno"),
+        pl.coalesce(*_fast("dyno_id"), *fallbacks("dyno_id")).alias("dyno_id"),
     ]
     for k in _MB_KEYS:
-        generic = _mb(logfmt.value(gen, f"sample#{k}"))
-        old = pl.when(measure == k).then(val)
-        fast_v = [e.cast(pl.Float64) for e in fast(f"{k}_mb")]
-        cols.append(pl.coalesce(*fast_v, generic, old).alias(f"{k}_mb"))
+        fast = [e.cast(pl.Float64) for e in _fast(f"{k}_mb")]
+        cols.append(pl.coalesce(*fast, *fallbacks(f"{k}_mb")).alias(f"{k}_mb"))
     for k in _PAGE_KEYS:
-        generic = logfmt.value(gen, f"sample#{k}").str.extract(r"^(\d+)", 1)
-        old = pl.when(measure == k).then(val.cast(pl.Int64))
-        fast_v = [e.cast(pl.Int64) for e in fast(f"{k}_pages")]
-        cols.append(pl.coalesce(*fast_v, generic.cast(pl.Int64), old).alias(f"{k}_pages"))
+        fast = [e.cast(pl.Int64) for e in _fast(f"{k}_pages")]
+        cols.append(pl.coalesce(*fast, *fallbacks(f"{k}_pages")).alias(f"{k}_pages"))
     for k in _LOAD_KEYS:
-        generic = logfmt.value(gen, f"sample#{k}").cast(pl.Float64, strict=False)
-        old = pl.when(measure == k).then(val)
-        cols.append(pl.coalesce(*[e.cast(pl.Float64) for e in fast(k)], generic, old).alias(k))
+        fast = [e.cast(pl.Float64) for e in _fast(k)]
+        cols.append(pl.coalesce(*fast, *fallbacks(k)).alias(k))
+    return cols
+
+
+def _fallbacks(column: str) -> list[pl.Expr]:
+    """`column` from any other logfmt form (`_gen`), then from the 2013 `measure=` form (`_om`)."""
+    gen, f_old = pl.col("_gen"), pl.col("_om").struct.field
+    measure, val = f_old("4"), f_old("5").cast(pl.Float64, strict=False)
+    if column == "dyno":
+        return [logfmt.value(gen, "source"), f_old("2")]
+    if column == "dyno_id":
+        old_id = pl.concat_str(pl.lit("heroku."), f_old("1"), pl.lit("."), f_old("3"))
+        return [logfmt.value(gen, "dyno"), old_id]
+    key = column.removesuffix("_mb").removesuffix("_pages")
+    raw = logfmt.value(gen, f"sample#{key}")
+    old = pl.when(measure == key).then(val)
+    if column.endswith("_mb"):
+        return [_mb(raw), old]
+    if column.endswith("_pages"):
+        return [raw.str.extract(r"^(\d+)", 1).cast(pl.Int64), old.cast(pl.Int64)]
+    return [raw.cast(pl.Float64, strict=False), old]
+
+
+def _extra() -> pl.Expr:
+    """Unknown `sample#` keys, and the 2013 form's unknown measures, as `key=value`."""
+    measure, f_old = pl.col("_om").struct.field("4"), pl.col("_om").struct.field
     known_old = [*_LOAD_KEYS, *_MB_KEYS, *_PAGE_KEYS]
-    cols.append(
-        pl.coalesce(
-            logfmt.extra(gen, KNOWN),
-            pl.when(pl.col("_old") & ~measure.is_in(known_old)).then(
-                pl.concat_str(measure, pl.lit("="), f_old("5"))
-            ),
-        ).alias("extra")
+    return pl.coalesce(
+        logfmt.extra(pl.col("_gen"), KNOWN),
+        pl.when(pl.col("_old") & ~measure.is_in(known_old)).then(
+            pl.concat_str(measure, pl.lit("="), f_old("5"))
+        ),
     )
-    lf = lf.with_columns(cols)
-    return lf.drop("_mem", "_load", "_gen", "_om", "_old"), None
