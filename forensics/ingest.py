@@ -43,6 +43,10 @@ def ingest(
 
     Raises ForensicsError when nothing can be done (bad output dir, no input could be read);
     a bad input among good ones is recorded as `failed` in the summary instead.
+
+    For long jobs from Python (a notebook, a script), call `forensics.allocator.tune_allocators()`
+    before Polars and pyarrow are imported, as the CLI does: memory then stays flat over many
+    inputs (see that module).
     """
     if fmt != "auto":
         readers.get(fmt)
