@@ -92,7 +92,7 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, None]:
     )
     lf = matched.lazy()
     if matched.get_column("_usual").all():
-        cols = _columns(lambda name: [])
+        cols = _columns(lambda key, suffix: [])
     else:
         lf = lf.with_columns(
             _gen=pl.when(~pl.col("_usual") & ~pl.col("_old")).then(msg),
@@ -114,50 +114,51 @@ def _fast(name: str) -> list[pl.Expr]:
     return out
 
 
-def _columns(fallbacks: Callable[[str], list[pl.Expr]]) -> list[pl.Expr]:
-    """Each output column: the usual lines' field, then `fallbacks(column)` in order."""
+# Value columns: (keys, column suffix, type).
+_VALUES = (
+    (_MB_KEYS, "_mb", pl.Float64),
+    (_PAGE_KEYS, "_pages", pl.Int64),
+    (_LOAD_KEYS, "", pl.Float64),
+)
+
+
+def _columns(fallbacks: Callable[[str, str], list[pl.Expr]]) -> list[pl.Expr]:
+    """Each output column: the usual lines' field, then `fallbacks(key, suffix)` in order."""
     cols = [
-        pl.coalesce(*_fast("dyno"), *fallbacks("dyno"), pl.col("dyno")).alias("dyno"),
-        pl.coalesce(*_fast("dyno_id"), *fallbacks("dyno_id")).alias("dyno_id"),
+        pl.coalesce(*_fast("dyno"), *fallbacks("dyno", ""), pl.col("dyno")).alias("dyno"),
+        pl.coalesce(*_fast("dyno_id"), *fallbacks("dyno_id", "")).alias("dyno_id"),
     ]
-    for k in _MB_KEYS:
-        fast = [e.cast(pl.Float64) for e in _fast(f"{k}_mb")]
-        cols.append(pl.coalesce(*fast, *fallbacks(f"{k}_mb")).alias(f"{k}_mb"))
-    for k in _PAGE_KEYS:
-        fast = [e.cast(pl.Int64) for e in _fast(f"{k}_pages")]
-        cols.append(pl.coalesce(*fast, *fallbacks(f"{k}_pages")).alias(f"{k}_pages"))
-    for k in _LOAD_KEYS:
-        fast = [e.cast(pl.Float64) for e in _fast(k)]
-        cols.append(pl.coalesce(*fast, *fallbacks(k)).alias(k))
+    for keys, suffix, dtype in _VALUES:
+        for k in keys:
+            fast = [e.cast(dtype) for e in _fast(k + suffix)]
+            cols.append(pl.coalesce(*fast, *fallbacks(k, suffix)).alias(k + suffix))
     return cols
 
 
-def _fallbacks(column: str) -> list[pl.Expr]:
-    """`column` from any other logfmt form (`_gen`), then from the 2013 `measure=` form (`_om`)."""
+def _fallbacks(key: str, suffix: str) -> list[pl.Expr]:
+    """`key` from any other logfmt form (`_gen`), then from the 2013 `measure=` form (`_om`)."""
     gen, f_old = pl.col("_gen"), pl.col("_om").struct.field
-    measure, val = f_old("4"), f_old("5").cast(pl.Float64, strict=False)
-    if column == "dyno":
+    if key == "dyno":
         return [logfmt.value(gen, "source"), f_old("2")]
-    if column == "dyno_id":
+    if key == "dyno_id":
         old_id = pl.concat_str(pl.lit("heroku."), f_old("1"), pl.lit("."), f_old("3"))
         return [logfmt.value(gen, "dyno"), old_id]
-    key = column.removesuffix("_mb").removesuffix("_pages")
     raw = logfmt.value(gen, f"sample#{key}")
-    old = pl.when(measure == key).then(val)
-    if column.endswith("_mb"):
+    old = pl.when(f_old("4") == key).then(f_old("5").cast(pl.Float64, strict=False))
+    if suffix == "_mb":
         return [_mb(raw), old]
-    if column.endswith("_pages"):
+    if suffix == "_pages":
         return [raw.str.extract(r"^(\d+)", 1).cast(pl.Int64), old.cast(pl.Int64)]
     return [raw.cast(pl.Float64, strict=False), old]
 
 
 def _extra() -> pl.Expr:
     """Unknown `sample#` keys, and the 2013 form's unknown measures, as `key=value`."""
-    measure, f_old = pl.col("_om").struct.field("4"), pl.col("_om").struct.field
+    f_old = pl.col("_om").struct.field
     known_old = [*_LOAD_KEYS, *_MB_KEYS, *_PAGE_KEYS]
     return pl.coalesce(
         logfmt.extra(pl.col("_gen"), KNOWN),
-        pl.when(pl.col("_old") & ~measure.is_in(known_old)).then(
-            pl.concat_str(measure, pl.lit("="), f_old("5"))
+        pl.when(pl.col("_old") & ~f_old("4").is_in(known_old)).then(
+            pl.concat_str(f_old("4"), pl.lit("="), f_old("5"))
         ),
     )

@@ -41,13 +41,13 @@ import polars as pl
 import pyarrow as pa
 
 from forensics.readers.envelope import ENVELOPE_COLUMNS, REJECT_COLUMNS, Batch, with_timestamp
+from forensics.readers.lines import BATCH_BYTES  # one batch size for every reader
 
 # The envelope also carries the input line (or frame) as read, so a parser reject keeps it.
 KEEP = (*ENVELOPE_COLUMNS, "raw")
 
 NAME = "drain"
 
-BATCH_BYTES = 8 << 20  # as lines.py (framing holds a few more buffer-sized arrays)
 LOOKAHEAD = 96  # more than any frame header: receive time, count, `<PRI>1 `
 MAX_FRAME = 1 << 20  # a count above this is not believed (Logplex frames are ~10 kB at most)
 MAX_CARRY = 64 << 20  # undecided bytes carried to the next buffer before they are forced out
