@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from forensics.dataset import part_token
+from forensics.dataset import ZSTD_LEVEL, part_token
 
 KEYS_DIR = "_keys"
 _SEP = "\x1f"
@@ -256,8 +256,18 @@ class KeyWriter:
             folder = self.root / KEYS_DIR / _folder(day)
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f".tmp-{self.token}-{len(self.paths)}.parquet"
-            part.select("_key", "n").write_parquet(path, compression="zstd", compression_level=1)
+            _write_counts(part.select("_key", "n"), path)
             self.paths.append(str(path))
+
+
+def merge_key_parts(parts: list[Path], out: Path) -> None:
+    """One key part holding what `parts` (of one day) hold together, for compaction."""
+    merged = read_day(parts)
+    _write_counts(pl.DataFrame({"_key": merged.keys, "n": merged.n}), out)
+
+
+def _write_counts(counts: pl.DataFrame, path: Path) -> None:
+    counts.write_parquet(path, compression="zstd", compression_level=ZSTD_LEVEL)
 
 
 def read_day(files: list[Path]) -> Counts:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forensics import dedup, readers
-from forensics.dataset import compact, open_for_writing
+from forensics.compaction import compact
+from forensics.dataset import open_for_writing
 from forensics.dedup import KeyIndex
 from forensics.errors import ForensicsError, InputError
 from forensics.job import Input, Job, ProgressFn

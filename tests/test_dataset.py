@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from forensics import dataset as ds_mod
+from forensics import compaction as compaction_mod
 from forensics import ingest as ingest_mod
 from forensics import job as job_mod
 from forensics.dataset import load_manifest
@@ -86,7 +86,7 @@ def test_one_job_of_many_inputs_dedups_like_one_command_per_input(
     # memory (evicting and re-reading) or all of them (each input folded in as it finishes),
     # and the job compacts as it goes.
     monkeypatch.setattr(ingest_mod, "COMPACT_EVERY_FILES", 3)
-    monkeypatch.setattr(ds_mod, "COMPACT_MIN_PARTS", 2)
+    monkeypatch.setattr(compaction_mod, "COMPACT_MIN_PARTS", 2)
     specs = [(20, 30, 0, 1), (21, 30, 0, 1), (20, 30, 10, 2), (22, 20, 0, 1), (21, 30, 15, 3),
              (20, 20, 20, 1), (22, 20, 10, 2), (21, 10, 0, 4), (20, 40, 0, 2)]  # fmt: skip
     paths = [
@@ -186,7 +186,7 @@ def test_parts_of_an_unfinished_commit_are_removed_on_next_open(tmp_path: Path) 
 def test_many_small_parts_are_compacted_without_changing_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ds_mod, "COMPACT_MIN_PARTS", 4)
+    monkeypatch.setattr(compaction_mod, "COMPACT_MIN_PARTS", 4)
     logs = [str(_write(tmp_path / f"{i}.log", _lines(5, i * 10))) for i in range(6)]
     root = tmp_path / "ds"
     ingest(logs, root)
