@@ -1,22 +1,19 @@
 """Helpers every analysis shares: process types, which release was in effect when, SQL lists of
-error codes, and the input lines behind a finding."""
+error codes."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
 import duckdb
 import polars as pl
 
 from forensics.errors import ForensicsError
-from forensics.findings import Source
 from forensics.views import query
 
 # SQL expression for the process type of a dyno name: web.1 -> web, run.1234 -> run.
 PROCESS_TYPE_SQL = "regexp_replace({col}, '\\.[^.]*$', '')"
-MAX_SOURCES = 50  # line ranges kept per finding
 
 
 def process_type_sql(col: str = "dyno") -> str:
@@ -31,46 +28,6 @@ def sql_list(codes: Iterable[str]) -> str:
     if bad or not items:
         raise ForensicsError(f"error codes must look like H12 or R10, got {list(codes)!r}")
     return "(" + ", ".join(f"'{c}'" for c in items) + ")"
-
-
-def round_or_none(value: Any, digits: int = 1) -> float | None:
-    """`value` rounded for evidence, None kept (numbers from frames may be null)."""
-    return None if value is None else round(float(value), digits)
-
-
-def struct_sources(items: Iterable[dict[str, Any]] | None) -> list[Source]:
-    """`Source`s from a list of {file, first_line, last_line} structs (as the SQL tables hold)."""
-    return [Source(s["file"], int(s["first_line"]), int(s["last_line"])) for s in items or []]
-
-
-def line_sources(df: pl.DataFrame, limit: int = MAX_SOURCES) -> list[Source]:
-    """Input line ranges behind the rows of `df` (columns source_file, line_no and optionally
-    line_count): adjacent or overlapping lines merge into one range; at most `limit` ranges,
-    earliest first."""
-    if df.is_empty() or "line_no" not in df.columns:
-        return []
-    count = pl.col("line_count").fill_null(1) if "line_count" in df.columns else pl.lit(1)
-    d = (
-        df.select(
-            pl.col("source_file").fill_null("?").alias("file"),
-            pl.col("line_no").alias("first"),
-            (pl.col("line_no") + count - 1).alias("last"),
-        )
-        .drop_nulls("first")
-        .unique()
-        .sort("file", "first")
-    )
-    d = d.with_columns(prev=pl.col("last").cum_max().shift(1).over("file"))
-    d = d.with_columns(
-        grp=(pl.col("prev").is_null() | (pl.col("first") > pl.col("prev") + 1)).cum_sum()
-    )
-    r = (
-        d.group_by("file", "grp")
-        .agg(pl.col("first").min(), pl.col("last").max())
-        .sort("file", "first")
-        .head(limit)
-    )
-    return [Source(f, int(a), int(b)) for f, a, b in r.select("file", "first", "last").iter_rows()]
 
 
 def _releases_sql(table: str) -> str:

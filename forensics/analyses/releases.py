@@ -31,17 +31,14 @@ A metric regresses against the previous release when (options of `release_regres
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 import duckdb
 import polars as pl
 from scipy.special import betainc
 
-from forensics.analyses.common import struct_sources
 from forensics.analyses.lifetimes import assign_sql, has_rows, registered
 from forensics.analyses.memory import lifetimes_and_growth
-from forensics.findings import Finding, Source
 from forensics.views import query
 
 DEFAULTS: dict[str, float] = {
@@ -553,121 +550,3 @@ def _two_prop(k1: int, n1: int, k0: int, n0: int) -> tuple[float, float]:
         return 0.0, 1.0
     z = (k1 / n1 - k0 / n0) / se
     return z, 0.5 * math.erfc(z / math.sqrt(2))
-
-
-_LABELS = {
-    "p50_ms": ("p50 service time", "{:.0f} ms"),
-    "p95_ms": ("p95 service time", "{:.0f} ms"),
-    "p99_ms": ("p99 service time", "{:.0f} ms"),
-    "error_rate": ("5xx rate", "{:.2%}"),
-    "h12_rate": ("H12 rate", "{:.2%}"),
-    "memory_slope_mb_h": ("memory growth", "{:.1f} MB/h"),
-    "r14_per_hour": ("R14 errors", "{:.2f}/h"),
-    "r15_per_hour": ("R15 kills", "{:.2f}/h"),
-    "crashes_per_hour": ("crashes", "{:.2f}/h"),
-}
-
-
-def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
-    """`release_regression`: one finding per release with at least one regressed metric."""
-    lt, gr = options.pop("lifetimes", None), options.pop("growth", None)
-    st = release_stats(con, lifetimes=lt, growth=gr)  # computes them only if it needs them
-    reg = release_regressions(con, stats=st, **options)
-    if reg.height == 0:
-        return []
-    by_rel = {(r["app"], r["release"]): r for r in st.iter_rows(named=True)}
-    out = []
-    for (app, rel), rows in reg.group_by("app", "release", maintain_order=True):
-        s = by_rel[(app, rel)]
-        items = rows.to_dicts()
-        parts = []
-        for r in items:
-            label, fmt = _LABELS[r["metric"]]
-            if r["route"]:
-                label += f" of {r['route']}"
-            if r["process_type"]:
-                label += f" on {r['process_type']}"
-            was = fmt.format(r["previous_value"])
-            parts.append(f"{label} {fmt.format(r['value'])} (was {was})")
-        metrics = {r["metric"] for r in items}
-        critical = bool(metrics & {"r15_per_hour", "crashes_per_hour"}) or (
-            "memory_slope_mb_h" in metrics and (s["r14"] or s["r15"])
-        )
-        prev = items[0]["previous"]
-        summary = f"Release {rel} regressed against {prev}: " + "; ".join(parts) + "."
-        # the `Release vN` line, then the requests counted for it
-        sources = []
-        if s["source_file"] is not None:
-            sources.append(Source(s["source_file"], int(s["line_no"]), int(s["line_no"])))
-        sources += struct_sources(s["request_sources"])
-        out.append(
-            Finding(
-                kind="release_regression",
-                severity="critical" if critical else "warning",
-                summary=summary,
-                app=app or None,
-                release=rel,
-                process_type=next((r["process_type"] for r in items if r["process_type"]), None),
-                start=s["start"],
-                end=s["end"],
-                evidence={
-                    "previous": prev,
-                    "regressions": [
-                        {
-                            k: r[k]
-                            for k in (
-                                "metric",
-                                "route",
-                                "process_type",
-                                "previous_value",
-                                "value",
-                                "ratio",
-                                "test",
-                                "p_value",
-                            )
-                        }
-                        for r in items
-                    ],
-                    "release": _jsonable(s),
-                    "previous_release": _jsonable(by_rel.get((app, prev), {})),
-                },
-                sources=sources,
-                score=float(len(items)),
-            )
-        )
-    return out
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    keep = (
-        "release",
-        "inferred",
-        "start",
-        "end",
-        "hours",
-        "requests",
-        "p50_ms",
-        "p95_ms",
-        "p99_ms",
-        "errors_5xx",
-        "error_rate",
-        "h12",
-        "h12_rate",
-        "r14",
-        "r15",
-        "crashes",
-        "lifetimes",
-        "memory_slope_mb_h",
-        "memory_process_type",
-        "leak_lifetimes",
-        "memory_lifetimes",
-    )
-    out = {}
-    for k in keep:
-        v = row.get(k)
-        if isinstance(v, datetime):
-            v = v.isoformat()
-        elif isinstance(v, float) and math.isnan(v):
-            v = None
-        out[k] = v
-    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from forensics.analyses.timeouts import with_release
+from forensics.analyses.common import with_release
 from forensics.charts.sql import run
 from forensics.charts.timeline import crash_rows
 from forensics.report.page import Table

@@ -18,6 +18,8 @@ import duckdb
 import polars as pl
 import pytest
 
+import forensics.findings.memory
+import forensics.findings.releases
 from forensics.analyses import attribution, lifetimes, memory, releases
 from forensics.ingest import ingest
 from forensics.scenario import ScenarioConfig, generate
@@ -126,7 +128,7 @@ class Scenario:
     def memory_findings(self) -> list[Any]:
         return self.cached(
             "memory_findings",
-            lambda: memory.findings(
+            lambda: forensics.findings.memory.findings(
                 self.con(),
                 lifetimes=self.lifetimes(),
                 growth=self.growth(),
@@ -145,7 +147,9 @@ class Scenario:
     def release_findings(self) -> list[Any]:
         return self.cached(
             "release_findings",
-            lambda: releases.findings(self.con(), lifetimes=self.lifetimes(), growth=self.growth()),
+            lambda: forensics.findings.releases.findings(
+                self.con(), lifetimes=self.lifetimes(), growth=self.growth()
+            ),
         )
 
 
@@ -203,8 +207,12 @@ def real_results(real_dataset: Callable[[Path], Path]) -> Callable[[Path], dict[
                 "release_stats": st,
                 "episodes": memory.quota_episodes(con, lifetimes=lt, growth=g),
                 "regressions": releases.release_regressions(con, stats=st),
-                "memory_findings": memory.findings(con, lifetimes=lt, growth=g, attribution=a),
-                "release_findings": releases.findings(con, lifetimes=lt, growth=g),
+                "memory_findings": forensics.findings.memory.findings(
+                    con, lifetimes=lt, growth=g, attribution=a
+                ),
+                "release_findings": forensics.findings.releases.findings(
+                    con, lifetimes=lt, growth=g
+                ),
             }
         return made[log]
 

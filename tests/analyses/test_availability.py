@@ -17,6 +17,7 @@ from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relati
 
 from forensics.analyses import availability
 from forensics.findings import Source
+from forensics.findings.availability import findings
 from forensics.views import open_dataset
 
 # Line numbers matter: the tests cite them.
@@ -201,7 +202,7 @@ def test_log_loss(hand) -> None:
 
 def test_findings(hand) -> None:
     con, log = hand
-    found = availability.findings(con)
+    found = findings(con)
     kinds = sorted(f.kind for f in found)
     assert kinds == [
         "boot_timeout",
@@ -250,7 +251,7 @@ def test_findings(hand) -> None:
         ("L11", 1101),
     ]
     # A shorter minimum keeps the worker; a longer one than its 26 h drops it.
-    assert by_kind(availability.findings(con, min_down_minutes=2000), "worker_down") == []
+    assert by_kind(findings(con, min_down_minutes=2000), "worker_down") == []
 
 
 # ----- generated scenarios ---------------------------------------------------------------------
@@ -260,7 +261,7 @@ def test_findings(hand) -> None:
 def test_scenario_crashed_worker_and_r12(b_scenario, name: str) -> None:
     s = b_scenario(name)
     crash, r12 = s.truth["crashed_worker"], s.truth["r12"]
-    found = availability.findings(s.connect())
+    found = findings(s.connect())
     (down,) = by_kind(found, "worker_down")
     assert down.dyno == crash["dyno"]
     assert down.start == utc(crash["down_from"])
@@ -296,7 +297,7 @@ def test_scenario_r12_release(b_scenario) -> None:
 def test_healthy_scenario(b_scenario) -> None:
     s = b_scenario("healthy")
     con = s.connect()
-    assert availability.findings(con) == []
+    assert findings(con) == []
     assert availability.crashes(con).is_empty()
     cycles = availability.cycling(con)
     truth = sorted(
@@ -316,12 +317,12 @@ def test_every_availability_analysis_runs_on_real_exports(b_real, stem: str) -> 
     assert isinstance(availability.cycling(con), pl.DataFrame)
     # findings() runs every other table: crashes, crash_loops, boot_timeouts, stayed_down,
     # unclean_shutdowns, log_loss
-    for f in availability.findings(con):
+    for f in findings(con):
         assert f.summary and f.sources and f.severity in ("critical", "warning", "info")
 
 
 def test_real_crash_loop(b_real) -> None:
-    found = availability.findings(open_dataset(b_real("src-019")))
+    found = findings(open_dataset(b_real("src-019")))
     (loop,) = by_kind(found, "crash_loop")
     assert (loop.dyno, loop.evidence["crashes"], loop.severity) == ("web.1", 18, "critical")
     assert loop.start == utc("2013-09-28T03:41:04.807794Z")
@@ -330,7 +331,7 @@ def test_real_crash_loop(b_real) -> None:
 
 def test_real_boot_timeout_and_r15(b_real) -> None:
     con = open_dataset(b_real("src-041"))
-    (boot,) = by_kind(availability.findings(con), "boot_timeout")
+    (boot,) = by_kind(findings(con), "boot_timeout")
     assert (boot.dyno, boot.evidence["crashed_after"]) == ("web.1", 1)
     k = availability.crashes(con)
     assert k.select("dyno", "exit_status", "cause").rows() == [("web.1", 137, "R10")]
@@ -341,7 +342,7 @@ def test_real_boot_timeout_and_r15(b_real) -> None:
     ]
     down = availability.stayed_down(con)
     assert down["down_minutes"][0] < 1  # the log ends with the crash: not "stayed down"
-    assert by_kind(availability.findings(con), "worker_down") == []
+    assert by_kind(findings(con), "worker_down") == []
 
 
 def test_real_r12_new_wording(b_real) -> None:
@@ -362,4 +363,4 @@ def test_real_r12_new_wording(b_real) -> None:
 def test_real_idling_is_no_crash(b_real) -> None:
     con = open_dataset(b_real("src-010"))  # free dyno idling: up -> down, exit 0
     assert availability.crashes(con).is_empty()
-    assert availability.findings(con) == []
+    assert findings(con) == []

@@ -15,6 +15,7 @@ from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relati
 
 from forensics.analyses import concurrency
 from forensics.findings import Source
+from forensics.findings.concurrency import findings
 from forensics.views import open_dataset
 
 
@@ -181,7 +182,7 @@ def test_sizing_options(puma) -> None:
 
 def test_concurrency_finding(puma) -> None:
     con, log = puma
-    (f,) = concurrency.findings(con, min_arrivals=1)
+    (f,) = findings(con, min_arrivals=1)
     assert (f.kind, f.severity, f.process_type, f.dyno) == ("concurrency", "warning", "web", None)
     assert "2 workers x 2 threads is too high for the memory and too low for the load" in (
         f.summary
@@ -190,7 +191,7 @@ def test_concurrency_finding(puma) -> None:
     assert f.evidence["in_flight_p95"] == 5.75 and f.evidence["capacity"] == 4
     assert (f.start, f.end) == (utc("2024-05-20T10:00:10Z"), utc("2024-05-20T10:00:15Z"))
     assert f.sources == [Source(log, 2, 2), Source(log, 4, 5)]
-    assert concurrency.findings(con, quota_mb=1024, workers=3, threads=3, min_arrivals=1) == []
+    assert findings(con, quota_mb=1024, workers=3, threads=3, min_arrivals=1) == []
 
 
 OTHERS = """
@@ -277,7 +278,7 @@ def test_healthy_scenario_fits(b_scenario) -> None:
     assert web["verdict"] == "ok"
     assert web["in_flight_p95"] <= web["capacity"]
     assert web["baseline_mb"] < 0.8 * web["memory_quota_mb"]
-    assert concurrency.findings(con) == []
+    assert findings(con) == []
 
 
 # ----- real exports ----------------------------------------------------------------------------
@@ -290,7 +291,7 @@ def test_every_concurrency_analysis_runs_on_real_exports(b_real, stem: str) -> N
     s = concurrency.sizing(con)  # runs configured_concurrency and arrival levels
     assert set(s["verdict"].to_list()) <= {"ok", "unknown", "too_high_for_memory",
                                            "too_low_for_load", "both"}  # fmt: skip
-    for f in concurrency.findings(con, min_arrivals=20):
+    for f in findings(con, min_arrivals=20):
         assert f.kind == "concurrency" and f.summary
 
 

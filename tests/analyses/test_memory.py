@@ -12,6 +12,7 @@ import pytest
 from forensics.analyses import memory
 from forensics.analyses.memory import memory_growth, quota_episodes
 from forensics.findings import Finding
+from forensics.findings.memory import findings
 from forensics.views import open_dataset
 
 N = 720  # 4 hours of samples every 20 s
@@ -105,7 +106,7 @@ def test_hand_built_quota_episodes_and_findings(series, lines):
     r15 = eps.row(1, named=True)
     assert r15["peak_mb"] == 1100 and r15["peak_pct"] == pytest.approx(1100 / 512 * 100)
 
-    found = memory.findings(con)
+    found = findings(con)
     kinds = sorted((f.kind, f.dyno or "", f.severity) for f in found)
     # web: 1 leaking lifetime of 5 with a verdict -> no leak for the release on web;
     # clock: its only lifetime leaks -> a finding naming clock.1

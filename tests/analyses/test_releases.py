@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forensics.analyses.releases import findings, release_regressions, release_stats
+from forensics.analyses.releases import release_regressions, release_stats
+from forensics.findings.releases import findings
 from forensics.views import open_dataset, query
 
 

@@ -17,9 +17,10 @@ from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relati
     utc,
 )
 
-from forensics.analyses import common, timeouts
+from forensics.analyses import timeouts
 from forensics.errors import ForensicsError
-from forensics.findings import Source
+from forensics.findings import MAX_SOURCES, Source
+from forensics.findings.timeouts import findings
 from forensics.views import open_dataset
 
 
@@ -133,7 +134,7 @@ def test_near_limit_and_offload(hand) -> None:
     assert timeouts.offload_candidates(con, threshold_ms=40_000)["route"].to_list() == [
         "/reports/:id/export"
     ]
-    found = by_kind(timeouts.findings(con), "offload_candidate")
+    found = by_kind(findings(con), "offload_candidate")
     rep_f = next(f for f in found if f.route == "/reports/:id/export")
     assert rep_f.severity == "warning"
     assert rep_f.release == "v42"
@@ -173,7 +174,7 @@ def test_hotspot_finding(hand) -> None:
     con, log = hand
     hot = timeouts.hotspots(con)
     assert hot.height == 1  # the lone 11:30 H12 is no cluster
-    found = by_kind(timeouts.findings(con), "timeout_hotspot")
+    found = by_kind(findings(con), "timeout_hotspot")
     assert len(found) == 1
     f = found[0]
     assert (f.route, f.start, f.end) == (
@@ -200,7 +201,7 @@ def test_hotspot_finding(hand) -> None:
 def test_scenario_hotspot_matches_truth(b_scenario, name: str) -> None:
     s = b_scenario(name)
     h12 = s.truth["h12"]
-    found = by_kind(timeouts.findings(s.connect()), "timeout_hotspot")
+    found = by_kind(findings(s.connect()), "timeout_hotspot")
     assert len(found) == 1, [f.summary for f in found]
     f = found[0]
     start, end = utc(h12["window_start"]), utc(h12["window_end"])
@@ -213,7 +214,7 @@ def test_scenario_hotspot_matches_truth(b_scenario, name: str) -> None:
     assert f.evidence["share_of_route_requests_in_window"] >= 0.3
     # the H12 lines cited are exactly the timeouts
     cited = sum(x.last_line - x.first_line + 1 for x in f.sources)
-    assert cited == min(h12["count"], common.MAX_SOURCES)
+    assert cited == min(h12["count"], MAX_SOURCES)
 
 
 def test_scenario_details_count_all_timeouts(b_scenario) -> None:
@@ -228,7 +229,7 @@ def test_scenario_details_count_all_timeouts(b_scenario) -> None:
 def test_healthy_scenario_has_no_timeout_findings(b_scenario) -> None:
     s = b_scenario("healthy")
     assert s.truth["h12"] is None
-    assert timeouts.findings(s.connect()) == []
+    assert findings(s.connect()) == []
     assert timeouts.timeout_details(s.connect()).is_empty()
 
 
@@ -243,16 +244,16 @@ def test_every_timeout_analysis_runs_on_real_exports(b_real, stem: str) -> None:
     timeouts.service_percentiles(con)
     timeouts.timeout_details(con, codes=codes)
     # findings() runs hotspots, offload_candidates and near_limit_requests
-    for f in timeouts.findings(con, codes=codes):
+    for f in findings(con, codes=codes):
         assert f.kind in ("timeout_hotspot", "offload_candidate")
         assert f.sources and f.summary
 
 
 def test_real_h12_hotspots(b_real) -> None:
-    f = by_kind(timeouts.findings(open_dataset(b_real("src-046"))), "timeout_hotspot")
+    f = by_kind(findings(open_dataset(b_real("src-046"))), "timeout_hotspot")
     assert [(x.route, x.evidence["count"], x.dyno) for x in f] == [("/poll", 3, "web.1")]
     legacy = open_dataset(b_real("src-024"))  # pre-2013 'Error H12 (...) ->' lines
-    f = by_kind(timeouts.findings(legacy), "timeout_hotspot")
+    f = by_kind(findings(legacy), "timeout_hotspot")
     assert [(x.route, x.evidence["count"]) for x in f] == [("/autoprovision/:id", 3)]
     # 02:10:47 (x2) and 02:10:48, 30 s each: at 02:10:47 all three are in flight; at 02:10:48
     # the first two have ended.

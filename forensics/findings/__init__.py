@@ -1,15 +1,19 @@
 """Findings: what an analysis concludes, as a sentence plus the evidence behind it.
 
-Every analysis module under `forensics/analyses/` that concludes something exposes
-`findings(con, **options) -> list[Finding]`; `collect_findings` runs them all and ranks the
-result, most severe first. The JSON form is the contract of `forensics findings --json`.
+For each analysis under `forensics/analyses/` that concludes something, the module of the same
+name here exposes `findings(con, **options) -> list[Finding]`, built from that analysis'
+tables; `collect_findings` runs them all and ranks the result, most severe first. The JSON
+form is the contract of `forensics findings --json`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+import polars as pl
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
@@ -67,6 +71,49 @@ class Finding:
         return out
 
 
+MAX_SOURCES = 50  # line ranges kept per finding
+
+
+def struct_sources(items: Iterable[dict[str, Any]] | None) -> list[Source]:
+    """`Source`s from a list of {file, first_line, last_line} structs (as the SQL tables hold)."""
+    return [Source(s["file"], int(s["first_line"]), int(s["last_line"])) for s in items or []]
+
+
+def line_sources(df: pl.DataFrame, limit: int = MAX_SOURCES) -> list[Source]:
+    """Input line ranges behind the rows of `df` (columns source_file, line_no and optionally
+    line_count): adjacent or overlapping lines merge into one range; at most `limit` ranges,
+    earliest first."""
+    if df.is_empty() or "line_no" not in df.columns:
+        return []
+    count = pl.col("line_count").fill_null(1) if "line_count" in df.columns else pl.lit(1)
+    d = (
+        df.select(
+            pl.col("source_file").fill_null("?").alias("file"),
+            pl.col("line_no").alias("first"),
+            (pl.col("line_no") + count - 1).alias("last"),
+        )
+        .drop_nulls("first")
+        .unique()
+        .sort("file", "first")
+    )
+    d = d.with_columns(prev=pl.col("last").cum_max().shift(1).over("file"))
+    d = d.with_columns(
+        grp=(pl.col("prev").is_null() | (pl.col("first") > pl.col("prev") + 1)).cum_sum()
+    )
+    r = (
+        d.group_by("file", "grp")
+        .agg(pl.col("first").min(), pl.col("last").max())
+        .sort("file", "first")
+        .head(limit)
+    )
+    return [Source(f, int(a), int(b)) for f, a, b in r.select("file", "first", "last").iter_rows()]
+
+
+def round_or_none(value: Any, digits: int = 1) -> float | None:
+    """`value` rounded for evidence, None kept (numbers from frames may be null)."""
+    return None if value is None else round(float(value), digits)
+
+
 def _iso(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts.tzinfo else ts.isoformat() + "Z"
 
@@ -84,7 +131,7 @@ def rank(findings: list[Finding]) -> list[Finding]:
     )
 
 
-# Analysis modules that conclude something, in the order their findings are gathered.
+# Modules here that conclude something, in the order their findings are gathered.
 FINDING_MODULES = ("memory", "releases", "timeouts", "availability", "concurrency")
 
 
@@ -110,7 +157,7 @@ def collect_findings(con: Any, **options: Any) -> list[Finding]:
         )
     found: list[Finding] = []
     for name in FINDING_MODULES:
-        module = importlib.import_module(f"forensics.analyses.{name}")
+        module = importlib.import_module(f"forensics.findings.{name}")
         fn = module.findings
         params = inspect.signature(fn).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())

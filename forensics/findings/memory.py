@@ -1,0 +1,216 @@
+"""Findings of `forensics.analyses.memory`: its tables turned into `Finding`s."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from forensics.analyses.memory import (
+    DEFAULTS,
+    R15_PCT,
+    lifetimes_and_growth,
+    quota_episodes,
+)
+from forensics.findings import Finding, round_or_none, struct_sources
+
+
+def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
+    """`memory_leak` per (release, process type) whose lifetimes leak, with the routes to blame,
+    and `memory_quota` per R14/R15 episode.
+
+    A release leaks for a process type when at least `min_leak_share` (default half) of its
+    lifetimes with a verdict (not `insufficient` or `growing`) are classified `leak`. Options
+    are those of `memory_growth` and `attribution.route_attribution`; `lifetimes`, `growth`
+    and `attribution` frames may be passed in.
+    """
+    from forensics.analyses.attribution import route_attribution
+
+    mem_opts = {k: v for k, v in options.items() if k in DEFAULTS}
+    lt, gr = lifetimes_and_growth(
+        con, options.pop("lifetimes", None), options.pop("growth", None), **mem_opts
+    )
+    if gr.height == 0:
+        return []
+    att = options.pop("attribution", None)
+    if att is None:
+        att = route_attribution(con, lifetimes=lt, growth=gr, **options)
+    share = float(options.get("min_leak_share", 0.5))
+    out = _leak_findings(gr, att, share)
+    out += _quota_findings(quota_episodes(con, lifetimes=lt, growth=gr))
+    return out
+
+
+def _leak_findings(gr: pl.DataFrame, att: pl.DataFrame, share: float) -> list[Finding]:
+    group = ["app", "release", "process_type"]
+    enough = gr.filter(~pl.col("classification").is_in(["insufficient", "growing"]))
+    if enough.height == 0:
+        return []
+    verdict = enough.group_by(group).agg(
+        ((pl.col("classification") == "leak").mean() >= share).alias("leaks"),
+        pl.len().alias("with_data"),
+    )
+    out = []
+    for row in verdict.filter("leaks").sort(group, nulls_last=False).iter_rows(named=True):
+        key = {k: row[k] for k in group}
+        match = [pl.col(k).eq_missing(pl.lit(v, dtype=pl.String)) for k, v in key.items()]
+        lives = gr.filter(*match, pl.col("classification") == "leak").sort("start")
+        routes = att.filter(*match, pl.col("mb_per_request") > 0).sort("rank")
+        out.append(_leak_finding(key, lives, routes, int(row["with_data"])))
+    return out
+
+
+def _leak_finding(
+    key: dict[str, Any], lives: pl.DataFrame, routes: pl.DataFrame, with_data: int
+) -> Finding:
+    rel, ptype, app = key["release"], key["process_type"], key["app"]
+    dynos = sorted(set(lives["dyno"].to_list()))
+    slope = float(lives["slope_mb_h"].median())  # type: ignore[arg-type]
+    r14, r15 = int(lives["r14"].sum()), int(lives["r15"].sum())
+    h14 = lives["hours_to_r14"].drop_nulls()
+    soonest = float(h14.min()) if h14.len() else None  # type: ignore[arg-type]
+    blame = [
+        {
+            "route": r["route"],
+            "method": r["method"] or None,
+            "mb_per_request": round(float(r["mb_per_request"]), 4),
+            "requests": int(r["requests"]),
+            "retained_mb": round(float(r["retained_mb"]), 1),
+            "confidence": round(float(r["confidence"]), 3),
+            "significant": bool(r["leak"]),
+        }
+        for r in routes.head(5).iter_rows(named=True)
+    ]
+    top = blame[0] if blame and blame[0]["significant"] else None
+    text = (
+        f"Release {rel} leaks memory on {ptype}: {', '.join(dynos)} grew "
+        f"{slope:.1f} MB/h (median of {lives.height} of {with_data} lifetimes) and never "
+        f"gave it back"
+    )
+    if top:
+        verb = f"{top['method']} " if top["method"] else ""
+        text += (
+            f"; {verb}{top['route']} keeps {top['mb_per_request']:.3g} MB per request "
+            f"({top['requests']:,} requests, chosen in {top['confidence']:.0%} of bootstrap "
+            f"refits)"
+        )
+    else:
+        text += "; no route explains it with confidence"
+    if r15:
+        text += f"; {r15} R15 kill(s) and {r14} R14 error(s)"
+    elif r14:
+        text += f"; {r14} R14 error(s)"
+    elif soonest is not None:
+        text += f"; R14 (100 % of quota) in about {soonest:.0f} h at this rate"
+    text += "."
+    lifetimes_ev = [
+        {
+            "dyno": r["dyno"],
+            "lifetime": r["lifetime"],
+            "dyno_id": r["dyno_id"],
+            "start": _iso(r["start"]),
+            "end": _iso(r["end"]),
+            "end_cause": r["end_cause"],
+            "slope_mb_h": round_or_none(r["slope_mb_h"], 2),
+            "growth_mb": round_or_none(r["growth_mb"], 1),
+            "peak_mb": round_or_none(r["peak_mb"], 1),
+            "quota_mb": r["quota_mb"],
+            "peak_pct": round_or_none(r["peak_pct"], 1),
+            "r14": r["r14"],
+            "r15": r["r15"],
+            "hours_to_r14": round_or_none(r["hours_to_r14"], 1),
+            "hours_to_r15": round_or_none(r["hours_to_r15"], 1),
+        }
+        for r in lives.iter_rows(named=True)
+    ]
+    sources = [s for srcs in lives["metric_sources"].to_list() for s in struct_sources(srcs)]
+    critical = bool(r14 or r15) or (soonest is not None and soonest <= 24)
+    quota = lives["quota_mb"].drop_nulls()
+    return Finding(
+        kind="memory_leak",
+        severity="critical" if critical else "warning",
+        summary=text,
+        app=app,
+        dyno=dynos[0] if len(dynos) == 1 else None,
+        process_type=ptype,
+        route=top["route"] if top else None,
+        release=rel,
+        start=lives["start"].min(),  # type: ignore[arg-type]
+        end=lives["end"].max(),  # type: ignore[arg-type]
+        evidence={
+            "slope_mb_h": round(slope, 2),
+            "dynos": dynos,
+            "leaking_lifetimes": lives.height,
+            "lifetimes_with_data": with_data,
+            "release_inferred": bool(lives["release_inferred"].any()),
+            "quota_mb": float(quota[0]) if quota.len() else None,
+            "r14": r14,
+            "r15": r15,
+            "hours_to_r14": round_or_none(soonest, 1),
+            "r15_threshold_pct": R15_PCT,
+            "routes": blame,
+            "lifetimes": lifetimes_ev,
+        },
+        sources=sources,
+        score=slope,
+    )
+
+
+def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
+    out = []
+    for e in eps.iter_rows(named=True):
+        quota, peak = e["quota_mb"], e["peak_mb"]
+        size = f"{peak:,.0f} MB" if peak is not None else "an unknown amount"
+        if peak is not None and quota:
+            size += f", {100 * peak / quota:.0f} % of its {quota:,.0f} MB quota"
+        when = e["start"].strftime("%Y-%m-%d %H:%M UTC")
+        rel = f" on release {e['release']}" if e["release"] else ""
+        if e["code"] == "R15":
+            text = (
+                f"{e['dyno']} was killed for exceeding its memory quota (R15, "
+                f"{R15_PCT:.0f} % of quota) at {when}{rel}: {size}."
+            )
+        else:
+            span = e["end"] - e["start"]
+            text = (
+                f"{e['dyno']} exceeded its memory quota (R14) {e['count']} time(s) "
+                f"over {span.total_seconds() / 60:.0f} min from {when}{rel}: up to {size}"
+            )
+            if e["minutes_over_quota"]:
+                text += f"; {e['minutes_over_quota']:.0f} min over quota in that lifetime"
+            if e["max_swap_mb"]:
+                text += f", swap up to {e['max_swap_mb']:.0f} MB"
+            text += "."
+        out.append(
+            Finding(
+                kind="memory_quota",
+                severity="critical" if e["code"] == "R15" else "warning",
+                summary=text,
+                app=e["app"],
+                dyno=e["dyno"],
+                process_type=e["process_type"],
+                release=e["release"],
+                start=e["start"],
+                end=e["end"],
+                evidence={
+                    "code": e["code"],
+                    "count": e["count"],
+                    "lifetime": e["lifetime"],
+                    "peak_mb": round_or_none(peak, 1),
+                    "quota_mb": quota,
+                    "peak_pct": round_or_none(e["peak_pct"], 1),
+                    "minutes_over_quota": round_or_none(e["minutes_over_quota"], 1),
+                    "max_swap_mb": round_or_none(e["max_swap_mb"], 1),
+                    "r15_threshold_pct": R15_PCT,
+                },
+                sources=struct_sources(e["sources"]),
+                score=float(e["count"]) * (10.0 if e["code"] == "R15" else 1.0),
+            )
+        )
+    return out
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None

@@ -1,0 +1,145 @@
+"""Findings of `forensics.analyses.timeouts`: its tables turned into `Finding`s."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import polars as pl
+
+from forensics.analyses.common import sql_list, with_release
+from forensics.analyses.timeouts import (
+    DEFAULT_CODES,
+    ROUTER_LIMIT_MS,
+    hotspots,
+    near_limit_requests,
+    offload_candidates,
+)
+from forensics.findings import Finding, line_sources, round_or_none
+from forensics.views import query
+
+
+def findings(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    codes: Sequence[str] = DEFAULT_CODES,
+    gap_seconds: int = 300,
+    min_count: int = 3,
+    threshold_ms: int = 20_000,
+    min_near_limit: int = 1,
+) -> list[Finding]:
+    """`timeout_hotspot` per error cluster (see `hotspots`) and `offload_candidate` per route with
+    at least `min_near_limit` requests of `threshold_ms` or more (see `offload_candidates`).
+
+    Severity: a hotspot is critical with 10+ errors that are 25 %+ of the route's requests in the
+    window, otherwise a warning; an offload candidate is a warning when the route also has H12s
+    or 5 %+ of its requests are that slow, otherwise info.
+    """
+    out: list[Finding] = []
+    hot = hotspots(con, codes=codes, gap_seconds=gap_seconds, min_count=min_count)
+    if not hot.is_empty():
+        hot = with_release(con, hot, "start")
+        code_sql = sql_list(codes)
+        lines = query(
+            con,
+            f"SELECT app, route, ts, source_file, line_no, line_count FROM requests "
+            f"WHERE code IN {code_sql}",
+        )
+        for h in hot.iter_rows(named=True):
+            out.append(_hotspot_finding(h, lines))
+    cand = offload_candidates(con, threshold_ms=threshold_ms)
+    cand = cand.filter(pl.col("near_limit") >= min_near_limit)
+    if not cand.is_empty():
+        cand = with_release(con, cand, "first")
+        rows = near_limit_requests(con, threshold_ms=threshold_ms)
+        for c in cand.iter_rows(named=True):
+            out.append(_offload_finding(c, rows, threshold_ms))
+    return out
+
+
+def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
+    dynos, counts = list(h["dynos"]), [int(n) for n in h["dyno_counts"]]
+    by_dyno = dict(zip(dynos, counts, strict=True))
+    mine = lines.filter(
+        (pl.col("app").fill_null("") == (h["app"] or ""))
+        & (pl.col("route") == h["route"])
+        & pl.col("ts").is_between(h["start"], h["end"])
+    )
+    share = float(h["share"] or 0.0)
+    codes = "/".join(h["codes"])
+    types = {d.rsplit(".", 1)[0] for d in dynos if d}
+    minutes = (h["end"] - h["start"]).total_seconds() / 60
+    where = ", ".join(f"{d} {n}" for d, n in by_dyno.items())
+    summary = (
+        f"{h['count']} {codes} on {h['route']} between {h['start']:%Y-%m-%d %H:%M:%S} and "
+        f"{h['end']:%H:%M:%S} UTC ({minutes:.0f} min): {share:.0%} of the route's "
+        f"{h['window_requests']} requests in that window timed out ({where})."
+    )
+    return Finding(
+        kind="timeout_hotspot",
+        severity="critical" if h["count"] >= 10 and share >= 0.25 else "warning",
+        summary=summary,
+        app=h["app"],
+        dyno=dynos[0] if len(dynos) == 1 else None,
+        process_type=types.pop() if len(types) == 1 else None,
+        route=h["route"],
+        release=h["release"],
+        start=h["start"],
+        end=h["end"],
+        evidence={
+            "codes": list(h["codes"]),
+            "count": int(h["count"]),
+            "by_dyno": by_dyno,
+            "window_requests": int(h["window_requests"]),
+            "share_of_route_requests_in_window": round(share, 4),
+            "route_requests_total": int(h["route_requests"]),
+            "route_errors_total": int(h["route_errors"]),
+            "methods": list(h["methods"]),
+            "window_minutes": round(minutes, 1),
+        },
+        sources=line_sources(mine),
+        score=float(h["count"]),
+    )
+
+
+def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
+    mine = rows.filter(
+        (pl.col("app").fill_null("") == (c["app"] or "")) & (pl.col("route") == c["route"])
+    )
+    dynos = sorted({d for d in mine["dyno"].to_list() if d})
+    types = {d.rsplit(".", 1)[0] for d in dynos}
+    share = float(c["share"] or 0.0)
+    warn = c["timeouts"] > 0 or share >= 0.05
+    extra = f"; the route also had {c['timeouts']} H12" if c["timeouts"] else ""
+    summary = (
+        f"{c['near_limit']} of {c['requests']} requests to {c['route']} ({share:.1%}) took "
+        f"{threshold_ms / 1000:.0f} s or more (median {c['p50_ms'] / 1000:.1f} s, max "
+        f"{c['max_ms'] / 1000:.1f} s) without timing out{extra}: close to the "
+        f"{ROUTER_LIMIT_MS // 1000} s router limit, a candidate for a background job."
+    )
+    return Finding(
+        kind="offload_candidate",
+        severity="warning" if warn else "info",
+        summary=summary,
+        app=c["app"],
+        dyno=dynos[0] if len(dynos) == 1 else None,
+        process_type=types.pop() if len(types) == 1 else None,
+        route=c["route"],
+        release=c["release"],
+        start=c["first"],
+        end=c["last"],
+        evidence={
+            "threshold_ms": int(threshold_ms),
+            "near_limit": int(c["near_limit"]),
+            "route_requests": int(c["requests"]),
+            "share": round(share, 4),
+            "route_timeouts": int(c["timeouts"]),
+            "p50_ms": round_or_none(c["p50_ms"]),
+            "max_ms": int(c["max_ms"]),
+            "methods": list(c["methods"]),
+            "dynos": dynos,
+            "request_ids": [r for r in mine["request_id"].to_list()[:20] if r],
+        },
+        sources=line_sources(mine),
+        score=float(c["near_limit"]),
+    )
