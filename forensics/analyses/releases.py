@@ -105,10 +105,10 @@ def release_stats(
         (pl.col("h12") / pl.col("requests")).alias("h12_rate"),
         (pl.col("leak_lifetimes") / pl.col("memory_lifetimes")).alias("leak_share"),
     )
-    return out.select(_COLUMNS).sort("app", "start", nulls_last=False)
+    return out.select(RELEASE_COLUMNS).sort("app", "start", nulls_last=False)
 
 
-_COLUMNS = [
+RELEASE_COLUMNS = [
     "app",
     "release",
     "version",

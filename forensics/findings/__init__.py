@@ -71,6 +71,11 @@ class Finding:
         return out
 
 
+def located(row: dict[str, Any]) -> dict[str, Any]:
+    """A finding's app, dyno, process type and release, taken from a table row that has them."""
+    return {k: row[k] for k in ("app", "dyno", "process_type", "release")}
+
+
 MAX_SOURCES = 50  # line ranges kept per finding
 
 

@@ -15,7 +15,7 @@ from forensics.analyses.availability import (
     stayed_down,
     unclean_shutdowns,
 )
-from forensics.findings import Finding, Source, line_sources
+from forensics.findings import Finding, Source, line_sources, located
 
 
 def findings(
@@ -146,10 +146,7 @@ def _loop_finding(r: dict[str, Any]) -> Finding:
         kind="crash_loop",
         severity="critical",
         summary=summary,
-        app=r["app"],
-        dyno=r["dyno"],
-        process_type=r["process_type"],
-        release=r["release"],
+        **located(r),
         start=r["start"],
         end=r["end"],
         evidence={
@@ -180,10 +177,7 @@ def _boot_findings(b: pl.DataFrame) -> list[Finding]:
                 kind="boot_timeout",
                 severity="critical" if crashed else "warning",
                 summary=summary,
-                app=r["app"],
-                dyno=r["dyno"],
-                process_type=r["process_type"],
-                release=r["release"],
+                **located(r),
                 start=g["ts"].min(),
                 end=g["ts"].max(),
                 evidence={
@@ -213,10 +207,7 @@ def _down_finding(r: dict[str, Any]) -> Finding:
         kind="worker_down",
         severity="critical",
         summary=summary,
-        app=r["app"],
-        dyno=r["dyno"],
-        process_type=r["process_type"],
-        release=r["release"],
+        **located(r),
         start=r["down_since"],
         end=r["log_end"],
         evidence={
@@ -257,10 +248,7 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
                 kind="unclean_shutdown",
                 severity="warning",
                 summary=summary,
-                app=r["app"],
-                dyno=r["dyno"],
-                process_type=r["process_type"],
-                release=r["release"],
+                **located(r),
                 start=g["sigterm_ts"].min() or g["ts"].min(),
                 end=g["ts"].max(),
                 evidence={

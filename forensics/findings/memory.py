@@ -14,7 +14,7 @@ from forensics.analyses.memory import (
     lifetimes_and_growth,
     quota_episodes,
 )
-from forensics.findings import Finding, round_or_none, struct_sources
+from forensics.findings import Finding, located, round_or_none, struct_sources
 
 
 def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
@@ -188,10 +188,7 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
                 kind="memory_quota",
                 severity="critical" if e["code"] == "R15" else "warning",
                 summary=text,
-                app=e["app"],
-                dyno=e["dyno"],
-                process_type=e["process_type"],
-                release=e["release"],
+                **located(e),
                 start=e["start"],
                 end=e["end"],
                 evidence={

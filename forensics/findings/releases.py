@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from forensics.analyses.releases import (
+    RELEASE_COLUMNS,
     release_regressions,
     release_stats,
 )
@@ -97,30 +98,17 @@ def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
     return out
 
 
+# Columns of `release_stats` left out of a finding's evidence: the app and version are the
+# finding's own fields, the rest are lists the finding cites as sources or routes.
+_NOT_EVIDENCE = frozenset(
+    ("app", "version", "leak_share", "memory", "routes", "source_file", "line_no",
+     "request_sources")
+)  # fmt: skip
+
+
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    keep = (
-        "release",
-        "inferred",
-        "start",
-        "end",
-        "hours",
-        "requests",
-        "p50_ms",
-        "p95_ms",
-        "p99_ms",
-        "errors_5xx",
-        "error_rate",
-        "h12",
-        "h12_rate",
-        "r14",
-        "r15",
-        "crashes",
-        "lifetimes",
-        "memory_slope_mb_h",
-        "memory_process_type",
-        "leak_lifetimes",
-        "memory_lifetimes",
-    )
+    """A release's stats row as evidence: JSON-ready values, NaN as null."""
+    keep = [c for c in RELEASE_COLUMNS if c not in _NOT_EVIDENCE]
     out = {}
     for k in keep:
         v = row.get(k)
