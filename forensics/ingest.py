@@ -67,12 +67,13 @@ def ingest(
         except InputError as e:
             errors.append(str(e))
             results.append(FileResult(name=arg, status="failed", error=str(e)))
+    sources, repeats = _named_once(sources)
     inputs = [Input(s, app_for(s.name, app=app, app_by_file=app_by_file)) for s in sources]
     job = Job(out_dir, manifest, index, fmt=fmt, calendar=(year, tz), progress=progress)
     done = job.run(
         inputs, every_inputs=COMPACT_EVERY_FILES, on_every=lambda: compact(out_dir, manifest)
     )
-    results += done
+    results += done + repeats
     errors += [r.error for r in done if r.error]
     if errors and all(r.status == "failed" for r in results):
         if created:
@@ -80,6 +81,27 @@ def ingest(
         raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
     compact(out_dir, manifest)
     return IngestSummary(dataset=str(out_dir), files=results)
+
+
+def _named_once(sources: list[Source]) -> tuple[list[Source], list[FileResult]]:
+    """Each file once, however many arguments name it (`logs/ logs/a.log`): the repeats are
+    results that say so, rather than a second full read that adds nothing."""
+    first: dict[tuple[int, int], str] = {}
+    kept: list[Source] = []
+    repeats: list[FileResult] = []
+    for source in sources:
+        ident = None
+        if source.path is not None:
+            st = source.path.stat()
+            ident = (st.st_dev, st.st_ino)
+        if ident in first:
+            note = f"the same file as {first[ident]}, named more than once; read once"
+            repeats.append(FileResult(name=source.name, status="already_ingested", notes=[note]))
+            continue
+        if ident is not None:
+            first[ident] = source.name
+        kept.append(source)
+    return kept, repeats
 
 
 def app_for(name: str, *, app: str | None, app_by_file: Sequence[tuple[str, str]]) -> str | None:

@@ -270,6 +270,24 @@ def test_same_content_under_another_name_adds_nothing(tmp_path):
     assert row_counts(out)["events"] == 8
 
 
+def test_a_file_named_twice_is_read_once(tmp_path, monkeypatch):
+    from forensics.readers import source as source_mod
+
+    alias = tmp_path / "alias.log"
+    alias.symlink_to(GOOD.resolve())
+    opened = []
+    real_open = source_mod._open_raw
+    monkeypatch.setattr(source_mod, "_open_raw", lambda s: opened.append(s.name) or real_open(s))
+    out = tmp_path / "ds"
+    result = cli("ingest", str(GOOD), str(alias), str(GOOD), "-o", str(out), "--json")
+    assert result.exit_code == 0
+    assert opened == [str(GOOD)]
+    files = json.loads(result.stdout)["files"]
+    assert [f["status"] for f in files] == ["ingested", "already_ingested", "already_ingested"]
+    assert files[1]["notes"] == [f"the same file as {GOOD}, named more than once; read once"]
+    assert row_counts(out)["events"] == 8
+
+
 def test_json_summary(tmp_path):
     result = cli("ingest", str(GOOD), str(REAL / "src-027.log"), "-o", str(tmp_path / "ds"),
                  "--json")  # fmt: skip
