@@ -210,12 +210,79 @@ def _cut(
     rel: pl.DataFrame,
     scl: pl.DataFrame,
 ) -> pl.DataFrame:
-    """The lifetimes of every dyno from its lifecycle events, evidence span and dyno_ids."""
+    """The lifetimes of every dyno from its lifecycle events, evidence span and dyno_ids.
+
+    Steps: start markers (and evidence before the first) give the first cut; a second dyno_id
+    inside a lifetime splits it; each event then goes to its lifetime, whose end and causes
+    come from those events and from the releases and scalings near its start.
+    """
+    ev = _ordered(ev)
+    lt0 = _starts(ev, evid)
+    lt = _numbered(lt0, _dyno_id_splits(lt0, ids, ev))
+    agg = _aggregate(_claim_late_exits(_events_in(ev, lt)))
+    # the last sample of each lifetime's dyno_ids (the end of a lifetime with no exit line)
+    id_last = (
+        _asof(ids.sort("first_ts"), lt.with_columns(_key("lifetime")), "first_ts", "lifetime")
+        .group_by(*KEY, "lifetime")
+        .agg(pl.col("last_ts").max().alias("last_sample_ts"))
+    )
+    j = (
+        lt.join(id_last, on=[*KEY, "lifetime"], how="left")
+        .join(agg, on=[*KEY, "lifetime"], how="left")
+        .join(evid.select(*KEY, "app", pl.col("hi").alias("dyno_last")), on=KEY, how="left")
+    )
+    j = _with_context(j, rel, scl)
+    inferred = pl.col("rel_name").is_null() & (pl.col("v1") > 1)
+    return j.with_columns(
+        _PTYPE.alias("process_type"),
+        (
+            pl.when(pl.col("akey") == "").then(pl.lit("")).otherwise(pl.col("akey") + "/")
+            + pl.col("dyno")
+            + "#"
+            + pl.col("lifetime").cast(pl.String)
+        ).alias("lifetime_id"),
+        pl.col("up_ts").alias("up"),
+        _end().alias("end"),
+        (pl.col("origin") == "before_log").alias("started_before_log"),
+        _start_cause().alias("start_cause"),
+        pl.col("r12").fill_null(False),
+        pl.coalesce("rel_name", pl.when(inferred).then(pl.format("v{}", pl.col("v1") - 1))).alias(
+            "release"
+        ),
+        inferred.fill_null(False).alias("release_inferred"),
+    ).select(
+        "akey",
+        "app",
+        "dyno",
+        "process_type",
+        "lifetime",
+        "lifetime_id",
+        "start",
+        "up",
+        "end",
+        "started_before_log",
+        "start_cause",
+        "end_cause",
+        "exit_status",
+        "r12",
+        "release",
+        "release_inferred",
+        "ev_sources",
+    )
+
+
+_PTYPE = pl.col("dyno").str.replace(r"\.[^.]*$", "")
+_WINDOW = pl.duration(minutes=CAUSE_WINDOW_MINUTES)
+
+
+def _ordered(ev: pl.DataFrame) -> pl.DataFrame:
+    """Events per dyno with `ord` (position in time and line order), `cand` (a start marker)
+    and `sep` (an event that ends a process)."""
     c, f, t = pl.col("kind"), pl.col("from_state"), pl.col("to_state")
     state = c == "state_change"
     # `ord`: position in (time, line) order, so that a start marker logged in the same
     # microsecond as the previous process's last lines still comes after them
-    ev = (
+    return (
         ev.sort("ts", "source_file", "line_no")
         .with_columns(pl.int_range(pl.len()).cast(pl.Float64).alias("ord"))
         .sort(*KEY, "ord")
@@ -234,7 +301,11 @@ def _cut(
             .alias("sep"),
         )
     )
-    # start markers: a run of markers with nothing between (and < MERGE_SECONDS apart) is one
+
+
+def _starts(ev: pl.DataFrame, evid: pl.DataFrame) -> pl.DataFrame:
+    """The first cut: one start per run of start markers with nothing between them (and less
+    than MERGE_SECONDS apart), plus a `before_log` start where evidence precedes them all."""
     lc = ev.filter(pl.col("cand") | pl.col("sep")).with_columns(
         pl.col("cand").shift(1).over(KEY).alias("prev_cand"),
         pl.col("ts").shift(1).over(KEY).alias("prev_ts"),
@@ -272,8 +343,12 @@ def _cut(
         .sort(*KEY, "start")
         .with_columns(pl.int_range(1, pl.len() + 1).over(KEY).alias("seq"))
     )
-    lt0 = lt0.with_columns(_key("seq"))
-    # a second dyno_id inside one lifetime: a restart whose events are missing
+    return lt0.with_columns(_key("seq"))
+
+
+def _dyno_id_splits(lt0: pl.DataFrame, ids: pl.DataFrame, ev: pl.DataFrame) -> pl.DataFrame:
+    """Extra starts where a second dyno_id appears inside one lifetime (a restart whose events
+    are missing), placed in event order between the events before and after them."""
     ids_in = _asof(ids.sort("first_ts"), lt0, "first_ts", "seq").with_columns(
         pl.col("seq").fill_null(1)
     )
@@ -287,9 +362,8 @@ def _cut(
             pl.lit("dyno_id").alias("origin"),
         )
     )
-    # place them between the events before and after them
     before_ord = ev.select(*KEY, pl.col("ts").alias("first_ts"), "ord").sort("first_ts")
-    splits = (
+    return (
         splits.sort("start")
         .join_asof(
             before_ord,
@@ -303,7 +377,11 @@ def _cut(
         .with_columns((pl.col("ord").fill_null(-1.0) + 0.5).alias("ord"))
         .select(*KEY, "start", "ord", "from_state", "origin")
     )
-    lt = (
+
+
+def _numbered(lt0: pl.DataFrame, splits: pl.DataFrame) -> pl.DataFrame:
+    """All starts in event order, numbered per dyno, each with the next one's start."""
+    return (
         pl.concat([lt0.select(splits.columns), splits])
         .sort(*KEY, "ord", "start")
         .with_columns(
@@ -312,7 +390,11 @@ def _cut(
             pl.col("from_state").shift(-1).over(KEY).alias("next_from"),
         )
     )
-    ev_in = (
+
+
+def _events_in(ev: pl.DataFrame, lt: pl.DataFrame) -> pl.DataFrame:
+    """Each event with the lifetime it falls in (the last one started before it)."""
+    return (
         ev.sort("ord")
         .join_asof(
             lt.select(
@@ -328,30 +410,23 @@ def _cut(
         )
         .drop("k")
     )
-    ev_in = _claim_late_exits(ev_in)
-    agg = _aggregate(ev_in)
-    # the last sample of each lifetime's dyno_ids (the end of a lifetime with no exit line)
-    id_last = (
-        _asof(ids.sort("first_ts"), lt.with_columns(_key("lifetime")), "first_ts", "lifetime")
-        .group_by(*KEY, "lifetime")
-        .agg(pl.col("last_ts").max().alias("last_sample_ts"))
-    )
-    lt = lt.join(id_last, on=[*KEY, "lifetime"], how="left")
-    j = lt.join(agg, on=[*KEY, "lifetime"], how="left").join(
-        evid.select(*KEY, "app", pl.col("hi").alias("dyno_last")), on=KEY, how="left"
-    )
+
+
+def _with_context(j: pl.DataFrame, rel: pl.DataFrame, scl: pl.DataFrame) -> pl.DataFrame:
+    """What happened around each lifetime: the release and scaling near its end's intent
+    (for `end_cause`), the previous lifetime's end cause, the release and scaling just before
+    its start, and the app's first release version."""
     j = _near(j, rel.select("akey", pl.col("ts").alias("deploy_rel")), "intent_ts", "deploy_rel")
     j = j.with_columns(pl.coalesce("intent_ts", "start").alias("_at"))
     j = _near(j, scl.select("akey", pl.col("ts").alias("scale_near")), "_at", "scale_near")
-    window = pl.duration(minutes=CAUSE_WINDOW_MINUTES)
     j = j.with_columns(
         pl.when(
             (pl.col("deploy_rel") >= pl.col("start"))
-            & (pl.col("deploy_rel") >= pl.col("intent_ts") - window)
+            & (pl.col("deploy_rel") >= pl.col("intent_ts") - _WINDOW)
         )
         .then("deploy_rel")
         .alias("deploy_rel"),
-        pl.when(pl.col("scale_near") >= pl.col("_at") - window)
+        pl.when(pl.col("scale_near") >= pl.col("_at") - _WINDOW)
         .then("scale_near")
         .alias("scale_near"),
     )
@@ -367,22 +442,25 @@ def _cut(
     )
     j = _near(j, scl.select("akey", pl.col("ts").alias("scale_before")), "start", "scale_before")
     first_rel = rel.group_by("akey").agg(pl.col("version").sort_by("ts").first().alias("v1"))
-    j = j.join(first_rel, on="akey", how="left")
-    ptype = pl.col("dyno").str.replace(r"\.[^.]*$", "")
+    return j.join(first_rel, on="akey", how="left")
+
+
+def _start_cause() -> pl.Expr:
+    """Why a lifetime started, from its origin, process type and context (`_with_context`)."""
     near_rel = (
-        (pl.col("rel_before") >= pl.col("start") - window)
+        (pl.col("rel_before") >= pl.col("start") - _WINDOW)
         & (
             pl.col("prev_end").is_null()
             | (pl.col("rel_before") >= pl.col("prev_end"))
             | pl.col("prev_cause").is_in(["deploy", "restart"])
         )
     ).fill_null(False)
-    start_cause = (
+    return (
         pl.when(pl.col("origin") == "before_log")
         .then(pl.lit("before_log"))
         .when(pl.col("origin") == "dyno_id")
         .then(pl.lit("unknown"))
-        .when(ptype.is_in(["run", "release", "scheduler"]))
+        .when(_PTYPE.is_in(["run", "release", "scheduler"]))
         .then(pl.lit("one_off"))
         .when(near_rel)
         .then(pl.lit("deploy"))
@@ -390,13 +468,18 @@ def _cut(
         .then(pl.col("prev_cause"))
         .when(pl.col("prev_cause") == "idling")
         .then(pl.lit("unidling"))
-        .when((pl.col("scale_before") >= pl.col("start") - window).fill_null(False))
+        .when((pl.col("scale_before") >= pl.col("start") - _WINDOW).fill_null(False))
         .then(pl.lit("scale"))
         .when(pl.col("prev_cause").is_in(["stop", "exit", "scale"]))
         .then(pl.lit("start"))
         .otherwise(pl.lit("unknown"))
     )
-    end = pl.coalesce(
+
+
+def _end() -> pl.Expr:
+    """When a lifetime ended: its exit, else its last state change, else its last evidence
+    (capped at the next lifetime's start)."""
+    return pl.coalesce(
         "exit_ts",
         "end_state_ts",
         pl.when(pl.col("next_start").is_null())
@@ -404,43 +487,6 @@ def _cut(
         .otherwise(
             pl.min_horizontal(pl.max_horizontal("last_ev", "last_sample_ts", "start"), "next_start")
         ),
-    )
-    inferred = pl.col("rel_name").is_null() & (pl.col("v1") > 1)
-    return j.with_columns(
-        ptype.alias("process_type"),
-        (
-            pl.when(pl.col("akey") == "").then(pl.lit("")).otherwise(pl.col("akey") + "/")
-            + pl.col("dyno")
-            + "#"
-            + pl.col("lifetime").cast(pl.String)
-        ).alias("lifetime_id"),
-        pl.col("up_ts").alias("up"),
-        end.alias("end"),
-        (pl.col("origin") == "before_log").alias("started_before_log"),
-        start_cause.alias("start_cause"),
-        pl.col("r12").fill_null(False),
-        pl.coalesce("rel_name", pl.when(inferred).then(pl.format("v{}", pl.col("v1") - 1))).alias(
-            "release"
-        ),
-        inferred.fill_null(False).alias("release_inferred"),
-    ).select(
-        "akey",
-        "app",
-        "dyno",
-        "process_type",
-        "lifetime",
-        "lifetime_id",
-        "start",
-        "up",
-        "end",
-        "started_before_log",
-        "start_cause",
-        "end_cause",
-        "exit_status",
-        "r12",
-        "release",
-        "release_inferred",
-        "ev_sources",
     )
 
 
