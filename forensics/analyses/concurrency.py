@@ -385,53 +385,7 @@ def sizing(
     if types.is_empty():
         return pl.DataFrame(schema=_SIZING_SCHEMA)
     cfg = _config(boots, types, workers, threads)
-    caps = cfg.select(_APP, "process_type", pl.col("capacity").alias("_cap"))
-    # Capacity and process type per dyno id g (small), then gathered onto the requests by g:
-    # no string joins over millions of rows.
-    nm = (
-        names.with_columns(_APP)
-        .join(caps, on=["_app", "process_type"], how="left")
-        .sort("g")
-        .with_columns(
-            (pl.concat_str("_app", pl.lit("\x00"), "process_type").rank("dense") - 1)
-            .cast(pl.Int64)
-            .alias("_t")
-        )
-    )
-    g = lv["g"]
-    lv = lv.select(
-        "level",
-        "connect_ms",
-        nm["_cap"].gather(g).alias("_cap"),
-        nm["_t"].gather(g).alias("_t"),
-    )
-    over = pl.col("level") > pl.col("_cap")
-    load = (
-        lv.group_by("_t")
-        .agg(
-            pl.len().cast(pl.Int64).alias("arrivals"),
-            _q("level", 0.5).alias("in_flight_p50"),
-            _q("level", 0.95).alias("in_flight_p95"),
-            pl.col("level").max().alias("in_flight_max"),
-            pl.when(pl.col("_cap").is_not_null())
-            .then(over.cast(pl.Float64))
-            .mean()
-            .alias("saturated_share"),
-            _q("connect_ms", 0.5).alias("connect_p50_ms"),
-            _q("connect_ms", 0.95).alias("connect_p95_ms"),
-            pl.col("connect_ms")
-            .filter(over)
-            .quantile(0.95, interpolation="linear")
-            .alias("connect_p95_saturated_ms"),
-            pl.col("connect_ms")
-            .filter(~over)
-            .quantile(0.95, interpolation="linear")
-            .alias("connect_p95_unsaturated_ms"),
-        )
-        .join(nm.select("_t", "_app", "process_type").unique(), on="_t")
-        .drop("_t")
-        .rename({"_app": "app"})
-    )
+    load = _load(lv, names, cfg)
     mem = _memory(con, baseline_quantile)
     df = (
         types.with_columns(_APP)
@@ -462,6 +416,58 @@ def sizing(
         .sort(  # type: ignore[arg-type]
             "app", "process_type", nulls_last=False
         )
+    )
+
+
+def _load(lv: pl.DataFrame, names: pl.DataFrame, cfg: pl.DataFrame) -> pl.DataFrame:
+    """Per process type: arrivals, in-flight levels they found, the share above capacity, and
+    connect times split by it (`lv`, `names` from `_levels`; capacity from `cfg`)."""
+    caps = cfg.select(_APP, "process_type", pl.col("capacity").alias("_cap"))
+    # Capacity and process type per dyno id g (small), then gathered onto the requests by g:
+    # no string joins over millions of rows.
+    nm = (
+        names.with_columns(_APP)
+        .join(caps, on=["_app", "process_type"], how="left")
+        .sort("g")
+        .with_columns(
+            (pl.concat_str("_app", pl.lit("\x00"), "process_type").rank("dense") - 1)
+            .cast(pl.Int64)
+            .alias("_t")
+        )
+    )
+    g = lv["g"]
+    lv = lv.select(
+        "level",
+        "connect_ms",
+        nm["_cap"].gather(g).alias("_cap"),
+        nm["_t"].gather(g).alias("_t"),
+    )
+    over = pl.col("level") > pl.col("_cap")
+    return (
+        lv.group_by("_t")
+        .agg(
+            pl.len().cast(pl.Int64).alias("arrivals"),
+            _q("level", 0.5).alias("in_flight_p50"),
+            _q("level", 0.95).alias("in_flight_p95"),
+            pl.col("level").max().alias("in_flight_max"),
+            pl.when(pl.col("_cap").is_not_null())
+            .then(over.cast(pl.Float64))
+            .mean()
+            .alias("saturated_share"),
+            _q("connect_ms", 0.5).alias("connect_p50_ms"),
+            _q("connect_ms", 0.95).alias("connect_p95_ms"),
+            pl.col("connect_ms")
+            .filter(over)
+            .quantile(0.95, interpolation="linear")
+            .alias("connect_p95_saturated_ms"),
+            pl.col("connect_ms")
+            .filter(~over)
+            .quantile(0.95, interpolation="linear")
+            .alias("connect_p95_unsaturated_ms"),
+        )
+        .join(nm.select("_t", "_app", "process_type").unique(), on="_t")
+        .drop("_t")
+        .rename({"_app": "app"})
     )
 
 
