@@ -54,6 +54,9 @@ def main() -> None:
     Typical session:
       forensics ingest logs/*.log.gz -o incident/   # build the dataset
       forensics ingest - -o incident/ < more.log    # add stdin to it
+      forensics findings incident/                  # what went wrong, worst first
+      forensics report incident/ -o incident.html   # one offline page to share
+      forensics sql incident/ "SELECT code, count(*) FROM requests GROUP BY code"
     """
 
 

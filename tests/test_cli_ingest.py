@@ -52,6 +52,8 @@ def test_help_has_examples():
     top = cli("--help")
     assert top.exit_code == 0
     assert "forensics ingest" in top.stdout
+    for step in ("forensics findings incident/", "forensics report incident/ -o incident.html"):
+        assert step in top.stdout  # the whole session, not only its first command
     sub = cli("ingest", "-h")
     assert sub.exit_code == 0
     assert "Examples:" in sub.stdout
