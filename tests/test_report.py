@@ -294,6 +294,24 @@ def test_given_findings_are_escaped_and_redacted(tiny: Path, tmp_path: Path) -> 
     assert "crashed for [email]" in text
 
 
+def test_evidence_records_are_tables_with_their_cells_escaped(tiny: Path, tmp_path: Path) -> None:
+    rows = [{"route": f"/r{i}", "mb_per_request": 0.5 * i, "note": BOLD} for i in range(15)]
+    rows[0]["only_in_first"] = True
+    finding = Finding(
+        kind="memory_leak", severity="critical", summary="s", evidence={"routes": rows}
+    )
+    write_report(tiny, tmp_path / "r.html", findings=[finding])
+    text = (tmp_path / "r.html").read_text()
+    table = text.split('<div class="records"><dt>routes</dt><dd><table>', 1)[1].split("</table>")[0]
+    heads = [h.split("</th>")[0] for h in table.split("<th>")[1:]]
+    assert heads == ["route", "mb per request", "note", "only in first"]
+    assert table.count("<tr>") == 1 + 12  # header and the first 12 records
+    assert '<td class="num">3.5</td>' in table and '<td class="">/r7</td>' in table
+    assert BOLD not in text and "&lt;b&gt;bold&lt;/b&gt;" in table
+    assert '<p class="note">+3 more</p>' in text
+    assert "{'route'" not in text  # no Python reprs of the records
+
+
 def test_sparse_dataset_explains_missing_charts(tiny: Path, tmp_path: Path) -> None:
     stats = write_report(tiny, tmp_path / "r.html", findings=[], cut=Cut(dyno="web"))
     text = (tmp_path / "r.html").read_text()

@@ -19,6 +19,7 @@ from typing import Any
 from forensics.report.assets import vega_bundle
 
 MAX_EVIDENCE_ITEMS = 8
+MAX_EVIDENCE_ROWS = 12
 MAX_SOURCES_SHOWN = 12
 MAX_TEXT = 300
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]00:?00)$")
@@ -118,10 +119,7 @@ class Page:
             if f.get("end") and f["end"] != f["start"]:
                 span += " → " + fmt(f["end"])
             scope.append(self.text(span))
-        evidence = "".join(
-            f"<div><dt>{self.text(str(k).replace('_', ' '))}</dt><dd>{self._evidence(v)}</dd></div>"
-            for k, v in (f.get("evidence") or {}).items()
-        )
+        evidence = "".join(self._evidence_item(k, v) for k, v in (f.get("evidence") or {}).items())
         is_open = " open" if sev_class == "critical" else ""
         return (
             f'<details class="finding {sev_class}"{is_open}>'
@@ -133,6 +131,29 @@ class Page:
             + self._sources(f.get("sources") or [])
             + "</details>"
         )
+
+    def _evidence_item(self, key: Any, value: Any) -> str:
+        """One evidence entry: inline, or a small table on its own line for a list of
+        records (the lifetimes of a leak, the routes it blames, a release's regressions)."""
+        label = self.text(str(key).replace("_", " "))
+        if value and isinstance(value, list | tuple) and all(isinstance(v, dict) for v in value):
+            return f'<div class="records"><dt>{label}</dt><dd>{self._records(value)}</dd></div>'
+        return f"<div><dt>{label}</dt><dd>{self._evidence(value)}</dd></div>"
+
+    def _records(self, rows: Sequence[dict[str, Any]]) -> str:
+        """Records as a table: the union of their keys as columns, the first rows only."""
+        shown = rows[:MAX_EVIDENCE_ROWS]
+        columns = list(dict.fromkeys(k for r in shown for k in r))
+        ths = "".join(f"<th>{self.text(str(c).replace('_', ' '))}</th>" for c in columns)
+
+        def cell(v: Any) -> str:
+            num = isinstance(v, int | float) and not isinstance(v, bool)
+            return f'<td class="{"num" if num else ""}">{self._evidence(v)}</td>'
+
+        trs = "".join("<tr>" + "".join(cell(r.get(c)) for c in columns) + "</tr>" for r in shown)
+        more = len(rows) - len(shown)
+        tail = f'<p class="note">+{more} more</p>' if more > 0 else ""
+        return f"<table><thead><tr>{ths}</tr></thead><tbody>{trs}</tbody></table>{tail}"
 
     def _evidence(self, value: Any) -> str:
         if isinstance(value, dict):
@@ -339,6 +360,9 @@ dl.evidence { display: flex; flex-wrap: wrap; gap: .1em 1.6em; font-size: .92em;
 dl.evidence div { display: flex; gap: .4em; max-width: 100%; }
 dl.evidence dt { color: #666; }
 dl.evidence dd { margin: 0; word-break: break-word; }
+dl.evidence div.records { display: block; flex-basis: 100%; }
+dl.evidence div.records table { margin: .2em 0 .4em; font-size: .95em; }
+dl.evidence div.records td, dl.evidence div.records th { word-break: normal; }
 .sources { font-size: .85em; color: #555; margin: .3em 0 0; word-break: break-all; }
 table { border-collapse: collapse; font-size: .92em; margin: .4em 0 1em; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: .25em .7em; text-align: left;
