@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from forensics.findings import Finding
+from forensics.findings import Finding, Source
 from forensics.summary import IngestSummary
 
 _TABLE_ORDER = ("requests", "dyno_metrics", "addon_metrics", "events", "app_logs")
@@ -71,7 +71,16 @@ def findings_text(findings: list[Finding]) -> str:
         out.append(f"{i:>2}. [{_MARK[f.severity]}] {f.kind}  {where}  {span}".rstrip())
         out.append(f"    {f.summary}")
         if f.sources:
-            src = "; ".join(f"{s.file}:{s.first_line}-{s.last_line}" for s in f.sources[:3])
-            more = f" (+{len(f.sources) - 3} more)" if len(f.sources) > 3 else ""
-            out.append(f"    lines: {src}{more}")
+            out.append(f"    lines: {_lines(f.sources)}")
     return "\n".join(out)
+
+
+def _lines(sources: list[Source], limit: int = 5) -> str:
+    """`a.log:12, 40-44; b.log:7 (+3 more)`: the first input lines behind a finding, grouped
+    by file, a single line without a range."""
+    by_file: dict[str, list[str]] = {}
+    for s in sources[:limit]:
+        span = f"{s.first_line}" if s.first_line == s.last_line else f"{s.first_line}-{s.last_line}"
+        by_file.setdefault(s.file, []).append(span)
+    text = "; ".join(f"{file}:{', '.join(spans)}" for file, spans in by_file.items())
+    return text + (f" (+{len(sources) - limit} more)" if len(sources) > limit else "")
