@@ -145,6 +145,11 @@ def test_the_manifest_is_json_with_a_line_per_input(tmp_path: Path) -> None:
     entries = [line for line in text.splitlines() if '"sha256": ' in line]
     assert [json.loads(line.strip().rstrip(","))["name"] for line in entries] == logs
     assert [f["name"] for f in json.loads(text)["files"]] == logs
+    # A later ingest keeps the entries it loaded and adds its own.
+    more = str(_write(tmp_path / "3.log", _lines(3, 30)))
+    ingest([more], root)
+    again = json.loads((root / "manifest.json").read_text())["files"]
+    assert [f["name"] for f in again] == [*logs, more]
 
 
 def test_interrupted_ingest_leaves_dataset_as_before_and_rerun_completes(
