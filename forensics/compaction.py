@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from forensics import dedup
-from forensics.dataset import TMP_PREFIX, Manifest, parquet_writer, save_manifest
+from forensics.dataset import TMP_PREFIX, Manifest, parquet_writer, update_manifest
 from forensics.schema import TABLE_NAMES
 
 COMPACT_MIN_PARTS = 16
@@ -51,14 +52,54 @@ def compact(root: Path, manifest: Manifest) -> int:
             _append_parts(small, tmp)
         os.replace(tmp, folder / f"part-{token}.parquet")
         merged_away.extend(str(p.relative_to(root)) for p in small)
-    manifest.extra_tokens.append(token)
-    manifest.retired = sorted(set(manifest.retired) | set(merged_away))
-    save_manifest(root, manifest)
+
+    def retire(m: Manifest) -> None:
+        m.extra_tokens.append(token)
+        m.retired = sorted(set(m.retired) | set(merged_away))
+
+    update_manifest(root, manifest, retire)
     for rel in merged_away:
         (root / rel).unlink(missing_ok=True)
-    manifest.retired = []
-    save_manifest(root, manifest)
+    update_manifest(root, manifest, lambda m: setattr(m, "retired", []))
     return len(merged_away)
+
+
+class BackgroundCompaction:
+    """Compaction beside an ingest job, one at a time on a thread of its own: the job's workers
+    keep parsing while small parts are merged, instead of the whole job waiting for it (6-15 s
+    every 64 hourly archives, a quarter of their ingest time).
+
+    Safe beside the job: it merges only parts committed before it started (new inputs write
+    temp files, then parts it did not list), manifest changes on both sides take the
+    manifest's lock, and the key index re-lists a day whose files a compaction removed while
+    it read them. Use as a context manager: leaving waits for the running compaction and
+    raises its error, unless the job is already raising one.
+    """
+
+    def __init__(self, root: Path, manifest: Manifest) -> None:
+        self.root, self.manifest = root, manifest
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forensics-compact")
+        self._running: Future[int] | None = None
+
+    def start(self) -> None:
+        """Start a compaction unless one is still running (then the next call will)."""
+        if self._running is not None:
+            if not self._running.done():
+                return
+            self._running.result()  # raises the last one's error
+        self._running = self._pool.submit(compact, self.root, self.manifest)
+
+    def __enter__(self) -> BackgroundCompaction:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if self._running is not None:
+                error = self._running.exception()  # waits
+                if error is not None and kind is None:
+                    raise error
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _append_parts(parts: list[Path], out: Path) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,8 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
     tool_version: str = __version__
     _file_lines: list[str] = field(default_factory=list, repr=False, compare=False)
+    # Held while the manifest changes and is saved: compaction runs beside the job's commits.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def find(self, sha256: str) -> dict[str, Any] | None:
         return next((f for f in self.files if f.get("sha256") == sha256), None)
@@ -128,8 +131,15 @@ def open_for_writing(root: Path) -> Manifest:
     return manifest
 
 
-def save_manifest(root: Path, manifest: Manifest) -> None:
-    """Write the manifest atomically (temp file + rename)."""
+def update_manifest(root: Path, manifest: Manifest, change: Callable[[Manifest], None]) -> None:
+    """Apply `change` to the manifest and save it, both under its lock."""
+    with manifest.lock:
+        change(manifest)
+        _save_manifest(root, manifest)
+
+
+def _save_manifest(root: Path, manifest: Manifest) -> None:
+    """Write the manifest atomically (temp file + rename); see `update_manifest`."""
     tmp = root / f"{TMP_PREFIX}{MANIFEST}"
     tmp.write_text(_manifest_text(manifest))
     os.replace(tmp, root / MANIFEST)

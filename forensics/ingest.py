@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forensics import dedup, readers
-from forensics.compaction import compact
+from forensics.compaction import BackgroundCompaction, compact
 from forensics.dataset import open_for_writing
 from forensics.dedup import KeyIndex
 from forensics.errors import ForensicsError, InputError
@@ -70,9 +70,8 @@ def ingest(
     sources, repeats = _named_once(sources)
     inputs = [Input(s, app_for(s.name, app=app, app_by_file=app_by_file)) for s in sources]
     job = Job(out_dir, manifest, index, fmt=fmt, calendar=(year, tz), progress=progress)
-    done = job.run(
-        inputs, every_inputs=COMPACT_EVERY_FILES, on_every=lambda: compact(out_dir, manifest)
-    )
+    with BackgroundCompaction(out_dir, manifest) as compaction:
+        done = job.run(inputs, every_inputs=COMPACT_EVERY_FILES, on_every=compaction.start)
     results += done + repeats
     errors += [r.error for r in done if r.error]
     if errors and all(r.status == "failed" for r in results):

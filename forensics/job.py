@@ -23,7 +23,7 @@ import polars as pl
 
 from forensics import dedup, readers
 from forensics.allocator import release_free_memory
-from forensics.dataset import FileWriter, Manifest, now_iso, save_manifest
+from forensics.dataset import FileWriter, Manifest, now_iso, update_manifest
 from forensics.dedup import KeyIndex
 from forensics.errors import InputError
 from forensics.parsers import parse_envelope
@@ -71,9 +71,10 @@ class Job:
         on_every: Callable[[], None] | None = None,
     ) -> list[FileResult]:
         """Ingest every input and return their results, in order. `on_every` runs after each
-        `every_inputs` inputs, with every input so far committed (the place for periodic
-        compaction). An unreadable input is a `failed` result; any other error stops the job
-        with the inputs not committed yet rolled back."""
+        `every_inputs` inputs are read, without waiting for the workers (it may start periodic
+        compaction beside the job: the inputs committed by then are on disk). An unreadable
+        input is a `failed` result; any other error stops the job with the inputs not
+        committed yet rolled back."""
         results = [FileResult(name=i.source.name, status="ingested") for i in inputs]
         try:
             done = 0
@@ -86,7 +87,6 @@ class Job:
                     self._end(kind, inputs[i], results, i, payload)
                     done += 1
                     if every_inputs and on_every and done % every_inputs == 0:
-                        self._collect(self.workers.drain())
                         on_every()
             self._collect(self.workers.drain())
             return results
@@ -217,8 +217,7 @@ class Job:
             "app": inp.input.app,
             "token": token,
         }
-        self.manifest.files.append(entry)
-        save_manifest(self.root, self.manifest)
+        update_manifest(self.root, self.manifest, lambda m: m.files.append(entry))
 
 
 @dataclass
