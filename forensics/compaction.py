@@ -14,7 +14,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from forensics import dedup
-from forensics.dataset import TMP_PREFIX, Manifest, parquet_writer, update_manifest
+from forensics.dataset import (
+    TMP_PREFIX,
+    Manifest,
+    parquet_writer,
+    part_token,
+    update_manifest,
+)
 from forensics.schema import TABLE_NAMES
 
 COMPACT_MIN_PARTS = 16
@@ -25,18 +31,41 @@ COMPACT_SMALL_BYTES = 8 << 20
 
 
 def compact(root: Path, manifest: Manifest) -> int:
-    """Merge the small parts of each table (and of each day of the key index) into one.
+    """Merge the small parts of each table and of each day of the key index; returns the
+    number of parts merged away."""
+    return compact_keys(root, manifest) + compact_tables(root, manifest)
 
-    Crash-safe: the merged part is written under a temp name and renamed, then the manifest
-    records its token as live and the old parts as retired, and only then are they deleted
-    (a retired part left behind is removed on next open). Row groups are copied one at a
-    time, so memory stays bounded. Returns the number of parts merged away.
+
+def compact_tables(root: Path, manifest: Manifest) -> int:
+    """Merge the small parts of each table into one, a row group at a time (little memory, but
+    most of compaction's time: this is the part that runs beside the job)."""
+    return _compact(root, manifest, [root / t for t in TABLE_NAMES])
+
+
+def compact_keys(root: Path, manifest: Manifest) -> int:
+    """Merge the small key parts of each day into one. A day's counts are merged in memory
+    (a million keys or more for a busy day): cheap in time, so it runs between batches, not
+    beside them."""
+    return _compact(root, manifest, sorted((root / dedup.KEYS_DIR).glob("*")))
+
+
+def _compact(root: Path, manifest: Manifest, folders: list[Path]) -> int:
+    """Merge the small parts of each folder into one.
+
+    Only parts of inputs the manifest records are merged: beside a running job, an input's
+    parts are renamed a moment before its manifest entry is saved. Crash-safe: the merged part
+    is written under a temp name and renamed, then the manifest records its token as live and
+    the old parts as retired, and only then are they deleted (a retired part left behind is
+    removed on next open).
     """
-    folders = [root / t for t in TABLE_NAMES] + sorted((root / dedup.KEYS_DIR).glob("*"))
+    with manifest.lock:
+        live = {f.get("token") for f in manifest.files} | set(manifest.extra_tokens)
     plans = []
     for folder in folders:
         small = sorted(
-            p for p in folder.glob("part-*.parquet") if p.stat().st_size < COMPACT_SMALL_BYTES
+            p
+            for p in folder.glob("part-*.parquet")
+            if part_token(p) in live and p.stat().st_size < COMPACT_SMALL_BYTES
         )
         if len(small) >= COMPACT_MIN_PARTS:
             plans.append((folder, small))
@@ -65,15 +94,16 @@ def compact(root: Path, manifest: Manifest) -> int:
 
 
 class BackgroundCompaction:
-    """Compaction beside an ingest job, one at a time on a thread of its own: the job's workers
-    keep parsing while small parts are merged, instead of the whole job waiting for it (6-15 s
-    every 64 hourly archives, a quarter of their ingest time).
+    """Table compaction beside an ingest job, one at a time on a thread of its own: the job's
+    workers keep parsing while small table parts are merged, instead of the whole job waiting
+    (copying row groups was a quarter of the ingest time of a month of hourly archives).
 
-    Safe beside the job: it merges only parts committed before it started (new inputs write
-    temp files, then parts it did not list), manifest changes on both sides take the
-    manifest's lock, and the key index re-lists a day whose files a compaction removed while
-    it read them. Use as a context manager: leaving waits for the running compaction and
-    raises its error, unless the job is already raising one.
+    Safe beside the job: it merges only parts of inputs the manifest records, both sides change
+    the manifest under its lock, and nothing else reads table parts during a job. Key parts are
+    not merged here (`compact_keys`, between batches): the index reads them, and merging a day
+    holds its counts in memory, which beside batches in flight raised the peak. Use as a
+    context manager: leaving waits for the running compaction and raises its error, unless
+    the job is already raising one.
     """
 
     def __init__(self, root: Path, manifest: Manifest) -> None:
@@ -82,12 +112,12 @@ class BackgroundCompaction:
         self._running: Future[int] | None = None
 
     def start(self) -> None:
-        """Start a compaction unless one is still running (then the next call will)."""
+        """Start a table compaction unless one is still running (then the next call will)."""
         if self._running is not None:
             if not self._running.done():
                 return
             self._running.result()  # raises the last one's error
-        self._running = self._pool.submit(compact, self.root, self.manifest)
+        self._running = self._pool.submit(compact_tables, self.root, self.manifest)
 
     def __enter__(self) -> BackgroundCompaction:
         return self

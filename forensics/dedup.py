@@ -125,7 +125,8 @@ class KeyIndex:
         if day in self._cache:
             self._cache.move_to_end(day)
             return self._cache[day]
-        held = _read_stored_day(self.dir / _folder(day))
+        files = sorted((self.dir / _folder(day)).glob("part-*.parquet"))
+        held = [read_day(files)] if files else []
         self._cache[day] = held
         self._evict()
         return held
@@ -267,21 +268,6 @@ def merge_key_parts(parts: list[Path], out: Path) -> None:
 
 def _write_counts(counts: pl.DataFrame, path: Path) -> None:
     counts.write_parquet(path, compression="zstd", compression_level=ZSTD_LEVEL)
-
-
-def _read_stored_day(folder: Path, tries: int = 5) -> list[Counts]:
-    """The committed key counts of one day's folder ([] when none). A compaction running
-    beside the job may remove parts between listing and reading them (its merged part is
-    already in place by then), so the folder is listed again when that happens."""
-    attempt = 1
-    while True:
-        files = sorted(folder.glob("part-*.parquet"))
-        try:
-            return [read_day(files)] if files else []
-        except FileNotFoundError:
-            if attempt == tries:
-                raise
-            attempt += 1
 
 
 def read_day(files: list[Path]) -> Counts:

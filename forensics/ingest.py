@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forensics import dedup, readers
-from forensics.compaction import BackgroundCompaction, compact
+from forensics.compaction import BackgroundCompaction, compact, compact_keys
 from forensics.dataset import open_for_writing
 from forensics.dedup import KeyIndex
 from forensics.errors import ForensicsError, InputError
@@ -71,7 +71,12 @@ def ingest(
     inputs = [Input(s, app_for(s.name, app=app, app_by_file=app_by_file)) for s in sources]
     job = Job(out_dir, manifest, index, fmt=fmt, calendar=(year, tz), progress=progress)
     with BackgroundCompaction(out_dir, manifest) as compaction:
-        done = job.run(inputs, every_inputs=COMPACT_EVERY_FILES, on_every=compaction.start)
+
+        def every_inputs() -> None:
+            compact_keys(out_dir, manifest)
+            compaction.start()
+
+        done = job.run(inputs, every_inputs=COMPACT_EVERY_FILES, on_every=every_inputs)
     results += done + repeats
     errors += [r.error for r in done if r.error]
     if errors and all(r.status == "failed" for r in results):

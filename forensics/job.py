@@ -71,10 +71,9 @@ class Job:
         on_every: Callable[[], None] | None = None,
     ) -> list[FileResult]:
         """Ingest every input and return their results, in order. `on_every` runs after each
-        `every_inputs` inputs are read, without waiting for the workers (it may start periodic
-        compaction beside the job: the inputs committed by then are on disk). An unreadable
-        input is a `failed` result; any other error stops the job with the inputs not
-        committed yet rolled back."""
+        `every_inputs` inputs, with no batch in flight and every input so far committed (the
+        place for periodic compaction). An unreadable input is a `failed` result; any other
+        error stops the job with the inputs not committed yet rolled back."""
         results = [FileResult(name=i.source.name, status="ingested") for i in inputs]
         try:
             done = 0
@@ -87,6 +86,7 @@ class Job:
                     self._end(kind, inputs[i], results, i, payload)
                     done += 1
                     if every_inputs and on_every and done % every_inputs == 0:
+                        self._collect(self.workers.drain())
                         on_every()
             self._collect(self.workers.drain())
             return results

@@ -1,5 +1,5 @@
-"""Compaction beside a running ingest job: the job goes on while small parts are merged, the
-key index copes with parts removed under it, and errors are neither lost nor masking."""
+"""Compaction beside a running ingest job: the job goes on while small table parts are merged,
+only recorded inputs' parts are merged, and errors are neither lost nor masking."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 
 from forensics import compaction as compaction_mod
-from forensics import dedup
 from forensics import ingest as ingest_mod
 from forensics.compaction import BackgroundCompaction
 from forensics.dataset import Manifest, load_manifest
@@ -38,7 +37,7 @@ def test_inputs_are_committed_while_a_compaction_runs(
     monkeypatch.setattr(compaction_mod, "COMPACT_MIN_PARTS", 2)
     paths = _inputs(tmp_path, 8)
     seen: list[int] = []
-    real = compaction_mod.compact
+    real = compaction_mod.compact_tables
 
     def patient(root: Path, manifest: Manifest) -> int:
         if not seen:
@@ -48,7 +47,7 @@ def test_inputs_are_committed_while_a_compaction_runs(
             seen.append(len(manifest.files))
         return real(root, manifest)
 
-    monkeypatch.setattr(compaction_mod, "compact", patient)
+    monkeypatch.setattr(compaction_mod, "compact_tables", patient)
     root = tmp_path / "ds"
     ingest(paths, root)
     assert seen == [len(paths)]
@@ -63,7 +62,7 @@ def test_a_compaction_error_is_raised_when_the_job_succeeds(
     def broken(root: Path, manifest: Manifest) -> int:
         raise OSError("disk full")
 
-    monkeypatch.setattr(compaction_mod, "compact", broken)
+    monkeypatch.setattr(compaction_mod, "compact_tables", broken)
     with (
         pytest.raises(OSError, match="disk full"),
         BackgroundCompaction(tmp_path, Manifest()) as compaction,
@@ -74,7 +73,7 @@ def test_a_compaction_error_is_raised_when_the_job_succeeds(
 def test_the_job_error_wins_over_a_compaction_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(compaction_mod, "compact", lambda root, manifest: 1 / 0)
+    monkeypatch.setattr(compaction_mod, "compact_tables", lambda root, manifest: 1 / 0)
     with (
         pytest.raises(KeyError, match="job"),
         BackgroundCompaction(tmp_path, Manifest()) as compaction,
@@ -92,7 +91,7 @@ def test_one_compaction_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         release.wait(10)
         return 0
 
-    monkeypatch.setattr(compaction_mod, "compact", slow)
+    monkeypatch.setattr(compaction_mod, "compact_tables", slow)
     with BackgroundCompaction(tmp_path, Manifest()) as compaction:
         compaction.start()
         compaction.start()  # still running: skipped
@@ -100,36 +99,20 @@ def test_one_compaction_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert calls == [1]
 
 
-def test_the_index_lists_a_day_again_when_a_compaction_removed_its_parts(
+def test_parts_of_an_input_not_in_the_manifest_yet_are_left_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    day = "2024-05-20"
-    folder = tmp_path / dedup.KEYS_DIR / day
-    folder.mkdir(parents=True)
-    keyed = pl.DataFrame({"_key": pl.Series([1, 1, 2], dtype=pl.UInt64), "n": [1, 1, 1]})
-    old = [folder / "part-a-0.parquet", folder / "part-b-0.parquet"]
-    for path in old:
-        keyed.with_columns(pl.col("n").cast(pl.UInt32)).write_parquet(path)
-    real = dedup.read_day
-    calls = []
-
-    def compacted_meanwhile(files: list[Path]) -> dedup.Counts:
-        calls.append(files)
-        if len(calls) == 1:  # listed the old parts; a compaction merges and removes them now
-            merged = real(old)
-            pl.DataFrame({"_key": merged.keys, "n": merged.n}).write_parquet(
-                folder / "part-c1.parquet"
-            )
-            for path in old:
-                path.unlink()
-        return real(files)
-
-    monkeypatch.setattr(dedup, "read_day", compacted_meanwhile)
-    index = dedup.KeyIndex(tmp_path)
-    the_day = pl.Series([day]).str.to_date()[0]
-    got = index.counts([the_day], pl.Series([1, 2, 3], dtype=pl.UInt64))
-    assert sorted(got.iter_rows()) == [(1, 2), (2, 1)]
-    assert [[p.name for p in files] for files in calls] == [
-        ["part-a-0.parquet", "part-b-0.parquet"],
-        ["part-c1.parquet"],
-    ]
+    # Beside a job, an input's parts are renamed just before its manifest entry is saved: a
+    # compaction in between must not merge (and retire) them.
+    monkeypatch.setattr(compaction_mod, "COMPACT_MIN_PARTS", 2)
+    root = tmp_path / "ds"
+    ingest(_inputs(tmp_path, 3)[:2], root)  # two recorded inputs, merged at the end
+    manifest = load_manifest(root)
+    recorded = sorted(p.name for p in (root / "app_logs").glob("part-*.parquet"))
+    unrecorded = root / "app_logs" / "part-0123456789abcdef.parquet"
+    unrecorded.write_bytes((root / "app_logs" / recorded[0]).read_bytes())
+    extra = root / "app_logs" / "part-fedcba9876543210.parquet"
+    extra.write_bytes(unrecorded.read_bytes())
+    assert compaction_mod.compact_tables(root, manifest) == 0  # one recorded part: no merge
+    assert unrecorded.exists() and extra.exists()
+    assert load_manifest(root).retired == []
