@@ -89,7 +89,11 @@ def _compact(root: Path, manifest: Manifest, folders: list[Path]) -> int:
     update_manifest(root, manifest, retire)
     for rel in merged_away:
         (root / rel).unlink(missing_ok=True)
-    update_manifest(root, manifest, lambda m: setattr(m, "retired", []))
+
+    def forget(m: Manifest) -> None:  # only its own: another compaction may be mid-way
+        m.retired = sorted(set(m.retired) - set(merged_away))
+
+    update_manifest(root, manifest, forget)
     return len(merged_away)
 
 

@@ -116,3 +116,18 @@ def test_parts_of_an_input_not_in_the_manifest_yet_are_left_alone(
     assert compaction_mod.compact_tables(root, manifest) == 0  # one recorded part: no merge
     assert unrecorded.exists() and extra.exists()
     assert load_manifest(root).retired == []
+
+
+def test_a_compaction_forgets_only_the_parts_it_retired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Keys merge between batches while a table compaction runs: the one that finishes first
+    # must not clear the other's retired parts (after a crash they would be read twice).
+    monkeypatch.setattr(compaction_mod, "COMPACT_MIN_PARTS", 2)
+    monkeypatch.setattr(ingest_mod, "compact", lambda root, manifest: 0)  # no final merge
+    root = tmp_path / "ds"
+    ingest(_inputs(tmp_path, 3), root)
+    manifest = load_manifest(root)
+    manifest.retired = ["requests/part-other.parquet"]  # another compaction's, mid-way
+    assert compaction_mod.compact_tables(root, manifest) == 3
+    assert load_manifest(root).retired == ["requests/part-other.parquet"]
