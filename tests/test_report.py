@@ -319,3 +319,14 @@ def test_sparse_dataset_explains_missing_charts(tiny: Path, tmp_path: Path) -> N
     assert stats["charts"] + len(stats["notes"]) == 6
     assert any("No memory data" in n for n in stats["notes"])
     assert "No findings" in text and "dyno web" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1.6e-314, "1.6e-314"), (0.0042, "0.0042"), (0.0, "0"), (0.25, "0.25"), (27.7559, "27.76"),
+     (1234.5, "1,234"), (-0.003, "-0.003"), (float("nan"), "–"), (True, "yes"), (5000, "5,000")],
+)  # fmt: skip
+def test_numbers_read_as_people_write_them(value: object, text: str) -> None:
+    from forensics.report.page import fmt
+
+    assert fmt(value) == text

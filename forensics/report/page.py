@@ -65,7 +65,11 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         if value != value:  # NaN
             return "–"
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if 0 < abs(value) < 0.01:  # a p-value or a rate per request: not "0"
+            return f"{value:.2g}"
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if value.tzinfo else "")
     if isinstance(value, date):
