@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from string import Template
@@ -78,6 +78,26 @@ def fmt(value: Any) -> str:
     if ISO_UTC.match(text):
         return text[:10] + " " + text[11:19] + "Z"
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _table_html(
+    heads: Sequence[str],
+    rows: Sequence[Sequence[tuple[str, bool]]],
+    numeric_heads: Collection[int] = (),
+) -> str:
+    """A `<table>` from escaped head texts and rows of (escaped cell, is a number) pairs; number
+    columns and cells are right-aligned (`num`)."""
+    ths = "".join(
+        f'<th class="num">{h}</th>' if i in numeric_heads else f"<th>{h}</th>"
+        for i, h in enumerate(heads)
+    )
+    trs = "\n".join(
+        "<tr>"
+        + "".join(f'<td class="{"num" if num else ""}">{text}</td>' for text, num in row)
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{ths}</tr></thead><tbody>{trs}</tbody></table>"
 
 
 class Page:
@@ -148,16 +168,15 @@ class Page:
         """Records as a table: the union of their keys as columns, the first rows only."""
         shown = rows[:MAX_EVIDENCE_ROWS]
         columns = list(dict.fromkeys(k for r in shown for k in r))
-        ths = "".join(f"<th>{self.text(str(c).replace('_', ' '))}</th>" for c in columns)
-
-        def cell(v: Any) -> str:
-            num = isinstance(v, int | float) and not isinstance(v, bool)
-            return f'<td class="{"num" if num else ""}">{self._evidence(v)}</td>'
-
-        trs = "".join("<tr>" + "".join(cell(r.get(c)) for c in columns) + "</tr>" for r in shown)
+        heads = [self.text(str(c).replace("_", " ")) for c in columns]
+        cells = [
+            [(self._evidence(v), isinstance(v, int | float) and not isinstance(v, bool))
+             for v in (r.get(c) for c in columns)]
+            for r in shown
+        ]  # fmt: skip
         more = len(rows) - len(shown)
         tail = f'<p class="note">+{more} more</p>' if more > 0 else ""
-        return f"<table><thead><tr>{ths}</tr></thead><tbody>{trs}</tbody></table>{tail}"
+        return _table_html(heads, cells) + tail
 
     def _evidence(self, value: Any) -> str:
         if isinstance(value, dict):
@@ -205,20 +224,9 @@ class Page:
         note = f'<p class="note">{self.prose(t.note)}</p>' if t.note else ""
         if not t.rows:
             return head + (note or '<p class="note">none</p>')
-        ths = "".join(
-            f'<th class="{"num" if i in t.numeric else ""}">{self.text(c)}</th>'
-            for i, c in enumerate(t.columns)
-        )
-        trs = "\n".join(
-            "<tr>"
-            + "".join(
-                f'<td class="{"num" if i in t.numeric else ""}">{self.text(v)}</td>'
-                for i, v in enumerate(row)
-            )
-            + "</tr>"
-            for row in t.rows
-        )
-        return f"{head}{note}<table><thead><tr>{ths}</tr></thead><tbody>{trs}</tbody></table>"
+        heads = [self.text(c) for c in t.columns]
+        cells = [[(self.text(v), i in t.numeric) for i, v in enumerate(row)] for row in t.rows]
+        return head + note + _table_html(heads, cells, numeric_heads=t.numeric)
 
     def definition_list(self, items: Sequence[tuple[str, Any]]) -> str:
         """`<dl>` of label -> value pairs."""
