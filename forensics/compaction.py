@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,18 +40,21 @@ def compact(root: Path, manifest: Manifest) -> int:
 def compact_tables(root: Path, manifest: Manifest) -> int:
     """Merge the small parts of each table into one, a row group at a time (little memory, but
     most of compaction's time: this is the part that runs beside the job)."""
-    return _compact(root, manifest, [root / t for t in TABLE_NAMES])
+    return _compact(root, manifest, [root / t for t in TABLE_NAMES], _append_parts)
 
 
 def compact_keys(root: Path, manifest: Manifest) -> int:
     """Merge the small key parts of each day into one. A day's counts are merged in memory
     (a million keys or more for a busy day): cheap in time, so it runs between batches, not
     beside them."""
-    return _compact(root, manifest, sorted((root / dedup.KEYS_DIR).glob("*")))
+    days = sorted((root / dedup.KEYS_DIR).glob("*"))
+    return _compact(root, manifest, days, dedup.merge_key_parts)  # the multiplicity rule
 
 
-def _compact(root: Path, manifest: Manifest, folders: list[Path]) -> int:
-    """Merge the small parts of each folder into one.
+def _compact(
+    root: Path, manifest: Manifest, folders: list[Path], merge: Callable[[list[Path], Path], None]
+) -> int:
+    """Merge the small parts of each folder into one with `merge(parts, out)`.
 
     Only parts of inputs the manifest records are merged: beside a running job, an input's
     parts are renamed a moment before its manifest entry is saved. Crash-safe: the merged part
@@ -75,10 +79,7 @@ def _compact(root: Path, manifest: Manifest, folders: list[Path]) -> int:
     merged_away = []
     for folder, small in plans:
         tmp = folder / f"{TMP_PREFIX}{token}.parquet"
-        if folder.parent.name == dedup.KEYS_DIR:
-            dedup.merge_key_parts(small, tmp)  # counts merge by the multiplicity rule
-        else:
-            _append_parts(small, tmp)
+        merge(small, tmp)
         os.replace(tmp, folder / f"part-{token}.parquet")
         merged_away.extend(str(p.relative_to(root)) for p in small)
 
