@@ -73,7 +73,7 @@ def main() -> int:
         timeouts,
     )
     from forensics.findings import collect_findings
-    from forensics.views import open_dataset
+    from forensics.store.views import open_dataset
 
     con = open_dataset(ds)
     lt = lifetimes.lifetimes(con)

@@ -16,7 +16,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from forensics.views import Cut, open_dataset, query
+from forensics.store.layout import MANIFEST
+from forensics.store.views import Cut, open_dataset, query
 
 ALL = "(all)"
 _ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ def ensure_dataset(path: str | Path | None = None) -> Path:
     ingesting the sample first if that dataset is not there yet."""
     if path is not None:
         return Path(path)
-    if not (DEFAULT_DATASET / "manifest.json").exists():
+    if not (DEFAULT_DATASET / MANIFEST).exists():
         from forensics.ingest import ingest
 
         ingest([str(SAMPLE_LOG)], DEFAULT_DATASET, app=SAMPLE_APP)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 PROBE = """
-from forensics.allocator import release_free_memory, tune_allocators
+from forensics.ingest.allocator import release_free_memory, tune_allocators
 tune_allocators()
 import os, pyarrow as pa, polars as pl
 release_free_memory()

@@ -36,7 +36,7 @@ from forensics.charts.sql import nice_bucket
 from forensics.errors import ForensicsError
 from forensics.ingest import ingest
 from forensics.scenario import ScenarioConfig, generate
-from forensics.views import open_dataset
+from forensics.store.views import open_dataset
 
 START = datetime(2024, 5, 20, 6, 0, tzinfo=UTC)
 KNOBS: dict[str, Any] = dict(

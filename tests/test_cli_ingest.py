@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from ingest_helpers import REAL, TYPED, read_table
 
 from forensics import __version__
-from forensics.cli import main
+from forensics.cli.main import main
 
 SCRIPT = Path(sys.executable).with_name("forensics")
 GOOD = REAL / "src-041.log"  # 15 lines: 8 events, 6 app lines, 1 shell prompt

@@ -10,11 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from forensics import compaction as compaction_mod
-from forensics import ingest as ingest_mod
-from forensics.compaction import BackgroundCompaction
-from forensics.dataset import Manifest, load_manifest
+from forensics.ingest import compaction as compaction_mod
 from forensics.ingest import ingest
+from forensics.ingest import run as ingest_mod
+from forensics.ingest.compaction import BackgroundCompaction
+from forensics.store.manifest import Manifest, load_manifest
 
 LINE = "2024-05-20T10:{m:02d}:{s:02d}.000001+00:00 app[web.1]: job {n} done"
 

@@ -12,14 +12,14 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from forensics import compaction as compaction_mod
-from forensics import ingest as ingest_mod
-from forensics import job as job_mod
-from forensics.dataset import load_manifest
+from forensics.ingest import compaction as compaction_mod
 from forensics.ingest import ingest
+from forensics.ingest import job as job_mod
+from forensics.ingest import run as ingest_mod
 from forensics.readers import cli_text
 from forensics.readers import lines as lines_mod
 from forensics.readers import source as source_mod
+from forensics.store.manifest import load_manifest
 
 ROUTER = (
     "2024-05-20T10:00:{s:02d}.{us:06d}+00:00 heroku[router]: at=info method=GET "
@@ -214,7 +214,7 @@ def test_many_small_parts_are_compacted_without_changing_rows(
 
 
 def test_a_dyno_cut_keeps_app_wide_release_events(tmp_path: Path) -> None:
-    from forensics.views import Cut, open_dataset, query
+    from forensics.store.views import Cut, open_dataset, query
 
     lines = [
         "2024-05-20T09:00:00.000001+00:00 app[api]: Release v7 created by user a@b.c",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from forensics.cli.text import findings_text
 from forensics.findings import Finding, Source
-from forensics.report_text import findings_text
 
 
 def test_a_finding_is_a_heading_a_sentence_and_its_lines() -> None:

@@ -10,7 +10,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forensics.dedup import MERGE_AFTER, Counts, KeyIndex, KeyWriter, read_day
+from forensics.ingest.dedup import MERGE_AFTER, Counts, KeyIndex, KeyWriter, read_day
 
 keys_st = st.lists(st.integers(0, 40), max_size=60)
 

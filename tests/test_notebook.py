@@ -10,7 +10,7 @@ import pytest
 from forensics import notebook
 from forensics.ingest import ingest
 from forensics.notebook import ALL, options, selection, values
-from forensics.views import open_dataset
+from forensics.store.views import open_dataset
 
 LINES = [
     '2024-05-20T10:00:00.000001+00:00 heroku[router]: at=info method=GET path="/users/1" '

@@ -21,7 +21,7 @@ from forensics.report import write_report
 from forensics.report.assets import vega_bundle
 from forensics.report.redact import redact_text
 from forensics.scenario import ScenarioConfig, generate
-from forensics.views import Cut
+from forensics.store.views import Cut
 
 SCRIPT = "</script><img src=x onerror=alert(1)>"
 BOLD = "<b>bold</b>"

@@ -1,4 +1,4 @@
-"""Analyses: small functions over an open dataset (`forensics.views.open_dataset`) that return
+"""Analyses: small functions over an open dataset (`forensics.store.views.open_dataset`) that return
 tables (Polars frames). `forensics.findings` turns those tables into findings, a module per
 analysis of the same name.
 """

@@ -58,7 +58,7 @@ from forensics.analyses.lifetimes import (
 )
 from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
 from forensics.analyses.memory import memory_growth
-from forensics.views import query
+from forensics.store.views import query
 
 OTHER = "(other)"
 

@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.common import process_type_sql, sql_list, with_release
-from forensics.views import query
+from forensics.store.views import query
 
 ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")
 LOG_LOSS_CODES = ("L10", "L11", "L12", "L13")

@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from forensics.errors import ForensicsError
-from forensics.views import query
+from forensics.store.views import query
 
 # SQL expression for the process type of a dyno name: web.1 -> web, run.1234 -> run.
 PROCESS_TYPE_SQL = "regexp_replace({col}, '\\.[^.]*$', '')"

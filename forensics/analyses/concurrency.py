@@ -30,7 +30,7 @@ import polars as pl
 
 from forensics.analyses.common import process_type_sql
 from forensics.errors import ForensicsError
-from forensics.views import query
+from forensics.store.views import query
 
 # Async gunicorn worker classes: one worker serves many requests; no fixed thread capacity.
 ASYNC_WORKERS = ("eventlet", "gevent", "tornado", "uvicorn", "aiohttp")

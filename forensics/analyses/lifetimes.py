@@ -34,7 +34,7 @@ from collections.abc import Iterator
 import duckdb
 import polars as pl
 
-from forensics.views import query
+from forensics.store.views import query
 
 # A dyno name of the formation or a one-off: web.1, worker.12, run.1234, release.4321.
 DYNO_RE = "[A-Za-z][A-Za-z0-9_-]*\\.[0-9]+"

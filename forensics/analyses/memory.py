@@ -66,7 +66,7 @@ from forensics.analyses.lifetimes import (
 from forensics.analyses.lifetimes import (
     lifetimes as lifetimes_frame,
 )
-from forensics.views import query
+from forensics.store.views import query
 
 R14_PCT = 100.0
 R15_PCT = 200.0  # Heroku: R15 when memory use exceeds 200 % of the quota (current generation)

@@ -39,7 +39,7 @@ from scipy.special import betainc
 
 from forensics.analyses.lifetimes import assign_sql, has_rows, registered
 from forensics.analyses.memory import lifetimes_and_growth
-from forensics.views import query
+from forensics.store.views import query
 
 DEFAULTS: dict[str, float] = {
     "min_requests": 200.0,

@@ -6,7 +6,7 @@ request and `service_ms` how long the dyno had it, so a request is in flight on 
 `ts - service_ms` to `ts`. Routes are the normalized templates of the `requests` view
 (`/users/:id`).
 
-Tables (one function each, over a connection from `forensics.views.open_dataset`):
+Tables (one function each, over a connection from `forensics.store.views.open_dataset`):
 
 - `error_counts`       router errors by code x route x time bucket x dyno, with the share of the
                        route's requests on that dyno in that bucket;
@@ -33,7 +33,7 @@ from forensics.analyses.common import (
     sql_list,
 )
 from forensics.errors import ForensicsError
-from forensics.views import query
+from forensics.store.views import query
 
 ROUTER_LIMIT_MS = 30_000
 DEFAULT_CODES: tuple[str, ...] = ("H12",)

@@ -1,4 +1,4 @@
-"""Altair charts over an open dataset (`forensics.views.open_dataset`).
+"""Altair charts over an open dataset (`forensics.store.views.open_dataset`).
 
 Each builder has a data function returning the aggregated Polars frame it draws (aggregated in
 DuckDB, with bounded row counts), so it can be tested without rendering:

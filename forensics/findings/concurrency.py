@@ -11,7 +11,7 @@ from forensics.analyses.concurrency import (
     sizing,
 )
 from forensics.findings import Finding, line_sources
-from forensics.views import query
+from forensics.store.views import query
 
 
 def findings(

@@ -16,7 +16,7 @@ from forensics.analyses.timeouts import (
     offload_candidates,
 )
 from forensics.findings import Finding, line_sources, round_or_none
-from forensics.views import query
+from forensics.store.views import query
 
 
 def findings(

@@ -9,11 +9,11 @@ import duckdb
 
 from forensics import __version__
 from forensics.charts.sql import run
-from forensics.dataset import load_manifest
 from forensics.report.assets import versions
 from forensics.report.page import Table
 from forensics.schema import SCHEMA_VERSION, TABLE_NAMES
-from forensics.views import Cut
+from forensics.store.manifest import load_manifest
+from forensics.store.views import Cut
 
 TIMED = tuple(t for t in TABLE_NAMES if t != "rejects")
 

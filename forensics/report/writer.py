@@ -31,7 +31,7 @@ from forensics.findings import Finding, rank
 from forensics.report import inputs, provenance, tables
 from forensics.report.page import ChartBlock, Page, Table, json_for_script
 from forensics.report.redact import redact_text, redact_value
-from forensics.views import Cut, open_dataset
+from forensics.store.views import Cut, open_dataset
 
 
 @dataclass
@@ -62,7 +62,7 @@ def write_report(
     `findings`: the findings to show; None collects them with
     `forensics.findings.collect_findings` (the section says so when that is not available).
     `redact` masks IPs, e-mails, request ids and query strings everywhere in the page.
-    `cut` and `routes_file` are those of `forensics.views.open_dataset`.
+    `cut` and `routes_file` are those of `forensics.store.views.open_dataset`.
     Returns stats: path, bytes, charts (rendered), tables, findings (count or None),
     seconds, redacted, notes (sections shown as a note instead of a chart), errors (sections
     that failed; their error is shown in the page).

@@ -23,7 +23,7 @@ import forensics.findings.releases
 from forensics.analyses import attribution, lifetimes, memory, releases
 from forensics.ingest import ingest
 from forensics.scenario import ScenarioConfig, generate
-from forensics.views import open_dataset
+from forensics.store.views import open_dataset
 
 REAL = sorted((Path(__file__).parents[1] / "data" / "real").glob("*.log"))
 

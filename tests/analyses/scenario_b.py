@@ -20,7 +20,7 @@ import pytest
 
 from forensics.ingest import ingest
 from forensics.scenario import ScenarioConfig, generate
-from forensics.views import open_dataset
+from forensics.store.views import open_dataset
 
 REAL_DIR = Path(__file__).resolve().parents[1] / "data" / "real"
 REAL_LOGS = sorted(p.stem for p in REAL_DIR.glob("*.log"))

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from forensics.analyses.attribution import route_attribution
-from forensics.views import open_dataset, query
+from forensics.store.views import open_dataset, query
 
 HOURS = 6
 

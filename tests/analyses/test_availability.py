@@ -18,7 +18,7 @@ from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relati
 from forensics.analyses import availability
 from forensics.findings import Source
 from forensics.findings.availability import findings
-from forensics.views import open_dataset
+from forensics.store.views import open_dataset
 
 # Line numbers matter: the tests cite them.
 LOG = """

@@ -16,7 +16,7 @@ from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relati
 from forensics.analyses import concurrency
 from forensics.findings import Source
 from forensics.findings.concurrency import findings
-from forensics.views import open_dataset
+from forensics.store.views import open_dataset
 
 
 def metrics(ts: str, dyno: str, dyno_id: str, total: float, quota: float = 512) -> str:

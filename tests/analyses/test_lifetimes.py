@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from forensics.analyses.lifetimes import END_CAUSES, START_CAUSES, lifetimes
-from forensics.views import open_dataset
+from forensics.store.views import open_dataset
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from forensics.analyses import memory
 from forensics.analyses.memory import memory_growth, quota_episodes
 from forensics.findings import Finding
 from forensics.findings.memory import findings
-from forensics.views import open_dataset
+from forensics.store.views import open_dataset
 
 N = 720  # 4 hours of samples every 20 s
 

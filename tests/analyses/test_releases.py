@@ -10,7 +10,7 @@ import pytest
 
 from forensics.analyses.releases import release_regressions, release_stats
 from forensics.findings.releases import findings
-from forensics.views import open_dataset, query
+from forensics.store.views import open_dataset, query
 
 
 def _restart(lines, t: float) -> list[str]:

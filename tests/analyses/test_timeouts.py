@@ -21,7 +21,7 @@ from forensics.analyses import timeouts
 from forensics.errors import ForensicsError
 from forensics.findings import MAX_SOURCES, Source
 from forensics.findings.timeouts import findings
-from forensics.views import open_dataset
+from forensics.store.views import open_dataset
 
 
 def router(

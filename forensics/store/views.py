@@ -14,12 +14,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from forensics.dataset import MANIFEST, load_manifest
 from forensics.errors import ForensicsError
 from forensics.routes import load_rules, routes_for_paths
 from forensics.schema import TABLE_NAMES, empty_frame
-
-ROUTES_FILE = "routes.toml"
+from forensics.store.layout import MANIFEST, ROUTES_FILE
+from forensics.store.manifest import load_manifest
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`ingest`: inputs -> readers -> parsers -> the Parquet dataset, with a summary that adds up.
 
-The summary's counts add up for every input (see `forensics.summary`); how the inputs are
-read, deduplicated, parsed and written in parallel is in `forensics.job`. The library
+The summary's counts add up for every input (see `forensics.ingest.summary`); how the inputs are
+read, deduplicated, parsed and written in parallel is in `forensics.ingest.job`. The library
 reports progress through a callback and never prints; the CLI decides what to show.
 """
 
@@ -12,15 +12,16 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from forensics import dedup, readers
-from forensics.compaction import BackgroundCompaction, compact, compact_keys
-from forensics.dataset import open_for_writing
-from forensics.dedup import KeyIndex
+from forensics import readers
 from forensics.errors import ForensicsError, InputError
-from forensics.job import Input, Job, ProgressFn
+from forensics.ingest import dedup
+from forensics.ingest.compaction import BackgroundCompaction, compact, compact_keys
+from forensics.ingest.dedup import KeyIndex
+from forensics.ingest.job import Input, Job, ProgressFn
+from forensics.ingest.summary import FileResult, IngestSummary
 from forensics.readers.source import Source, expand_paths
 from forensics.readers.syslog import Calendar
-from forensics.summary import FileResult, IngestSummary
+from forensics.store.manifest import open_for_writing
 
 
 def ingest(
@@ -45,7 +46,8 @@ def ingest(
     Raises ForensicsError when nothing can be done (bad output dir, no input could be read);
     a bad input among good ones is recorded as `failed` in the summary instead.
 
-    For long jobs from Python (a notebook, a script), call `forensics.allocator.tune_allocators()`
+    For long jobs from Python (a notebook, a script), call
+    `forensics.ingest.allocator.tune_allocators()`
     before Polars and pyarrow are imported, as the CLI does: memory then stays flat over many
     inputs (see that module).
     """

@@ -1,44 +1,26 @@
-"""The on-disk dataset: `DIR/<table>/*.parquet` (zstd) plus `DIR/manifest.json`.
+"""The dataset's manifest (`DIR/manifest.json`): what it holds, one entry per ingested input.
 
 Each input file's rows are written under temporary names and renamed only when the whole file
-is done, then the manifest (rewritten atomically) records it with its content hash and counts.
-An interrupted ingest therefore leaves the dataset as it was before that file, and ingesting a
-file whose hash the manifest already holds adds nothing.
+is done (`forensics.store.parts`), then the manifest (rewritten atomically) records it with its
+content hash and counts. An interrupted ingest therefore leaves the dataset as it was before that
+file, and ingesting a file whose hash the manifest already holds adds nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from forensics import __version__
 from forensics.errors import OutputError
-from forensics.schema import SCHEMA_VERSION, TABLE_NAMES, polars_schema
-
-MANIFEST = "manifest.json"
-# Columns with mostly distinct values: dictionary encoding only costs time there.
-_NO_DICTIONARY = frozenset(
-    ("ts", "message", "raw", "request_id", "path", "query", "fwd", "extra", "command",
-     "description", "dyno_id", "line_no", "byte_offset", "service_ms", "connect_ms", "bytes",
-     "value", "memory_total_mb", "memory_rss_mb", "memory_cache_mb", "memory_swap_mb",
-     "memory_pgpgin_pages", "memory_pgpgout_pages")
-)  # fmt: skip
-# Min/max statistics where they prune reads (time ranges, line ranges).
-_STATISTICS = ["ts", "line_no"]
-TMP_PREFIX = ".tmp-"
-ZSTD_LEVEL = 1
+from forensics.schema import SCHEMA_VERSION, TABLE_NAMES
+from forensics.store.layout import KEYS_DIR, MANIFEST, ROUTES_FILE, TMP_PREFIX
 
 
 @dataclass
@@ -109,7 +91,7 @@ def open_for_writing(root: Path) -> Manifest:
     """Check `root` can hold a dataset (creating it); clear stale temp parts; read the manifest."""
     if root.exists() and not root.is_dir():
         raise OutputError(f"{root}: exists and is not a directory; choose another -o")
-    ours = (*TABLE_NAMES, MANIFEST, "_keys", "routes.toml")
+    ours = (*TABLE_NAMES, MANIFEST, KEYS_DIR, ROUTES_FILE)
     foreign = (
         [p for p in root.iterdir() if p.name not in ours and not p.name.startswith(TMP_PREFIX)]
         if root.is_dir()
@@ -157,82 +139,6 @@ def _manifest_text(manifest: Manifest) -> str:
         return f" {json.dumps(key)}: {json.dumps(value, default=str)}"
 
     return "{\n" + ",\n".join(item(k, v) for k, v in manifest.to_json().items()) + "\n}\n"
-
-
-def _arrow(df: pl.DataFrame) -> pa.Table:
-    """Polars' own Arrow layout (string views): zero-copy, unlike the legacy large strings."""
-    return df.to_arrow(compat_level=pl.CompatLevel.newest())
-
-
-def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
-    """A writer with the dataset's settings: zstd, dictionaries only where values repeat,
-    statistics only where they prune reads. Ingest and compaction both write through it."""
-    return pq.ParquetWriter(
-        path,
-        schema,
-        compression="zstd",
-        compression_level=ZSTD_LEVEL,
-        use_dictionary=[n for n in schema.names if n not in _NO_DICTIONARY],
-        write_statistics=[n for n in _STATISTICS if n in schema.names],
-    )
-
-
-class FileWriter:
-    """Writes one input's rows, table by table, as temp Parquet files until `commit`.
-
-    Final names carry the writer's token, which the manifest records: a part whose token no
-    manifest entry names is an orphan of an interrupted commit and is removed on next open.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.token = uuid.uuid4().hex[:16]
-        self._writers: dict[str, pq.ParquetWriter] = {}
-        self._paths: dict[str, Path] = {}
-        self._extra: list[Path] = []
-        self.rows: dict[str, int] = dict.fromkeys(TABLE_NAMES, 0)
-        self._locks = {t: threading.Lock() for t in TABLE_NAMES}
-
-    def write(self, table: str, df: pl.DataFrame) -> None:
-        """Append rows (already in the table's schema) as one row group; thread-safe."""
-        if df.height == 0:
-            return
-        data = _arrow(df)
-        with self._locks[table]:
-            self._append(table, data)
-
-    def _append(self, table: str, data: pa.Table) -> None:
-        if table not in self._writers:
-            folder = self.root / table
-            folder.mkdir(exist_ok=True)
-            path = folder / f"{TMP_PREFIX}{self.token}.parquet"
-            schema = _arrow(pl.DataFrame(schema=polars_schema(table))).schema
-            self._writers[table] = parquet_writer(path, schema)
-            self._paths[table] = path
-        self._writers[table].write_table(data)
-        self.rows[table] += data.num_rows
-
-    def add_temp_files(self, paths: list[str]) -> None:
-        """Other temp files (`.tmp-<token>...`) to rename with the parts at commit."""
-        self._extra.extend(Path(p) for p in paths if Path(p) not in self._extra)
-
-    def commit(self) -> str:
-        """Close and rename every temp file to its final name; returns the token."""
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
-        for path in [*self._paths.values(), *self._extra]:
-            os.replace(path, path.with_name(path.name.replace(TMP_PREFIX, "part-", 1)))
-        return self.token
-
-    def abort(self) -> None:
-        """Close and delete everything written so far."""
-        for writer in self._writers.values():
-            with contextlib.suppress(Exception):
-                writer.close()
-        self._writers.clear()
-        for path in [*self._paths.values(), *self._extra]:
-            path.unlink(missing_ok=True)
 
 
 def remove_orphans(root: Path, manifest: Manifest) -> int:

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from forensics.dataset import ZSTD_LEVEL, part_token
+from forensics.store.layout import KEYS_DIR
+from forensics.store.manifest import part_token
+from forensics.store.parts import ZSTD_LEVEL
 
-KEYS_DIR = "_keys"
 _SEP = "\x1f"
 
 

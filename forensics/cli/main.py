@@ -154,11 +154,11 @@ def ingest(
       forensics ingest drains/ -o incident/ --app 'shop-*=acme-shop' --app 'api-*=acme-api'
       forensics ingest syslog.log -o incident/ --year 2025 --tz Europe/Paris
     """
-    from forensics.allocator import tune_allocators
+    from forensics.ingest.allocator import tune_allocators
 
     tune_allocators()  # before Polars and pyarrow load: memory stays flat over a long job
+    from forensics.cli.text import ingest_summary_text
     from forensics.ingest import ingest as run_ingest
-    from forensics.report_text import ingest_summary_text
 
     try:
         app, app_by_file = _app_options(apps)
@@ -234,7 +234,7 @@ def _open(
     dyno: str | None,
     routes_file: Path | None,
 ) -> Any:
-    from forensics.views import Cut, open_dataset, parse_time
+    from forensics.store.views import Cut, open_dataset, parse_time
 
     cut = Cut(
         app=app,
@@ -295,7 +295,7 @@ def sql(
       forensics sql incident/ "SELECT route, count(*) n FROM requests GROUP BY 1 ORDER BY 2 DESC"
       forensics sql incident/ "SELECT * FROM events WHERE code = 'R14'" --dyno web -o r14.csv
     """
-    from forensics.views import query
+    from forensics.store.views import query
 
     try:
         con = _open(dataset, app, since, until, dyno, routes_file)
@@ -367,8 +367,8 @@ def findings(
       forensics findings incident/ --since 2024-05-20T08:00Z --until 2024-05-20T12:00Z
       forensics findings incident/ --json | jq '.[] | select(.kind == "memory_leak")'
     """
+    from forensics.cli.text import findings_text
     from forensics.findings import SEVERITY_RANK, collect_findings
-    from forensics.report_text import findings_text
 
     try:
         con = _open(dataset, app, since, until, dyno, routes_file)
@@ -421,7 +421,7 @@ def report(
       forensics report incident/ -o shareable.html --redact --since 2024-05-20T08:00Z
     """
     from forensics.report import write_report
-    from forensics.views import Cut, parse_time
+    from forensics.store.views import Cut, parse_time
 
     try:
         cut = Cut(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from forensics.findings import Finding, Source
-from forensics.summary import IngestSummary
+from forensics.ingest.summary import IngestSummary
 
 _TABLE_ORDER = ("requests", "dyno_metrics", "addon_metrics", "events", "app_logs")
 

@@ -14,15 +14,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from forensics import dedup
-from forensics.dataset import (
-    TMP_PREFIX,
-    Manifest,
-    parquet_writer,
-    part_token,
-    update_manifest,
-)
+from forensics.ingest import dedup
 from forensics.schema import TABLE_NAMES
+from forensics.store.layout import TMP_PREFIX
+from forensics.store.manifest import Manifest, part_token, update_manifest
+from forensics.store.parts import parquet_writer
 
 COMPACT_MIN_PARTS = 16
 # Parts from here up are left as they are: a 250 MB input writes 15-25 MB parts, and copying

@@ -21,17 +21,19 @@ from typing import Any
 
 import polars as pl
 
-from forensics import dedup, readers
-from forensics.allocator import release_free_memory
-from forensics.dataset import FileWriter, Manifest, now_iso, update_manifest
-from forensics.dedup import KeyIndex
+from forensics import readers
 from forensics.errors import InputError
+from forensics.ingest import dedup
+from forensics.ingest.allocator import release_free_memory
+from forensics.ingest.dedup import KeyIndex
+from forensics.ingest.pipeline import Workers, prefetch
+from forensics.ingest.summary import FileResult
 from forensics.parsers import parse_envelope
-from forensics.pipeline import Workers, prefetch
 from forensics.readers.envelope import REJECT_COLUMNS
 from forensics.readers.source import Source, iter_chunks
 from forensics.schema import TABLE_NAMES, conform
-from forensics.summary import FileResult
+from forensics.store.manifest import Manifest, now_iso, update_manifest
+from forensics.store.parts import FileWriter
 
 ProgressFn = Callable[[int], None]
 
