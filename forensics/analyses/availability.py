@@ -493,3 +493,248 @@ def log_loss(
         GROUP BY ALL ORDER BY first, code
         """,
     )
+
+
+# ----- crashes with context, and the event timeline (what the report draws) -----------------
+
+
+def crash_context(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    crash_table: pl.DataFrame | None = None,
+    context_seconds: int = 120,
+) -> pl.DataFrame:
+    """`crashes` with the dyno's last app line (not a backtrace continuation) in the
+    `context_seconds` before each crash: often the exception that killed it.
+
+    Columns: those of `crashes`, then last_app_line, last_app_line_no.
+    """
+    k = crash_table if crash_table is not None else crashes(con)
+    if k.is_empty():
+        return k.with_columns(
+            pl.lit(None, pl.String).alias("last_app_line"),
+            pl.lit(None, pl.Int64).alias("last_app_line_no"),
+        )
+    keys = k.select("dyno", "ts").unique().with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    con.register("_crash_keys", keys.to_arrow())
+    try:
+        lines = query(
+            con,
+            f"""
+            WITH a AS (
+                SELECT DISTINCT a.dyno, a.ts, a.message, a.line_no
+                FROM app_logs a JOIN _crash_keys c
+                  ON a.dyno = c.dyno AND a.ts <= c.ts
+                 AND a.ts >= c.ts - INTERVAL {int(context_seconds)} SECOND
+                WHERE NOT regexp_matches(a.message, '^\\s')
+            )
+            SELECT c.dyno, c.ts, a.message AS last_app_line, a.line_no AS last_app_line_no
+            FROM _crash_keys c ASOF LEFT JOIN a ON c.dyno = a.dyno AND c.ts >= a.ts
+            """,
+        )
+    finally:
+        con.unregister("_crash_keys")
+    lines = lines.with_columns(pl.col("ts").cast(k.schema["ts"]))
+    return k.join(lines, on=["dyno", "ts"], how="left", nulls_equal=True)
+
+
+TIMELINE_KINDS = (
+    "release",
+    "deploy",
+    "rollback",
+    "scale",
+    "restart",
+    "crash",
+    "error",
+    "down",
+    "stopped",
+)
+APP_LANE = "app"
+_TL_TS = pl.Datetime("us", "UTC")
+TIMELINE_SCHEMA = {
+    "lane": pl.String,
+    "kind": pl.String,
+    "ts": _TL_TS,
+    "ts_end": _TL_TS,
+    "label": pl.String,
+    "detail": pl.String,
+}
+
+
+def timeline(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    dyno: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    max_dynos: int = 24,
+    max_events: int = 4000,
+    lifetimes: pl.DataFrame | None = None,
+    crash_table: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """What happened when, one row per event or period: lane (`app` or a dyno), kind (see
+    TIMELINE_KINDS), ts, ts_end (periods only), label, detail.
+
+    - app lane: release (label v42), deploy (commit), rollback, scale (formation);
+    - dyno lanes: restart (lifetime start inside the log, label = cause), crash (the rows of
+      `crashes`, detail with the last app line of `crash_context`), error (platform errors
+      except the very frequent R14), down (from a crash until the dyno is `up` again or the
+      log ends; crashes in a row without an `up` between are one period) and stopped (`to
+      down` until up again);
+    - at most `max_dynos` lanes (dynos with the most events first) and `max_events` rows (the
+      earliest kept).
+    """
+    from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+    from forensics.analyses.series import run, where
+
+    cond, params = where(dyno=dyno, since=since, until=until)
+    app_cond, app_params = where(since=since, until=until)
+    app = run(
+        con,
+        f"""
+        SELECT '{APP_LANE}' AS lane, kind, min(ts) AS ts,
+               coalesce(release, commit, formation, kind) AS label,
+               arg_min(message, ts) AS detail
+        FROM events
+        WHERE {app_cond} AND kind IN ('release', 'deploy', 'rollback', 'scale')
+        GROUP BY kind, label, CASE WHEN kind = 'release' THEN NULL ELSE ts END
+        """,
+        app_params,
+    )
+    k = crash_context(con, crash_table=crash_table if crash_table is not None else crashes(con))
+    k = _filtered(k, "ts", dyno, since, until)
+    crash_rows = k.select(
+        pl.col("dyno").alias("lane"),
+        pl.lit("crash").alias("kind"),
+        "ts",
+        pl.format("exit {}", pl.col("exit_status").cast(pl.String).fill_null("?")).alias("label"),
+        pl.format(
+            "crashed (from {}), exit status {}, cause {}; last app line: {}",
+            pl.col("from_state").fill_null("?"),
+            pl.col("exit_status").cast(pl.String).fill_null("?"),
+            pl.col("cause").fill_null("?"),
+            pl.col("last_app_line").fill_null("(none)"),
+        ).alias("detail"),
+    )
+    errors = run(
+        con,
+        f"""
+        SELECT dyno AS lane, 'error' AS kind, ts, code AS label,
+               code || ' ' || coalesce(description, '') AS detail
+        FROM events WHERE {cond} AND dyno IS NOT NULL AND kind = 'error'
+          AND code IS NOT NULL AND code <> 'R14' AND code LIKE 'R%'
+        """,
+        params,
+    )
+    end = log_end(con)
+    periods = _down_periods(con, k, end, dyno, since, until)
+    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    restarts = _filtered(lt.filter(~pl.col("started_before_log")), "start", dyno, since, until)
+    restarts = restarts.select(
+        pl.col("dyno").alias("lane"),
+        pl.lit("restart").alias("kind"),
+        pl.col("start").alias("ts"),
+        pl.col("start_cause").alias("label"),
+        pl.format(
+            "{} started ({}), release {}",
+            "lifetime_id",
+            "start_cause",
+            pl.col("release").fill_null("?"),
+        ).alias("detail"),
+    )
+    rows = pl.concat([_tl_conform(f) for f in (crash_rows, errors, periods, restarts)]).drop_nulls(
+        "ts"
+    )
+    lanes = (
+        rows.group_by("lane").len().sort(["len", "lane"], descending=[True, False]).head(max_dynos)
+    )
+    rows = rows.filter(pl.col("lane").is_in(lanes["lane"].to_list()))
+    out = pl.concat([_tl_conform(app), rows])
+    # releases last among equal times, so their mark is drawn over the deploy's
+    return out.sort(pl.col("ts"), pl.col("kind") == "release").head(max_events)
+
+
+def _tl_conform(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select(
+        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in TIMELINE_SCHEMA.items()
+    )
+
+
+def _filtered(
+    df: pl.DataFrame, ts: str, dyno: str | None, since: datetime | None, until: datetime | None
+) -> pl.DataFrame:
+    """Rows of `df` for a dyno (or process type) and a time window, like `series.where`."""
+    if dyno is not None:
+        df = df.filter((pl.col("dyno") == dyno) | pl.col("dyno").str.starts_with(dyno + "."))
+    if since is not None:
+        df = df.filter(pl.col(ts) >= since)
+    if until is not None:
+        df = df.filter(pl.col(ts) < until)
+    return df
+
+
+def _down_periods(
+    con: duckdb.DuckDBPyConnection,
+    k: pl.DataFrame,
+    end: datetime | None,
+    dyno: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> pl.DataFrame:
+    """`down` periods (from a crash of `k` until the dyno's next `to up`, else the log end) and
+    `stopped` periods (`to down` until up again); consecutive crashes make one period."""
+    from forensics.analyses.series import run, where
+
+    cond, params = where(dyno=dyno, since=since, until=until)
+    states = run(
+        con,
+        f"""
+        SELECT dyno, ts, to_state FROM events
+        WHERE {cond} AND kind = 'state_change' AND dyno IS NOT NULL
+          AND to_state IN ('up', 'down')
+        """,
+        params,
+    )
+    starts = pl.concat(
+        [
+            k.select("dyno", "ts", pl.lit("crashed").alias("to_state")),
+            states.select("dyno", pl.col("ts").cast(k.schema["ts"]), "to_state"),
+        ]
+    ).sort("dyno", "ts")
+    starts = starts.with_columns(
+        pl.col("to_state").shift(1).over("dyno").alias("prev_state")
+    ).filter(
+        pl.col("to_state").is_in(["crashed", "down"])
+        & (pl.col("prev_state").is_null() | ~pl.col("prev_state").is_in(["crashed", "down"]))
+    )
+    ups = (
+        states.filter(pl.col("to_state") == "up")
+        .select("dyno", pl.col("ts").cast(k.schema["ts"]).alias("up_ts"))
+        .sort("up_ts")
+    )
+    j = starts.sort("ts").join_asof(
+        ups,
+        left_on="ts",
+        right_on="up_ts",
+        by="dyno",
+        strategy="forward",
+        allow_exact_matches=False,
+        check_sortedness=False,  # both sorted by time above
+    )
+    end_lit = pl.lit(end).cast(k.schema["ts"])
+    crashed = pl.col("to_state") == "crashed"
+    return j.select(
+        pl.col("dyno").alias("lane"),
+        pl.when(crashed).then(pl.lit("down")).otherwise(pl.lit("stopped")).alias("kind"),
+        "ts",
+        pl.coalesce("up_ts", end_lit).alias("ts_end"),
+        pl.col("to_state").alias("label"),
+        pl.format(
+            "{} until {}",
+            pl.when(crashed).then(pl.lit("crashed")).otherwise(pl.lit("stopped")),
+            pl.when(pl.col("up_ts").is_null())
+            .then(pl.lit("the end of the log"))
+            .otherwise(pl.lit("up again")),
+        ).alias("detail"),
+    )

@@ -53,6 +53,8 @@ lifetimes leak, naming the dynos, the median slope and the routes `attribution` 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 import numpy as np
 import polars as pl
@@ -665,3 +667,277 @@ def quota_episodes(
         (100 * pl.col("peak_mb") / pl.col("quota_mb")).alias("peak_pct"),
     )
     return out.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+
+
+# ----- memory over time, per dyno (what the leak trend draws) ----------------------------------
+
+_TS = pl.Datetime("us", "UTC")
+TREND_SCHEMA = {
+    "dyno": pl.String,
+    "layer": pl.String,
+    "series": pl.String,
+    "ts": _TS,
+    "ts_end": _TS,
+    "segment": pl.Int64,
+    "mb": pl.Float64,
+    "mb_mean": pl.Float64,
+    "count": pl.Int64,
+    "label": pl.String,
+    "detail": pl.String,
+}
+
+
+def memory_trend(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    dyno: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket_seconds: int | None = None,
+    max_points: int = 4000,
+    max_dynos: int = 8,
+    lifetimes: pl.DataFrame | None = None,
+    crash_table: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Memory per dyno over time with what surrounds it, in long form (`layer` says what a row
+    is), aggregated in DuckDB so the rows stay bounded.
+
+    Layers: `memory` (per dyno, process instance `segment` and bucket: max `mb` and mean
+    `mb_mean` of memory_total and memory_rss, `count` samples), `quota` (from `ts` to `ts_end`
+    at `mb`), `error` (R14/R15 per bucket: `count`, placed at the bucket's memory), `restart`
+    (lifetime starts inside the log, `label` = cause; from `lifetimes`), `crash` (the crashes of
+    `forensics.analyses.availability.crashes`, `label` = exit status), `release` (`label` =
+    v42, repeated for each dyno). Buckets are sized so the memory rows stay near `max_points`;
+    the `max_dynos` dynos with the highest memory are kept. Dynos without runtime metrics use
+    `Process running mem=` events as memory_total.
+    """
+    from forensics.analyses.availability import crashes
+    from forensics.analyses.series import nice_bucket, span_seconds, where
+
+    cond, params = where(dyno=dyno, since=since, until=until)
+    dynos = _top_dynos(con, cond, params, max_dynos)
+    if not dynos:
+        return pl.DataFrame(schema=TREND_SCHEMA)
+    params = {**params, "dynos": dynos}
+    cond = f"{cond} AND list_contains($dynos, dyno)"
+    if bucket_seconds is None:
+        span = max(span_seconds(con, "dyno_metrics", cond, params), 0.0)
+        bucket_seconds = nice_bucket(span, max(max_points // (2 * len(dynos)), 1))
+    memory = _trend_memory(con, cond, params, bucket_seconds)
+    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    k = crash_table if crash_table is not None else crashes(con)
+    parts = [
+        memory,
+        _trend_quota(con, cond, params),
+        _trend_errors(con, cond, params, bucket_seconds, memory),
+        _trend_restarts(lt, dynos),
+        _trend_crashes(k, dynos),
+        _trend_releases(con, since, until, dynos),
+    ]
+    out = pl.concat([_conform(p, TREND_SCHEMA) for p in parts])
+    if since is not None:
+        out = out.filter(pl.col("ts") >= since)
+    if until is not None:
+        out = out.filter(pl.col("ts") < until)
+    return out.sort("dyno", "layer", "series", "ts")
+
+
+def _conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """`df` with exactly the columns of `schema`, cast, missing ones as nulls (for concat)."""
+    return df.select(
+        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in schema.items()
+    )
+
+
+def _top_dynos(con: duckdb.DuckDBPyConnection, cond: str, params: dict, limit: int) -> list[str]:
+    """Dynos with memory data, highest peak first, at most `limit`, returned in name order."""
+    from forensics.analyses.series import dyno_key, run
+
+    df = run(
+        con,
+        f"""
+        SELECT dyno, max(mb) AS peak FROM (
+            SELECT dyno, memory_total_mb AS mb FROM dyno_metrics
+            WHERE {cond} AND dyno IS NOT NULL AND memory_total_mb IS NOT NULL
+            UNION ALL
+            SELECT dyno, mem_mb FROM events
+            WHERE {cond} AND kind = 'memory' AND dyno IS NOT NULL AND mem_mb IS NOT NULL
+        ) GROUP BY dyno ORDER BY peak DESC, dyno LIMIT {int(limit)}
+        """,
+        params,
+    )
+    return sorted(df["dyno"].to_list(), key=dyno_key)
+
+
+def _trend_memory(
+    con: duckdb.DuckDBPyConnection, cond: str, params: dict, width: int
+) -> pl.DataFrame:
+    """Max and mean memory_total / memory_rss per dyno, process instance and bucket."""
+    from forensics.analyses.series import bucket_sql, run
+
+    wide = run(
+        con,
+        f"""
+        WITH m AS (
+            SELECT ts, dyno, dyno_id, memory_total_mb AS total, memory_rss_mb AS rss
+            FROM dyno_metrics WHERE {cond} AND memory_total_mb IS NOT NULL
+            UNION ALL
+            SELECT ts, dyno, NULL, mem_mb, NULL FROM events e
+            WHERE {cond} AND kind = 'memory' AND mem_mb IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM dyno_metrics d WHERE d.dyno = e.dyno)
+        ), ids AS (
+            SELECT dyno, dyno_id,
+                   row_number() OVER (PARTITION BY dyno ORDER BY min(ts)) AS segment
+            FROM m GROUP BY dyno, dyno_id
+        )
+        SELECT m.dyno, ids.segment, {bucket_sql(width, "m.ts")} AS ts,
+               max(total) AS total_max, avg(total) AS total_mean,
+               max(rss) AS rss_max, avg(rss) AS rss_mean,
+               count(total) AS n_total, count(rss) AS n_rss
+        FROM m JOIN ids ON m.dyno = ids.dyno AND m.dyno_id IS NOT DISTINCT FROM ids.dyno_id
+        GROUP BY ALL
+        """,
+        params,
+    )
+    parts = []
+    for series, prefix in (("memory_total", "total"), ("memory_rss", "rss")):
+        parts.append(
+            wide.filter(pl.col(f"n_{prefix}") > 0).select(
+                "dyno",
+                pl.lit("memory").alias("layer"),
+                pl.lit(series).alias("series"),
+                "ts",
+                "segment",
+                pl.col(f"{prefix}_max").round(1).alias("mb"),
+                pl.col(f"{prefix}_mean").round(1).alias("mb_mean"),
+                pl.col(f"n_{prefix}").alias("count"),
+            )
+        )
+    return pl.concat(parts, how="diagonal")
+
+
+def _trend_quota(con: duckdb.DuckDBPyConnection, cond: str, params: dict) -> pl.DataFrame:
+    """Quota per dyno: from runtime metrics, else derived from `mem=NNNM(PP.P%)` events."""
+    from forensics.analyses.series import run
+
+    return run(
+        con,
+        f"""
+        WITH q AS (
+            SELECT dyno, memory_quota_mb AS mb, min(ts) AS ts, max(ts) AS ts_end
+            FROM dyno_metrics WHERE {cond} AND memory_quota_mb IS NOT NULL GROUP BY ALL
+        ), e AS (
+            SELECT dyno, round(median(mem_mb * 100 / mem_pct)) AS mb, min(ts) AS ts,
+                   max(ts) AS ts_end
+            FROM events WHERE {cond} AND kind = 'memory' AND mem_pct > 0
+              AND dyno NOT IN (SELECT dyno FROM q)
+            GROUP BY dyno
+        )
+        SELECT dyno, 'quota' AS layer, 'quota' AS series, ts, ts_end, mb FROM q
+        UNION ALL
+        SELECT dyno, 'quota', 'quota', ts, ts_end, mb FROM e
+        """,
+        params,
+    )
+
+
+def _trend_errors(
+    con: duckdb.DuckDBPyConnection, cond: str, params: dict, width: int, memory: pl.DataFrame
+) -> pl.DataFrame:
+    """R14/R15 counts per dyno and bucket, placed at that bucket's memory (or the quota)."""
+    from forensics.analyses.series import bucket_sql, run
+
+    bucket = bucket_sql(width)
+    err = run(
+        con,
+        f"""
+        WITH b AS (
+            SELECT dyno, code, {bucket} AS ts, count(*) AS count
+            FROM events WHERE {cond} AND kind = 'error' AND code IN ('R14', 'R15')
+            GROUP BY ALL
+        ), mem AS (
+            SELECT dyno, {bucket} AS ts, max(mem_mb) AS ev_mb
+            FROM events WHERE {cond} AND kind = 'memory' GROUP BY ALL
+        ), quota AS (
+            SELECT dyno, max(memory_quota_mb) AS q FROM dyno_metrics WHERE {cond} GROUP BY dyno
+        )
+        SELECT b.dyno, 'error' AS layer, b.code AS series, b.ts, b.count,
+               coalesce(mem.ev_mb, quota.q) AS fallback_mb
+        FROM b LEFT JOIN mem ON b.dyno = mem.dyno AND b.ts = mem.ts
+        LEFT JOIN quota ON b.dyno = quota.dyno
+        """,
+        params,
+    )
+    at = (
+        memory.filter(pl.col("series") == "memory_total")
+        .group_by("dyno", "ts")
+        .agg(pl.col("mb").max().alias("mem_mb"))
+    )
+    return (
+        err.join(at, on=["dyno", "ts"], how="left")
+        .with_columns(pl.coalesce("mem_mb", "fallback_mb").alias("mb"))
+        .drop("mem_mb", "fallback_mb")
+    )
+
+
+def _trend_restarts(lt: pl.DataFrame, dynos: list[str]) -> pl.DataFrame:
+    """Lifetime starts inside the log, labelled with their cause."""
+    return (
+        lt.filter(pl.col("dyno").is_in(dynos), ~pl.col("started_before_log"))
+        .select(
+            "dyno",
+            pl.lit("restart").alias("layer"),
+            pl.lit("restart").alias("series"),
+            pl.col("start").alias("ts"),
+            pl.col("start_cause").alias("label"),
+            pl.format(
+                "{} started ({}), release {}",
+                "lifetime_id",
+                "start_cause",
+                pl.col("release").fill_null("?"),
+            ).alias("detail"),
+        )
+        .drop_nulls("ts")
+    )
+
+
+def _trend_crashes(k: pl.DataFrame, dynos: list[str]) -> pl.DataFrame:
+    """The availability analysis' crashes of the dynos shown."""
+    return k.filter(pl.col("dyno").is_in(dynos)).select(
+        "dyno",
+        pl.lit("crash").alias("layer"),
+        pl.lit("crash").alias("series"),
+        "ts",
+        pl.format("exit {}", pl.col("exit_status").cast(pl.String).fill_null("?")).alias("label"),
+        pl.format(
+            "crashed (from {}), exit status {}, cause {}",
+            pl.col("from_state").fill_null("?"),
+            pl.col("exit_status").cast(pl.String).fill_null("?"),
+            pl.col("cause").fill_null("?"),
+        ).alias("detail"),
+    )
+
+
+def _trend_releases(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None,
+    until: datetime | None,
+    dynos: list[str],
+) -> pl.DataFrame:
+    """Each release once (its first line), repeated for every dyno of the trend."""
+    from forensics.analyses.series import run, where
+
+    cond, params = where(since=since, until=until)
+    rel = run(
+        con,
+        f"""
+        SELECT release AS label, min(ts) AS ts, arg_min(message, ts) AS detail
+        FROM events WHERE {cond} AND kind = 'release' AND release IS NOT NULL
+        GROUP BY release
+        """,
+        params,
+    )
+    return rel.join(pl.DataFrame({"dyno": dynos}), how="cross").with_columns(
+        pl.lit("release").alias("layer"), pl.lit("release").alias("series")
+    )

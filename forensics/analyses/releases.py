@@ -550,3 +550,146 @@ def _two_prop(k1: int, n1: int, k0: int, n0: int) -> tuple[float, float]:
         return 0.0, 1.0
     z = (k1 / n1 - k0 / n0) / se
     return z, 0.5 * math.erfc(z / math.sqrt(2))
+
+
+# ----- per-release metrics with the verdict (what the release comparison draws) -------------
+
+# The metrics `release_regressions` tests, in display order; for every one of them higher is
+# worse. p50_ms / p95_ms are tested per route: the release-wide value is shown, and the
+# release counts as worse when any route regressed.
+METRICS = (
+    "memory_slope_mb_h",
+    "p50_ms",
+    "p95_ms",
+    "error_rate",
+    "h12_rate",
+    "r14_per_hour",
+    "r15_per_hour",
+    "crashes_per_hour",
+)
+
+
+def release_metrics(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    stats: pl.DataFrame | None = None,
+    regressions: pl.DataFrame | None = None,
+    lifetimes: pl.DataFrame | None = None,
+    growth: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per (app, release, metric of METRICS): its value, the previous release's, and
+    this analysis' verdict (`release_regressions`), so a chart shows what the findings say.
+
+    Columns: app, release, version, inferred, start, end, hours, requests, metric, value,
+    previous (the release before), previous_value, change_pct, verdict (worse: a regression
+    row for it; first: the first release of the app; else not worse), routes (for p50_ms /
+    p95_ms: the routes that regressed, "GET /search"), test (what the regression passed).
+    """
+    st = stats if stats is not None else release_stats(con, lifetimes=lifetimes, growth=growth)
+    reg = regressions if regressions is not None else release_regressions(con, stats=st)
+    schema = {
+        "app": pl.String,
+        "release": pl.String,
+        "version": pl.Int64,
+        "inferred": pl.Boolean,
+        "start": pl.Datetime("us", "UTC"),
+        "end": pl.Datetime("us", "UTC"),
+        "hours": pl.Float64,
+        "requests": pl.Int64,
+        "metric": pl.String,
+        "value": pl.Float64,
+        "previous": pl.String,
+        "previous_value": pl.Float64,
+        "change_pct": pl.Float64,
+        "verdict": pl.String,
+        "routes": pl.List(pl.String),
+        "test": pl.String,
+    }
+    if st.height == 0:
+        return pl.DataFrame(schema=schema)
+    hours = pl.col("hours")
+    wide = st.with_columns(
+        pl.col("app").fill_null("").alias("akey"),
+        (pl.col("r14") / hours).alias("r14_per_hour"),
+        (pl.col("r15") / hours).alias("r15_per_hour"),
+        (pl.col("crashes") / hours).alias("crashes_per_hour"),
+    ).sort("akey", "start")
+    long = (
+        wide.unpivot(
+            on=list(METRICS),
+            index=[
+                "akey",
+                "app",
+                "release",
+                "version",
+                "inferred",
+                "start",
+                "end",
+                "hours",
+                "requests",
+            ],
+            variable_name="metric",
+        )
+        .with_columns(pl.col("value").cast(pl.Float64))
+        .sort("akey", "metric", "start")
+        .with_columns(
+            pl.col("release").shift(1).over("akey", "metric").alias("previous"),
+            pl.col("value").shift(1).over("akey", "metric").alias("previous_value"),
+        )
+    )
+    verdicts = (
+        reg.with_columns(pl.col("app").fill_null("").alias("akey"))
+        .group_by("akey", "release", "metric")
+        .agg(
+            pl.col("route").drop_nulls().alias("routes"),
+            pl.col("test").str.join("; ").alias("test"),
+        )
+    )
+    prev = pl.col("previous_value")
+    out = long.join(verdicts, on=["akey", "release", "metric"], how="left").with_columns(
+        pl.when(prev.is_not_null() & (prev != 0))
+        .then((pl.col("value") - prev) / prev.abs() * 100)
+        .alias("change_pct"),
+        pl.when(pl.col("test").is_not_null())
+        .then(pl.lit("worse"))
+        .when(pl.col("previous").is_null())
+        .then(pl.lit("first"))
+        .otherwise(pl.lit("not worse"))
+        .alias("verdict"),
+        pl.col("routes").fill_null([]),
+    )
+    order = {m: i for i, m in enumerate(METRICS)}
+    return (
+        out.sort("akey", "start", pl.col("metric").replace_strict(order, return_dtype=pl.Int64))
+        .select(list(schema))
+        .cast(schema)  # type: ignore[arg-type]
+    )
+
+
+def memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
+    """The median memory slope per (app, release, process type) this analysis compares
+    releases on (lifetimes `insufficient` or only `growing` left out).
+
+    Columns: app, release, process_type, lifetimes, leak_lifetimes, slope_mb_h.
+    """
+    per = _memory_by_release(growth)
+    schema = {
+        "app": pl.String,
+        "release": pl.String,
+        "process_type": pl.String,
+        "lifetimes": pl.Int64,
+        "leak_lifetimes": pl.Int64,
+        "slope_mb_h": pl.Float64,
+    }
+    if per.height == 0:
+        return pl.DataFrame(schema=schema)
+    apps = growth.select(pl.col("app").fill_null("").alias("akey"), "app").unique("akey")
+    return (
+        per.select("akey", "release", "memory")
+        .explode("memory")
+        .unnest("memory")
+        .join(apps, on="akey", how="left")
+        .select(list(schema))
+        .cast(schema)  # type: ignore[arg-type]
+        .sort("app", "release", "process_type", nulls_last=False)
+    )
