@@ -51,6 +51,8 @@ def hostile_lines() -> list[str]:
         f"2024-05-20T07:30:00.000000+00:00 app[web.7]: {APP_MESSAGE}",
         "2024-05-20T07:30:01.000000+00:00 heroku[web.7]: Process exited with status 1",
         "2024-05-20T07:30:01.100000+00:00 heroku[web.7]: State changed from up to crashed",
+        # a crash logged only by its exit (no `to crashed` line): the findings count it
+        "2024-05-20T07:40:00.000000+00:00 heroku[worker.3]: Process exited with status 3",
     ]
     return lines
 
@@ -133,7 +135,7 @@ def test_one_file_with_stats(report: tuple[Path, dict], page: str) -> None:
     assert stats["path"] == str(out) and stats["bytes"] == out.stat().st_size
     assert stats["errors"] == []
     assert stats["charts"] == len(specs(page)) >= 5
-    assert stats["charts"] + len(stats["notes"]) == 6
+    assert stats["charts"] + len(stats["notes"]) == 7
     assert stats["tables"] == 3 and stats["seconds"] > 0 and stats["redacted"] is False
     assert stats["bytes"] < 3_000_000
     sections = [page.index(f'id="{s}"') for s in ("findings", "charts", "tables", "provenance")]
@@ -160,8 +162,24 @@ def test_findings_and_provenance(report: tuple[Path, dict], page: str) -> None:
         assert 'class="finding critical"' in page
     for text in ("scenario.log", "hostile.log", "forensics", "time span (UTC)", "input lines"):
         assert text in page
-    for table in ("Slowest routes by p95 service time", "R14 / R15 memory errors", "Crashes"):
+    for table in ("Slowest routes by p95 service time", "R14 / R15 memory episodes", "Crashes"):
         assert table in page
+
+
+def test_crash_table_lists_the_crashes_the_findings_count(dataset: Path, page: str) -> None:
+    """One definition of a crash: the table shows `availability.crashes`, the crashes of the
+    `crash` findings (it used to count only `State changed ... to crashed` lines)."""
+    from forensics.analyses.availability import crashes
+    from forensics.store.views import open_dataset
+
+    con = open_dataset(dataset)
+    try:
+        k = crashes(con)
+    finally:
+        con.close()
+    section = page.split('id="table-crashes"', 1)[1].split("</table>", 1)[0]
+    assert section.count("<tr>") - 1 == k.height  # header row
+    assert "worker.3" in set(k["dyno"]) and '<td class="">worker.3</td>' in section
 
 
 # ----- in a browser, offline -----------------------------------------------------------------
@@ -316,7 +334,7 @@ def test_sparse_dataset_explains_missing_charts(tiny: Path, tmp_path: Path) -> N
     stats = write_report(tiny, tmp_path / "r.html", findings=[], cut=Cut(dyno="web"))
     text = (tmp_path / "r.html").read_text()
     assert stats["errors"] == []
-    assert stats["charts"] + len(stats["notes"]) == 6
+    assert stats["charts"] + len(stats["notes"]) == 7
     assert any("No memory data" in n for n in stats["notes"])
     assert "No findings" in text and "dyno web" in text
 
