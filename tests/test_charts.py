@@ -331,7 +331,7 @@ def test_route_percentiles_agree_with_service_percentiles(con: duckdb.DuckDBPyCo
     slow = timeouts.slowest_routes(con, limit=5, min_requests=20)
     assert 0 < slow.height <= 5 and (slow["requests"] >= 20).all()
     assert slow["p95_ms"].is_sorted(descending=True)
-    only = timeouts.route_percentiles(con, routes=["/search"])
+    only = timeouts.route_percentiles(con, route=["/search"])
     assert only["route"].to_list() == ["/search"]
     assert only["max_ms"][0] >= 30_000  # the H12s are in it
 

@@ -386,7 +386,7 @@ def error_heatmap(
 def route_percentiles(
     con: duckdb.DuckDBPyConnection,
     *,
-    routes: Sequence[str] | None = None,
+    route: str | Sequence[str] | None = None,
     dyno: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -394,13 +394,14 @@ def route_percentiles(
     limit: int | None = None,
 ) -> pl.DataFrame:
     """`service_percentiles` (the same definition: 101 upgrades left out) over routes of all
-    apps, for `routes` (or every route with `min_requests` or more), within the filters, the
+    apps, for `route` (one or a list; default every route with `min_requests` or more), within
+    the filters, the
     slowest p95 first, at most `limit`.
 
     Columns: route, requests, p50_ms, p95_ms, p99_ms, max_ms, timeouts (H12 lines), over_20s,
     errors_5xx.
     """
-    cond, params = where(dyno=dyno, route=routes, since=since, until=until, route_col="route")
+    cond, params = where(dyno=dyno, route=route, since=since, until=until, route_col="route")
     lim = f"LIMIT {int(limit)}" if limit is not None else ""
     return run(
         con,

@@ -240,7 +240,7 @@ def _timeouts(b: _Build) -> ChartResult:
     if heat.is_empty():
         return None, "No H12 (request timeout) in the selected data."
     routes = heat["route"].unique(maintain_order=True).to_list()
-    pct = timeouts.route_percentiles(b.con, routes=routes)
+    pct = timeouts.route_percentiles(b.con, route=routes)
     return timeout_hotspots_chart(heat, pct), ""
 
 
