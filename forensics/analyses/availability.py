@@ -622,7 +622,8 @@ def timeline(
         SELECT dyno AS lane, 'error' AS kind, ts, code AS label,
                code || ' ' || coalesce(description, '') AS detail
         FROM events WHERE {cond} AND dyno IS NOT NULL AND kind = 'error'
-          AND code IS NOT NULL AND code <> 'R14' AND code LIKE 'R%'
+          AND code IS NOT NULL AND code <> 'R14'
+          AND regexp_full_match(dyno, '[A-Za-z][A-Za-z0-9_-]*\\.[0-9]+')
         """,
         params,
     )
