@@ -363,14 +363,19 @@ def test_release_metrics_carry_the_regression_verdict(
     st = releases.release_stats(con, lifetimes=frames["lifetimes"], growth=frames["growth"])
     reg = releases.release_regressions(con, stats=st)
     df = releases.release_metrics(con, stats=st, regressions=reg)
-    assert df.height == st.height * len(releases.METRICS)
+    memory = df.filter(pl.col("metric") == "memory_slope_mb_h")
+    assert df.height - memory.height == st.height * (len(releases.METRICS) - 1)
+    assert memory.height == st["memory"].list.len().sum() > 0  # one row per process type
     first = df.filter(pl.col("release") == "v1")
     assert set(first["verdict"]) == {"first"} and first["previous_value"].is_null().all()
-    worse = df.filter(pl.col("verdict") == "worse").select("release", "metric").unique()
-    assert worse.sort("release", "metric").equals(
-        reg.select("release", "metric").unique().sort("release", "metric")
-    )
-    assert reg.height > 0
+    cols = ["release", "metric", "process_type"]
+    worse = df.filter(pl.col("verdict") == "worse").select(cols).unique().sort(cols)
+    assert worse.equals(reg.select(cols).unique().sort(cols))
+    assert reg.filter(pl.col("metric") == "memory_slope_mb_h").height > 0
+    # memory is compared per process type with the previous release's same type
+    web = memory.filter(pl.col("process_type") == "web", pl.col("release") == "v2")
+    v1 = memory.filter(pl.col("process_type") == "web", pl.col("release") == "v1")
+    assert web["previous_value"][0] == v1["value"][0] and web["verdict"][0] == "worse"
     v2 = df.filter(pl.col("release") == "v2", pl.col("metric") == "p95_ms")
     assert v2["value"][0] == st.filter(pl.col("release") == "v2")["p95_ms"][0]
     assert v2["previous_value"][0] == st.filter(pl.col("release") == "v1")["p95_ms"][0]

@@ -577,13 +577,15 @@ def release_metrics(
     lifetimes: pl.DataFrame | None = None,
     growth: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per (app, release, metric of METRICS): its value, the previous release's, and
-    this analysis' verdict (`release_regressions`), so a chart shows what the findings say.
+    """One row per (app, release, metric of METRICS) (memory: per process type, as it is
+    compared): its value, the previous release's, and this analysis' verdict
+    (`release_regressions`), so a chart shows what the findings say.
 
-    Columns: app, release, version, inferred, start, end, hours, requests, metric, value,
-    previous (the release before), previous_value, change_pct, verdict (worse: a regression
-    row for it; first: the first release of the app; else not worse), routes (for p50_ms /
-    p95_ms: the routes that regressed, "GET /search"), test (what the regression passed).
+    Columns: app, release, version, inferred, start, end, hours, requests, metric,
+    process_type (memory_slope_mb_h only), value, previous (the release before),
+    previous_value, change_pct, verdict (worse: a regression row for it; first: the first
+    release of the app; else not worse), routes (for p50_ms / p95_ms: the routes that
+    regressed, "GET /search"), test (what the regression passed).
     """
     st = stats if stats is not None else release_stats(con, lifetimes=lifetimes, growth=growth)
     reg = regressions if regressions is not None else release_regressions(con, stats=st)
@@ -597,6 +599,7 @@ def release_metrics(
         "hours": pl.Float64,
         "requests": pl.Int64,
         "metric": pl.String,
+        "process_type": pl.String,
         "value": pl.Float64,
         "previous": pl.String,
         "previous_value": pl.Float64,
@@ -608,45 +611,52 @@ def release_metrics(
     if st.height == 0:
         return pl.DataFrame(schema=schema)
     hours = pl.col("hours")
-    wide = st.with_columns(
-        pl.col("app").fill_null("").alias("akey"),
-        (pl.col("r14") / hours).alias("r14_per_hour"),
-        (pl.col("r15") / hours).alias("r15_per_hour"),
-        (pl.col("crashes") / hours).alias("crashes_per_hour"),
-    ).sort("akey", "start")
-    long = (
-        wide.unpivot(
-            on=list(METRICS),
-            index=[
-                "akey",
-                "app",
-                "release",
-                "version",
-                "inferred",
-                "start",
-                "end",
-                "hours",
-                "requests",
-            ],
-            variable_name="metric",
+    wide = (
+        st.with_columns(
+            pl.col("app").fill_null("").alias("akey"),
+            (pl.col("r14") / hours).alias("r14_per_hour"),
+            (pl.col("r15") / hours).alias("r15_per_hour"),
+            (pl.col("crashes") / hours).alias("crashes_per_hour"),
         )
-        .with_columns(pl.col("value").cast(pl.Float64))
-        .sort("akey", "metric", "start")
-        .with_columns(
-            pl.col("release").shift(1).over("akey", "metric").alias("previous"),
-            pl.col("value").shift(1).over("akey", "metric").alias("previous_value"),
-        )
+        .sort("akey", "start")
+        .with_columns(pl.col("release").shift(1).over("akey").alias("previous"))
     )
+    index = ["akey", "app", "release", "previous", "version", "inferred", "start", "end",
+             "hours", "requests"]  # fmt: skip
+    others = wide.unpivot(
+        on=[m for m in METRICS if m != "memory_slope_mb_h"], index=index, variable_name="metric"
+    ).with_columns(pl.lit(None, pl.String).alias("process_type"))
+    memory = (
+        wide.select(*index, "memory")
+        .explode("memory")
+        .drop_nulls("memory")
+        .with_columns(
+            pl.lit("memory_slope_mb_h").alias("metric"),
+            pl.col("memory").struct.field("process_type").alias("process_type"),
+            pl.col("memory").struct.field("slope_mb_h").alias("value"),
+        )
+        .drop("memory")
+    )
+    long = pl.concat(
+        [others.with_columns(pl.col("value").cast(pl.Float64)), memory], how="diagonal_relaxed"
+    )
+    key = ["akey", "metric", "process_type"]
+    before = long.select(
+        *key, pl.col("release").alias("previous"), pl.col("value").alias("previous_value")
+    )
+    long = long.join(before, on=[*key, "previous"], how="left", nulls_equal=True)
     verdicts = (
         reg.with_columns(pl.col("app").fill_null("").alias("akey"))
-        .group_by("akey", "release", "metric")
+        .group_by("akey", "release", "metric", "process_type")
         .agg(
             pl.col("route").drop_nulls().alias("routes"),
             pl.col("test").str.join("; ").alias("test"),
         )
     )
     prev = pl.col("previous_value")
-    out = long.join(verdicts, on=["akey", "release", "metric"], how="left").with_columns(
+    out = long.join(
+        verdicts, on=["akey", "release", *key[1:]], how="left", nulls_equal=True
+    ).with_columns(
         pl.when(prev.is_not_null() & (prev != 0))
         .then((pl.col("value") - prev) / prev.abs() * 100)
         .alias("change_pct"),
@@ -659,8 +669,9 @@ def release_metrics(
         pl.col("routes").fill_null([]),
     )
     order = {m: i for i, m in enumerate(METRICS)}
+    rank = pl.col("metric").replace_strict(order, return_dtype=pl.Int64)
     return (
-        out.sort("akey", "start", pl.col("metric").replace_strict(order, return_dtype=pl.Int64))
+        out.sort("akey", "start", rank, "process_type", nulls_last=False)
         .select(list(schema))
         .cast(schema)  # type: ignore[arg-type]
     )

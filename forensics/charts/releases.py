@@ -6,12 +6,11 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from forensics.analyses.releases import METRICS
 from forensics.charts.encode import inline, release_sort, time_tip
 
 # How each metric of the analysis is titled in the chart.
 LABELS = {
-    "memory_slope_mb_h": "memory growth (MB/h, median lifetime)",
+    "memory_slope_mb_h": "memory growth (MB/h, median lifetime)",  # per process type
     "p50_ms": "p50 service time (ms)",
     "p95_ms": "p95 service time (ms)",
     "error_rate": "HTTP 5xx (share of requests)",
@@ -27,10 +26,15 @@ VERDICT_COLORS = ("#d62728", "#9ecae1", "#bdbdbd")
 def release_comparison_chart(metrics: pl.DataFrame) -> alt.FacetChart:
     """Small multiples, one per metric: a bar per release, red where the release analysis found
     a regression against the release before (`release_metrics` rows)."""
+    name = pl.col("metric").replace_strict(LABELS, default=pl.col("metric"))
     df = metrics.with_columns(
-        pl.col("metric").replace_strict(LABELS, default=pl.col("metric")).alias("label"),
+        pl.when(pl.col("process_type").is_not_null())
+        .then(pl.format("{}: {}", "process_type", name))
+        .otherwise(name)
+        .alias("label"),
         pl.col("routes").list.join(", ").alias("routes"),
     )
+    facets = df.select("label").unique(maintain_order=True)["label"].to_list()
     order = release_sort(df["release"].to_list())
     step = max(10, min(36, 180 // max(len(order), 1)))
     bars = (
@@ -47,6 +51,7 @@ def release_comparison_chart(metrics: pl.DataFrame) -> alt.FacetChart:
             tooltip=[
                 alt.Tooltip("release:N"),
                 alt.Tooltip("label:N", title="metric"),
+                alt.Tooltip("process_type:N", title="process type"),
                 alt.Tooltip("value:Q", format=",.4g"),
                 alt.Tooltip("previous:N", title="previous release"),
                 alt.Tooltip("previous_value:Q", title="previous value", format=",.4g"),
@@ -64,7 +69,7 @@ def release_comparison_chart(metrics: pl.DataFrame) -> alt.FacetChart:
     )
     return (
         bars.facet(
-            facet=alt.Facet("label:N", title=None, sort=[LABELS[m] for m in METRICS]),
+            facet=alt.Facet("label:N", title=None, sort=facets),
             columns=4,
             data=inline(df),
         )
