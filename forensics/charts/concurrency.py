@@ -89,6 +89,6 @@ def concurrency_chart(sizing: pl.DataFrame, *, width: int = 260) -> alt.FacetCha
             column=alt.Column("panel:N", title=None),
             data=inline(df),
         )
-        .resolve_scale(x="independent")
+        .resolve_scale(x="independent", y="independent")
         .properties(title="Concurrency: capacity vs load, memory vs quota, per process type")
     )

@@ -81,7 +81,7 @@ def leak_trend_chart(
             tooltip=[
                 alt.Tooltip("dyno:N"),
                 alt.Tooltip("series:N", title="what"),
-                alt.Tooltip("label:N", title="cause"),
+                alt.Tooltip("label:N", title="cause / exit"),
                 time_tip("ts", "at"),
                 alt.Tooltip("detail:N"),
             ],
