@@ -143,7 +143,14 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
 
 # Modules here that conclude something, in the order their findings are gathered.
-FINDING_MODULES = ("memory", "releases", "timeouts", "availability", "concurrency")
+FINDING_MODULES = (
+    "memory",
+    "releases",
+    "timeouts",
+    "availability",
+    "concurrency",
+    "ephemeral_files",
+)
 
 
 def collect_findings(con: Any, **options: Any) -> list[Finding]:
