@@ -178,7 +178,8 @@ def reason_for(
 ) -> dict[str, Any] | None:
     """The reason of the crashes of `dyno` (of `app`) between `start` and `end` (inclusive, any
     bound may be None), as `evidence.reason`: the most frequent one, latest on a tie, as
-    {text, location, kind, key, crashes, detail, sources}; None when none of them has one."""
+    {text, location, kind, key, crashes (with it), of_crashes (with any reason), detail,
+    sources, command, others (the other reasons: text, crashes)}; None when none has one."""
     f = reasons.filter(
         (pl.col("dyno") == dyno)
         & pl.col("app").fill_null("").eq(app or "")
@@ -209,6 +210,14 @@ def reason_evidence(rows: pl.DataFrame) -> dict[str, Any] | None:
         "detail": list(best["reason_detail"] or []),
         "sources": [dict(s) for s in best["reason_sources"] or []],
         "command": best["command"],
+        "others": [
+            {"text": o["reason"], "crashes": int(o["n"])}
+            for o in rows.sort("crash_ts")
+            .group_by("reason_key", maintain_order=True)
+            .agg(pl.col("reason").last(), pl.len().alias("n"))
+            .filter(pl.col("reason_key") != key)
+            .iter_rows(named=True)
+        ],
     }
 
 

@@ -98,7 +98,9 @@ def with_reason(summary: str, reason: dict[str, Any] | None) -> str:
     share = ""
     if reason.get("of_crashes", 0) > reason.get("crashes", 0):
         share = f" in {reason['crashes']} of {reason['of_crashes']} crashes"
-    return f"{summary.rstrip('.')}: {reason['text']}{where}{share}."
+    also = "; ".join(f"{o['text']} ({o['crashes']})" for o in reason.get("others", [])[:2])
+    also = f"; also {also}" if also else ""
+    return f"{summary.rstrip('.')}: {reason['text']}{where}{share}{also}."
 
 
 def reason_sources(reason: dict[str, Any] | None, rows: pl.DataFrame | None = None) -> list[Source]:

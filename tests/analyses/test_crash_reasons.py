@@ -403,3 +403,24 @@ def test_real_crashes_without_app_output_have_no_reason(tmp_path: Path, name: st
     t = _real(tmp_path, name)
     assert t.height >= 1
     assert t["reason"].null_count() == t.height
+
+
+def test_mixed_reasons_in_one_group_are_all_named(tmp_path: Path) -> None:
+    """The bundled sample: worker.1 first dies of a NoMethodError in a job, then of a missing
+    config var at every reboot; the crash finding names both."""
+    sample = Path(__file__).resolve().parents[2] / "data" / "samples" / "heroku-sample.log.gz"
+    ingest([str(sample)], tmp_path / "ds", app="acme-shop")
+    con = open_dataset(tmp_path / "ds")
+    crash = next(
+        f for f in findings(con) if f.kind == "crash" and f.dyno == "worker.1" and f.release == "v3"
+    )
+    reason = crash.evidence["reason"]
+    assert reason["text"] == 'KeyError: key not found: "IMPORT_FEED_TOKEN"'
+    assert (reason["crashes"], reason["of_crashes"]) == (2, 3)
+    assert reason["others"] == [
+        {"text": "NoMethodError: undefined method `fetch' for nil", "crashes": 1}
+    ]
+    assert "also NoMethodError: undefined method `fetch' for nil (1)" in crash.summary
+    # the R15 kills of the web dynos: the Rails request errors before them are not reasons
+    r15 = [f for f in findings(con) if f.kind == "crash" and f.dyno.startswith("web.")]
+    assert r15 and all("reason" not in f.evidence for f in r15)
