@@ -68,8 +68,11 @@ def crash_reasons(
     crash_table: pl.DataFrame | None = None,
     lifetimes: pl.DataFrame | None = None,
     lookback_minutes: float = 30,
+    message_seconds: float = 60,
 ) -> pl.DataFrame:
-    """One row per crash, with the last error block its process printed.
+    """One row per crash, with the last error block its process printed (a line that only
+    sounds like a failure counts when no real error was printed and it came at most
+    `message_seconds` before the crash: the app's last words, not a remark from long before).
 
     Answers: what did the app say when it died, and with which boot command?
 
@@ -99,7 +102,11 @@ def crash_reasons(
             ORDER BY w.crash_id, l.ts, l.source_file, l.line_no
             """,
         )
-    found = {cid: _reason(g) for (cid,), g in lines.partition_by("crash_id", as_dict=True).items()}
+    at = dict(zip(win["crash_id"].to_list(), win["crash_ts"].to_list(), strict=True))
+    found = {
+        cid: _reason(g, at[cid], message_seconds)
+        for (cid,), g in lines.partition_by("crash_id", as_dict=True).items()
+    }
     rows = []
     for r in win.iter_rows(named=True):
         rec = found.get(r["crash_id"]) or {}
@@ -323,12 +330,18 @@ def _windows(
     )
 
 
-def _reason(g: pl.DataFrame) -> dict[str, Any] | None:
+def _reason(g: pl.DataFrame, crash_ts: datetime, message_seconds: float) -> dict[str, Any] | None:
     """The reason among one crash's app lines: the last real error block that is not noise
-    from the stop itself, else the last line that only sounds like a failure."""
+    from the stop itself, else the last line shortly before the crash that only sounds like
+    a failure."""
     blocks = error_blocks(g["message"].to_list(), g["tagged"].to_list())
     real = [b for b in blocks if b.kind != "message" and not b.shutdown_noise]
-    weak = [b for b in blocks if b.kind == "message"]
+    ts = g["ts"].to_list()
+    weak = [
+        b
+        for b in blocks
+        if b.kind == "message" and (crash_ts - ts[b.rows[0]]).total_seconds() <= message_seconds
+    ]
     chosen: Block | None = real[-1] if real else (weak[-1] if weak else None)
     if chosen is None:
         return None

@@ -424,3 +424,23 @@ def test_mixed_reasons_in_one_group_are_all_named(tmp_path: Path) -> None:
     # the R15 kills of the web dynos: the Rails request errors before them are not reasons
     r15 = [f for f in findings(con) if f.kind == "crash" and f.dyno.startswith("web.")]
     assert r15 and all("reason" not in f.evidence for f in r15)
+
+
+def test_a_remark_long_before_the_crash_is_not_its_reason(tmp_path: Path) -> None:
+    lines = [
+        _ev("06:00:00.000000", "web.1", "Starting process with command `node server.js`"),
+        _ev("06:00:05.000000", "web.1", "State changed from starting to up"),
+        *_block("06:10:00.000000", "web.1", "user 42 not found"),
+        _ev("06:30:00.000000", "web.1", "Process exited with status 1"),
+        _ev("06:30:00.100000", "web.1", "State changed from up to crashed"),
+    ]
+    (tmp_path / "x.log").write_text("\n".join(lines) + "\n")
+    ingest([str(tmp_path / "x.log")], tmp_path / "ds")
+    t = crash_reasons(open_dataset(tmp_path / "ds"))
+    assert t.height == 1 and t["reason"][0] is None
+    # the same line just before the exit is the app's last words
+    lines[2] = lines[2].replace("06:10:00", "06:29:59")
+    (tmp_path / "y.log").write_text("\n".join(lines) + "\n")
+    ingest([str(tmp_path / "y.log")], tmp_path / "ds2")
+    t = crash_reasons(open_dataset(tmp_path / "ds2"))
+    assert t["reason"][0] == "user 42 not found" and t["reason_kind"][0] == "message"
