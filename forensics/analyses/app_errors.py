@@ -36,15 +36,15 @@ _PY_EXC_ANY = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
 _RUBY_HEAD = re.compile(r"^(\S+?):(\d+):in [`'](.+?)'?: (.*) \(([A-Z][\w:]*)\)$")
 _RUBY_FRAME = re.compile(r"^\s*(?:from )?(\S+?\.rb):(\d+):in [`'](.*?)'?$")
 _RAILS_HEAD = re.compile(rf"^({_EXC_NAME}) \((.*)\):?$")
-_AT_FRAME = re.compile(r"^\s+at\s+(?:async\s+)?(?:(.+?)\s+\()?([^()\s]+?):(\d+)(?::(\d+))?\)?\s*$")
-_JAVA_FRAME = re.compile(r"^\s+at\s+([\w$.<>/]+)\(([^):]*)(?::(\d+))?\)\s*$")
-_JAVA_MORE = re.compile(r"^\s+\.\.\. \d+ (?:more|common frames omitted)")
+_AT_FRAME = re.compile(r"^\s*at\s+(?:async\s+)?(?:(.+?)\s+\()?([^()\s]+?):(\d+)(?::(\d+))?\)?\s*$")
+_JAVA_FRAME = re.compile(r"^\s*at\s+([\w$.<>/]+)\(([^):]*)(?::(\d+))?\)\s*$")
+_JAVA_MORE = re.compile(r"^\s*\.\.\. \d+ (?:more|common frames omitted)")
 _CAUSED_BY = re.compile(r"^\s*Caused by: (.*)$")
 _GO_PANIC = re.compile(r"^(panic|fatal error): (.*)$")
 _GO_ROUTINE = re.compile(r"^goroutine \d+ \[[^\]]+\]:")
-_GO_FILE = re.compile(r"^\s+(\S+\.go):(\d+)(?: \+0x[0-9a-f]+)?$")
+_GO_FILE = re.compile(r"^\s*(\S+\.go):(\d+)(?: \+0x[0-9a-f]+)?$")
 _EX_HEAD = re.compile(r"\*\* \(([\w.]+)\) (.*)$")
-_EX_FRAME = re.compile(r"^\s+(?:\([\w_]+(?: [\w.-]+)?\) )?(\S+\.exs?):(\d+): (.*)$")
+_EX_FRAME = re.compile(r"^\s*(?:\([\w_]+(?: [\w.-]+)?\) )?(\S+\.exs?):(\d+): (.*)$")
 _NODE_CONTEXT = re.compile(r"^(?:/\S+|node:\S+):\d+$")
 _UNHANDLED = re.compile(r"UnhandledPromiseRejection(?:Warning)?\]?:?\s*(.*)")
 _PLAIN = re.compile(
@@ -304,9 +304,7 @@ def error_blocks(messages: list[str], tagged: list[bool] | None = None) -> list[
             continue
         if cur is not None and cur.open and (m := _JAVA_FRAME.match(msg)):
             line = int(m.group(3)) if m.group(3) else None
-            cur.frames.append(
-                Frame(msg.strip(), m.group(1) if line is None else _java_file(m), line)
-            )
+            cur.frames.append(Frame(msg.strip(), _java_file(m), line))
             cur.rows.append(i)
             continue
         if cur is not None and cur.open and (m := _AT_FRAME.match(msg)):
@@ -380,8 +378,10 @@ def _new(blocks: list[Block], kind: str, style: str, i: int) -> Block:
 
 def _java_file(m: re.Match[str]) -> str:
     """`com.x.Y.z(Y.java:42)` names `Y.java`; the class path is more telling: com/x/Y.java."""
-    package = m.group(1).rsplit(".", 2)[0] if m.group(1).count(".") >= 2 else ""
-    return f"{package.replace('.', '/')}/{m.group(2)}".lstrip("/")
+    method = m.group(1).rsplit("/", 1)[-1]  # `java.base/sun.nio...`: the module dropped
+    package = method.rsplit(".", 2)[0] if method.count(".") >= 2 else ""
+    name = m.group(2) if m.group(3) else ""  # `(Native Method)`, `(Unknown Source)`: no file
+    return f"{package.replace('.', '/')}/{name}".lstrip("/")
 
 
 def _context_frame(body: str) -> Frame:

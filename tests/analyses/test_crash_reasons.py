@@ -444,3 +444,21 @@ def test_a_remark_long_before_the_crash_is_not_its_reason(tmp_path: Path) -> Non
     ingest([str(tmp_path / "y.log")], tmp_path / "ds2")
     t = crash_reasons(open_dataset(tmp_path / "ds2"))
     assert t["reason"][0] == "user 42 not found" and t["reason_kind"][0] == "message"
+
+
+def test_frames_whose_indentation_the_export_dropped() -> None:
+    """Some exports strip the leading whitespace of app lines (src-012 does for Python): a
+    Java trace is still one block with its frames and cause."""
+    text = [
+        'Exception in thread "main" java.lang.RuntimeException: boom',
+        "at com.acme.Main.run(Main.java:20)",
+        "Caused by: java.net.ConnectException: Connection refused",
+        "at java.base/sun.nio.ch.Net.connect0(Native Method)",
+        "at com.acme.Db.open(Db.java:7)",
+        "... 3 more",
+    ]
+    (b,) = error_blocks(text)
+    assert b.reason == "java.lang.RuntimeException: boom"
+    assert b.chain == ["java.net.ConnectException: Connection refused"]
+    assert b.app_frame.location == "com/acme/Db.java:7"
+    assert len(b.rows) == 6
