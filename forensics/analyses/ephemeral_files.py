@@ -24,6 +24,7 @@ from forensics.store.views import query
 
 # An error this soon after the dyno's last start follows that restart.
 RESTART_MINUTES = 10.0
+MAX_NAMED_PATHS = 200
 
 _PATH_PATTERNS = (
     r"No such file or directory @ \w+ - ([^\s'\"]+)",
@@ -82,7 +83,10 @@ def ephemeral_files(
     if err.is_empty():
         return _empty()
     err = err.with_row_index("eid")
-    paths = err.select("path").unique()
+    # the earlier lines naming a path are looked up for at most MAX_NAMED_PATHS paths (the most
+    # frequent): a substring join over every app line costs lines x paths
+    paths = err.group_by("path").len().sort("len", descending=True).head(MAX_NAMED_PATHS)
+    paths = paths.select("path")
     with registered(con, err) as e, registered(con, paths) as p:
         ctx = query(
             con,
@@ -97,9 +101,12 @@ def ephemeral_files(
                 FROM {e} e
             ),
             named AS (
-                SELECT l.app, l.dyno, l.ts, p.path FROM app_logs l JOIN {p} p
-                  ON contains(l.message, p.path)
-                WHERE NOT {_SQL_FILTER.replace("message", "l.message")}
+                SELECT l.app, l.dyno, l.ts, p.path
+                FROM (SELECT app, dyno, ts, message FROM app_logs
+                      WHERE contains(message, '/') AND dyno IS NOT NULL
+                        AND ts <= (SELECT max(ts) FROM {e})
+                        AND NOT {_SQL_FILTER}) l
+                JOIN {p} p ON contains(l.message, p.path)
             )
             SELECT e.eid, st.process_start,
                    list(DISTINCT n.dyno ORDER BY n.dyno) FILTER (WHERE n.dyno IS NOT NULL)
