@@ -15,6 +15,10 @@ from typing import Any, Literal
 
 import polars as pl
 
+# Version of the JSON form of a finding (`Finding.to_json`), described by
+# schema/findings.schema.json; bumped when a change would break a reader.
+FINDINGS_SCHEMA_VERSION = 1
+
 Severity = Literal["critical", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
 
@@ -31,6 +35,7 @@ KINDS = (
     "offload_candidate",
     "concurrency",
     "log_loss",
+    "ephemeral_files",
 )
 
 
@@ -62,8 +67,9 @@ class Finding:
     score: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict: times as ISO-8601 UTC strings, `score` left out."""
-        out = asdict(self)
+        """JSON-ready dict: `schema_version` first, times as ISO-8601 UTC strings, `score` left
+        out (see schema/findings.schema.json)."""
+        out = {"schema_version": FINDINGS_SCHEMA_VERSION, **asdict(self)}
         out.pop("score")
         for key in ("start", "end"):
             if out[key] is not None:
@@ -137,7 +143,14 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
 
 # Modules here that conclude something, in the order their findings are gathered.
-FINDING_MODULES = ("memory", "releases", "timeouts", "availability", "concurrency")
+FINDING_MODULES = (
+    "memory",
+    "releases",
+    "timeouts",
+    "availability",
+    "concurrency",
+    "ephemeral_files",
+)
 
 
 def collect_findings(con: Any, **options: Any) -> list[Finding]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import duckdb
@@ -15,6 +16,12 @@ from forensics.analyses.availability import (
     stayed_down,
     unclean_shutdowns,
 )
+from forensics.analyses.crash_reasons import (
+    block_sources,
+    crash_reasons,
+    reason_evidence,
+    reason_for,
+)
 from forensics.findings import Finding, Source, line_sources, located
 
 
@@ -24,6 +31,7 @@ def findings(
     gap_minutes: float = 30,
     min_crashes: int = 3,
     min_down_minutes: float = 10,
+    lifetimes: pl.DataFrame | None = None,
 ) -> list[Finding]:
     """`crash` per dyno and release, `crash_loop` per loop, `boot_timeout` per dyno,
     `worker_down` per worker down for `min_down_minutes` or more at the end of the log,
@@ -32,16 +40,21 @@ def findings(
     Severity: crash loops and workers down are critical, and so are the crashes of their dynos;
     other crashes are warnings (info when every crash of the group happened while stopping);
     boot timeouts are critical when the dyno crashed, unclean shutdowns and log loss warnings.
+
+    Crash-related findings carry `evidence.reason` (`forensics.analyses.crash_reasons`: what
+    the app printed before dying, with its lines, also added to `sources`) when the log has one,
+    and their summary ends with it.
     """
     out: list[Finding] = []
     k = crashes(con)
     loops = crash_loops(con, gap_minutes=gap_minutes, min_crashes=min_crashes, crash_table=k)
     down = stayed_down(con, crash_table=k)
     long_down = down.filter(pl.col("worker") & (pl.col("down_minutes") >= min_down_minutes))
-    out += _crash_findings(k, loops, long_down)
-    out += [_loop_finding(r) for r in loops.iter_rows(named=True)]
-    out += _boot_findings(boot_timeouts(con))
-    out += [_down_finding(r) for r in long_down.iter_rows(named=True)]
+    reasons = crash_reasons(con, crash_table=k, lifetimes=lifetimes)
+    out += _crash_findings(k, loops, long_down, reasons)
+    out += [_loop_finding(r, reasons) for r in loops.iter_rows(named=True)]
+    out += _boot_findings(boot_timeouts(con), reasons)
+    out += [_down_finding(r, reasons) for r in long_down.iter_rows(named=True)]
     out += _unclean_findings(unclean_shutdowns(con))
     out += [_loss_finding(r) for r in log_loss(con).iter_rows(named=True)]
     return out
@@ -77,9 +90,48 @@ def _listed_sources(r: dict[str, Any]) -> list[Source]:
     return line_sources(pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]}))
 
 
-def _crash_findings(k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame) -> list[Finding]:
+def with_reason(summary: str, reason: dict[str, Any] | None) -> str:
+    """`summary` ending with the app's own reason: `...: KeyError: 'X' (app/config.py:12).`"""
+    if not reason:
+        return summary
+    where = f" ({reason['location']})" if reason.get("location") else ""
+    share = ""
+    if reason.get("of_crashes", 0) > reason.get("crashes", 0):
+        share = f" in {reason['crashes']} of {reason['of_crashes']} crashes"
+    also = "; ".join(f"{o['text']} ({o['crashes']})" for o in reason.get("others", [])[:2])
+    also = f"; also {also}" if also else ""
+    return f"{summary.rstrip('.')}: {reason['text']}{where}{share}{also}."
+
+
+def reason_sources(reason: dict[str, Any] | None, rows: pl.DataFrame | None = None) -> list[Source]:
+    """The input lines of a reason's error block, or of every crash's block among `rows`."""
+    if rows is not None and "reason_sources" in rows.columns:
+        items = block_sources(rows)
+    else:
+        items = (reason or {}).get("sources", [])
+    return [Source(s["file"], int(s["first_line"]), int(s["last_line"])) for s in items]
+
+
+def _attach(evidence: dict[str, Any], reason: dict[str, Any] | None) -> dict[str, Any]:
+    if reason:
+        evidence["reason"] = reason
+    return evidence
+
+
+def _crash_findings(
+    k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame, reasons: pl.DataFrame
+) -> list[Finding]:
     if k.is_empty():
         return []
+    keys = ["app", "dyno", "ts", "line_no"]
+    k = k.join(
+        reasons.rename({"crash_ts": "ts"}).select(
+            *keys, *(c for c in reasons.columns if c.startswith("reason") or c in _REASON_EXTRA)
+        ),
+        on=keys,
+        how="left",
+        nulls_equal=True,
+    )
     looping = {_key(r) for r in loops.iter_rows(named=True)}
     still_down = {_key(r) for r in down.iter_rows(named=True)}
     out = []
@@ -104,7 +156,8 @@ def _crash_findings(k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame) ->
             if n == 1
             else f"{n} times between {t0:%Y-%m-%d %H:%M:%S} and {t1:%Y-%m-%d %H:%M:%S} UTC"
         )
-        summary = f"{first['dyno']} crashed{rel} {when} ({st}{why}){sd}."
+        reason = reason_evidence(g.rename({"ts": "crash_ts"}))
+        summary = with_reason(f"{first['dyno']} crashed{rel} {when} ({st}{why}){sd}.", reason)
 
         out.append(
             Finding(
@@ -117,23 +170,41 @@ def _crash_findings(k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame) ->
                 release=first["release"],
                 start=g["ts"].min(),
                 end=g["ts"].max(),
-                evidence={
-                    "crashes": n,
-                    "during_shutdown": shutdown,
-                    "exit_statuses": statuses,
-                    "causes": causes,
-                    "times": _times(g),
-                    "in_crash_loop": key in looping,
-                    "stayed_down": key in still_down,
-                },
-                sources=_rows_sources(g, ("line_no", "exit_line_no", "cause_line_no")),
+                evidence=_attach(
+                    {
+                        "crashes": n,
+                        "during_shutdown": shutdown,
+                        "exit_statuses": statuses,
+                        "causes": causes,
+                        "times": _times(g),
+                        "in_crash_loop": key in looping,
+                        "stayed_down": key in still_down,
+                    },
+                    reason,
+                ),
+                sources=_rows_sources(g, ("line_no", "exit_line_no", "cause_line_no"))
+                + reason_sources(reason, g),
                 score=float(n),
             )
         )
     return out
 
 
-def _loop_finding(r: dict[str, Any]) -> Finding:
+def _reasons_of(
+    reasons: pl.DataFrame, app: str | None, dyno: str, start: Any, end: Any
+) -> pl.DataFrame:
+    """The `crash_reasons` rows of one dyno between two times (inclusive)."""
+    return reasons.filter(
+        pl.col("app").fill_null("").eq(app or "")
+        & (pl.col("dyno") == dyno)
+        & pl.col("crash_ts").is_between(start, end)
+    )
+
+
+_REASON_EXTRA = ("location", "command", "crash_kind", "platform_cause")
+
+
+def _loop_finding(r: dict[str, Any], reasons: pl.DataFrame) -> Finding:
     minutes = (r["end"] - r["start"]).total_seconds() / 60
     causes = f", causes {', '.join(r['causes'])}" if r["causes"] else ""
     statuses = ", ".join(map(str, r["exit_statuses"])) or "unknown"
@@ -142,6 +213,9 @@ def _loop_finding(r: dict[str, Any]) -> Finding:
         f"{r['start']:%Y-%m-%d %H:%M:%S} UTC (one every {r['mean_gap_minutes']:.1f} min on "
         f"average, exit status {statuses}{causes})."
     )
+    reason = reason_for(reasons, app=r["app"], dyno=r["dyno"], start=r["start"], end=r["end"])
+    summary = with_reason(summary, reason)
+    mine = _reasons_of(reasons, r["app"], r["dyno"], r["start"], r["end"])
     return Finding(
         kind="crash_loop",
         severity="critical",
@@ -149,19 +223,22 @@ def _loop_finding(r: dict[str, Any]) -> Finding:
         **located(r),
         start=r["start"],
         end=r["end"],
-        evidence={
-            "crashes": int(r["crashes"]),
-            "minutes": round(minutes, 1),
-            "mean_gap_minutes": round(r["mean_gap_minutes"], 1),
-            "exit_statuses": list(r["exit_statuses"]),
-            "causes": list(r["causes"]),
-        },
-        sources=_listed_sources(r),
+        evidence=_attach(
+            {
+                "crashes": int(r["crashes"]),
+                "minutes": round(minutes, 1),
+                "mean_gap_minutes": round(r["mean_gap_minutes"], 1),
+                "exit_statuses": list(r["exit_statuses"]),
+                "causes": list(r["causes"]),
+            },
+            reason,
+        ),
+        sources=_listed_sources(r) + reason_sources(reason, mine),
         score=float(r["crashes"]),
     )
 
 
-def _boot_findings(b: pl.DataFrame) -> list[Finding]:
+def _boot_findings(b: pl.DataFrame, reasons: pl.DataFrame) -> list[Finding]:
     out = []
     for g in b.partition_by("app", "dyno", maintain_order=True):
         r = g.row(0, named=True)
@@ -172,6 +249,15 @@ def _boot_findings(b: pl.DataFrame) -> list[Finding]:
             f"first at {g['ts'].min():%Y-%m-%d %H:%M:%S} UTC; {crashed} ended in a crash: "
             f"{r['description'] or 'Boot timeout'}."
         )
+        r10 = reasons.filter(pl.col("platform_cause") == "R10")
+        reason = reason_for(
+            r10,
+            app=r["app"],
+            dyno=r["dyno"],
+            start=g["ts"].min(),
+            end=g["ts"].max() + timedelta(seconds=60),
+        )
+        summary = with_reason(summary, reason)
         out.append(
             Finding(
                 kind="boot_timeout",
@@ -180,21 +266,24 @@ def _boot_findings(b: pl.DataFrame) -> list[Finding]:
                 **located(r),
                 start=g["ts"].min(),
                 end=g["ts"].max(),
-                evidence={
-                    "r10": n,
-                    "crashed_after": crashed,
-                    "command": r["command"],
-                    "description": r["description"],
-                    "times": _times(g),
-                },
-                sources=line_sources(g),
+                evidence=_attach(
+                    {
+                        "r10": n,
+                        "crashed_after": crashed,
+                        "command": r["command"],
+                        "description": r["description"],
+                        "times": _times(g),
+                    },
+                    reason,
+                ),
+                sources=line_sources(g) + reason_sources(reason),
                 score=float(n),
             )
         )
     return out
 
 
-def _down_finding(r: dict[str, Any]) -> Finding:
+def _down_finding(r: dict[str, Any], reasons: pl.DataFrame) -> Finding:
     hours = r["down_minutes"] / 60
     cause = f" ({r['cause']})" if r["cause"] else ""
     status = f"exit status {r['exit_status']}" if r["exit_status"] is not None else "crash"
@@ -203,6 +292,10 @@ def _down_finding(r: dict[str, Any]) -> Finding:
         f"stayed down until the end of the log, {hours:.1f} h later: {r['crashes']} crashes, "
         f"{r['restart_attempts']} failed restarts, never `up` again."
     )
+    reason = reason_for(
+        reasons, app=r["app"], dyno=r["dyno"], start=r["down_since"], end=r["last_crash"]
+    )
+    summary = with_reason(summary, reason)
     return Finding(
         kind="worker_down",
         severity="critical",
@@ -221,8 +314,9 @@ def _down_finding(r: dict[str, Any]) -> Finding:
             "exit_status": r["exit_status"],
             "cause": r["cause"],
             "stayed_down": True,
+            **({"reason": reason} if reason else {}),
         },
-        sources=_listed_sources(r),
+        sources=_listed_sources(r) + reason_sources(reason),
         score=float(r["down_minutes"]),
     )
 
