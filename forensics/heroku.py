@@ -190,8 +190,11 @@ LOG_LOSS_CODES = ("L10", "L11", "L12", "L13")
 # Dyno names: `web.1`, `worker.2`, `run.1234`, `scheduler.9200`, `release.8012`; the process
 # type is everything before the first dot. A dyno id is `heroku.<app id>.<uuid>` and changes at
 # every restart.
-DYNO_NAME = re.compile(r"[A-Za-z0-9_-]+\.\d+")
+# `DYNO_NAME_RE` is plain regex text that Python and DuckDB (RE2) read alike; match it whole.
+DYNO_NAME_RE = "[A-Za-z][A-Za-z0-9_-]*\\.[0-9]+"
+DYNO_NAME = re.compile(DYNO_NAME_RE)
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+UUID_RE = re.compile(UUID)
 DYNO_ID = re.compile(rf"heroku\.(\d+)\.({UUID})")
 # Process types the platform starts itself, not from the Procfile.
 ONE_OFF_TYPES = frozenset({"run", "scheduler", "release"})

@@ -33,7 +33,8 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql, sql_list, with_release
+from forensics.analyses.common import sql_list, with_release
+from forensics.heroku import process_type_sql
 from forensics.store.views import query
 
 ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")

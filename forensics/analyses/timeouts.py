@@ -28,14 +28,11 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import (
-    process_type_sql,
-    sql_list,
-)
+from forensics.analyses.common import sql_list
 from forensics.errors import ForensicsError
+from forensics.heroku import process_type_sql
 from forensics.store.views import query
 
-ROUTER_LIMIT_MS = 30_000
 DEFAULT_CODES: tuple[str, ...] = ("H12",)
 
 # ----- tables --------------------------------------------------------------------------------

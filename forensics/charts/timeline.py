@@ -10,13 +10,14 @@ import altair as alt
 import duckdb
 import polars as pl
 
+from forensics import heroku
 from forensics.analyses.lifetimes import lifetimes
 from forensics.charts.encode import conform, inline, time_tip, time_x
 from forensics.charts.sql import run, where
 
 APP_LANE = "app"
 # A dyno of the formation or a one-off: web.1, worker.12, run.1234.
-DYNO_RE = "[A-Za-z][A-Za-z0-9_-]*\\.[0-9]+"
+DYNO_RE = heroku.DYNO_NAME_RE
 # An app line this close before a crash is shown with it.
 CONTEXT_SECONDS = 120
 KINDS = ("release", "deploy", "rollback", "scale", "restart", "crash", "error", "down", "stopped")
