@@ -20,12 +20,13 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.common import with_release
+from forensics.analyses.memory import CLASSES
 from forensics.charts.columns import pick
 from forensics.charts.encode import inline, release_sort, version_of
 from forensics.charts.sql import run, where
 from forensics.heroku import process_type_sql
 
-CLASSES = ("leak", "growing", "plateau", "spike", "healthy", "insufficient")
+# one colour per class of forensics.analyses.memory.CLASSES, in that order
 CLASS_COLORS = ("#d62728", "#ff7f0e", "#1f77b4", "#9467bd", "#2ca02c", "#bdbdbd")
 
 GROWTH_COLUMNS: dict[str, list[str | tuple[str, float]]] = {

@@ -239,7 +239,8 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
         ran = f" (process started on {', '.join(code)})" if code else ""
         rel = f" on {r['release']}" if r["release"] else ""
         summary = (
-            f"{r['dyno']} did not exit within 30 s of SIGTERM {n} time{'s' if n > 1 else ''}"
+            f"{r['dyno']} did not exit within {r['shutdown_seconds']:.0f} s of SIGTERM "
+            f"{n} time{'s' if n > 1 else ''}"
             f"{rel}{ran} and was SIGKILLed (R12, during {'/'.join(triggers)}), first at "
             f"{g['ts'].min():%Y-%m-%d %H:%M:%S} UTC: in-flight work may have been lost."
         )
@@ -253,6 +254,7 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
                 end=g["ts"].max(),
                 evidence={
                     "r12": n,
+                    "shutdown_seconds": r["shutdown_seconds"],
                     "triggers": triggers,
                     "process_releases": code,
                     "exit_statuses": sorted(
