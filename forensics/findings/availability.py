@@ -7,6 +7,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from forensics import heroku
 from forensics.analyses.availability import (
     boot_timeouts,
     crash_loops,
@@ -170,7 +171,7 @@ def _boot_findings(b: pl.DataFrame) -> list[Finding]:
         summary = (
             f"{r['dyno']} failed to boot in time (R10) {n} time{'s' if n > 1 else ''}{cmd}, "
             f"first at {g['ts'].min():%Y-%m-%d %H:%M:%S} UTC; {crashed} ended in a crash: "
-            f"{r['description'] or 'Boot timeout'}."
+            f"{r['description'] or heroku.ERROR_CODES['R10']}."
         )
         out.append(
             Finding(
