@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from forensics import heroku
+
 # An exception class name: dotted (Python, Java), `::` (Ruby) or plain, ending like one.
 _EXC_NAME = (
     r"(?:[A-Za-z_$][\w$]*(?:\.|::))*[A-Za-z_$]*"
@@ -391,7 +393,7 @@ def _context_frame(body: str) -> Frame:
 
 _NORMALIZE = (
     (
-        re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+        re.compile(heroku.UUID),
         "<uuid>",
     ),
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<addr>"),

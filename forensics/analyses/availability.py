@@ -17,7 +17,8 @@ What the platform logs, and how it is read here:
 - a dyno stayed down when it crashed after its last `State changed ... to up` and never came up
   again (no `to up`, no runtime metrics) until the end of the log; `workers` are the process
   types other than web and one-off dynos (run, scheduler, release);
-- an unclean shutdown is an R12 (exit timeout): SIGTERM, 30 s, R12, SIGKILL, exit 137;
+- an unclean shutdown is an R12 (exit timeout): SIGTERM, the shutdown window
+  (30 s; 10 s in 2012-era logs: the R12 line states it), R12, SIGKILL, exit 137;
 - daily cycling is `Cycling`: the platform restarts every dyno about every 24 h (+0-216 min);
 - log loss is L10/L11/L12/L13: Logplex or the log drain dropped N messages.
 
@@ -33,11 +34,13 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql, sql_list, with_release
+from forensics import heroku
+from forensics.analyses.common import sql_list, with_release
+from forensics.heroku import process_type_sql
 from forensics.store.views import query
 
 ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")
-LOG_LOSS_CODES = ("L10", "L11", "L12", "L13")
+LOG_LOSS_CODES = heroku.LOG_LOSS_CODES
 _PT = process_type_sql("dyno")
 
 
@@ -358,7 +361,7 @@ def stayed_down(
 
 
 def unclean_shutdowns(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 120) -> pl.DataFrame:
-    """R12 exit timeouts: after SIGTERM a process did not exit within 30 s and was SIGKILLed.
+    """R12 exit timeouts: after SIGTERM a process did not exit in time and was SIGKILLed.
 
     Answers: which dyno was killed uncleanly, when, and what stop was it (cycling, restart,
     deploy, scale-down)? `release` is the release in effect at the R12 (for a deploy, the new
@@ -368,7 +371,9 @@ def unclean_shutdowns(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 1
 
     Columns: ts (the R12), app, dyno, process_type, release, process_release, trigger
     (cycling / restarting / stop), sigterm_ts, sigkill_ts, exit_status, seconds_to_kill
-    (SIGTERM to SIGKILL), source_file, line_no, sigkill_line_no, exit_line_no.
+    (SIGTERM to SIGKILL), shutdown_seconds (the window the R12 line states, 30 s when it states
+    none: `forensics.heroku.shutdown_seconds`), source_file, line_no, sigkill_line_no,
+    exit_line_no.
     """
     w = int(window_seconds)
     df = query(
@@ -378,6 +383,7 @@ def unclean_shutdowns(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 1
         r12 AS (SELECT * FROM ev WHERE kind = 'error' AND code = 'R12'),
         x AS (
             SELECT r.ts, r.app, r.dyno, r.source_file, r.line_no,
+                {heroku.shutdown_seconds_sql("r.message")} AS shutdown_seconds,
                 (SELECT max(s.ts) FROM ev s WHERE s.kind = 'stop' AND s.signal = 'SIGTERM'
                  AND {_same("s", "r")} AND s.ts <= r.ts
                  AND s.ts >= r.ts - INTERVAL {w} SECOND) AS sigterm_ts,
@@ -391,13 +397,14 @@ def unclean_shutdowns(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 1
                  WHERE t.kind IN ('cycling', 'restarting') AND {_same("t", "r")}
                  AND t.ts <= r.ts AND t.ts >= r.ts - INTERVAL {w} SECOND) AS trig,
                 (SELECT max(p.ts) FROM ev p WHERE p.kind = 'start' AND {_same("p", "r")}
-                 AND p.ts < r.ts - INTERVAL 30 SECOND) AS process_start
+                 AND p.ts < r.ts - to_seconds({heroku.shutdown_seconds_sql("r.message")}))
+                   AS process_start
             FROM r12 r
         )
         SELECT ts, app, dyno, {_PT} AS process_type,
                coalesce(trig, 'stop') AS trigger, sigterm_ts, kill.ts AS sigkill_ts,
                ex.st AS exit_status,
-               epoch(kill.ts) - epoch(sigterm_ts) AS seconds_to_kill,
+               epoch(kill.ts) - epoch(sigterm_ts) AS seconds_to_kill, shutdown_seconds,
                source_file, line_no, kill.line AS sigkill_line_no, ex.line AS exit_line_no,
                coalesce(process_start, (SELECT min(ts) FROM events)) AS process_start
         FROM x ORDER BY ts, line_no
@@ -623,7 +630,7 @@ def timeline(
                code || ' ' || coalesce(description, '') AS detail
         FROM events WHERE {cond} AND dyno IS NOT NULL AND kind = 'error'
           AND code IS NOT NULL AND code <> 'R14'
-          AND regexp_full_match(dyno, '[A-Za-z][A-Za-z0-9_-]*\\.[0-9]+')
+          AND regexp_full_match(dyno, '{heroku.DYNO_NAME_RE}')
         """,
         params,
     )

@@ -9,16 +9,12 @@ from collections.abc import Iterable
 import duckdb
 import polars as pl
 
+from forensics import heroku
 from forensics.errors import ForensicsError
 from forensics.store.views import query
 
-# SQL expression for the process type of a dyno name: web.1 -> web, run.1234 -> run.
-PROCESS_TYPE_SQL = "regexp_replace({col}, '\\.[^.]*$', '')"
-
-
-def process_type_sql(col: str = "dyno") -> str:
-    """`web.1` -> `web` as a SQL expression over `col`."""
-    return PROCESS_TYPE_SQL.format(col=col)
+# The process type of a dyno name is a platform fact: re-exported from forensics.heroku.
+process_type_sql = heroku.process_type_sql
 
 
 def sql_list(codes: Iterable[str]) -> str:

@@ -34,10 +34,11 @@ from collections.abc import Iterator
 import duckdb
 import polars as pl
 
+from forensics import heroku
 from forensics.store.views import query
 
 # A dyno name of the formation or a one-off: web.1, worker.12, run.1234, release.4321.
-DYNO_RE = "[A-Za-z][A-Za-z0-9_-]*\\.[0-9]+"
+DYNO_RE = heroku.DYNO_NAME_RE
 
 # Start markers closer than this with nothing in between are one start (a crashed dyno can
 # sit minutes in `starting` before `Starting process`).
@@ -271,7 +272,7 @@ def _cut(
     )
 
 
-_PTYPE = pl.col("dyno").str.replace(r"\.[^.]*$", "")
+_PTYPE = heroku.process_type_expr("dyno")
 _WINDOW = pl.duration(minutes=CAUSE_WINDOW_MINUTES)
 
 
@@ -460,7 +461,7 @@ def _start_cause() -> pl.Expr:
         .then(pl.lit("before_log"))
         .when(pl.col("origin") == "dyno_id")
         .then(pl.lit("unknown"))
-        .when(_PTYPE.is_in(["run", "release", "scheduler"]))
+        .when(_PTYPE.is_in(sorted(heroku.ONE_OFF_TYPES)))
         .then(pl.lit("one_off"))
         .when(near_rel)
         .then(pl.lit("deploy"))

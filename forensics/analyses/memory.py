@@ -42,9 +42,10 @@ Quota: `memory_quota_mb` of the samples; else `Process running mem=NNNM(PP.P%)` 
 `Scaled to web@N:Size` before the lifetime (or the first after); else unknown (null).
 Projections are linear from the current total (median of the last windows, cache included, as
 Heroku judges R14 on it) at the robust slope: `hours_to_r14` (100 % of quota) and
-`hours_to_r15` (200 % of quota: Heroku kills a dyno that exceeds twice its quota, R15, on
-current dyno generations). Both are only given for `leak` and `growing` lifetimes with a
-known quota (a straight line says nothing about a plateau).
+`hours_to_r15` (R15: Heroku kills a dyno past twice its quota on most sizes, 1.2x on
+Performance-L-RAM/XL/2XL, 1x in Private and Shield spaces; the size comes from `Scaled to`, and
+an unknown size counts as 2x: `forensics.heroku.r15_pct`). Both are only given for `leak` and
+`growing` lifetimes with a known quota (a straight line says nothing about a plateau).
 
 Findings (`forensics.findings.memory`): `memory_leak` per (app, release, process type) whose
 lifetimes leak, naming the dynos, the median slope and the routes `attribution` blames;
@@ -59,6 +60,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from forensics import heroku
 from forensics.analyses.lifetimes import (
     assign_sql,
     has_rows,
@@ -69,41 +71,6 @@ from forensics.analyses.lifetimes import (
     lifetimes as lifetimes_frame,
 )
 from forensics.store.views import query
-
-R14_PCT = 100.0
-R15_PCT = 200.0  # Heroku: R15 when memory use exceeds 200 % of the quota (current generation)
-
-# Memory quota (MB) of each dyno size name as printed by `Scaled to web@2:Standard-1X`.
-DYNO_QUOTA_MB: dict[str, float] = {
-    "free": 512,
-    "hobby": 512,
-    "eco": 512,
-    "basic": 512,
-    "1x": 512,
-    "standard-1x": 512,
-    "2x": 1024,
-    "standard-2x": 1024,
-    "px": 6144,
-    "performance": 6144,
-    "performance-m": 2560,
-    "performance-l": 14336,
-    "performance-l-ram": 30720,
-    "performance-xl": 62464,
-    "performance-2xl": 126976,
-    "private-s": 1024,
-    "private-m": 2560,
-    "private-l": 14336,
-    "private-l-ram": 30720,
-    "private-xl": 62464,
-    "private-2xl": 126976,
-    "shield-s": 1024,
-    "shield-m": 2560,
-    "shield-l": 14336,
-    "shield-l-ram": 30720,
-    "shield-xl": 62464,
-    "shield-2xl": 126976,
-}
-KNOWN_QUOTAS = sorted(set(DYNO_QUOTA_MB.values()))
 
 CLASSES = ("leak", "growing", "plateau", "spike", "healthy", "insufficient")
 
@@ -143,8 +110,10 @@ def memory_growth(
     windows minus first three), drop_mb (highest window minus the last ones), spike_mb
     (highest sample above its window's median), hours_to_r14, hours_to_r15 (linear projection
     from the last total at slope_mb_h; only for `leak` / `growing` lifetimes with a quota),
-    r15_threshold_pct (200), classification (see the module doc), and `metric_sources`
-    (list of {file, first_line, last_line} of its metrics rows).
+    r15_threshold_pct (the R15 limit in % of the quota: 200, 120 or 100 by the dyno's size from
+    `Scaled to`, 200 when the size is unknown; `forensics.heroku.r15_pct`), classification (see
+    the module doc), and `metric_sources` (list of {file, first_line, last_line} of its
+    metrics rows).
     """
     opts = {**DEFAULTS, **options}
     if not (
@@ -270,13 +239,14 @@ def _empty() -> pl.DataFrame:
 
 
 def _sizes_sql() -> str:
-    rows = ", ".join(f"('{k}', {v})" for k, v in DYNO_QUOTA_MB.items())
-    return f"(VALUES {rows}) AS sz(size, quota)"
+    """Every dyno size with its quota and its R15 limit in percent of the quota."""
+    rows = ", ".join(f"('{k}', {v}, {heroku.r15_pct(k)})" for k, v in heroku.DYNO_QUOTA_MB.items())
+    return f"(VALUES {rows}) AS sz(size, quota, r15_pct)"
 
 
 def _snap_sql(expr: str) -> str:
     """Snap a derived quota to the nearest known dyno size when within 5 %."""
-    known = ", ".join(str(q) for q in KNOWN_QUOTAS)
+    known = ", ".join(str(q) for q in heroku.KNOWN_QUOTAS_MB)
     return f"""coalesce((SELECT k FROM unnest([{known}]) t(k)
                         WHERE abs(k - ({expr})) <= 0.05 * k
                         ORDER BY abs(k - ({expr})) LIMIT 1), {expr})"""
@@ -331,7 +301,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
         FROM me WHERE mem_pct > 0 AND mem_mb > 0 GROUP BY ALL
     ),
     form AS (
-        SELECT coalesce(e.app, '') AS akey, e.ts, p.ptype, sz.quota
+        SELECT coalesce(e.app, '') AS akey, e.ts, p.ptype, sz.quota, sz.r15_pct
         FROM events e,
              (SELECT DISTINCT process_type AS ptype FROM L) p,
              {_sizes_sql()}
@@ -357,14 +327,15 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
                  WHEN coalesce(ml.ev_quota, md.ev_quota) IS NOT NULL THEN 'process_running'
                  WHEN fq.quota IS NOT NULL THEN 'formation' END AS quota_source,
             coalesce(b.m_quota, {_snap_sql("coalesce(ml.ev_quota, md.ev_quota)")}, fq.quota)
-                AS quota_mb
+                AS quota_mb,
+            fq.r15_pct AS size_r15_pct
         FROM base b
         JOIN L l ON b.akey = l.akey AND b.dyno = l.dyno AND b.lifetime = l.lifetime
         LEFT JOIN me_l ml ON b.akey = ml.akey AND b.dyno = ml.dyno
                           AND b.lifetime = ml.lifetime
         LEFT JOIN me_d md ON b.akey = md.akey AND b.dyno = md.dyno
         LEFT JOIN LATERAL (
-            SELECT f.quota FROM form f
+            SELECT f.quota, f.r15_pct FROM form f
             WHERE f.akey = b.akey AND f.ptype = l.process_type
             ORDER BY (f.ts > b.start), abs(epoch(f.ts) - epoch(b.start)) LIMIT 1
         ) fq ON TRUE
@@ -472,7 +443,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
            l.release_inferred, l.start, l."end", l.started_before_log, l.end_cause,
            q.samples, q.first_sample, q.last_sample,
            coalesce(ws.hours, 0.0) AS hours, coalesce(ws.windows, 0) AS windows,
-           q.quota_mb, q.quota_source, ws.start_mb, ws.end_mb,
+           q.quota_mb, q.quota_source, q.size_r15_pct, ws.start_mb, ws.end_mb,
            greatest(q.s_peak, q.ev_peak) AS peak_mb,
            100 * greatest(q.s_peak, q.ev_peak) / q.quota_mb AS peak_pct,
            q.peak_rss_mb, q.max_swap_mb,
@@ -544,16 +515,19 @@ def _classify(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
     rising = (slope >= o["min_slope"]) & pl.col("classification").is_in(["leak", "growing"])
     current = pl.coalesce("end_mb", "peak_mb")
 
-    def hours_to(pct: float) -> pl.Expr:
+    # R15 at 200 % of the quota unless the dyno's size (from `Scaled to`) says otherwise
+    r15_pct = pl.col("size_r15_pct").fill_null(heroku.r15_pct(None))
+
+    def hours_to(pct: float | pl.Expr) -> pl.Expr:
         left = quota * pct / 100 - current
         return pl.when(rising & quota.is_not_null()).then(
             pl.max_horizontal(left, pl.lit(0.0)) / slope
         )
 
     return df.with_columns(cls.alias("classification")).with_columns(
-        hours_to(R14_PCT).alias("hours_to_r14"),
-        hours_to(R15_PCT).alias("hours_to_r15"),
-        pl.lit(R15_PCT).alias("r15_threshold_pct"),
+        hours_to(heroku.R14_PCT).alias("hours_to_r14"),
+        hours_to(r15_pct).alias("hours_to_r15"),
+        r15_pct.cast(pl.Float64).alias("r15_threshold_pct"),
     )
 
 
@@ -568,8 +542,9 @@ def quota_episodes(
 
     Columns: app, dyno, process_type, lifetime, release, code (R14 / R15), start, end, count,
     peak_mb (highest `Process running mem=` or metrics total in the episode, +-1 minute),
-    quota_mb, peak_pct, minutes_over_quota and max_swap_mb (of the whole lifetime, from
-    `memory_growth`), and `sources` ({file, first_line, last_line} of the error lines).
+    quota_mb, peak_pct, minutes_over_quota, max_swap_mb and r15_threshold_pct (of the whole
+    lifetime, from `memory_growth`), and `sources` ({file, first_line, last_line} of the error
+    lines).
     """
     lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
     schema = {
@@ -587,6 +562,7 @@ def quota_episodes(
         "peak_pct": pl.Float64,
         "minutes_over_quota": pl.Float64,
         "max_swap_mb": pl.Float64,
+        "r15_threshold_pct": pl.Float64,
         "sources": pl.List(
             pl.Struct({"file": pl.String, "first_line": pl.Int64, "last_line": pl.Int64})
         ),
@@ -658,6 +634,7 @@ def quota_episodes(
         "quota_mb",
         "minutes_over_quota",
         "max_swap_mb",
+        "r15_threshold_pct",
     )
     out = eps.join(info, on=["akey", "dyno", "lifetime"], how="left").join(
         g, on=["akey", "dyno", "lifetime"], how="left"

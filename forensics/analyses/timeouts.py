@@ -29,15 +29,12 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import (
-    process_type_sql,
-    sql_list,
-)
+from forensics.analyses.common import sql_list
 from forensics.analyses.series import bucket_sql, nice_bucket, run, where
 from forensics.errors import ForensicsError
+from forensics.heroku import process_type_sql
 from forensics.store.views import query
 
-ROUTER_LIMIT_MS = 30_000
 DEFAULT_CODES: tuple[str, ...] = ("H12",)
 
 # ----- tables --------------------------------------------------------------------------------

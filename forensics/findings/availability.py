@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from forensics import heroku
 from forensics.analyses.availability import (
     boot_timeouts,
     crash_loops,
@@ -247,7 +248,7 @@ def _boot_findings(b: pl.DataFrame, reasons: pl.DataFrame) -> list[Finding]:
         summary = (
             f"{r['dyno']} failed to boot in time (R10) {n} time{'s' if n > 1 else ''}{cmd}, "
             f"first at {g['ts'].min():%Y-%m-%d %H:%M:%S} UTC; {crashed} ended in a crash: "
-            f"{r['description'] or 'Boot timeout'}."
+            f"{r['description'] or heroku.ERROR_CODES['R10']}."
         )
         r10 = reasons.filter(pl.col("platform_cause") == "R10")
         reason = reason_for(
@@ -333,7 +334,8 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
         ran = f" (process started on {', '.join(code)})" if code else ""
         rel = f" on {r['release']}" if r["release"] else ""
         summary = (
-            f"{r['dyno']} did not exit within 30 s of SIGTERM {n} time{'s' if n > 1 else ''}"
+            f"{r['dyno']} did not exit within {r['shutdown_seconds']:.0f} s of SIGTERM "
+            f"{n} time{'s' if n > 1 else ''}"
             f"{rel}{ran} and was SIGKILLed (R12, during {'/'.join(triggers)}), first at "
             f"{g['ts'].min():%Y-%m-%d %H:%M:%S} UTC: in-flight work may have been lost."
         )
@@ -347,6 +349,7 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
                 end=g["ts"].max(),
                 evidence={
                     "r12": n,
+                    "shutdown_seconds": r["shutdown_seconds"],
                     "triggers": triggers,
                     "process_releases": code,
                     "exit_statuses": sorted(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql, with_release
+from forensics.analyses.common import with_release
 from forensics.analyses.concurrency import (
     configured_concurrency,
     sizing,
 )
 from forensics.findings import Finding, line_sources
+from forensics.heroku import process_type_sql
 from forensics.store.views import query
 
 

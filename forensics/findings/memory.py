@@ -8,9 +8,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from forensics import heroku
 from forensics.analyses.memory import (
     DEFAULTS,
-    R15_PCT,
     lifetimes_and_growth,
     quota_episodes,
 )
@@ -149,7 +149,7 @@ def _leak_finding(
             "r14": r14,
             "r15": r15,
             "hours_to_r14": round_or_none(soonest, 1),
-            "r15_threshold_pct": R15_PCT,
+            "r15_threshold_pct": _pct(lives["r15_threshold_pct"].max()),
             "routes": blame,
             "lifetimes": lifetimes_ev,
         },
@@ -170,7 +170,7 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
         if e["code"] == "R15":
             text = (
                 f"{e['dyno']} was killed for exceeding its memory quota (R15, "
-                f"{R15_PCT:.0f} % of quota) at {when}{rel}: {size}."
+                f"{_pct(e['r15_threshold_pct']):.0f} % of quota) at {when}{rel}: {size}."
             )
         else:
             span = e["end"] - e["start"]
@@ -200,13 +200,18 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
                     "peak_pct": round_or_none(e["peak_pct"], 1),
                     "minutes_over_quota": round_or_none(e["minutes_over_quota"], 1),
                     "max_swap_mb": round_or_none(e["max_swap_mb"], 1),
-                    "r15_threshold_pct": R15_PCT,
+                    "r15_threshold_pct": _pct(e["r15_threshold_pct"]),
                 },
                 sources=struct_sources(e["sources"]),
                 score=float(e["count"]) * (10.0 if e["code"] == "R15" else 1.0),
             )
         )
     return out
+
+
+def _pct(value: Any) -> float:
+    """An R15 limit in % of the quota, the platform's default when the dyno's size is unknown."""
+    return float(value) if value is not None else heroku.r15_pct(None)
 
 
 def _iso(ts: datetime | None) -> str | None:

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
+from forensics import heroku
 from forensics.analyses.common import sql_list, with_release
 from forensics.analyses.timeouts import (
     DEFAULT_CODES,
-    ROUTER_LIMIT_MS,
     hotspots,
     near_limit_requests,
     offload_candidates,
@@ -67,7 +67,7 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
     )
     share = float(h["share"] or 0.0)
     codes = "/".join(h["codes"])
-    types = {d.rsplit(".", 1)[0] for d in dynos if d}
+    types = {heroku.process_type(d) for d in dynos if d}
     minutes = (h["end"] - h["start"]).total_seconds() / 60
     where = ", ".join(f"{d} {n}" for d, n in by_dyno.items())
     summary = (
@@ -107,7 +107,7 @@ def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
         (pl.col("app").fill_null("") == (c["app"] or "")) & (pl.col("route") == c["route"])
     )
     dynos = sorted({d for d in mine["dyno"].to_list() if d})
-    types = {d.rsplit(".", 1)[0] for d in dynos}
+    types = {heroku.process_type(d) for d in dynos}
     share = float(c["share"] or 0.0)
     warn = c["timeouts"] > 0 or share >= 0.05
     extra = f"; the route also had {c['timeouts']} H12" if c["timeouts"] else ""
@@ -115,7 +115,7 @@ def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
         f"{c['near_limit']} of {c['requests']} requests to {c['route']} ({share:.1%}) took "
         f"{threshold_ms / 1000:.0f} s or more (median {c['p50_ms'] / 1000:.1f} s, max "
         f"{c['max_ms'] / 1000:.1f} s) without timing out{extra}: close to the "
-        f"{ROUTER_LIMIT_MS // 1000} s router limit, a candidate for a background job."
+        f"{heroku.ROUTER_TIMEOUT_MS // 1000} s router limit, a candidate for a background job."
     )
     return Finding(
         kind="offload_candidate",

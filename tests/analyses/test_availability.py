@@ -364,3 +364,39 @@ def test_real_idling_is_no_crash(b_real) -> None:
     con = open_dataset(b_real("src-010"))  # free dyno idling: up -> down, exit 0
     assert availability.crashes(con).is_empty()
     assert findings(con) == []
+
+
+def test_r12_states_its_own_shutdown_window(dataset_from_lines, lines) -> None:
+    """A 2012-era R12 says 10 s: the table and the finding use it, not today's 30 s."""
+    e = lines.event
+    con = open_dataset(
+        dataset_from_lines(
+            [
+                e(0, "heroku[web.1]", "State changed from starting to up"),
+                e(100, "heroku[web.1]", "Stopping all processes with SIGTERM"),
+                e(
+                    110,
+                    "heroku[web.1]",
+                    "Error R12 (Exit timeout) -> Process failed to exit "
+                    "within 10 seconds of SIGTERM",
+                ),
+                e(110.01, "heroku[web.1]", "Stopping remaining processes with SIGKILL"),
+                e(110.1, "heroku[web.1]", "Process exited with status 137"),
+                e(200, "heroku[web.2]", "Stopping all processes with SIGTERM"),
+                e(
+                    230,
+                    "heroku[web.2]",
+                    "Error R12 (Exit timeout) -> At least one process "
+                    "failed to exit within 30 seconds of SIGTERM",
+                ),
+                e(260, "heroku[web.3]", "Error R12 (Exit timeout)"),
+            ]
+        )
+    )
+    u = availability.unclean_shutdowns(con)
+    assert u.select("dyno", "shutdown_seconds").rows() == [
+        ("web.1", 10.0), ("web.2", 30.0), ("web.3", 30.0)
+    ]  # fmt: skip
+    (f,) = [x for x in by_kind(findings(con), "unclean_shutdown") if x.dyno == "web.1"]
+    assert "did not exit within 10 s of SIGTERM" in f.summary
+    assert f.evidence["shutdown_seconds"] == 10.0

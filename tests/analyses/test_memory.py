@@ -229,3 +229,27 @@ def test_every_real_export(real_results, real_log):
     for f in res["memory_findings"]:
         assert f.kind in ("memory_leak", "memory_quota") and f.summary
         f.to_json()
+
+
+def test_r15_projection_follows_the_dyno_size(dataset_from_lines, lines, by_key):
+    """R15 is at 120 % of the quota on Performance-L-RAM, 100 % on Private-M and 200 % when the
+    size is unknown; the logged `memory_quota` stays the quota (was 200 % for every size)."""
+    m, e = lines.metric, lines.event
+    out = [e(5, "app[api]", "Scaled to web@1:Performance-L-RAM worker@1:Private-M by user x")]
+    for k in range(N):
+        t = 1 + 20 * k
+        out.append(m(t, "web.1", "w1", 20000 + 100 * t / 3600, quota=30720))
+        out.append(m(t, "worker.1", "k1", 1000 + 100 * t / 3600, quota=2560))
+        out.append(m(t, "clock.1", "c1", 200 + 10 * t / 3600))
+    rows = {
+        k[0]: v
+        for k, v in by_key(memory_growth(open_dataset(dataset_from_lines(out))), "dyno").items()
+    }
+    web, worker, clock = rows["web.1"], rows["worker.1"], rows["clock.1"]
+    assert {r["classification"] for r in rows.values()} == {"leak"}
+    assert (web["r15_threshold_pct"], worker["r15_threshold_pct"]) == (120, 100)
+    assert clock["r15_threshold_pct"] == 200
+    assert web["quota_mb"] == 30720 and worker["quota_mb"] == 2560
+    assert web["hours_to_r15"] == pytest.approx((1.2 * 30720 - web["end_mb"]) / 100, abs=1e-6)
+    assert worker["hours_to_r15"] == pytest.approx(worker["hours_to_r14"], abs=1e-9)
+    assert clock["hours_to_r15"] == pytest.approx((1024 - clock["end_mb"]) / 10, abs=1e-6)
