@@ -26,7 +26,8 @@ KINDS = (
     "crash",
     "crash_loop",
     "boot_timeout",
-    "worker_down",
+    "downtime",
+    "request_errors",
     "unclean_shutdown",
     "offload_candidate",
     "concurrency",
@@ -137,7 +138,15 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
 
 # Modules here that conclude something, in the order their findings are gathered.
-FINDING_MODULES = ("memory", "releases", "timeouts", "availability", "concurrency")
+FINDING_MODULES = (
+    "memory",
+    "releases",
+    "timeouts",
+    "availability",
+    "concurrency",
+    "downtime",
+    "request_errors",
+)
 
 
 def collect_findings(con: Any, **options: Any) -> list[Finding]:
