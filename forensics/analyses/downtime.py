@@ -158,7 +158,9 @@ def downtime(
     if end is None:
         return pl.DataFrame(schema=_SCHEMA)
     k = crash_table if crash_table is not None else crashes(con)
-    k = k.filter(~pl.col("during_shutdown"))
+    # a non-zero exit after SIGTERM is not a crash, unless the dyno logged `to crashed`: then
+    # it was the new process failing to boot
+    k = k.filter(~pl.col("during_shutdown") | pl.col("from_state").is_not_null())
     states = query(con, _STATE_SQL)
     first = query(con, "SELECT min(ts) AS t FROM events")["t"][0] or end
     items = _items(states, k)
@@ -321,7 +323,8 @@ def _walk(
             if status == "down":
                 cand = (ts, line)
             elif status == "stopping" and since is not None and ts - since[0] > gap:
-                w = _Window(since[0], "stop", since[2], since[1], last_fail=since[0])
+                lo = since[0] - timedelta(seconds=TRIGGER_SECONDS)  # the stop's own trigger
+                w = _Window(since[0], "stop", since[2], since[1], last_fail=lo)
                 if since[1] is not None:
                     w.lines.append(since[1])
                 status, cand = "down", (ts, line)

@@ -84,6 +84,8 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
         tail = "; the platform's own restart brought it back"
     elif r["ended_by"] == "stop":
         tail = "; it was then taken down on purpose"
+    elif r["ended_by"] is None:
+        tail = "; it ended when another dyno of the type came up"
     else:
         via = {"release": "release", "restart": "restart", "scale": "scaling"}[r["ended_by"]]
         rel = f" ({r['ended_by_release']})" if r["ended_by_release"] else ""
