@@ -31,7 +31,11 @@ from forensics.store.views import query
 MIN_COUNT = 3
 EXCEPTION_SECONDS = 5
 # An exception-ish app line, and the class name it names (`NoMethodError`, `ActiveRecord::...`).
-EXCEPTION_RE = r"([A-Z][A-Za-z0-9_]*(?:::[A-Z][A-Za-z0-9_]*)*(?:Error|Exception))\b"
+# Also a namespaced Ruby class before its message in parentheses: `PG::ConnectionBad (...)`.
+EXCEPTION_RE = (
+    r"([A-Z][A-Za-z0-9_]*(?:::[A-Z][A-Za-z0-9_]*)*(?:Error|Exception))\b"
+    r"|([A-Z][A-Za-z0-9_]*(?:::[A-Z][A-Za-z0-9_]*)+) \("
+)
 FATAL_RE = r"\bFATAL\b"
 
 _CODES = pl.List(pl.Struct({"code": pl.String, "count": pl.Int64}))
@@ -189,6 +193,7 @@ def _exceptions(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, seconds: int
             WITH x AS (
                 SELECT app, dyno, ts, request_id,
                        coalesce(nullif(regexp_extract(message, '{EXCEPTION_RE}', 1), ''),
+                                nullif(regexp_extract(message, '{EXCEPTION_RE}', 2), ''),
                                 CASE WHEN regexp_matches(message, '{FATAL_RE}')
                                      THEN 'FATAL' END) AS exception
                 FROM app_logs
