@@ -127,6 +127,7 @@ class _Window:
     line: int | None
     before_log: bool = False
     attempts: int = 0
+    fails: list[datetime] = field(default_factory=list)  # times of the failed boots
     last_fail: datetime | None = None
     lines: list[int] = field(default_factory=list)
     end: datetime | None = None
@@ -168,11 +169,12 @@ def downtime(
     gap, hold = timedelta(seconds=restart_gap_seconds), timedelta(seconds=hold_seconds)
     rows: list[dict[str, Any]] = []
     off_or_down: dict[tuple[str | None, str], list[tuple[datetime, datetime, bool]]] = {}
+    trig_of: dict[tuple[str | None, str], list[tuple[datetime, str]]] = {}
     for (app, dyno), its in items.items():
         ptype = process_type(dyno)
         if ptype in ONE_OFF_TYPES:
             continue
-        trig = _triggers_of(triggers, app, dyno)
+        trig = trig_of[(app, dyno)] = _triggers_of(triggers, app, dyno)
         wins, gaps = _walk(its, trig, start=first, end=end, gap=gap, hold=hold)
         off_or_down[(app, dyno)] = gaps
         for w in wins:
@@ -180,7 +182,9 @@ def downtime(
     for app, dyno in query(con, _EVIDENCE_SQL).iter_rows():
         if process_type(dyno) not in ONE_OFF_TYPES:
             off_or_down.setdefault((app, dyno), [])
-    rows += _type_rows(rows, off_or_down, end)
+    rows += _type_rows(rows, off_or_down, trig_of)
+    for r in rows:
+        r.pop("_fails", None)
     if not rows:
         return pl.DataFrame(schema=_SCHEMA)
     df = pl.DataFrame(rows, schema={c: _SCHEMA[c] for c in rows[0]})
@@ -302,6 +306,7 @@ def _walk(
         if what == "crash":
             if status == "down" and w is not None:
                 w.attempts += 1
+                w.fails.append(ts)
                 w.last_fail = ts
                 if line is not None:
                     w.lines.append(line)
@@ -310,7 +315,7 @@ def _walk(
             if status in ("stopping", "off") and since is not None:
                 w = _Window(since[0], "stop" if status == "stopping" else "start", since[2],
                             since[1])  # fmt: skip
-                w.attempts, w.last_fail = 1, ts
+                w.attempts, w.last_fail, w.fails = 1, ts, [ts]
                 w.lines += [x for x in (since[1], line) if x is not None]
             else:
                 w = _Window(ts, "crash", file, line, last_fail=ts)
@@ -389,6 +394,7 @@ def _row(app: Any, dyno: str | None, ptype: str | None, w: _Window, end: datetim
         "opened_by": w.opened_by,
         "ended_by": w.ended_by,
         "restart_attempts": w.attempts,
+        "_fails": w.fails,
         "dynos": [dyno] if dyno else [],
         "source_file": w.file,
         "line_no": w.line,
@@ -400,9 +406,11 @@ def _row(app: Any, dyno: str | None, ptype: str | None, w: _Window, end: datetim
 def _type_rows(
     rows: list[dict[str, Any]],
     gaps: dict[tuple[Any, str], list[tuple[datetime, datetime, bool]]],
-    end: datetime,
+    trig_of: dict[tuple[Any, str], list[tuple[datetime, str]]],
 ) -> list[dict[str, Any]]:
-    """Rows for the times in which no dyno of a process type was up and one was down."""
+    """Rows for the times in which no dyno of a process type was up and one was down. Such a
+    time that ends with another dyno of the type coming up is ended by what started that one
+    (a scale, a release...)."""
     by_type: dict[tuple[Any, str], list[str]] = {}
     for app, dyno in gaps:
         by_type.setdefault((app, process_type(dyno) or ""), []).append(dyno)
@@ -433,8 +441,8 @@ def _type_rows(
                     "ongoing": bool(ongoing),
                     "started_before_log": any(r["started_before_log"] for r in inside),
                     "opened_by": opener["opened_by"] if opener["start"] == a else "crash",
-                    "ended_by": None if closer is None else closer["ended_by"],
-                    "restart_attempts": sum(r["restart_attempts"] for r in inside),
+                    "ended_by": _type_ended_by(closer, gaps, trig_of, app, dynos, a, b),
+                    "restart_attempts": sum(a < t <= b for r in inside for t in r["_fails"]),
                     "dynos": sorted(r["dyno"] for r in inside),
                     "source_file": opener["source_file"],
                     "line_no": opener["line_no"],
@@ -443,6 +451,26 @@ def _type_rows(
                 }
             )
     return out
+
+
+def _type_ended_by(
+    closer: dict[str, Any] | None,
+    gaps: dict[tuple[Any, str], list[tuple[datetime, datetime, bool]]],
+    trig_of: dict[tuple[Any, str], list[tuple[datetime, str]]],
+    app: Any,
+    dynos: list[str],
+    a: datetime,
+    b: datetime,
+) -> str | None:
+    """What ended a process-type window: its closing dyno window's `ended_by`, else what
+    started the dyno whose not-up time ended at `b` (null at the end of the log)."""
+    if closer is not None:
+        return closer["ended_by"]
+    for d in dynos:
+        if any(y == b for _, y, _ in gaps[(app, d)]):
+            trig = trig_of.get((app, d), [])
+            return _ended_by(trig, a - timedelta(seconds=TRIGGER_SECONDS), b)
+    return None
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:

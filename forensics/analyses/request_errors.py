@@ -12,6 +12,8 @@ answered below 500 without an error code), or for the app-wide codes on any rout
 the next success, not at a quiet gap or a deploy: a route that fails for an hour with nobody
 calling it for 20 minutes is one burst. Bursts of fewer than `min_count` failures are left
 out (a lone H10 or 500 is not an incident; three in a row with nothing served between is).
+H12 router timeouts are left out by default (`exclude_codes`): they are the timeouts
+analysis' hotspots, and neither end nor make a burst here.
 
 Behind a burst: app lines that look like an exception (`NoMethodError (...)`, `...Error:`,
 `...Exception`, `FATAL`) joined to its failed requests by request id where the app logs it,
@@ -29,6 +31,8 @@ from forensics.heroku import APP_DOWN_CODES, CLIENT_CODES
 from forensics.store.views import query
 
 MIN_COUNT = 3
+# Router timeouts are the timeouts analysis' (`timeout_hotspot`): left out here by default.
+EXCLUDE_CODES = ("H12",)
 EXCEPTION_SECONDS = 5
 # An exception-ish app line, and the class name it names (`NoMethodError`, `ActiveRecord::...`).
 # Also a namespaced Ruby class before its message in parentheses: `PG::ConnectionBad (...)`.
@@ -71,6 +75,7 @@ def request_errors(
     *,
     min_count: int = MIN_COUNT,
     exception_seconds: int = EXCEPTION_SECONDS,
+    exclude_codes: tuple[str, ...] = EXCLUDE_CODES,
 ) -> pl.DataFrame:
     """One row per burst of failed requests (see the module doc).
 
@@ -84,8 +89,11 @@ def request_errors(
     source_file, line_nos (the first 50 failed requests).
     """
     fail = failed_sql("r")
+    if exclude_codes:  # neither a failure nor a success here
+        fail = f"({fail} AND coalesce(r.code, '') NOT IN {sql_list(exclude_codes)})"
     wide = f"coalesce(r.code, '') IN {sql_list(APP_DOWN_CODES)}"
-    ok = f"(NOT {fail} AND coalesce(r.code, '') NOT IN {sql_list(CLIENT_CODES)})"
+    skip = sql_list((*CLIENT_CODES, *exclude_codes))
+    ok = f"(NOT {failed_sql('r')} AND coalesce(r.code, '') NOT IN {skip})"
     rows = query(
         con,
         f"""

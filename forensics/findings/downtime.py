@@ -88,7 +88,7 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
         tail = "; it ended when another dyno of the type came up"
     else:
         via = {"release": "release", "restart": "restart", "scale": "scaling"}[r["ended_by"]]
-        rel = f" ({r['ended_by_release']})" if r["ended_by_release"] else ""
+        rel = f" ({r['ended_by_release']})" if r["ended_by_release"] and via == "release" else ""
         tail = f"; a {via}{rel} brought it back"
     users = ""
     failed = r["failed_requests"]

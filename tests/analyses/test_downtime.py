@@ -278,6 +278,30 @@ def test_crashed_dyno_scaled_away_closes_its_window(tmp_path) -> None:
     )  # fmt: skip
 
 
+def test_type_window_ended_by_a_scaled_up_sibling(tmp_path) -> None:
+    # worker.1 crashes and stays down; scaling to worker@2 starts worker.2, which comes up:
+    # the worker type was down from the crash to then, worker.1 to the end
+    text = lines(
+        h("10:00:00", "worker.1", "State changed from starting to up"),
+        h("11:00:00", "worker.1", "State changed from up to crashed"),
+        h("11:00:02", "worker.1", "State changed from crashed to starting"),
+        h("11:00:05", "worker.1", "State changed from starting to crashed"),
+        h("12:00:00", "api", "Scaled to worker@2:Standard-1X by user a@b.c"),
+        h("12:00:03", "worker.2", "Starting process with command `sidekiq`"),
+        h("12:00:06", "worker.2", "State changed from starting to up"),
+        h("15:00:00", "worker.2", "Process running mem=100M(20.0%)"),
+    )
+    con, _ = ingest_lines(tmp_path, text)
+    d = downtime(con)
+    assert rows(d) == [
+        ("worker.1", "worker", at("11:00:00"), at("15:00:00"), True, None),
+        (None, "worker", at("11:00:00"), at("12:00:06"), False, "scale"),
+    ]
+    assert d["restart_attempts"].to_list() == [1, 1]
+    ptype = next(f for f in findings(con) if f.dyno is None)
+    assert ptype.severity == "critical" and ptype.summary.endswith("a scaling brought it back.")
+
+
 def test_downtime_is_collected(tmp_path) -> None:
     con, _ = ingest_lines(tmp_path, WORKER)
     kinds = [f.kind for f in collect_findings(con)]

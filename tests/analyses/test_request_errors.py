@@ -126,6 +126,15 @@ def test_small_bursts_and_client_codes_are_not_reported(tmp_path) -> None:
     assert request_errors(con, min_count=2)["count"].to_list() == [2]
 
 
+def test_router_timeouts_are_left_to_the_timeouts_analysis(tmp_path) -> None:
+    lines = [req(T0, "/s")]
+    lines += [req(T0 + timedelta(seconds=s), "/s", status=503, code="H12") for s in (40, 80, 120)]
+    lines.append(req(T0 + timedelta(seconds=130), "/s", status=500))
+    con, _ = ingest_lines(tmp_path, log(lines))
+    assert request_errors(con).is_empty()
+    assert request_errors(con, exclude_codes=())["count"].to_list() == [4]
+
+
 def test_the_apps_exception_by_dyno_and_time_and_by_request_id(tmp_path) -> None:
     lines = [req(T0, "/orders")]
     for i in range(4):
