@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 
 import pytest
 from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relative import)
+    REAL_LOGS,
     ingest_lines,
     real_dataset_fixture,  # noqa: F401 (fixture `b_real`)
     utc,
 )
 
 from forensics.analyses.request_errors import request_errors
+from forensics.findings.downtime import findings as downtime_findings
 from forensics.findings.request_errors import findings
 from forensics.store.views import open_dataset
 
@@ -187,3 +189,13 @@ def test_real_post_route_500_across_a_deploy(b_real) -> None:
     (r,) = request_errors(open_dataset(b_real("src-014"))).rows(named=True)
     assert (r["route"], r["count"], r["share"]) == ("/api/posts/", 3, 1.0)
     assert r["start"] == utc("2025-02-07T15:21:16.300827Z")
+
+
+@pytest.mark.parametrize("stem", REAL_LOGS)
+def test_every_real_export_gives_sentences_with_sources(b_real, stem: str) -> None:
+    con = open_dataset(b_real(stem))
+    for f in [*findings(con), *downtime_findings(con)]:
+        assert f.summary.endswith(".") and f.sources, f
+        assert 0 <= f.evidence.get("share", f.evidence.get("failed_share", 0)) <= 1
+        if f.kind == "downtime":
+            assert f.evidence["minutes"] >= 0 and f.start <= f.end
