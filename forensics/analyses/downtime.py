@@ -30,6 +30,10 @@ window closed by the dyno being taken down. The platform retries a crashed dyno 
 after a growing cool-off (`forensics.heroku.CRASH_RESTART_BACKOFF_MINUTES`), so windows of
 hours are common.
 
+A web dyno that serves a request (below 500, no router error) after its last failed boot was
+up even if its `up` line is missing (lost lines, partial exports): the window ends at that
+request (`end_inferred`).
+
 A process-type row (dyno null) covers each time in which none of the type's dynos was up and
 at least one was in a window. A dyno with no state lines at all (only requests, metrics or app
 output) is taken to have been up the whole log.
@@ -101,6 +105,7 @@ _SCHEMA: dict[str, Any] = {
     "end": pl.Datetime("us", "UTC"),
     "minutes": pl.Float64,
     "ongoing": pl.Boolean,
+    "end_inferred": pl.Boolean,
     "started_before_log": pl.Boolean,
     "opened_by": pl.String,
     "ended_by": pl.String,
@@ -148,7 +153,8 @@ def downtime(
     Answers: what was down, from when to when, how many boots failed meanwhile, what brought
     it back (and on which release), and how many requests failed?
 
-    Columns: app, dyno, process_type, start, end, minutes, ongoing, started_before_log,
+    Columns: app, dyno, process_type, start, end, minutes, ongoing, end_inferred (ended at
+    the first request the dyno served: its `up` line is missing), started_before_log,
     opened_by (crash / stop / start / before_log), ended_by (release / restart / scale /
     platform / stop; null when ongoing), ended_by_release (in effect at the end), restart_attempts,
     release (in effect at the start), dynos, requests, failed_requests, failed_share,
@@ -182,9 +188,11 @@ def downtime(
     for app, dyno in query(con, _EVIDENCE_SQL).iter_rows():
         if process_type(dyno) not in ONE_OFF_TYPES:
             off_or_down.setdefault((app, dyno), [])
+    _end_at_served(con, rows, off_or_down, trig_of)
     rows += _type_rows(rows, off_or_down, trig_of)
     for r in rows:
         r.pop("_fails", None)
+        r.pop("_last_fail", None)
     if not rows:
         return pl.DataFrame(schema=_SCHEMA)
     df = pl.DataFrame(rows, schema={c: _SCHEMA[c] for c in rows[0]})
@@ -395,6 +403,8 @@ def _row(app: Any, dyno: str | None, ptype: str | None, w: _Window, end: datetim
         "ended_by": w.ended_by,
         "restart_attempts": w.attempts,
         "_fails": w.fails,
+        "_last_fail": w.last_fail or w.start,
+        "end_inferred": False,
         "dynos": [dyno] if dyno else [],
         "source_file": w.file,
         "line_no": w.line,
@@ -439,6 +449,7 @@ def _type_rows(
                     "end": b,
                     "minutes": (b - a).total_seconds() / 60,
                     "ongoing": bool(ongoing),
+                    "end_inferred": bool(closer is not None and closer["end_inferred"]),
                     "started_before_log": any(r["started_before_log"] for r in inside),
                     "opened_by": opener["opened_by"] if opener["start"] == a else "crash",
                     "ended_by": _type_ended_by(closer, gaps, trig_of, app, dynos, a, b),
@@ -451,6 +462,53 @@ def _type_rows(
                 }
             )
     return out
+
+
+def _end_at_served(
+    con: duckdb.DuckDBPyConnection,
+    rows: list[dict[str, Any]],
+    gaps: dict[tuple[Any, str], list[tuple[datetime, datetime, bool]]],
+    trig_of: dict[tuple[Any, str], list[tuple[datetime, str]]],
+) -> None:
+    """End a window at the first request its dyno served (below 500, no router error) more
+    than a second after its last failed boot, when that comes before the window's end: the
+    router only sends requests to an `up` dyno, so the `up` line was lost (`end_inferred`)."""
+    w = [
+        {"i": i, "app": r["app"], "dyno": r["dyno"], "lo": r["_last_fail"], "hi": r["end"]}
+        for i, r in enumerate(rows)
+        if r["process_type"] == "web"
+    ]
+    if not w:
+        return
+    frame = pl.DataFrame(w, schema={"i": pl.Int64, "app": pl.String, "dyno": pl.String,
+                                    "lo": _SCHEMA["start"], "hi": _SCHEMA["start"]})  # fmt: skip
+    with registered(con, frame) as name:
+        served = query(
+            con,
+            f"""
+            SELECT w.i, arg_min(struct_pack(ts := r.ts, line := r.line_no), r.ts) AS first
+            FROM {name} w JOIN requests r
+              ON r.app IS NOT DISTINCT FROM w.app AND r.dyno = w.dyno
+             AND r.ts > w.lo + INTERVAL 1 SECOND AND r.ts < w.hi
+             AND r.status < 500 AND r.code IS NULL
+            GROUP BY w.i
+            """,
+        )
+    for i, first in served.iter_rows():
+        r = rows[i]
+        old, t = r["end"], first["ts"]
+        key = (r["app"], r["dyno"])
+        gaps[key] = [(a, t if (a, b, True) == (r["start"], old, True) else b, x)
+                     for a, b, x in gaps[key]]  # fmt: skip
+        r.update(
+            end=t,
+            minutes=(t - r["start"]).total_seconds() / 60,
+            ongoing=False,
+            end_inferred=True,
+            ended_by=_ended_by(trig_of.get(key, []), r["_last_fail"], t),
+            end_line_no=first["line"],
+            line_nos=sorted({*r["line_nos"], first["line"]}),
+        )
 
 
 def _type_ended_by(

@@ -264,6 +264,27 @@ def test_platform_restart_that_holds_is_a_short_window(tmp_path) -> None:
     assert f.severity == "info" and f.evidence["ended_by"] == {"kind": "platform", "release": None}
 
 
+def test_a_served_request_ends_a_window_whose_up_line_is_missing(tmp_path) -> None:
+    text = lines(
+        h("10:00:00", "web.1", "State changed from starting to up"),
+        h("11:00:00", "web.1", "State changed from up to crashed"),
+        req(at("11:00:30"), "/", code="H10", status=503),
+        h("11:00:40", "api", "Release v9 created by user a@b.c"),
+        h("11:00:42", "web.1", "State changed from crashed to starting"),
+        req(at("11:01:00"), "/"),  # served by web.1: it was up, the `up` line is not in the log
+        req(at("12:00:00"), "/"),
+    )
+    con, _ = ingest_lines(tmp_path, text)
+    d = downtime(con)
+    assert rows(d) == [
+        ("web.1", "web", at("11:00:00"), at("11:01:00"), False, "release"),
+        (None, "web", at("11:00:00"), at("11:01:00"), False, "release"),
+    ]
+    assert d["end_inferred"].to_list() == [True, True]
+    assert d["end_line_no"].to_list() == [6, 6]
+    assert d["failed_requests"].to_list() == [1, 1]
+
+
 def test_crashed_dyno_scaled_away_closes_its_window(tmp_path) -> None:
     text = lines(
         h("10:00:00", "worker.1", "State changed from starting to up"),
