@@ -111,6 +111,7 @@ _SCHEMA: dict[str, Any] = {
     "ended_by": pl.String,
     "ended_by_release": pl.String,
     "restart_attempts": pl.Int64,
+    "failed_releases": pl.List(pl.String),
     "release": pl.String,
     "dynos": pl.List(pl.String),
     "requests": pl.Int64,
@@ -157,7 +158,8 @@ def downtime(
     the first request the dyno served: its `up` line is missing), started_before_log,
     opened_by (crash / stop / start / before_log), ended_by (release / restart / scale /
     platform / stop; null when ongoing), ended_by_release (in effect at the end), restart_attempts,
-    release (in effect at the start), dynos, requests, failed_requests, failed_share,
+    failed_releases (in effect at the failed boots), release (in effect at the start), dynos,
+    requests, failed_requests, failed_share,
     failed_codes (list of {code, count}), source_file, line_no (the line that opened it),
     end_line_no (the `up` that closed it), line_nos (opening, failed boots, closing).
     """
@@ -190,6 +192,7 @@ def downtime(
             off_or_down.setdefault((app, dyno), [])
     _end_at_served(con, rows, off_or_down, trig_of)
     rows += _type_rows(rows, off_or_down, trig_of)
+    _with_failed_releases(con, rows)
     for r in rows:
         r.pop("_fails", None)
         r.pop("_last_fail", None)
@@ -454,6 +457,7 @@ def _type_rows(
                     "opened_by": opener["opened_by"] if opener["start"] == a else "crash",
                     "ended_by": _type_ended_by(closer, gaps, trig_of, app, dynos, a, b),
                     "restart_attempts": sum(a < t <= b for r in inside for t in r["_fails"]),
+                    "_fails": sorted(t for r in inside for t in r["_fails"] if a < t <= b),
                     "dynos": sorted(r["dyno"] for r in inside),
                     "source_file": opener["source_file"],
                     "line_no": opener["line_no"],
@@ -462,6 +466,24 @@ def _type_rows(
                 }
             )
     return out
+
+
+def _with_failed_releases(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    """Each row's `failed_releases`: the releases in effect at its failed boots, in order."""
+    fails = [(i, r["app"], t) for i, r in enumerate(rows) for t in r.get("_fails", [])]
+    for r in rows:
+        r["failed_releases"] = []
+    if not fails:
+        return
+    f = pl.DataFrame(fails, schema={"i": pl.Int64, "app": pl.String, "ts": _SCHEMA["start"]},
+                     orient="row")  # fmt: skip
+    f = with_release(con, f, "ts").drop_nulls("release").sort("i", "ts")
+    for i, rel in (
+        f.group_by("i", maintain_order=True)
+        .agg(pl.col("release").unique(maintain_order=True))
+        .rows()
+    ):
+        rows[i]["failed_releases"] = list(rel)
 
 
 def _end_at_served(

@@ -72,12 +72,18 @@ def _duration(minutes: float) -> str:
 
 
 def _finding(r: dict[str, Any], severity: str) -> Finding:
-    what = r["dyno"] or f"{r['process_type']} (no {r['process_type']} dyno up)"
+    what = r["dyno"] or r["process_type"]
+    none_up = "" if r["dyno"] else f"no {r['process_type']} dyno up"
     start, end = r["start"], r["end"]
     since = " (down when the log starts)" if r["started_before_log"] else ""
     span = f"{start:%Y-%m-%d %H:%M}-{_hm(end, start)} UTC"
     n = r["restart_attempts"]
-    tries = f" across {n} failed restart{'s' if n != 1 else ''}" if n else ""
+    rels = list(r["failed_releases"] or [])
+    tries = f"{n} failed restart{'s' if n != 1 else ''}" if n else ""
+    if len(rels) > 1:
+        tries = f"{tries} on {len(rels)} failing releases ({', '.join(rels)})"
+    detail = ", ".join(x for x in (none_up, tries) if x)
+    detail = f": {detail}" if detail else ""
     if r["ongoing"]:
         tail = "; it was still down when the log ends"
     elif r["ended_by"] == "platform":
@@ -89,7 +95,7 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
     else:
         via = {"release": "release", "restart": "restart", "scale": "scaling"}[r["ended_by"]]
         rel = f" ({r['ended_by_release']})" if r["ended_by_release"] and via == "release" else ""
-        tail = f"; a {via}{rel} brought it back"
+        tail = f"; {r['ended_by_release']} brought it back" if rel else f"; a {via} brought it back"
     users = ""
     failed = r["failed_requests"]
     if failed:
@@ -98,7 +104,7 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
             f"; {failed:,} request{'s' if failed != 1 else ''} failed "
             f"({100 * (r['failed_share'] or 0):.0f} %, {codes})"
         )
-    summary = f"{what} was down {_duration(r['minutes'])} ({span}){since}{tries}{users}{tail}."
+    summary = f"{what} was down {_duration(r['minutes'])} ({span}){since}{detail}{users}{tail}."
     ended = (
         None if r["ended_by"] is None else {"kind": r["ended_by"], "release": r["ended_by_release"]}
     )
@@ -119,6 +125,7 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
             "minutes": round(r["minutes"], 1),
             "ended_by": ended,
             "restart_attempts": int(r["restart_attempts"]),
+            "failed_releases": rels,
             "failed_requests": int(failed or 0),
             "failed_share": round(float(r["failed_share"] or 0.0), 3),
             "failed_codes": list(r["failed_codes"] or []),

@@ -177,9 +177,12 @@ def test_web_down_across_failing_releases(tmp_path) -> None:
     (f,) = web
     assert f.severity == "critical"
     assert f.evidence["failed_requests"] == 97 and f.evidence["failed_share"] == 1.0
+    assert f.evidence["failed_releases"] == ["v42", "v43", "v44"]
+    assert f.evidence["ended_by"] == {"kind": "release", "release": "v45"}
     assert f.summary == (
-        "web (no web dyno up) was down 49 min (2024-05-20 14:00-14:49 UTC) across 3 failed "
-        "restarts; 97 requests failed (100 %, H10); a release (v45) brought it back."
+        "web was down 49 min (2024-05-20 14:00-14:49 UTC): no web dyno up, 3 failed restarts "
+        "on 3 failing releases (v42, v43, v44); 97 requests failed (100 %, H10); v45 brought it "
+        "back."
     )
 
 
