@@ -38,7 +38,13 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
     codes = ", ".join(f"{c['code']} x{c['count']}" for c in r["codes"][:4])
     where = f"{r['route']}" if r["route"] else "the whole app"
     mins = r["minutes"]
-    span = f"{mins:.0f} min" if mins >= 1 else f"{mins * 60:.0f} s"
+    span = (
+        f"{mins * 60:.0f} s"
+        if mins < 1
+        else f"{mins:.0f} min"
+        if mins < 120
+        else f"{mins / 60:.1f} h"
+    )
     share = 100 * (r["share"] or 0)
     exc = ""
     if r["exceptions"]:

@@ -181,6 +181,8 @@ def test_real_h10_and_h13(b_real) -> None:
     # src-016: every request of the log (15, over a day of idling) is an H13
     (r,) = request_errors(open_dataset(b_real("src-016"))).rows(named=True)
     assert (r["route"], r["count"], r["share"]) == (None, 15, 1.0)
+    (f,) = findings(open_dataset(b_real("src-016")))
+    assert "15 requests to the whole app failed in a row over 22.0 h" in f.summary
 
 
 def test_real_post_route_500_across_a_deploy(b_real) -> None:
