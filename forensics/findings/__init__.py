@@ -30,7 +30,8 @@ KINDS = (
     "crash",
     "crash_loop",
     "boot_timeout",
-    "worker_down",
+    "downtime",
+    "request_errors",
     "unclean_shutdown",
     "offload_candidate",
     "concurrency",
@@ -150,6 +151,8 @@ FINDING_MODULES = (
     "availability",
     "concurrency",
     "ephemeral_files",
+    "downtime",
+    "request_errors",
 )
 
 

@@ -35,10 +35,11 @@ def findings(
     lifetimes: pl.DataFrame | None = None,
 ) -> list[Finding]:
     """`crash` per dyno and release, `crash_loop` per loop, `boot_timeout` per dyno,
-    `worker_down` per worker down for `min_down_minutes` or more at the end of the log,
-    `unclean_shutdown` per dyno and release, `log_loss` per code.
+    `unclean_shutdown` per dyno and release, `log_loss` per code. How long a dyno was down
+    (to the end of the log or not) is the `downtime` finding's (`forensics.findings.downtime`).
 
-    Severity: crash loops and workers down are critical, and so are the crashes of their dynos;
+    Severity: crash loops are critical, and so are the crashes of their dynos and of workers
+    down `min_down_minutes` or more at the end of the log;
     other crashes are warnings (info when every crash of the group happened while stopping);
     boot timeouts are critical when the dyno crashed, unclean shutdowns and log loss warnings.
 
@@ -55,7 +56,6 @@ def findings(
     out += _crash_findings(k, loops, long_down, reasons)
     out += [_loop_finding(r, reasons) for r in loops.iter_rows(named=True)]
     out += _boot_findings(boot_timeouts(con), reasons)
-    out += [_down_finding(r, reasons) for r in long_down.iter_rows(named=True)]
     out += _unclean_findings(unclean_shutdowns(con))
     out += [_loss_finding(r) for r in log_loss(con).iter_rows(named=True)]
     return out
@@ -282,44 +282,6 @@ def _boot_findings(b: pl.DataFrame, reasons: pl.DataFrame) -> list[Finding]:
             )
         )
     return out
-
-
-def _down_finding(r: dict[str, Any], reasons: pl.DataFrame) -> Finding:
-    hours = r["down_minutes"] / 60
-    cause = f" ({r['cause']})" if r["cause"] else ""
-    status = f"exit status {r['exit_status']}" if r["exit_status"] is not None else "crash"
-    summary = (
-        f"{r['dyno']} crashed at {r['down_since']:%Y-%m-%d %H:%M:%S} UTC ({status}{cause}) and "
-        f"stayed down until the end of the log, {hours:.1f} h later: {r['crashes']} crashes, "
-        f"{r['restart_attempts']} failed restarts, never `up` again."
-    )
-    reason = reason_for(
-        reasons, app=r["app"], dyno=r["dyno"], start=r["down_since"], end=r["last_crash"]
-    )
-    summary = with_reason(summary, reason)
-    return Finding(
-        kind="worker_down",
-        severity="critical",
-        summary=summary,
-        **located(r),
-        start=r["down_since"],
-        end=r["log_end"],
-        evidence={
-            "down_since": r["down_since"].isoformat(),
-            "last_crash": r["last_crash"].isoformat(),
-            "log_end": r["log_end"].isoformat() if r["log_end"] else None,
-            "down_minutes": round(r["down_minutes"], 1),
-            "crashes": int(r["crashes"]),
-            "restart_attempts": int(r["restart_attempts"]),
-            "last_state": r["last_state"],
-            "exit_status": r["exit_status"],
-            "cause": r["cause"],
-            "stayed_down": True,
-            **({"reason": reason} if reason else {}),
-        },
-        sources=_listed_sources(r) + reason_sources(reason),
-        score=float(r["down_minutes"]),
-    )
 
 
 def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
