@@ -20,12 +20,22 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.common import process_type_sql, with_release
+from forensics.analyses.memory import CLASSES
 from forensics.charts.columns import pick
 from forensics.charts.encode import inline, release_sort, version_of
 from forensics.charts.sql import run, where
 
-CLASSES = ("leak", "growing", "plateau", "spike", "healthy", "insufficient")
-CLASS_COLORS = ("#d62728", "#ff7f0e", "#1f77b4", "#9467bd", "#2ca02c", "#bdbdbd")
+CLASS_COLORS = (  # one per memory.CLASSES, in its order
+    "#d62728",
+    "#ff7f0e",
+    "#fdd0a2",
+    "#9ecae1",
+    "#8c564b",
+    "#1f77b4",
+    "#9467bd",
+    "#2ca02c",
+    "#bdbdbd",
+)
 
 GROWTH_COLUMNS: dict[str, list[str | tuple[str, float]]] = {
     "release": ["release"],
