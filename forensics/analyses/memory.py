@@ -132,9 +132,9 @@ DEFAULTS: dict[str, float] = {
     "spike_mb": 50.0,
     "spike_pct": 10.0,
     # judgement by age since boot (`_judge_by_age`)
-    "min_shape_hours": 6.0,  # own-shape test: a warm-up of tau <= ~4 h bends within this
+    "min_shape_hours": 5.0,  # own-shape test: a warm-up of tau <= ~11 h bends below linear_ratio
     "linear_ratio": 0.8,  # late / early half slope at or above this: not bending (linear)
-    "faster_ratio": 1.5,  # grows this much faster at the same age than earlier releases
+    "faster_ratio": 2.0,  # grows this much faster at the same age than earlier releases
     "min_compare_hours": 1.0,  # common age range needed to compare slopes at the same age
     "trend_p": 0.05,  # Mann-Kendall p-value (on 30-minute block minima) for "it grows"
     "step_share": 0.6,  # one block-to-block rise holding this share of the growth: a step

@@ -21,8 +21,13 @@ classifier of `memory` called `leak` or `growing`, in release order per (app, pr
    by more than max(`min_growth`, 3 MAD of those levels);
 5. without a comparison (first release, unknown boot times, no overlap): its own shape. Shorter
    than `min_shape_hours` of samples it is `inconclusive` (a warm-up with a time constant of
-   8 h is as straight as a leak over 4 h); else `leak` when the late-half slope is at least
+   8 h is as straight as a leak over 4 h; one of 11 h bends below `linear_ratio` within
+   5 h); else `leak` when the late-half slope is at least
    `linear_ratio` x the early-half slope (linear or accelerating), `warmup` when it bends.
+
+A `plateau` (it bends) that still rises by `min_slope` MB/h in its late half is checked by
+rules 3 and 4 too: a warm-up with a leak on top bends like a cache but grows faster than the
+earlier releases, or past their level.
 
 `judgement` says which rule decided, `settle` (for `inconclusive`) what data would decide it.
 """
@@ -147,6 +152,12 @@ def judge_by_age(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
             for i in by_rel[rel]:
                 if cls[i] in JUDGED:
                     cls[i], why[i], settle[i], ref_slope[i] = _judge(lives[i], refs, lives, o)
+                elif cls[i] == "plateau" and (lives[i].late or 0.0) >= o["min_slope"] and refs:
+                    # a warm-up with a leak on top bends like a cache but keeps rising: only
+                    # the earlier releases can tell (rules 3 and 4); else it stays a plateau
+                    got = _judge(lives[i], refs, lives, o)
+                    if got[0] in JUDGED:
+                        cls[i], why[i], settle[i], ref_slope[i] = got
             refs += [i for i in by_rel[rel] if cls[i] not in ("leak", "insufficient")]
     return df.with_columns(
         pl.Series("classification", cls, dtype=pl.String),

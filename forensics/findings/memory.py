@@ -78,24 +78,66 @@ def _inconclusive_findings(
     o = {**DEFAULTS, **opts}
     group = ["app", "release", "process_type"]
     out = []
-    unsure = gr.filter(pl.col("classification") == "inconclusive")
+    # lifetimes that grow but cannot be told from a warm-up, and groups whose only lifetimes
+    # (booted in the log, ten minutes of samples) were too short to measure at all: restarted
+    # every few minutes, their growth is unknown, not zero
+    need = o["min_hours"] + o["warmup_minutes"] / 60
+    short = (
+        gr.filter(~pl.col("started_before_log"), pl.col("samples") >= 30)
+        .group_by(group)
+        .agg(pl.len().alias("n"))
+        .join(
+            gr.group_by(group).agg(
+                (pl.col("classification") == "insufficient").all().alias("all_short")
+            ),
+            on=group,
+            nulls_equal=True,
+        )
+        .filter(pl.col("all_short"))
+        .drop("n", "all_short")
+    )
+    unsure = pl.concat(
+        [
+            gr.filter(pl.col("classification") == "inconclusive"),
+            gr.join(short, on=group, nulls_equal=True).with_columns(
+                pl.lit(f"a lifetime longer than {need:g} h").alias("settle"),
+                pl.lit("too short to measure a slope").alias("judgement"),
+            ),
+        ]
+    )
     for key, lives in unsure.sort("start").group_by(group, maintain_order=True):
         app, rel, ptype = key
         if (app, rel, ptype) in leaking:
             continue
         dynos = sorted(set(lives["dyno"].to_list()))
-        slope = float(lives["slope_mb_h"].median())  # type: ignore[arg-type]
-        longest = float(lives["hours"].max())  # type: ignore[arg-type]
+        med = lives["slope_mb_h"].median()
+        slope = float(med) if med is not None else None  # type: ignore[arg-type]
+        longest = (
+            float(
+                lives.select(
+                    (pl.col("last_sample") - pl.col("start")).dt.total_seconds().max()
+                ).item()
+                or 0.0
+            )
+            / 3600
+        )
         settle = sorted(set(lives["settle"].drop_nulls().to_list())) or [
             f"a lifetime longer than {o['min_shape_hours']:g} h"
         ]
-        text = (
-            f"Release {rel or '(unknown)'} grows memory on {ptype} ({', '.join(dynos)}: "
-            f"median {slope:.1f} MB/h over {lives.height} lifetime(s), the longest "
-            f"{longest:.1f} h), inconclusive: too short to tell a leak from a cache still "
-            f"filling, with no earlier release to compare at the same age; "
-            f"{' or '.join(settle)} would settle it."
-        )
+        if slope is not None and (lives["classification"] == "inconclusive").any():
+            what = (
+                f"grows memory on {ptype} ({', '.join(dynos)}: median {slope:.1f} MB/h over "
+                f"{lives.height} lifetime(s), the longest {longest:.1f} h), inconclusive: too "
+                f"short to tell a leak from a cache still filling, with no earlier release "
+                f"to compare at the same age"
+            )
+        else:
+            what = (
+                f"memory on {ptype} ({', '.join(dynos)}) is inconclusive: its "
+                f"{lives.height} lifetimes lasted at most {longest:.1f} h, too short to "
+                f"measure how fast it grows"
+            )
+        text = f"Release {rel or '(unknown)'} {what}; {' or '.join(settle)} would settle it."
         out.append(
             Finding(
                 kind="memory_growth",
@@ -109,7 +151,7 @@ def _inconclusive_findings(
                 end=lives["end"].max(),  # type: ignore[arg-type]
                 evidence={
                     "verdict": "inconclusive",
-                    "slope_mb_h": round(slope, 2),
+                    "slope_mb_h": round_or_none(slope, 2),
                     "dynos": dynos,
                     "inconclusive_lifetimes": lives.height,
                     "longest_hours": round(longest, 2),
