@@ -37,6 +37,14 @@ Classification per lifetime (thresholds are keyword options of `memory_growth`):
   median, or window levels that rose by that much and came back down;
 - `healthy`: none of the above.
 
+Then every `leak` / `growing` lifetime (and a `plateau` still rising late) is judged again by
+its age since boot against the lifetimes of the same process type on earlier releases
+(`forensics.analyses.trend.judge_by_age`): a cache that takes longer to fill than a dyno lives
+grows in every lifetime of every release along the same curve. The outcome may be `warmup`
+(grows as earlier releases did at that age, or bends), `inconclusive` (too short to tell, no
+earlier release to compare; `settle` says what would decide), `step` (one bloat jump, then
+flat), or it stays `leak` / `growing`. `judgement` says which rule decided.
+
 Quota: `memory_quota_mb` of the samples; else `Process running mem=NNNM(PP.P%)` events
 (mem / pct x 100, snapped to a known dyno size within 5 %); else the dyno size in the last
 `Scaled to web@N:Size` before the lifetime (or the first after); else unknown (null).
@@ -48,7 +56,8 @@ known quota (a straight line says nothing about a plateau).
 
 Findings (`forensics.findings.memory`): `memory_leak` per (app, release, process type) whose
 lifetimes leak, naming the dynos, the median slope and the routes `attribution` blames;
-`memory_quota` per R14 / R15 episode (`quota_episodes`).
+`memory_growth` (info) where they are only `inconclusive`; `memory_quota` per R14 / R15
+episode (`quota_episodes`).
 """
 
 from __future__ import annotations
@@ -161,8 +170,11 @@ def memory_growth(
     windows minus first three), drop_mb (highest window minus the last ones), spike_mb
     (highest sample above its window's median), hours_to_r14, hours_to_r15 (linear projection
     from the last total at slope_mb_h; only for `leak` / `growing` lifetimes with a quota),
-    r15_threshold_pct (200), classification (see the module doc), and `metric_sources`
-    (list of {file, first_line, last_line} of its metrics rows).
+    r15_threshold_pct (200), classification (see the module doc), age_start_h / age_end_h
+    (age since boot of the first / last window; null when it started before the log), trend_p
+    (Mann-Kendall), late_slope_mb_h (second half), ref_slope_mb_h (earlier releases at the same
+    age), judgement and settle (`trend.judge_by_age`), and `metric_sources` (list of {file,
+    first_line, last_line} of its metrics rows).
     """
     opts = {**DEFAULTS, **options}
     if not (
