@@ -448,7 +448,9 @@ def memory_not_comparable(
     lifetimes), needed_hours (what would have given a verdict), reason ("not comparable: v41
     gave no lifetime longer than 6 h").
     """
-    h1 = MEMORY_DEFAULTS["min_hours"] if min_hours is None else min_hours
+    h1 = (MEMORY_DEFAULTS["min_hours"] if min_hours is None else min_hours) + MEMORY_DEFAULTS[
+        "warmup_minutes"
+    ] / 60  # samples after the warm-up that is skipped
     h6 = MEMORY_DEFAULTS["min_shape_hours"] if min_shape_hours is None else min_shape_hours
     schema = {
         "app": pl.String,

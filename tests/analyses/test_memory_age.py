@@ -217,3 +217,17 @@ def test_sen_slope_ignores_an_outlier():
     y = 2 * x
     y[5] = 500
     assert trend.sen_slope(x, y) == pytest.approx(2.0)
+
+
+def test_previous_release_too_short_is_not_comparable(dataset_from_lines, lines):
+    """v1 lives 40 min (no slope), v2 leaks 12 MB/h for 10 h: v2 is a leak, but its memory
+    growth is not a regression "against 0.0 MB/h": v1 measured nothing."""
+    out = build(lines, [0.0, 40 / 60], lambda a, r, d: 280 + 12 * a, end_h=10.7, ptype="web")
+    ds = dataset_from_lines(out, "short-prev")
+    _, mem, rel = judged(ds)
+    assert set(kinds(mem, "memory_leak")) == {"v2"}
+    regs = [r for f in rel for r in f.evidence["regressions"]]
+    assert not [r for r in regs if r["metric"] == "memory_slope_mb_h"]
+    nc = memory_not_comparable(release_stats(open_dataset(ds)))
+    assert nc.select("release", "previous", "process_type").rows() == [("v2", "v1", "web")]
+    assert nc["reason"][0].startswith("not comparable: v1 gave no lifetime longer than 1.25 h")
