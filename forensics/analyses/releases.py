@@ -78,7 +78,8 @@ def release_stats(
     sampled hours, and whether any was `inconclusive`),
     memory_lifetimes (with enough data), leak_lifetimes (classified leak), leak_share (of the
     process type that leaks most, else with the highest median slope), memory (per process
-    type: lifetimes, leak_lifetimes, slope_mb_h), routes (per method and route with >= 20
+    type: lifetimes, leak_lifetimes, slope_mb_h, same_age_mb_h: earlier releases' slope at the
+    same age as its leaking lifetimes), routes (per method and route with >= 20
     requests: requests, p50_ms, p95_ms, p99_ms),
     source_file / line_no (the `Release vN` line; null for inferred), request_sources (list of
     {file, first_line, last_line} of the requests counted for it).
@@ -180,7 +181,15 @@ def _empty() -> pl.DataFrame:
         "leak_lifetimes": i,
         "leak_share": f,
         "memory": pl.List(
-            pl.Struct({"process_type": s, "lifetimes": i, "leak_lifetimes": i, "slope_mb_h": f})
+            pl.Struct(
+                {
+                    "process_type": s,
+                    "lifetimes": i,
+                    "leak_lifetimes": i,
+                    "slope_mb_h": f,
+                    "same_age_mb_h": f,
+                }
+            )
         ),
         "memory_unjudged": _UNJUDGED_T,
         "routes": pl.List(
@@ -348,6 +357,7 @@ def _memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
                 "lifetimes": pl.Int64,
                 "leak_lifetimes": pl.Int64,
                 "slope_mb_h": pl.Float64,
+                "same_age_mb_h": pl.Float64,
             }
         )
     )
@@ -371,6 +381,11 @@ def _memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
         .group_by("akey", "release", "process_type")
         .agg(
             pl.col("slope_mb_h").median().alias("slope_mb_h"),
+            # earlier releases' slope at the same age as its leaking lifetimes (trend rule 3)
+            pl.col("ref_slope_mb_h")
+            .filter(pl.col("classification") == "leak")
+            .median()
+            .alias("same_age_mb_h"),
             pl.len().cast(pl.Int64).alias("lifetimes"),
             (pl.col("classification") == "leak").sum().cast(pl.Int64).alias("leak_lifetimes"),
         )
@@ -388,7 +403,9 @@ def _memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
             pl.col("process_type").first().alias("memory_process_type"),
             pl.col("lifetimes").first().alias("memory_lifetimes"),
             pl.col("leak_lifetimes").first().alias("leak_lifetimes"),
-            pl.struct("process_type", "lifetimes", "leak_lifetimes", "slope_mb_h").alias("memory"),
+            pl.struct(
+                "process_type", "lifetimes", "leak_lifetimes", "slope_mb_h", "same_age_mb_h"
+            ).alias("memory"),
         )
         .select(list(schema))
         .cast(schema)
@@ -623,7 +640,12 @@ def _compare(c: dict[str, Any], o: dict[str, float]) -> list[dict[str, Any]]:
                 old_s,
                 new_s,
                 f"median slope of {m['process_type']} >= {o['min_slope']} MB/h above the "
-                f"previous; {m['leak_lifetimes']}/{m['lifetimes']} lifetimes leak",
+                f"previous; {m['leak_lifetimes']}/{m['lifetimes']} lifetimes leak"
+                + (
+                    f" (earlier releases {m['same_age_mb_h']:.1f} MB/h at the same age)"
+                    if m.get("same_age_mb_h") is not None
+                    else ""
+                ),
                 None,
                 None,
                 m["process_type"],

@@ -14,11 +14,11 @@ classifier of `memory` called `leak` or `growing`, in release order per (app, pr
    p >= `trend_p` -> `inconclusive`;
 3. against the lifetimes of earlier releases (those not judged `leak`, boot time known), at the
    same age since boot: `leak` when the Theil-Sen slope over the common age range is at least
-   `faster_ratio` x theirs and `min_slope` MB/h above, else `warmup` (it grows as the earlier
-   releases did at that age);
-4. whether or not 3 applied: `leak` when it keeps growing (late-half slope >= `min_slope`)
-   past the level where earlier lifetimes levelled off (their late-half slope < `min_slope`),
-   by more than max(`min_growth`, 3 MAD of those levels);
+   `faster_ratio` x theirs and `min_slope` MB/h above;
+4. `leak` when it keeps growing (late-half slope >= `min_slope`) past the level where earlier
+   lifetimes levelled off (their late-half slope < `min_slope`), by more than
+   max(`min_growth`, 3 MAD of those levels); else, when 3 could compare, `warmup` (it grows
+   as the earlier releases did at that age);
 5. without a comparison (first release, unknown boot times, no overlap): its own shape. Shorter
    than `min_shape_hours` of samples it is `inconclusive` (a warm-up with a time constant of
    8 h is as straight as a leak over 4 h; one of 11 h bends below `linear_ratio` within
@@ -201,6 +201,17 @@ def _judge(
             None,
         )
     late = lv.late if lv.late is not None else 0.0
+    same_age = _same_age(lv, refs, lives, o)
+    if same_age is not None:  # 3: faster than earlier releases at the same age
+        own, ref, lo, hi = same_age
+        if own >= ref + min_slope and own >= o["faster_ratio"] * max(ref, 0.0):
+            return (
+                leak,
+                f"{own:.1f} MB/h at ages {lo:.1f}-{hi:.1f} h, earlier releases "
+                f"{ref:.1f} MB/h at the same age",
+                None,
+                ref,
+            )
     # 4: still growing past where earlier lifetimes levelled off
     flat = [
         lives[j].last
@@ -220,38 +231,17 @@ def _judge(
                 f"still growing {late:.1f} MB/h at {lv.last:.0f} MB, past the "
                 f"{top:.0f} MB where earlier releases levelled off",
                 None,
-                None,
+                same_age[1] if same_age else None,
             )
-    # 3: slope at the same age as earlier releases' lifetimes
-    if lv.age is not None and len(lv.age) >= 4:
-        aged = [lives[j] for j in refs if lives[j].age is not None and len(lives[j].age) >= 4]
-        if aged:
-            lo = float(lv.age[0])
-            hi = min(float(lv.age[-1]), max(float(r.age[-1]) for r in aged))  # type: ignore[index]
-            if hi - lo >= o["min_compare_hours"]:
-                own, _ = lv.slope_between(lo, hi)
-                theirs = [
-                    s
-                    for s, cover in (r.slope_between(lo, hi) for r in aged)
-                    if s is not None and cover >= 0.5 * (hi - lo)
-                ]
-                if own is not None and theirs:
-                    ref = float(np.median(theirs))
-                    if own >= ref + min_slope and own >= o["faster_ratio"] * max(ref, 0.0):
-                        return (
-                            leak,
-                            f"{own:.1f} MB/h at ages {lo:.1f}-{hi:.1f} h, earlier releases "
-                            f"{ref:.1f} MB/h at the same age",
-                            None,
-                            ref,
-                        )
-                    return (
-                        "warmup",
-                        f"{own:.1f} MB/h at ages {lo:.1f}-{hi:.1f} h, as earlier releases "
-                        f"({ref:.1f} MB/h at the same age)",
-                        None,
-                        ref,
-                    )
+    if same_age is not None:  # 3: grows as earlier releases did at that age
+        own, ref, lo, hi = same_age
+        return (
+            "warmup",
+            f"{own:.1f} MB/h at ages {lo:.1f}-{hi:.1f} h, as earlier releases "
+            f"({ref:.1f} MB/h at the same age)",
+            None,
+            ref,
+        )
     # 5: its own shape
     if lv.span < o["min_shape_hours"]:
         return (
@@ -270,3 +260,28 @@ def _judge(
         None,
         None,
     )
+
+
+def _same_age(
+    lv: _Life, refs: list[int], lives: list[_Life], o: dict[str, float]
+) -> tuple[float, float, float, float] | None:
+    """(own slope, median slope of earlier releases' lifetimes, lo, hi) over the ages
+    [lo, hi] both cover (at least `min_compare_hours`); None without such lifetimes."""
+    if lv.age is None or len(lv.age) < 4:
+        return None
+    aged = [lives[j] for j in refs if lives[j].age is not None and len(lives[j].age) >= 4]
+    if not aged:
+        return None
+    lo = float(lv.age[0])
+    hi = min(float(lv.age[-1]), max(float(r.age[-1]) for r in aged))  # type: ignore[index]
+    if hi - lo < o["min_compare_hours"]:
+        return None
+    own, _ = lv.slope_between(lo, hi)
+    theirs = [
+        s
+        for s, cover in (r.slope_between(lo, hi) for r in aged)
+        if s is not None and cover >= 0.5 * (hi - lo)
+    ]
+    if own is None or not theirs:
+        return None
+    return own, float(np.median(theirs)), lo, hi

@@ -121,7 +121,10 @@ def test_leak_introduced_by_v3_is_found_on_v3_only(dataset_from_lines, lines):
     assert (v3["classification"] == "leak").all(), v3["judgement"].to_list()
     assert set(kinds(rel, "release_regression")) == {"v3"}
     reg = kinds(rel, "release_regression")["v3"]
-    assert any(r["metric"] == "memory_slope_mb_h" for r in reg.evidence["regressions"])
+    mem_reg = [r for r in reg.evidence["regressions"] if r["metric"] == "memory_slope_mb_h"]
+    assert len(mem_reg) == 1 and "at the same age" in mem_reg[0]["test"]
+    assert all("earlier releases" in j for j in v3["judgement"])
+    assert (v3["ref_slope_mb_h"].abs() < 2).all()  # v1, v2 were flat at the same age
     assert (g.filter(pl.col("release") != "v3")["classification"] != "leak").all()
 
 
