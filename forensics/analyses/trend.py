@@ -12,9 +12,9 @@ classifier of `memory` called `leak` or `growing`, in release order per (app, pr
    10-minute window levels, so the autocorrelation of 20 s samples is gone; fewer for
    lifetimes shorter than three hours, so that there are six blocks), one-sided
    p >= `trend_p` -> `inconclusive`;
-3. against the lifetimes of earlier releases (those not judged `leak`, boot time known), at the
-   same age since boot: `leak` when the Theil-Sen slope over the common age range is at least
-   `faster_ratio` x theirs and `min_slope` MB/h above;
+3. against the lifetimes of earlier releases (the latest `MAX_REFS` not judged `leak`, boot
+   time known), at the same age since boot: `leak` when the Theil-Sen slope over the common
+   age range is at least `faster_ratio` x theirs and `min_slope` MB/h above;
 4. `leak` when it keeps growing (late-half slope >= `min_slope`) past the level where earlier
    lifetimes levelled off (their late-half slope < `min_slope`), by more than
    max(`min_growth`, 3 MAD of those levels); else, when 3 could compare, `warmup` (it grows
@@ -41,6 +41,9 @@ import numpy as np
 import polars as pl
 
 BLOCK_WINDOWS = 3
+# Earlier lifetimes compared with (the latest ones): bounds the work on apps with thousands of
+# lifetimes, and the recent releases are the comparison that matters.
+MAX_REFS = 40
 JUDGED = ("leak", "growing")
 
 
@@ -150,12 +153,13 @@ def judge_by_age(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
         refs: list[int] = []  # lifetimes of earlier releases not judged leak
         for rel in sorted(by_rel, key=_version):
             for i in by_rel[rel]:
+                recent = refs[-MAX_REFS:]
                 if cls[i] in JUDGED:
-                    cls[i], why[i], settle[i], ref_slope[i] = _judge(lives[i], refs, lives, o)
+                    cls[i], why[i], settle[i], ref_slope[i] = _judge(lives[i], recent, lives, o)
                 elif cls[i] == "plateau" and (lives[i].late or 0.0) >= o["min_slope"] and refs:
                     # a warm-up with a leak on top bends like a cache but keeps rising: only
                     # the earlier releases can tell (rules 3 and 4); else it stays a plateau
-                    got = _judge(lives[i], refs, lives, o)
+                    got = _judge(lives[i], recent, lives, o)
                     if got[0] in JUDGED:
                         cls[i], why[i], settle[i], ref_slope[i] = got
             refs += [i for i in by_rel[rel] if cls[i] not in ("leak", "insufficient")]
