@@ -57,7 +57,7 @@ from forensics.analyses.lifetimes import (
     lifetimes as lifetimes_frame,
 )
 from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
-from forensics.analyses.memory import memory_growth
+from forensics.analyses.memory import NO_VERDICT, memory_growth
 from forensics.store.views import query
 
 OTHER = "(other)"
@@ -197,7 +197,7 @@ def _empty() -> pl.DataFrame:
 
 def _release_grows(growth: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
     """Per (app, release, process_type): do its lifetimes really grow (mostly `leak`)?"""
-    enough = growth.filter(~pl.col("classification").is_in(["insufficient", "growing"]))
+    enough = growth.filter(~pl.col("classification").is_in(NO_VERDICT))
     return enough.group_by(GROUP).agg(
         ((pl.col("classification") == "leak").mean() >= o["min_leak_share"]).alias("release_grows")
     )

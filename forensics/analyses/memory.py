@@ -37,6 +37,14 @@ Classification per lifetime (thresholds are keyword options of `memory_growth`):
   median, or window levels that rose by that much and came back down;
 - `healthy`: none of the above.
 
+Then every `leak` / `growing` lifetime (and a `plateau` still rising late) is judged again by
+its age since boot against the lifetimes of the same process type on earlier releases
+(`forensics.analyses.trend.judge_by_age`): a cache that takes longer to fill than a dyno lives
+grows in every lifetime of every release along the same curve. The outcome may be `warmup`
+(grows as earlier releases did at that age, or bends), `inconclusive` (too short to tell, no
+earlier release to compare; `settle` says what would decide), `step` (one bloat jump, then
+flat), or it stays `leak` / `growing`. `judgement` says which rule decided.
+
 Quota: `memory_quota_mb` of the samples; else `Process running mem=NNNM(PP.P%)` events
 (mem / pct x 100, snapped to a known dyno size within 5 %); else the dyno size in the last
 `Scaled to web@N:Size` before the lifetime (or the first after); else unknown (null).
@@ -49,7 +57,8 @@ an unknown size counts as 2x: `forensics.heroku.r15_pct`). Both are only given f
 
 Findings (`forensics.findings.memory`): `memory_leak` per (app, release, process type) whose
 lifetimes leak, naming the dynos, the median slope and the routes `attribution` blames;
-`memory_quota` per R14 / R15 episode (`quota_episodes`).
+`memory_growth` (info) where they are only `inconclusive`; `memory_quota` per R14 / R15
+episode (`quota_episodes`).
 """
 
 from __future__ import annotations
@@ -70,9 +79,22 @@ from forensics.analyses.lifetimes import (
 from forensics.analyses.lifetimes import (
     lifetimes as lifetimes_frame,
 )
+from forensics.analyses.trend import judge_by_age
 from forensics.store.views import query
 
-CLASSES = ("leak", "growing", "plateau", "spike", "healthy", "insufficient")
+CLASSES = (
+    "leak",
+    "growing",
+    "inconclusive",
+    "warmup",
+    "step",
+    "plateau",
+    "spike",
+    "healthy",
+    "insufficient",
+)
+# classes whose slope says nothing a release can be compared on (too short, or unjudged)
+NO_VERDICT = ("insufficient", "growing", "inconclusive")
 
 DEFAULTS: dict[str, float] = {
     "window_minutes": 10.0,
@@ -87,6 +109,13 @@ DEFAULTS: dict[str, float] = {
     "min_requests_per_hour": 30.0,
     "spike_mb": 50.0,
     "spike_pct": 10.0,
+    # judgement by age since boot (`_judge_by_age`)
+    "min_shape_hours": 5.0,  # own-shape test: a warm-up of tau <= ~11 h bends below linear_ratio
+    "linear_ratio": 0.8,  # late / early half slope at or above this: not bending (linear)
+    "faster_ratio": 2.0,  # grows this much faster at the same age than earlier releases
+    "min_compare_hours": 1.0,  # common age range needed to compare slopes at the same age
+    "trend_p": 0.05,  # Mann-Kendall p-value (on 30-minute block minima) for "it grows"
+    "step_share": 0.6,  # one block-to-block rise holding this share of the growth: a step
 }
 
 
@@ -112,7 +141,10 @@ def memory_growth(
     from the last total at slope_mb_h; only for `leak` / `growing` lifetimes with a quota),
     r15_threshold_pct (the R15 limit in % of the quota: 200, 120 or 100 by the dyno's size from
     `Scaled to`, 200 when the size is unknown; `forensics.heroku.r15_pct`), classification (see
-    the module doc), and `metric_sources` (list of {file, first_line, last_line} of its
+    the module doc), age_start_h / age_end_h (age since boot of the first / last window; null
+    when it started before the log), trend_p (Mann-Kendall), late_slope_mb_h (second half),
+    ref_slope_mb_h (earlier releases at the same age), judgement and settle
+    (`trend.judge_by_age`), and `metric_sources` (list of {file, first_line, last_line} of its
     metrics rows).
     """
     opts = {**DEFAULTS, **options}
@@ -184,6 +216,13 @@ _COLUMNS = [
     "hours_to_r15",
     "r15_threshold_pct",
     "classification",
+    "age_start_h",
+    "age_end_h",
+    "trend_p",
+    "late_slope_mb_h",
+    "ref_slope_mb_h",
+    "judgement",
+    "settle",
     "metric_sources",
 ]
 
@@ -233,6 +272,13 @@ def _empty() -> pl.DataFrame:
         "hours_to_r15": f,
         "r15_threshold_pct": f,
         "classification": s,
+        "age_start_h": f,
+        "age_end_h": f,
+        "trend_p": f,
+        "late_slope_mb_h": f,
+        "ref_slope_mb_h": f,
+        "judgement": s,
+        "settle": s,
         "metric_sources": src,
     }
     return pl.DataFrame(schema=schema)
@@ -426,6 +472,10 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
                CASE WHEN bool_or(by_req) THEN 'requests' ELSE 'time' END AS growth_axis
         FROM pairs GROUP BY ALL
     ),
+    wl AS (
+        SELECT akey, dyno, lifetime, list(t ORDER BY r) AS w_t, list(lvl ORDER BY r) AS w_lvl
+        FROM win_r GROUP BY ALL
+    ),
     quad AS (
         -- sums for a least-squares parabola of the levels over u in [0, 1] (requests or time)
         SELECT akey, dyno, lifetime, count(*) AS q0, sum(u) AS q1, sum(u * u) AS q2,
@@ -454,7 +504,8 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
            qd.q0, qd.q1, qd.q2, qd.q3, qd.q4, qd.p0, qd.p1, qd.p2,
            CAST(coalesce(rt.n_req, 0) AS BIGINT) AS requests,
            ws.lvl_last - ws.lvl_first AS growth_mb, ws.drop_mb, ws.spike_mb,
-           ms.metric_sources
+           ms.metric_sources, wl.w_t, wl.w_lvl,
+           CASE WHEN NOT l.started_before_log THEN epoch(coalesce(l.up, l.start)) END AS boot_s
     FROM q
     JOIN L l ON q.akey = l.akey AND q.dyno = l.dyno AND q.lifetime = l.lifetime
     LEFT JOIN win_stats ws ON q.akey = ws.akey AND q.dyno = ws.dyno AND q.lifetime = ws.lifetime
@@ -463,6 +514,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
     LEFT JOIN over o ON q.akey = o.akey AND q.dyno = o.dyno AND q.lifetime = o.lifetime
     LEFT JOIN msrc ms ON q.akey = ms.akey AND q.dyno = ms.dyno AND q.lifetime = ms.lifetime
     LEFT JOIN rq_tot rt ON q.akey = rt.akey AND q.dyno = rt.dyno AND q.lifetime = rt.lifetime
+    LEFT JOIN wl ON q.akey = wl.akey AND q.dyno = wl.dyno AND q.lifetime = wl.lifetime
     """
 
 
@@ -512,7 +564,9 @@ def _classify(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
         .otherwise(pl.lit("healthy"))
     )
     # a straight line only makes sense for memory that keeps growing (not for a plateau)
-    rising = (slope >= o["min_slope"]) & pl.col("classification").is_in(["leak", "growing"])
+    rising = (slope >= o["min_slope"]) & pl.col("classification").is_in(
+        ["leak", "growing", "inconclusive"]
+    )
     current = pl.coalesce("end_mb", "peak_mb")
 
     # R15 at 200 % of the quota unless the dyno's size (from `Scaled to`) says otherwise
@@ -524,7 +578,8 @@ def _classify(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
             pl.max_horizontal(left, pl.lit(0.0)) / slope
         )
 
-    return df.with_columns(cls.alias("classification")).with_columns(
+    df = judge_by_age(df.with_columns(cls.alias("classification")), o)
+    return df.with_columns(
         hours_to(heroku.R14_PCT).alias("hours_to_r14"),
         hours_to(r15_pct).alias("hours_to_r15"),
         r15_pct.cast(pl.Float64).alias("r15_threshold_pct"),

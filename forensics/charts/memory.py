@@ -12,7 +12,18 @@ from forensics.charts.encode import inline, release_sort, time_tip, time_x
 
 SERIES = ("memory_total", "memory_rss", "quota", "R14", "R15", "restart", "crash", "release")
 COLORS = ("#1f77b4", "#9ecae1", "#d62728", "#ff7f0e", "#8c0000", "#7f7f7f", "#9467bd", "#2ca02c")
-CLASS_COLORS = ("#d62728", "#ff7f0e", "#1f77b4", "#9467bd", "#2ca02c", "#bdbdbd")
+# one colour per memory.CLASSES class, by name (a class added there without one fails a test)
+CLASS_COLORS = {
+    "leak": "#d62728",
+    "growing": "#ff7f0e",
+    "inconclusive": "#fdd0a2",
+    "warmup": "#9ecae1",
+    "step": "#8c564b",
+    "plateau": "#1f77b4",
+    "spike": "#9467bd",
+    "healthy": "#2ca02c",
+    "insufficient": "#bdbdbd",
+}
 
 
 def leak_trend_chart(
@@ -151,7 +162,8 @@ def growth_by_release_chart(
             xOffset=alt.XOffset("process_type:N"),
             y=alt.Y("slope_mb_h:Q", title="memory growth (MB/h per lifetime, rss+swap)"),
             color=alt.Color(
-                "classification:N", scale=alt.Scale(domain=list(CLASSES), range=list(CLASS_COLORS))
+                "classification:N",
+                scale=alt.Scale(domain=list(CLASSES), range=[CLASS_COLORS[c] for c in CLASSES]),
             ),
             shape=alt.Shape("process_type:N", title="process type"),
             tooltip=[

@@ -25,6 +25,7 @@ SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
 KINDS = (
     "memory_leak",
     "memory_quota",
+    "memory_growth",
     "release_regression",
     "timeout_hotspot",
     "crash",
