@@ -18,12 +18,12 @@ from forensics.analyses.availability import (
     unclean_shutdowns,
 )
 from forensics.analyses.crash_reasons import (
-    block_sources,
     crash_reasons,
     reason_evidence,
     reason_for,
 )
 from forensics.findings import Finding, Source, line_sources, located
+from forensics.findings.reasons import attach_reason, reason_sources, with_reason
 
 
 def findings(
@@ -91,34 +91,6 @@ def _listed_sources(r: dict[str, Any]) -> list[Source]:
     return line_sources(pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]}))
 
 
-def with_reason(summary: str, reason: dict[str, Any] | None) -> str:
-    """`summary` ending with the app's own reason: `...: KeyError: 'X' (app/config.py:12).`"""
-    if not reason:
-        return summary
-    where = f" ({reason['location']})" if reason.get("location") else ""
-    share = ""
-    if reason.get("of_crashes", 0) > reason.get("crashes", 0):
-        share = f" in {reason['crashes']} of {reason['of_crashes']} crashes"
-    also = "; ".join(f"{o['text']} ({o['crashes']})" for o in reason.get("others", [])[:2])
-    also = f"; also {also}" if also else ""
-    return f"{summary.rstrip('.')}: {reason['text']}{where}{share}{also}."
-
-
-def reason_sources(reason: dict[str, Any] | None, rows: pl.DataFrame | None = None) -> list[Source]:
-    """The input lines of a reason's error block, or of every crash's block among `rows`."""
-    if rows is not None and "reason_sources" in rows.columns:
-        items = block_sources(rows)
-    else:
-        items = (reason or {}).get("sources", [])
-    return [Source(s["file"], int(s["first_line"]), int(s["last_line"])) for s in items]
-
-
-def _attach(evidence: dict[str, Any], reason: dict[str, Any] | None) -> dict[str, Any]:
-    if reason:
-        evidence["reason"] = reason
-    return evidence
-
-
 def _crash_findings(
     k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame, reasons: pl.DataFrame
 ) -> list[Finding]:
@@ -171,7 +143,7 @@ def _crash_findings(
                 release=first["release"],
                 start=g["ts"].min(),
                 end=g["ts"].max(),
-                evidence=_attach(
+                evidence=attach_reason(
                     {
                         "crashes": n,
                         "during_shutdown": shutdown,
@@ -224,7 +196,7 @@ def _loop_finding(r: dict[str, Any], reasons: pl.DataFrame) -> Finding:
         **located(r),
         start=r["start"],
         end=r["end"],
-        evidence=_attach(
+        evidence=attach_reason(
             {
                 "crashes": int(r["crashes"]),
                 "minutes": round(minutes, 1),
@@ -267,7 +239,7 @@ def _boot_findings(b: pl.DataFrame, reasons: pl.DataFrame) -> list[Finding]:
                 **located(r),
                 start=g["ts"].min(),
                 end=g["ts"].max(),
-                evidence=_attach(
+                evidence=attach_reason(
                     {
                         "r10": n,
                         "crashed_after": crashed,

@@ -16,8 +16,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from forensics.analyses.crash_reasons import crash_reasons, reason_for
 from forensics.analyses.downtime import downtime
 from forensics.findings import Finding, Source, line_sources
+from forensics.findings.reasons import attach_reason, reason_sources, with_reason
 
 
 def findings(
@@ -27,10 +29,14 @@ def findings(
     critical_web_minutes: float = 2.0,
     critical_failed_requests: int = 10,
     worker_minutes: float = 10.0,
+    lifetimes: pl.DataFrame | None = None,
 ) -> list[Finding]:
-    """`downtime` findings (see the module doc for severity)."""
+    """`downtime` findings (see the module doc for severity), each with the app's own reason
+    for the crashes inside its window when the log has one (`evidence.reason`)."""
     out = []
-    for r in downtime(con).iter_rows(named=True):
+    windows = downtime(con)
+    reasons = crash_reasons(con, lifetimes=lifetimes) if windows.height else None
+    for r in windows.iter_rows(named=True):
         sev = _severity(
             r,
             min_minutes=min_minutes,
@@ -38,8 +44,20 @@ def findings(
             critical_failed_requests=critical_failed_requests,
             worker_minutes=worker_minutes,
         )
-        out.append(_finding(r, sev))
+        out.append(_finding(r, sev, _reason(reasons, r)))
     return out
+
+
+def _reason(reasons: pl.DataFrame | None, r: dict[str, Any]) -> dict[str, Any] | None:
+    """The reason of the crashes in a window: its dyno's, or for a process-type row the first
+    of its dynos that has one."""
+    if reasons is None or reasons.is_empty():
+        return None
+    for dyno in [r["dyno"]] if r["dyno"] else list(r["dynos"] or []):
+        found = reason_for(reasons, app=r["app"], dyno=dyno, start=r["start"], end=r["end"])
+        if found:
+            return found
+    return None
 
 
 def _severity(r: dict[str, Any], **t: float) -> str:
@@ -71,7 +89,7 @@ def _duration(minutes: float) -> str:
     return f"{minutes / 60:.1f} h"
 
 
-def _finding(r: dict[str, Any], severity: str) -> Finding:
+def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) -> Finding:
     what = r["dyno"] or r["process_type"]
     none_up = "" if r["dyno"] else f"no {r['process_type']} dyno up"
     start, end = r["start"], r["end"]
@@ -105,6 +123,7 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
             f"({100 * (r['failed_share'] or 0):.0f} %, {codes})"
         )
     summary = f"{what} was down {_duration(r['minutes'])} ({span}){since}{detail}{users}{tail}."
+    summary = with_reason(summary, reason)
     ended = (
         None if r["ended_by"] is None else {"kind": r["ended_by"], "release": r["ended_by_release"]}
     )
@@ -118,22 +137,25 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
         release=r["release"],
         start=start,
         end=end,
-        evidence={
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "ongoing": bool(r["ongoing"]),
-            "minutes": round(r["minutes"], 1),
-            "ended_by": ended,
-            "restart_attempts": int(r["restart_attempts"]),
-            "failed_releases": rels,
-            "failed_requests": int(failed or 0),
-            "failed_share": round(float(r["failed_share"] or 0.0), 3),
-            "failed_codes": list(r["failed_codes"] or []),
-            "opened_by": r["opened_by"],
-            "started_before_log": bool(r["started_before_log"]),
-            "dynos": list(r["dynos"] or []),
-        },
-        sources=_sources(r),
+        evidence=attach_reason(
+            {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "ongoing": bool(r["ongoing"]),
+                "minutes": round(r["minutes"], 1),
+                "ended_by": ended,
+                "restart_attempts": int(r["restart_attempts"]),
+                "failed_releases": rels,
+                "failed_requests": int(failed or 0),
+                "failed_share": round(float(r["failed_share"] or 0.0), 3),
+                "failed_codes": list(r["failed_codes"] or []),
+                "opened_by": r["opened_by"],
+                "started_before_log": bool(r["started_before_log"]),
+                "dynos": list(r["dynos"] or []),
+            },
+            reason,
+        ),
+        sources=_sources(r) + reason_sources(reason),
         score=float(r["minutes"]) + float(failed or 0) / 10,
     )
 

@@ -389,3 +389,24 @@ def test_real_worker_r15_at_the_end_is_info(b_real) -> None:
     found = findings(open_dataset(b_real("src-049")))
     assert [(f.dyno, f.severity) for f in found] == [("worker.1", "info")]
     assert by_kind(found, "downtime") == found
+
+
+def test_downtime_says_why_it_crashed(tmp_path) -> None:
+    """The worker printed a missing config var before each exit: both downtime findings (the
+    dyno's and the type's) carry it as evidence.reason, in the summary and in the sources."""
+    app = f"{DAY}T09:00:00.000000+00:00 app[worker.1]: "
+    log = WORKER.replace(
+        f"{DAY}T09:00:00.000000+00:00 heroku[worker.1]: Process exited with status 1",
+        app
+        + 'KeyError: key not found: "SIDEKIQ_REDIS_URL"\n'
+        + app
+        + "/app/config/initializers/sidekiq.rb:4:in `fetch'\n"
+        + f"{DAY}T09:00:00.000000+00:00 heroku[worker.1]: Process exited with status 1",
+    )
+    con, _ = ingest_lines(tmp_path, log)
+    found = findings(con)
+    assert len(found) == 2
+    for f in found:
+        reason = f.evidence["reason"]
+        assert "SIDEKIQ_REDIS_URL" in reason["text"] and "SIDEKIQ_REDIS_URL" in f.summary
+        assert any(s.first_line <= 3 <= s.last_line for s in f.sources)  # the KeyError line
