@@ -144,7 +144,8 @@ def test_output_path_is_an_existing_file(tmp_path):
     proc = run_script("ingest", str(GOOD), "-o", str(taken))
     assert proc.returncode == 2
     assert_one_line_error(
-        proc.stderr.decode(), f"{taken}: exists and is not a directory; choose another -o"
+        proc.stderr.decode(),
+        f"{taken}: exists and is not a directory; choose another output directory (-o)",
     )
     assert taken.read_text() == "not a dataset"
 
@@ -157,7 +158,8 @@ def test_output_dir_that_is_not_a_dataset(tmp_path):
     assert result.exit_code == 2
     assert_one_line_error(
         result.stderr,
-        f"{other}: directory is not empty and is not a forensics dataset; choose another -o",
+        f"{other}: directory is not empty and is not a forensics dataset; "
+        "choose another output directory (-o)",
     )
     assert sorted(p.name for p in other.iterdir()) == ["cat.jpg"]
 

@@ -27,6 +27,7 @@ from forensics.charts.timeouts import (
     timeout_heatmap_data,
     timeout_hotspots_chart,
 )
+from forensics.errors import OutputError
 from forensics.findings import Finding, rank
 from forensics.report import inputs, provenance, tables
 from forensics.report.page import ChartBlock, Page, Table, json_for_script
@@ -309,11 +310,15 @@ def _title(root: Path, facts: list[tuple[str, Any]]) -> str:
 
 def _write_atomic(out: Path, text: str) -> None:
     """Write `text` to `out` through a temporary file renamed into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
+    except OSError as e:
+        raise OutputError(
+            f"{out}: cannot write ({e.strerror}); choose another output file"
+        ) from None
     finally:
         if tmp.exists():
             tmp.unlink()
