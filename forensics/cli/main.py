@@ -331,7 +331,8 @@ def sql(
             "parquet": result.write_parquet,
         }[kind]
         try:
-            write(output)
+            with open(output, "wb") as fh:  # an OSError with its reason, not the writer's own
+                write(fh)
         except OSError as e:
             raise ForensicsError(
                 f"{output}: cannot write ({e.strerror}); choose another -o"

@@ -315,6 +315,10 @@ def _write_atomic(out: Path, text: str) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
+    except FileExistsError:  # from mkdir: a parent is a file
+        raise OutputError(
+            f"{out}: cannot write ({out.parent} is not a directory); choose another output file"
+        ) from None
     except OSError as e:
         raise OutputError(
             f"{out}: cannot write ({e.strerror}); choose another output file"
