@@ -16,9 +16,10 @@ import altair as alt
 import duckdb
 import polars as pl
 
-from forensics.analyses.lifetimes import lifetimes
+from forensics.analyses.attribution import route_attribution as attribution_frame
+from forensics.analyses.memory import lifetimes_and_growth
 from forensics.charts.attribution import route_attribution, route_attribution_data
-from forensics.charts.growth import growth_by_release, growth_by_release_data, lifetime_slopes
+from forensics.charts.growth import growth_by_release, growth_by_release_data
 from forensics.charts.leak import leak_trend_chart, leak_trend_data
 from forensics.charts.releases import release_comparison_chart, release_comparison_data
 from forensics.charts.timeline import event_timeline_chart, timeline_data
@@ -27,9 +28,9 @@ from forensics.charts.timeouts import (
     timeout_heatmap_data,
     timeout_hotspots_chart,
 )
-from forensics.errors import OutputError
-from forensics.findings import Finding, rank
-from forensics.report import inputs, provenance, tables
+from forensics.errors import ForensicsError, OutputError
+from forensics.findings import Finding, collect_findings, rank
+from forensics.report import provenance, tables
 from forensics.report.page import ChartBlock, Page, Table, json_for_script
 from forensics.report.redact import redact_text, redact_value
 from forensics.store.views import Cut, open_dataset
@@ -44,7 +45,7 @@ class _Build:
     lifetimes: pl.DataFrame | None = None
     slopes: pl.DataFrame | None = None
     growth: pl.DataFrame | None = None
-    growth_source: str = ""
+    attribution: pl.DataFrame | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -60,13 +61,13 @@ def write_report(
 ) -> dict[str, Any]:
     """Write the report for the dataset at `dataset_dir` to `out_path` (one HTML file).
 
-    `findings`: the findings to show; None collects them with
-    `forensics.findings.collect_findings` (the section says so when that is not available).
+    `findings`: the findings to show (`Finding`s); None collects them with
+    `forensics.findings.collect_findings`.
     `redact` masks IPs, e-mails, request ids and query strings everywhere in the page.
     `cut` and `routes_file` are those of `forensics.store.views.open_dataset`.
     Returns stats: path, bytes, charts (rendered), tables, findings (count or None),
     seconds, redacted, notes (sections shown as a note instead of a chart), errors (sections
-    that failed; their error is shown in the page).
+    that hit a ForensicsError, shown in the page; any other exception propagates: it is a bug).
     """
     t0 = time.perf_counter()
     root = Path(dataset_dir)
@@ -98,21 +99,21 @@ def _build(
     b = _Build(con=con, redact=redact)
     page = Page(redact_text if redact else _same)
 
-    b.lifetimes = _guard(b, "lifetimes", lambda: lifetimes(con), None)
-    b.growth, b.growth_source = _guard(
-        b, "memory growth", lambda: inputs.memory_growth(con, b.lifetimes), (None, "")
-    )
+    b.lifetimes, b.growth = lifetimes_and_growth(con)
+    b.attribution = attribution_frame(con, lifetimes=b.lifetimes, growth=b.growth)
     if findings is None:
-        items, why = _guard(
+        items = _guard(
             b,
             "findings",
-            lambda: inputs.collect(con, lifetimes=b.lifetimes, growth=b.growth),
-            (None, "The findings could not be collected (error below)."),
+            lambda: collect_findings(
+                con, lifetimes=b.lifetimes, growth=b.growth, attribution=b.attribution
+            ),
+            None,
         )
     else:
-        items, why = list(findings), ""
-    finding_dicts = None if items is None else [_finding_dict(f) for f in _ranked(items)]
-    findings_html = page.findings(finding_dicts, why or inputs.NO_FINDINGS)
+        items = list(findings)
+    finding_dicts = None if items is None else [f.to_json() for f in rank(_checked(items))]
+    findings_html = page.findings(finding_dicts, "The findings could not be collected.")
 
     charts = [
         _chart(b, "chart-leak", "Memory per dyno", LEAK_CAPTION, _leak),
@@ -204,22 +205,20 @@ def _leak(b: _Build) -> ChartResult:
     return leak_trend_chart(df), ""
 
 
+_GROWTH_SOURCE = "forensics.analyses.memory.memory_growth"
+_ATTRIBUTION_SOURCE = "forensics.analyses.attribution.route_attribution"
+
+
 def _growth(b: _Build) -> ChartResult:
-    frame, source = b.growth, f"slopes: {b.growth_source}"
-    if frame is None:
-        frame = lifetime_slopes(b.con)
-        source = f"slopes: forensics.charts.growth.lifetime_slopes ({b.growth_source})"
-    b.slopes = frame
-    if growth_by_release_data(frame).is_empty():
+    frame = b.slopes = b.growth
+    if frame is None or growth_by_release_data(frame).is_empty():
         return None, "No lifetime with enough memory samples to measure growth."
-    return growth_by_release(frame, source=source), ""
+    return growth_by_release(frame, source=f"slopes: {_GROWTH_SOURCE}"), ""
 
 
 def _attribution(b: _Build) -> ChartResult:
-    frame, source = inputs.route_attribution(b.con, b.lifetimes, b.growth)
-    if frame is None:
-        return None, f"Route attribution needs the attribution analysis: {source}."
-    if route_attribution_data(frame).is_empty():
+    frame, source = b.attribution, _ATTRIBUTION_SOURCE
+    if frame is None or route_attribution_data(frame).is_empty():
         return None, f"The attribution analysis ({source}) attributed no growth to any route."
     return route_attribution(frame, source=f"source: {source}"), ""
 
@@ -258,7 +257,7 @@ def _chart(
             spec = redact_value(spec)
         if spec is not None:
             json_for_script(spec)  # embeddable (no NaN): fail here, not in the page
-    except Exception as e:  # one broken section must not cost the whole report
+    except ForensicsError as e:  # a data gap; any other exception is a bug and propagates
         b.errors.append(f"{title}: {type(e).__name__}: {e}")
         return ChartBlock(key, title, caption, None, f"This chart failed: {type(e).__name__}: {e}")
     return ChartBlock(key, title, caption, spec, note)
@@ -269,7 +268,7 @@ def _table(
 ) -> Table:
     try:
         return build(b.con)
-    except Exception as e:  # shown in place of the table
+    except ForensicsError as e:  # shown in place of the table
         b.errors.append(f"{title}: {type(e).__name__}: {e}")
         return Table(key, title, [], [], note=f"This table failed: {type(e).__name__}: {e}")
 
@@ -277,7 +276,7 @@ def _table(
 def _guard(b: _Build, what: str, fn: Callable[[], Any], default: Any) -> Any:
     try:
         return fn()
-    except Exception as e:  # reported in the page and the stats
+    except ForensicsError as e:  # reported in the page and the stats
         b.errors.append(f"{what}: {type(e).__name__}: {e}")
         return default
 
@@ -289,18 +288,13 @@ def _same(text: str) -> str:
     return text
 
 
-def _ranked(items: list[Any]) -> list[Any]:
-    if items and all(isinstance(f, Finding) for f in items):
-        return rank(items)
+def _checked(items: list[Any]) -> list[Finding]:
+    for f in items:
+        if not isinstance(f, Finding):
+            raise TypeError(
+                f"a finding must be a forensics.findings.Finding, not {type(f).__name__}"
+            )
     return items
-
-
-def _finding_dict(f: Any) -> dict[str, Any]:
-    if isinstance(f, Finding):
-        return f.to_json()
-    if isinstance(f, dict):
-        return f
-    raise TypeError(f"a finding must be a forensics.findings.Finding, not {type(f).__name__}")
 
 
 def _title(root: Path, facts: list[tuple[str, Any]]) -> str:
