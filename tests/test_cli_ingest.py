@@ -243,7 +243,7 @@ def test_one_input_missing_among_good_ones(tmp_path):
     assert proc.stderr.decode() == f"forensics: skipped: {missing}: no such file or directory\n"
     summary = json.loads(proc.stdout)
     assert summary["totals"]["files"] == {
-        "ingested": 1, "empty": 0, "already_ingested": 0, "failed": 1,
+        "ingested": 1, "empty": 0, "already_ingested": 0, "not_a_log": 0, "failed": 1,
     }  # fmt: skip
     assert row_counts(tmp_path / "ds") == {
         "requests": 0, "dyno_metrics": 0, "addon_metrics": 0, "events": 8, "app_logs": 6,
@@ -433,3 +433,17 @@ def test_app_mapping_needs_both_sides(tmp_path):
     assert result.stderr == (
         "forensics: error: --app =acme: expected GLOB=NAME, e.g. 'shop-*=acme-shop'\n"
     )
+
+
+def test_a_file_with_no_heroku_line_is_named_and_exits_1(tmp_path):
+    result = cli("ingest", str(REAL), "-o", str(tmp_path / "ds"), "-q")
+    assert result.exit_code == 1
+    notes = REAL / "PROVENANCE.md"
+    lines = len(notes.read_text().splitlines())
+    assert (
+        f"  {notes}: not a Heroku log (no line has a Heroku shape); its {lines:,} lines are "
+        "in rejects" in result.stdout.splitlines()
+    )
+    assert "not a Heroku log)" in result.stdout.splitlines()[0]
+    kept = read_table(tmp_path / "ds", "rejects").filter(pl.col("source_file") == str(notes))
+    assert kept.height == lines  # still accounted for

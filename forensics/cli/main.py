@@ -203,7 +203,7 @@ def ingest(
         click.echo(ingest_summary_text(summary))
     for f in summary.failed:
         click.echo(f"forensics: skipped: {f.error}", err=True)
-    if summary.failed:
+    if summary.failed or summary.not_logs:
         sys.exit(EXIT_PARTIAL)
 
 
