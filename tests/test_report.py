@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from report_browser import dump_dom, find_chromium
 
-import forensics.findings
+import forensics.report.writer
+from forensics.errors import ForensicsError
 from forensics.findings import Finding, Source
 from forensics.ingest import ingest
 from forensics.report import write_report
@@ -157,9 +158,8 @@ def test_no_external_loads(page: str) -> None:
 
 def test_findings_and_provenance(report: tuple[Path, dict], page: str) -> None:
     stats = report[1]
-    if hasattr(forensics.findings, "collect_findings"):
-        assert stats["findings"] and stats["findings"] > 0
-        assert 'class="finding critical"' in page
+    assert stats["findings"] > 0
+    assert 'class="finding critical"' in page
     for text in ("scenario.log", "hostile.log", "forensics", "time span (UTC)", "input lines"):
         assert text in page
     for table in ("Slowest routes by p95 service time", "R14 / R15 memory episodes", "Crashes"):
@@ -284,15 +284,37 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "ds"
 
 
-def test_without_a_findings_module(
+def test_a_bug_in_a_section_fails_instead_of_becoming_a_note(
     tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delattr(forensics.findings, "collect_findings", raising=False)
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(forensics.report.writer.availability, "timeline", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        write_report(tiny, tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_forensics_error_in_a_section_is_shown_as_a_note(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gap(*args: object, **kwargs: object) -> None:
+        raise ForensicsError("no release lines")
+
+    monkeypatch.setattr(forensics.report.writer.availability, "timeline", gap)
     stats = write_report(tiny, tmp_path / "r.html")
-    text = (tmp_path / "r.html").read_text()
-    assert stats["findings"] is None and stats["errors"] == []
-    assert "no findings module available" in text
-    assert 'class="finding' not in text
+    assert stats["errors"] == ["Event timeline: ForensicsError: no release lines"]
+    assert (
+        "This chart failed: ForensicsError: no release lines" in (tmp_path / "r.html").read_text()
+    )
+
+
+def test_findings_must_be_finding_objects(tiny: Path, tmp_path: Path) -> None:
+    with pytest.raises(
+        TypeError, match=r"a finding must be a forensics\.findings\.Finding, not dict"
+    ):
+        write_report(tiny, tmp_path / "r.html", findings=[{"kind": "crash"}])  # type: ignore[list-item]
 
 
 def test_given_findings_are_escaped_and_redacted(tiny: Path, tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def read(
     app: str | None,
     batch_bytes: int = BATCH_BYTES,
 ) -> Iterator[Batch]:
-    """Yield envelope batches (and rejects) for one drain body, framing ~16 MB at a time."""
+    """Yield envelope batches (and rejects) for one drain body, `batch_bytes` (8 MB) at once."""
     carry = b""
     cur = _Cursor()
     for block in itertools.chain(_blocks(chunks, batch_bytes), [b""]):

@@ -26,8 +26,9 @@ from forensics.charts.concurrency import concurrency_chart
 from forensics.charts.memory import growth_by_release_chart, growth_points, leak_trend_chart
 from forensics.charts.releases import release_comparison_chart
 from forensics.charts.timeouts import timeout_hotspots_chart
-from forensics.findings import Finding, rank
-from forensics.report import inputs, provenance, tables
+from forensics.errors import ForensicsError, OutputError
+from forensics.findings import Finding, collect_findings, rank
+from forensics.report import provenance, tables
 from forensics.report.page import ChartBlock, Page, Table, json_for_script
 from forensics.report.redact import redact_text, redact_value
 from forensics.store.views import Cut, open_dataset
@@ -58,13 +59,13 @@ def write_report(
 ) -> dict[str, Any]:
     """Write the report for the dataset at `dataset_dir` to `out_path` (one HTML file).
 
-    `findings`: the findings to show; None collects them with
-    `forensics.findings.collect_findings` (the section says so when that is not available).
+    `findings`: the findings to show (`Finding`s); None collects them with
+    `forensics.findings.collect_findings`.
     `redact` masks IPs, e-mails, request ids and query strings everywhere in the page.
     `cut` and `routes_file` are those of `forensics.store.views.open_dataset`.
     Returns stats: path, bytes, charts (rendered), tables, findings (count or None),
     seconds, redacted, notes (sections shown as a note instead of a chart), errors (sections
-    that failed; their error is shown in the page).
+    that hit a ForensicsError, shown in the page; any other exception propagates: it is a bug).
     """
     t0 = time.perf_counter()
     root = Path(dataset_dir)
@@ -111,16 +112,16 @@ def _build(
     b.crashes = _guard(b, "crashes", lambda: availability.crashes(con), None)
     if findings is None:
         frames = {"lifetimes": b.lifetimes, "growth": b.growth, "attribution": b.attribution}
-        items, why = _guard(
+        items = _guard(
             b,
             "findings",
-            lambda: inputs.collect(con, **frames),
-            (None, "The findings could not be collected (error below)."),
+            lambda: collect_findings(con, **{k: v for k, v in frames.items() if v is not None}),
+            None,
         )
     else:
-        items, why = list(findings), ""
-    finding_dicts = None if items is None else [_finding_dict(f) for f in _ranked(items)]
-    findings_html = page.findings(finding_dicts, why or inputs.NO_FINDINGS)
+        items = list(findings)
+    finding_dicts = None if items is None else [f.to_json() for f in rank(_checked(items))]
+    findings_html = page.findings(finding_dicts, "The findings could not be collected.")
 
     charts = [
         _chart(b, "chart-leak", "Memory per dyno", LEAK_CAPTION, _leak),
@@ -288,7 +289,7 @@ def _chart(
             spec = redact_value(spec)
         if spec is not None:
             json_for_script(spec)  # embeddable (no NaN): fail here, not in the page
-    except Exception as e:  # one broken section must not cost the whole report
+    except ForensicsError as e:  # a data gap; any other exception is a bug and propagates
         b.errors.append(f"{title}: {type(e).__name__}: {e}")
         return ChartBlock(key, title, caption, None, f"This chart failed: {type(e).__name__}: {e}")
     return ChartBlock(key, title, caption, spec, note)
@@ -297,7 +298,7 @@ def _chart(
 def _table(b: _Build, key: str, title: str, build: Callable[[_Build], Table]) -> Table:
     try:
         return build(b)
-    except Exception as e:  # shown in place of the table
+    except ForensicsError as e:  # shown in place of the table
         b.errors.append(f"{title}: {type(e).__name__}: {e}")
         return Table(key, title, [], [], note=f"This table failed: {type(e).__name__}: {e}")
 
@@ -305,7 +306,7 @@ def _table(b: _Build, key: str, title: str, build: Callable[[_Build], Table]) ->
 def _guard(b: _Build, what: str, fn: Callable[[], Any], default: Any) -> Any:
     try:
         return fn()
-    except Exception as e:  # reported in the page and the stats
+    except ForensicsError as e:  # reported in the page and the stats
         b.errors.append(f"{what}: {type(e).__name__}: {e}")
         return default
 
@@ -317,18 +318,13 @@ def _same(text: str) -> str:
     return text
 
 
-def _ranked(items: list[Any]) -> list[Any]:
-    if items and all(isinstance(f, Finding) for f in items):
-        return rank(items)
+def _checked(items: list[Any]) -> list[Finding]:
+    for f in items:
+        if not isinstance(f, Finding):
+            raise TypeError(
+                f"a finding must be a forensics.findings.Finding, not {type(f).__name__}"
+            )
     return items
-
-
-def _finding_dict(f: Any) -> dict[str, Any]:
-    if isinstance(f, Finding):
-        return f.to_json()
-    if isinstance(f, dict):
-        return f
-    raise TypeError(f"a finding must be a forensics.findings.Finding, not {type(f).__name__}")
 
 
 def _title(root: Path, facts: list[tuple[str, Any]]) -> str:
@@ -338,11 +334,19 @@ def _title(root: Path, facts: list[tuple[str, Any]]) -> str:
 
 def _write_atomic(out: Path, text: str) -> None:
     """Write `text` to `out` through a temporary file renamed into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
+    except FileExistsError:  # from mkdir: a parent is a file
+        raise OutputError(
+            f"{out}: cannot write ({out.parent} is not a directory); choose another output file"
+        ) from None
+    except OSError as e:
+        raise OutputError(
+            f"{out}: cannot write ({e.strerror}); choose another output file"
+        ) from None
     finally:
         if tmp.exists():
             tmp.unlink()
