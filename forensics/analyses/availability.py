@@ -33,8 +33,9 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql, sql_list, with_release
-from forensics.store.views import query
+from forensics.analyses.common import with_release
+from forensics.analyses.sql import app_key_expr, query, sql_list
+from forensics.heroku import process_type_sql
 
 ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")
 LOG_LOSS_CODES = ("L10", "L11", "L12", "L13")
@@ -287,7 +288,7 @@ def stayed_down(
         "AND from_state = 'crashed' AND to_state = 'starting'",
     )
     metrics = query(con, "SELECT app, dyno, max(ts) AS last_metric FROM dyno_metrics GROUP BY ALL")
-    key = [pl.col("app").fill_null("").alias("_app"), "dyno"]
+    key = [app_key_expr(alias="_app"), "dyno"]
     st = state.with_columns(key[0])
     d = k.with_columns(key[0]).join(st.drop("app"), on=["_app", "dyno"], how="left")
     d = d.filter(pl.col("last_up").is_null() | (pl.col("ts") > pl.col("last_up")))

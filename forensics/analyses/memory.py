@@ -57,16 +57,16 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from forensics.analyses.lifetimes import (
+from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+from forensics.analyses.sql import (
+    app_key_expr,
+    app_key_sql,
     assign_sql,
     has_rows,
     metric_rows_sql,
+    query,
     registered,
 )
-from forensics.analyses.lifetimes import (
-    lifetimes as lifetimes_frame,
-)
-from forensics.store.views import query
 
 R14_PCT = 100.0
 R15_PCT = 200.0  # Heroku: R15 when memory use exceeds 200 % of the quota (current generation)
@@ -283,15 +283,15 @@ def _snap_sql(expr: str) -> str:
 def _growth_sql(lt: str, o: dict[str, float]) -> str:
     samples = metric_rows_sql(lt, "memory_total_mb IS NOT NULL")
     mem_events = assign_sql(
-        """SELECT *, coalesce(app, '') AS akey, ts AS key_ts FROM events
+        f"""SELECT *, {app_key_sql()} AS akey, ts AS key_ts FROM events
            WHERE dyno IS NOT NULL AND (kind = 'memory'
                  OR (kind = 'error' AND code IN ('R14', 'R15')))""",
         lt,
     )
     # requests per dyno and minute (the window counts need no more precision)
     reqs = assign_sql(
-        """SELECT akey, dyno, m, n, make_timestamp(m * 60000000 + 30000000) AS key_ts
-           FROM (SELECT coalesce(app, '') AS akey, dyno, epoch_us(ts) // 60000000 AS m,
+        f"""SELECT akey, dyno, m, n, make_timestamp(m * 60000000 + 30000000) AS key_ts
+           FROM (SELECT {app_key_sql()} AS akey, dyno, epoch_us(ts) // 60000000 AS m,
                         count(*) AS n
                  FROM requests WHERE dyno IS NOT NULL GROUP BY ALL)""",
         lt,
@@ -302,7 +302,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
     win = o["window_minutes"] * 60
     maxw = o["max_windows"]
     return f"""
-    WITH L AS (SELECT *, coalesce(app, '') AS akey FROM {lt}),
+    WITH L AS (SELECT *, {app_key_sql()} AS akey FROM {lt}),
     s AS (
         SELECT akey, dyno, lifetime, ts, source_file, line_no,
                memory_total_mb AS total,
@@ -329,7 +329,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
         FROM me WHERE mem_pct > 0 AND mem_mb > 0 GROUP BY ALL
     ),
     form AS (
-        SELECT coalesce(e.app, '') AS akey, e.ts, p.ptype, sz.quota
+        SELECT {app_key_sql("e.app")} AS akey, e.ts, p.ptype, sz.quota
         FROM events e,
              (SELECT DISTINCT process_type AS ptype FROM L) p,
              {_sizes_sql()}
@@ -594,15 +594,15 @@ def quota_episodes(
     gr = growth if growth is not None else memory_growth(con, lifetimes=lt)
     with registered(con, lt.drop("sources")) as name:
         errs = assign_sql(
-            """SELECT *, coalesce(app, '') AS akey, ts AS key_ts FROM events
+            f"""SELECT *, {app_key_sql()} AS akey, ts AS key_ts FROM events
                WHERE kind = 'error' AND code IN ('R14', 'R15') AND dyno IS NOT NULL""",
             name,
         )
         mem = assign_sql(
-            """SELECT coalesce(app, '') AS akey, dyno, ts AS key_ts, ts, mem_mb AS mb
+            f"""SELECT {app_key_sql()} AS akey, dyno, ts AS key_ts, ts, mem_mb AS mb
                FROM events WHERE kind = 'memory' AND dyno IS NOT NULL AND mem_mb IS NOT NULL
                UNION ALL
-               SELECT coalesce(app, ''), dyno, ts, ts, memory_total_mb FROM dyno_metrics
+               SELECT {app_key_sql()}, dyno, ts, ts, memory_total_mb FROM dyno_metrics
                WHERE memory_total_mb IS NOT NULL AND dyno IS NOT NULL""",
             name,
         )
@@ -642,7 +642,7 @@ def quota_episodes(
     if eps.height == 0:
         return pl.DataFrame(schema=schema)
     info = lt.select(
-        pl.col("app").fill_null("").alias("akey"),
+        app_key_expr(),
         "app",
         "dyno",
         "lifetime",
@@ -650,7 +650,7 @@ def quota_episodes(
         "release",
     )
     g = gr.select(
-        pl.col("app").fill_null("").alias("akey"),
+        app_key_expr(),
         "dyno",
         "lifetime",
         "quota_mb",

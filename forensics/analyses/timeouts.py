@@ -28,12 +28,9 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import (
-    process_type_sql,
-    sql_list,
-)
+from forensics.analyses.sql import query, sql_list
 from forensics.errors import ForensicsError
-from forensics.store.views import query
+from forensics.heroku import process_type_sql
 
 ROUTER_LIMIT_MS = 30_000
 DEFAULT_CODES: tuple[str, ...] = ("H12",)

@@ -19,10 +19,11 @@ import altair as alt
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql, with_release
+from forensics.analyses.common import with_release
 from forensics.charts.columns import pick
 from forensics.charts.encode import inline, release_sort, version_of
 from forensics.charts.sql import run, where
+from forensics.heroku import process_type_sql
 
 CLASSES = ("leak", "growing", "plateau", "spike", "healthy", "insufficient")
 CLASS_COLORS = ("#d62728", "#ff7f0e", "#1f77b4", "#9467bd", "#2ca02c", "#bdbdbd")

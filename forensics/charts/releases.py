@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.common import releases
-from forensics.analyses.lifetimes import registered
+from forensics.analyses.sql import registered
 from forensics.charts.encode import inline, release_sort, time_tip
 from forensics.charts.growth import growth_by_release_data, lifetime_slopes
 from forensics.charts.sql import run, where

@@ -10,7 +10,7 @@ import altair as alt
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import sql_list
+from forensics.analyses.sql import sql_list
 from forensics.charts.encode import inline, time_tip, time_x
 from forensics.charts.sql import bucket_sql, nice_bucket, run, where
 
