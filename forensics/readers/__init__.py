@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from forensics.errors import ForensicsError
 from forensics.readers import cli_text, drain, papertrail, syslog
 from forensics.readers.envelope import Batch
+from forensics.readers.syslog import Calendar
 
 
 @runtime_checkable
@@ -66,12 +67,11 @@ def read(
     *,
     source_file: str,
     app: str | None,
-    year: int | None = None,
-    tz: str = "UTC",
+    calendar: Calendar | None = None,
 ) -> Iterator[Batch]:
-    """Envelope batches of one input through the reader `name`; `year` and `tz` reach only the
-    readers whose timestamps need them."""
+    """Envelope batches of one input through the reader `name`; `calendar` (the year and zone
+    of timestamps without them, UTC this year by default) reaches only the readers that need it."""
     mod = get(name)
     if mod.CALENDAR:
-        return mod.read(chunks, source_file=source_file, app=app, year=year, tz=tz)
+        return mod.read(chunks, source_file=source_file, app=app, calendar=calendar)
     return mod.read(chunks, source_file=source_file, app=app)
