@@ -47,18 +47,17 @@ import polars as pl
 from scipy.optimize import nnls
 from scipy.special import fdtri
 
-from forensics.analyses.lifetimes import (
+from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
+from forensics.analyses.memory import NO_VERDICT, memory_growth
+from forensics.analyses.sql import (
+    app_key_sql,
     assign_sql,
     has_rows,
     metric_rows_sql,
+    query,
     registered,
 )
-from forensics.analyses.lifetimes import (
-    lifetimes as lifetimes_frame,
-)
-from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
-from forensics.analyses.memory import NO_VERDICT, memory_growth
-from forensics.store.views import query
 
 OTHER = "(other)"
 
@@ -211,7 +210,7 @@ def _levels_sql(lt: str, o: dict[str, float]) -> str:
     wm = max(1, round(o["window_minutes"]))
     q = o["level_quantile"]
     return f"""
-    WITH L AS (SELECT *, coalesce(app, '') AS akey FROM {lt}),
+    WITH L AS (SELECT *, {app_key_sql()} AS akey FROM {lt}),
     s AS (
         SELECT akey, dyno, lifetime, ts, epoch_us(ts) // 60000000 AS m,
                coalesce(memory_rss_mb + coalesce(memory_swap_mb, 0), memory_total_mb) AS lvl
@@ -245,9 +244,9 @@ def _levels_sql(lt: str, o: dict[str, float]) -> str:
 
 def _counts_sql(lt: str, pw: str) -> str:
     reqs = assign_sql(
-        """SELECT akey, dyno, m, method, route, n,
+        f"""SELECT akey, dyno, m, method, route, n,
                   make_timestamp(m * 60000000 + 30000000) AS key_ts
-           FROM (SELECT coalesce(app, '') AS akey, dyno, epoch_us(ts) // 60000000 AS m,
+           FROM (SELECT {app_key_sql()} AS akey, dyno, epoch_us(ts) // 60000000 AS m,
                         coalesce(method, '') AS method, coalesce(route, '') AS route,
                         count(*) AS n
                  FROM requests WHERE dyno IS NOT NULL GROUP BY ALL)""",

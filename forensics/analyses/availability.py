@@ -35,9 +35,9 @@ import duckdb
 import polars as pl
 
 from forensics import heroku
-from forensics.analyses.common import sql_list, with_release
+from forensics.analyses.common import with_release
+from forensics.analyses.sql import app_key_expr, query, sql_list
 from forensics.heroku import process_type_sql
-from forensics.store.views import query
 
 ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")
 LOG_LOSS_CODES = heroku.LOG_LOSS_CODES
@@ -290,7 +290,7 @@ def stayed_down(
         "AND from_state = 'crashed' AND to_state = 'starting'",
     )
     metrics = query(con, "SELECT app, dyno, max(ts) AS last_metric FROM dyno_metrics GROUP BY ALL")
-    key = [pl.col("app").fill_null("").alias("_app"), "dyno"]
+    key = [app_key_expr(alias="_app"), "dyno"]
     st = state.with_columns(key[0])
     d = k.with_columns(key[0]).join(st.drop("app"), on=["_app", "dyno"], how="left")
     d = d.filter(pl.col("last_up").is_null() | (pl.col("ts") > pl.col("last_up")))
@@ -592,11 +592,11 @@ def timeline(
       earliest kept).
     """
     from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
-    from forensics.analyses.series import run, where
+    from forensics.analyses.series import where
 
     cond, params = where(dyno=dyno, since=since, until=until)
     app_cond, app_params = where(since=since, until=until)
-    app = run(
+    app = query(
         con,
         f"""
         SELECT '{APP_LANE}' AS lane, kind, min(ts) AS ts,
@@ -623,7 +623,7 @@ def timeline(
             pl.col("last_app_line").fill_null("(none)"),
         ).alias("detail"),
     )
-    errors = run(
+    errors = query(
         con,
         f"""
         SELECT dyno AS lane, 'error' AS kind, ts, code AS label,
@@ -692,10 +692,10 @@ def _down_periods(
 ) -> pl.DataFrame:
     """`down` periods (from a crash of `k` until the dyno's next `to up`, else the log end) and
     `stopped` periods (`to down` until up again); consecutive crashes make one period."""
-    from forensics.analyses.series import run, where
+    from forensics.analyses.series import where
 
     cond, params = where(dyno=dyno, since=since, until=until)
-    states = run(
+    states = query(
         con,
         f"""
         SELECT dyno, ts, to_state FROM events

@@ -29,14 +29,14 @@ import duckdb
 import polars as pl
 
 from forensics import heroku
+from forensics.analyses.sql import app_key_expr, app_key_sql, query
 from forensics.errors import ForensicsError
-from forensics.store.views import query
 
 # Async gunicorn worker classes: one worker serves many requests; no fixed thread capacity.
 ASYNC_WORKERS = ("eventlet", "gevent", "tornado", "uvicorn", "aiohttp")
 _US = 1_000_000
 # Join key for the app: a null app (exports that do not name it) as "", so that nulls match.
-_APP = pl.col("app").fill_null("").alias("_app")
+_APP = app_key_expr(alias="_app")
 
 
 def _levels(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -57,11 +57,11 @@ def _levels(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]
     try:
         r = query(
             con,
-            """
+            f"""
             SELECT n.g, epoch_us(r.ts) - CAST(r.service_ms AS BIGINT) * 1000 AS start_us,
                    epoch_us(r.ts) AS end_us, r.connect_ms, r.service_ms
             FROM requests r JOIN _b_names n
-              ON r.dyno = n.dyno AND coalesce(r.app, '') = coalesce(n.app, '')
+              ON r.dyno = n.dyno AND {app_key_sql("r.app")} = {app_key_sql("n.app")}
             WHERE r.service_ms IS NOT NULL AND r.service_ms >= 0
               AND coalesce(r.status, 0) <> 101
             """,

@@ -24,8 +24,7 @@ import polars as pl
 
 from forensics.analyses.app_errors import Block, error_blocks, reason_key
 from forensics.analyses.availability import crashes
-from forensics.analyses.lifetimes import registered
-from forensics.store.views import query
+from forensics.analyses.sql import app_key_expr, app_key_sql, query, registered
 
 # A crash line and its lifetime's end this close are the same event.
 MATCH_SECONDS = 15
@@ -97,7 +96,7 @@ def crash_reasons(
             SELECT w.crash_id, l.ts, l.message, l.request_id IS NOT NULL AS tagged,
                    l.source_file, l.line_no
             FROM {w} w JOIN app_logs l
-              ON l.dyno = w.dyno AND coalesce(l.app, '') = w.akey
+              ON l.dyno = w.dyno AND {app_key_sql("l.app")} = w.akey
              AND l.ts >= w.lo AND l.ts <= w.hi
             ORDER BY w.crash_id, l.ts, l.source_file, l.line_no
             """,
@@ -189,7 +188,7 @@ def reason_for(
     sources, command, others (the other reasons: text, crashes)}; None when none has one."""
     f = reasons.filter(
         (pl.col("dyno") == dyno)
-        & pl.col("app").fill_null("").eq(app or "")
+        & app_key_expr("app").eq(app or "")
         & pl.col("reason").is_not_null()
     )
     if start is not None:
@@ -263,14 +262,14 @@ def _windows(
     the next start.
     """
     crash = k.with_row_index("crash_id").with_columns(
-        pl.col("app").fill_null("").alias("akey"),
+        app_key_expr("app"),
         pl.col("ts").alias("crash_ts"),
         _crash_kind().alias("crash_kind"),
         pl.col("cause").alias("platform_cause"),
     )
     starts = query(
         con,
-        "SELECT coalesce(app, '') AS akey, dyno, ts, command FROM events "
+        f"SELECT {app_key_sql('app')} AS akey, dyno, ts, command FROM events "
         "WHERE kind = 'start' AND dyno IS NOT NULL AND command IS NOT NULL",
     )
     ts = pl.Datetime("us", "UTC")
@@ -279,7 +278,7 @@ def _windows(
     )
     if lifetimes is not None and not lifetimes.is_empty():
         lt = lifetimes.select(
-            pl.col("app").fill_null("").alias("akey"),
+            app_key_expr("app"),
             "dyno",
             "start",
             "end",

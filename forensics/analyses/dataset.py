@@ -6,8 +6,8 @@ from typing import Any
 
 import duckdb
 
+from forensics.analyses.sql import query
 from forensics.schema import TABLE_NAMES
-from forensics.store.views import query
 
 TIMED = tuple(t for t in TABLE_NAMES if t != "rejects")
 

@@ -53,10 +53,10 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.availability import crashes, log_end
-from forensics.analyses.common import sql_list, with_release
-from forensics.analyses.lifetimes import DYNO_RE, registered
+from forensics.analyses.common import with_release
+from forensics.analyses.lifetimes import DYNO_RE
+from forensics.analyses.sql import query, registered, sql_list
 from forensics.heroku import CLIENT_CODES, ONE_OFF_TYPES, process_type
-from forensics.store.views import query
 
 RESTART_GAP_SECONDS = 120
 HOLD_SECONDS = 60

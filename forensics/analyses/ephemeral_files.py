@@ -18,9 +18,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from forensics.analyses.lifetimes import registered
+from forensics.analyses.sql import app_key_sql, query, registered
 from forensics.routes import route_expr
-from forensics.store.views import query
 
 # An error this soon after the dyno's last start follows that restart.
 RESTART_MINUTES = 10.0
@@ -92,11 +91,11 @@ def ephemeral_files(
             con,
             f"""
             WITH starts AS (
-                SELECT coalesce(app, '') AS akey, dyno, ts FROM events
+                SELECT {app_key_sql("app")} AS akey, dyno, ts FROM events
                 WHERE kind = 'start' AND dyno IS NOT NULL
             ),
             st AS (
-                SELECT e.eid, (SELECT max(s.ts) FROM starts s WHERE s.akey = coalesce(e.app, '')
+                SELECT e.eid, (SELECT max(s.ts) FROM starts s WHERE s.akey = {app_key_sql("e.app")}
                                AND s.dyno = e.dyno AND s.ts <= e.ts) AS process_start
                 FROM {e} e
             ),
@@ -116,7 +115,7 @@ def ephemeral_files(
                        AS before_restart
             FROM {e} e JOIN st USING (eid)
             LEFT JOIN named n ON n.path = e.path AND n.ts < e.ts
-                 AND coalesce(n.app, '') = coalesce(e.app, '')
+                 AND {app_key_sql("n.app")} = {app_key_sql("e.app")}
             GROUP BY e.eid, st.process_start
             """,
         )

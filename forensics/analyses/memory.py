@@ -70,17 +70,17 @@ import numpy as np
 import polars as pl
 
 from forensics import heroku
-from forensics.analyses.lifetimes import (
+from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+from forensics.analyses.sql import (
+    app_key_expr,
+    app_key_sql,
     assign_sql,
     has_rows,
     metric_rows_sql,
+    query,
     registered,
 )
-from forensics.analyses.lifetimes import (
-    lifetimes as lifetimes_frame,
-)
 from forensics.analyses.trend import judge_by_age
-from forensics.store.views import query
 
 CLASSES = (
     "leak",
@@ -301,15 +301,15 @@ def _snap_sql(expr: str) -> str:
 def _growth_sql(lt: str, o: dict[str, float]) -> str:
     samples = metric_rows_sql(lt, "memory_total_mb IS NOT NULL")
     mem_events = assign_sql(
-        """SELECT *, coalesce(app, '') AS akey, ts AS key_ts FROM events
+        f"""SELECT *, {app_key_sql()} AS akey, ts AS key_ts FROM events
            WHERE dyno IS NOT NULL AND (kind = 'memory'
                  OR (kind = 'error' AND code IN ('R14', 'R15')))""",
         lt,
     )
     # requests per dyno and minute (the window counts need no more precision)
     reqs = assign_sql(
-        """SELECT akey, dyno, m, n, make_timestamp(m * 60000000 + 30000000) AS key_ts
-           FROM (SELECT coalesce(app, '') AS akey, dyno, epoch_us(ts) // 60000000 AS m,
+        f"""SELECT akey, dyno, m, n, make_timestamp(m * 60000000 + 30000000) AS key_ts
+           FROM (SELECT {app_key_sql()} AS akey, dyno, epoch_us(ts) // 60000000 AS m,
                         count(*) AS n
                  FROM requests WHERE dyno IS NOT NULL GROUP BY ALL)""",
         lt,
@@ -320,7 +320,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
     win = o["window_minutes"] * 60
     maxw = o["max_windows"]
     return f"""
-    WITH L AS (SELECT *, coalesce(app, '') AS akey FROM {lt}),
+    WITH L AS (SELECT *, {app_key_sql()} AS akey FROM {lt}),
     s AS (
         SELECT akey, dyno, lifetime, ts, source_file, line_no,
                memory_total_mb AS total,
@@ -347,7 +347,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
         FROM me WHERE mem_pct > 0 AND mem_mb > 0 GROUP BY ALL
     ),
     form AS (
-        SELECT coalesce(e.app, '') AS akey, e.ts, p.ptype, sz.quota, sz.r15_pct
+        SELECT {app_key_sql("e.app")} AS akey, e.ts, p.ptype, sz.quota, sz.r15_pct
         FROM events e,
              (SELECT DISTINCT process_type AS ptype FROM L) p,
              {_sizes_sql()}
@@ -627,15 +627,15 @@ def quota_episodes(
     gr = growth if growth is not None else memory_growth(con, lifetimes=lt)
     with registered(con, lt.drop("sources")) as name:
         errs = assign_sql(
-            """SELECT *, coalesce(app, '') AS akey, ts AS key_ts FROM events
+            f"""SELECT *, {app_key_sql()} AS akey, ts AS key_ts FROM events
                WHERE kind = 'error' AND code IN ('R14', 'R15') AND dyno IS NOT NULL""",
             name,
         )
         mem = assign_sql(
-            """SELECT coalesce(app, '') AS akey, dyno, ts AS key_ts, ts, mem_mb AS mb
+            f"""SELECT {app_key_sql()} AS akey, dyno, ts AS key_ts, ts, mem_mb AS mb
                FROM events WHERE kind = 'memory' AND dyno IS NOT NULL AND mem_mb IS NOT NULL
                UNION ALL
-               SELECT coalesce(app, ''), dyno, ts, ts, memory_total_mb FROM dyno_metrics
+               SELECT {app_key_sql()}, dyno, ts, ts, memory_total_mb FROM dyno_metrics
                WHERE memory_total_mb IS NOT NULL AND dyno IS NOT NULL""",
             name,
         )
@@ -675,7 +675,7 @@ def quota_episodes(
     if eps.height == 0:
         return pl.DataFrame(schema=schema)
     info = lt.select(
-        pl.col("app").fill_null("").alias("akey"),
+        app_key_expr(),
         "app",
         "dyno",
         "lifetime",
@@ -683,7 +683,7 @@ def quota_episodes(
         "release",
     )
     g = gr.select(
-        pl.col("app").fill_null("").alias("akey"),
+        app_key_expr(),
         "dyno",
         "lifetime",
         "quota_mb",
@@ -784,9 +784,9 @@ def _conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
 def _top_dynos(con: duckdb.DuckDBPyConnection, cond: str, params: dict, limit: int) -> list[str]:
     """Dynos with memory data, highest peak first, at most `limit`, returned in name order."""
-    from forensics.analyses.series import dyno_key, run
+    from forensics.analyses.series import dyno_key
 
-    df = run(
+    df = query(
         con,
         f"""
         SELECT dyno, max(mb) AS peak FROM (
@@ -806,9 +806,9 @@ def _trend_memory(
     con: duckdb.DuckDBPyConnection, cond: str, params: dict, width: int
 ) -> pl.DataFrame:
     """Max and mean memory_total / memory_rss per dyno, process instance and bucket."""
-    from forensics.analyses.series import bucket_sql, run
+    from forensics.analyses.series import bucket_sql
 
-    wide = run(
+    wide = query(
         con,
         f"""
         WITH m AS (
@@ -851,9 +851,8 @@ def _trend_memory(
 
 def _trend_quota(con: duckdb.DuckDBPyConnection, cond: str, params: dict) -> pl.DataFrame:
     """Quota per dyno: from runtime metrics, else derived from `mem=NNNM(PP.P%)` events."""
-    from forensics.analyses.series import run
 
-    return run(
+    return query(
         con,
         f"""
         WITH q AS (
@@ -878,10 +877,10 @@ def _trend_errors(
     con: duckdb.DuckDBPyConnection, cond: str, params: dict, width: int, memory: pl.DataFrame
 ) -> pl.DataFrame:
     """R14/R15 counts per dyno and bucket, placed at that bucket's memory (or the quota)."""
-    from forensics.analyses.series import bucket_sql, run
+    from forensics.analyses.series import bucket_sql
 
     bucket = bucket_sql(width)
-    err = run(
+    err = query(
         con,
         f"""
         WITH b AS (
@@ -958,10 +957,10 @@ def _trend_releases(
     dynos: list[str],
 ) -> pl.DataFrame:
     """Each release once (its first line), repeated for every dyno of the trend."""
-    from forensics.analyses.series import run, where
+    from forensics.analyses.series import where
 
     cond, params = where(since=since, until=until)
-    rel = run(
+    rel = query(
         con,
         f"""
         SELECT release AS label, min(ts) AS ts, arg_min(message, ts) AS detail

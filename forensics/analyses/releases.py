@@ -41,10 +41,16 @@ import duckdb
 import polars as pl
 from scipy.special import betainc
 
-from forensics.analyses.lifetimes import assign_sql, has_rows, registered
 from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
 from forensics.analyses.memory import NO_VERDICT, lifetimes_and_growth
-from forensics.store.views import query
+from forensics.analyses.sql import (
+    app_key_expr,
+    app_key_sql,
+    assign_sql,
+    has_rows,
+    query,
+    registered,
+)
 
 DEFAULTS: dict[str, float] = {
     "min_requests": 200.0,
@@ -224,15 +230,15 @@ def _release_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Releases of the log plus the inferred one running before the first, with ends."""
     return query(
         con,
-        """
+        f"""
         WITH r AS (
-            SELECT coalesce(app, '') AS akey, any_value(app) AS app, release,
+            SELECT {app_key_sql()} AS akey, any_value(app) AS app, release,
                    TRY_CAST(substr(release, 2) AS BIGINT) AS version, min(ts) AS start,
                    arg_min(source_file, ts) AS source_file, arg_min(line_no, ts) AS line_no
             FROM events WHERE kind = 'release' AND release IS NOT NULL GROUP BY akey, release
         ),
         span AS (
-            SELECT coalesce(app, '') AS akey, min(ts) AS lo, max(ts) AS hi FROM (
+            SELECT {app_key_sql()} AS akey, min(ts) AS lo, max(ts) AS hi FROM (
                 SELECT app, ts FROM events UNION ALL SELECT app, ts FROM requests
                 UNION ALL SELECT app, ts FROM dyno_metrics
             ) GROUP BY ALL
@@ -259,19 +265,19 @@ def _release_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
     # which lifetime served each (dyno, minute): requests are looked up in that small map
     minute_map = assign_sql(
-        """SELECT DISTINCT coalesce(app, '') AS akey, coalesce(dyno, '') AS dyno,
+        f"""SELECT DISTINCT {app_key_sql()} AS akey, coalesce(dyno, '') AS dyno,
                   epoch_us(ts) // 60000000 AS m,
                   make_timestamp((epoch_us(ts) // 60000000) * 60000000 + 30000000) AS key_ts
            FROM requests""",
         lt,
     )
     errs = assign_sql(
-        """SELECT coalesce(app, '') AS akey, coalesce(dyno, '') AS dyno, ts AS key_ts, ts,
+        f"""SELECT {app_key_sql()} AS akey, coalesce(dyno, '') AS dyno, ts AS key_ts, ts,
                   code FROM events WHERE kind = 'error' AND code IN ('R14', 'R15')""",
         lt,
     )
     return f"""
-    WITH L AS (SELECT coalesce(app, '') AS akey, dyno, lifetime, release, end_cause FROM {lt}),
+    WITH L AS (SELECT {app_key_sql()} AS akey, dyno, lifetime, release, end_cause FROM {lt}),
     R AS (SELECT akey, release, start FROM {rel}),
     mm AS (
         SELECT x.akey, x.dyno, x.m, coalesce(l.release, r.release) AS rel
@@ -280,7 +286,7 @@ def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
         ASOF LEFT JOIN R r ON x.akey = r.akey AND x.key_ts >= r.start
     ),
     rq AS (
-        SELECT coalesce(app, '') AS akey, coalesce(dyno, '') AS dyno,
+        SELECT {app_key_sql()} AS akey, coalesce(dyno, '') AS dyno,
                epoch_us(ts) // 60000000 AS m, service_ms, status, code,
                coalesce(method, '') AS method, coalesce(route, '') AS route,
                source_file, line_no
@@ -377,7 +383,7 @@ def _memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
     if g.height == 0:
         return pl.DataFrame(schema=schema)
     per_type = (
-        g.with_columns(pl.col("app").fill_null("").alias("akey"))
+        g.with_columns(app_key_expr())
         .group_by("akey", "release", "process_type")
         .agg(
             pl.col("slope_mb_h").median().alias("slope_mb_h"),
@@ -432,7 +438,7 @@ def _unjudged_by_release(growth: pl.DataFrame) -> pl.DataFrame:
     if g.height == 0:
         return pl.DataFrame(schema=schema)
     per_type = (
-        g.with_columns(pl.col("app").fill_null("").alias("akey"))
+        g.with_columns(app_key_expr("app"))
         .group_by("akey", "release", "process_type")
         .agg(
             pl.col("classification").is_in(NO_VERDICT).all().alias("_none"),
@@ -480,7 +486,7 @@ def memory_not_comparable(
     }
     rows: list[dict[str, Any]] = []
     if stats.height >= 2:
-        st = stats.with_columns(pl.col("app").fill_null("").alias("akey")).sort("akey", "start")
+        st = stats.with_columns(app_key_expr("app")).sort("akey", "start")
         prev = st.select(pl.all().shift(1).over("akey").name.prefix("prev_"))
         pairs = pl.concat([st, prev], how="horizontal").filter(pl.col("prev_release").is_not_null())
         for c in pairs.iter_rows(named=True):
@@ -546,7 +552,7 @@ def release_regressions(
     }
     if st.height < 2:
         return pl.DataFrame(schema=schema)
-    st = st.with_columns(pl.col("app").fill_null("").alias("akey")).sort("akey", "start")
+    st = st.with_columns(app_key_expr()).sort("akey", "start")
     prev = st.select(pl.all().shift(1).over("akey").name.prefix("prev_"))
     pairs = pl.concat([st, prev], how="horizontal").filter(pl.col("prev_release").is_not_null())
     rows: list[dict[str, Any]] = []
@@ -749,7 +755,7 @@ def release_metrics(
     hours = pl.col("hours")
     wide = (
         st.with_columns(
-            pl.col("app").fill_null("").alias("akey"),
+            app_key_expr("app"),
             (pl.col("r14") / hours).alias("r14_per_hour"),
             (pl.col("r15") / hours).alias("r15_per_hour"),
             (pl.col("crashes") / hours).alias("crashes_per_hour"),
@@ -782,7 +788,7 @@ def release_metrics(
     )
     long = long.join(before, on=[*key, "previous"], how="left", nulls_equal=True)
     verdicts = (
-        reg.with_columns(pl.col("app").fill_null("").alias("akey"))
+        reg.with_columns(app_key_expr("app"))
         .group_by("akey", "release", "metric", "process_type")
         .agg(
             pl.col("route").drop_nulls().alias("routes"),
@@ -830,7 +836,7 @@ def memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
     }
     if per.height == 0:
         return pl.DataFrame(schema=schema)
-    apps = growth.select(pl.col("app").fill_null("").alias("akey"), "app").unique("akey")
+    apps = growth.select(app_key_expr("app"), "app").unique("akey")
     return (
         per.select("akey", "release", "memory")
         .explode("memory")

@@ -25,10 +25,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import sql_list
-from forensics.analyses.lifetimes import registered
+from forensics.analyses.sql import query, registered, sql_list
 from forensics.heroku import APP_DOWN_CODES, CLIENT_CODES
-from forensics.store.views import query
 
 MIN_COUNT = 3
 # Router timeouts are the timeouts analysis' (`timeout_hotspot`): left out here by default.

@@ -9,17 +9,11 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import polars as pl
+
+from forensics.analyses.sql import query
 
 # Bucket widths (seconds) a series may use: whole minutes, hours, days.
 NICE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
-
-
-def run(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
-) -> pl.DataFrame:
-    """Run `sql` with named `$parameters` and return a Polars frame."""
-    return con.sql(sql, params=params or None).pl()
 
 
 def where(
@@ -65,7 +59,8 @@ def nice_bucket(span_seconds: float, max_buckets: int, minimum: int = 60) -> int
 
 def span_seconds(con: duckdb.DuckDBPyConnection, table: str, cond: str, params: dict) -> float:
     """Seconds between the first and last row of `table` matching `cond` (0 when none)."""
-    row = run(con, f"SELECT epoch(max(ts)) - epoch(min(ts)) AS s FROM {table} WHERE {cond}", params)
+    sql = f"SELECT epoch(max(ts)) - epoch(min(ts)) AS s FROM {table} WHERE {cond}"
+    row = query(con, sql, params)
     value = row["s"][0]
     return float(value) if value is not None else 0.0
 

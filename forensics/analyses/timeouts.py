@@ -29,11 +29,10 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import sql_list
-from forensics.analyses.series import bucket_sql, nice_bucket, run, where
+from forensics.analyses.series import bucket_sql, nice_bucket, where
+from forensics.analyses.sql import query, sql_list
 from forensics.errors import ForensicsError
 from forensics.heroku import process_type_sql
-from forensics.store.views import query
 
 DEFAULT_CODES: tuple[str, ...] = ("H12",)
 
@@ -348,7 +347,7 @@ def error_heatmap(
     cond, params = where(dyno=dyno, route=route, since=since, until=until, route_col="route")
     codes_sql = sql_list(codes)
     if bucket_seconds is None:
-        span = run(
+        span = query(
             con,
             f"SELECT epoch(max(ts)) - epoch(min(ts)) AS s FROM requests "
             f"WHERE {cond} AND code IN {codes_sql}",
@@ -358,7 +357,7 @@ def error_heatmap(
     w = int(bucket_seconds)
     if w <= 0:
         raise ForensicsError("bucket_seconds must be positive")
-    return run(
+    return query(
         con,
         f"""
         WITH r AS (
@@ -400,7 +399,7 @@ def route_percentiles(
     """
     cond, params = where(dyno=dyno, route=route, since=since, until=until, route_col="route")
     lim = f"LIMIT {int(limit)}" if limit is not None else ""
-    return run(
+    return query(
         con,
         f"""
         SELECT route, count(*) AS requests,

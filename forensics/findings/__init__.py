@@ -2,7 +2,8 @@
 
 For each analysis under `forensics/analyses/` that concludes something, the module of the same
 name here exposes `findings(con, **options) -> list[Finding]`, built from that analysis'
-tables; `collect_findings` runs them all and ranks the result, most severe first. The JSON
+tables and listed with its options in `builders.BUILDERS`; `collect_findings` runs them all and
+ranks the result, most severe first. The JSON
 form is the contract of `forensics findings --json`.
 """
 
@@ -14,6 +15,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 import polars as pl
+
+from forensics.errors import ForensicsError
 
 # Version of the JSON form of a finding (`Finding.to_json`), described by
 # schema/findings.schema.json; bumped when a change would break a reader.
@@ -39,6 +42,10 @@ KINDS = (
     "log_loss",
     "ephemeral_files",
 )
+
+
+class UnknownOptionError(ForensicsError):
+    """An option passed to `collect_findings` that no finding builder accepts."""
 
 
 @dataclass
@@ -144,45 +151,32 @@ def rank(findings: list[Finding]) -> list[Finding]:
     )
 
 
-# Modules here that conclude something, in the order their findings are gathered.
-FINDING_MODULES = (
-    "memory",
-    "releases",
-    "timeouts",
-    "availability",
-    "concurrency",
-    "ephemeral_files",
-    "downtime",
-    "request_errors",
-)
-
-
 def collect_findings(con: Any, **options: Any) -> list[Finding]:
-    """Run every analysis' `findings(con)` over an open dataset and rank the result.
+    """Run every finding builder (`forensics.findings.builders.BUILDERS`) over an open dataset
+    and rank the result.
 
-    `options` are passed to each module that accepts them by name (e.g. `workers=2` for the
-    concurrency analysis); unknown ones are ignored by the modules that do not take them.
+    Each option goes to the builders that declare it (e.g. `workers=2` to the concurrency one);
+    a name no builder declares raises ForensicsError listing the valid ones.
     """
-    import importlib
-    import inspect
-
     from forensics.analyses.attribution import route_attribution
     from forensics.analyses.memory import lifetimes_and_growth
+    from forensics.findings.builders import ATTRIBUTION, BUILDERS, GROWTH, LIFETIMES
 
+    valid = set().union(*(b.options for b in BUILDERS))
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise UnknownOptionError(
+            f"unknown findings option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
+        )
     # Frames several analyses need: computed once here and handed to each of them.
-    options["lifetimes"], options["growth"] = lifetimes_and_growth(
-        con, options.get("lifetimes"), options.get("growth")
+    options[LIFETIMES], options[GROWTH] = lifetimes_and_growth(
+        con, options.get(LIFETIMES), options.get(GROWTH)
     )
-    if options.get("attribution") is None:
-        options["attribution"] = route_attribution(
-            con, lifetimes=options["lifetimes"], growth=options["growth"]
+    if options.get(ATTRIBUTION) is None:
+        options[ATTRIBUTION] = route_attribution(
+            con, lifetimes=options[LIFETIMES], growth=options[GROWTH]
         )
     found: list[Finding] = []
-    for name in FINDING_MODULES:
-        module = importlib.import_module(f"forensics.findings.{name}")
-        fn = module.findings
-        params = inspect.signature(fn).parameters
-        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        kwargs = {k: v for k, v in options.items() if takes_any or k in params}
-        found.extend(fn(con, **kwargs))
+    for builder in BUILDERS:
+        found.extend(builder.build(con, **{k: options[k] for k in builder.options & set(options)}))
     return rank(found)

@@ -22,6 +22,7 @@ from forensics.analyses.crash_reasons import (
     reason_evidence,
     reason_for,
 )
+from forensics.analyses.sql import app_key_expr
 from forensics.findings import Finding, Source, line_sources, located
 from forensics.findings.reasons import attach_reason, reason_sources, with_reason
 
@@ -168,7 +169,7 @@ def _reasons_of(
 ) -> pl.DataFrame:
     """The `crash_reasons` rows of one dyno between two times (inclusive)."""
     return reasons.filter(
-        pl.col("app").fill_null("").eq(app or "")
+        app_key_expr("app").eq(app or "")
         & (pl.col("dyno") == dyno)
         & pl.col("crash_ts").is_between(start, end)
     )

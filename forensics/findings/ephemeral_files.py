@@ -4,9 +4,9 @@ per-dyno filesystem, one `ephemeral_files` finding per app and path template."""
 from __future__ import annotations
 
 import duckdb
-import polars as pl
 
 from forensics.analyses.ephemeral_files import RESTART_MINUTES, ephemeral_files
+from forensics.analyses.sql import app_key_expr
 from forensics.findings import Finding, line_sources, round_or_none
 
 
@@ -20,7 +20,7 @@ def findings(
     out = []
     if t.is_empty():
         return out
-    t = t.with_columns(pl.col("app").fill_null("").alias("_app"))
+    t = t.with_columns(app_key_expr("app", alias="_app"))
     for g in t.partition_by("_app", "path_template", maintain_order=True):
         r = g.row(0, named=True)
         n = g.height

@@ -8,7 +8,8 @@ import duckdb
 import polars as pl
 
 from forensics import heroku
-from forensics.analyses.common import sql_list, with_release
+from forensics.analyses.common import with_release
+from forensics.analyses.sql import app_key_expr, query, sql_list
 from forensics.analyses.timeouts import (
     DEFAULT_CODES,
     hotspots,
@@ -16,7 +17,6 @@ from forensics.analyses.timeouts import (
     offload_candidates,
 )
 from forensics.findings import Finding, line_sources, round_or_none
-from forensics.store.views import query
 
 
 def findings(
@@ -61,7 +61,7 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
     dynos, counts = list(h["dynos"]), [int(n) for n in h["dyno_counts"]]
     by_dyno = dict(zip(dynos, counts, strict=True))
     mine = lines.filter(
-        (pl.col("app").fill_null("") == (h["app"] or ""))
+        (app_key_expr() == (h["app"] or ""))
         & (pl.col("route") == h["route"])
         & pl.col("ts").is_between(h["start"], h["end"])
     )
@@ -103,9 +103,7 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
 
 
 def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
-    mine = rows.filter(
-        (pl.col("app").fill_null("") == (c["app"] or "")) & (pl.col("route") == c["route"])
-    )
+    mine = rows.filter((app_key_expr() == (c["app"] or "")) & (pl.col("route") == c["route"]))
     dynos = sorted({d for d in mine["dyno"].to_list() if d})
     types = {heroku.process_type(d) for d in dynos}
     share = float(c["share"] or 0.0)

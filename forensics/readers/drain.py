@@ -47,6 +47,7 @@ from forensics.readers.lines import BATCH_BYTES  # one batch size for every read
 KEEP = (*ENVELOPE_COLUMNS, "raw")
 
 NAME = "drain"
+CALENDAR = False  # timestamps carry their year and zone
 
 LOOKAHEAD = 96  # more than any frame header: receive time, count, `<PRI>1 `
 MAX_FRAME = 1 << 20  # a count above this is not believed (Logplex frames are ~10 kB at most)

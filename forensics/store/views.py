@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -166,12 +167,15 @@ def _names(items: list[str], limit: int = 20) -> str:
     return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
 
 
-def query(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
-    """Run SQL over the views and return a Polars frame; SQL errors become ForensicsError."""
+def query(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run SQL (with named `$parameters`) over the views and return a Polars frame; SQL errors
+    become ForensicsError."""
     if not sql.strip():
         raise ForensicsError("empty SQL; give a query, e.g. SELECT count(*) FROM requests")
     try:
-        rel = con.sql(sql)
+        rel = con.sql(sql, params=params or None)
         if rel is None:
             raise ForensicsError("the SQL returns no result; give a query (SELECT ...)")
         return rel.pl()
