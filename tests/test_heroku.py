@@ -100,9 +100,17 @@ def test_dyno_name_and_uuid_patterns() -> None:
 
 
 def test_analyses_use_the_one_process_type() -> None:
-    """The analyses' helper is heroku's (it used to cut at the last dot: `worker.scheduler`)."""
-    from forensics.analyses import common
+    """No analysis derives a process type itself (it used to cut at the last dot:
+    `worker.scheduler`); they all take heroku's."""
+    import pathlib
 
-    assert common.process_type_sql is heroku.process_type_sql
-    got = duckdb.sql(f"SELECT {common.process_type_sql('d')} FROM (SELECT 'a.b.1' AS d)")
+    import forensics.analyses
+
+    folder = pathlib.Path(forensics.analyses.__file__).parent
+    for path in folder.glob("*.py"):
+        text = path.read_text()
+        assert "def process_type_sql" not in text, path.name
+        assert not [ln for ln in text.splitlines() if "rsplit" in ln and "dyno" in ln], path.name
+        assert "regexp_replace(dyno" not in text, path.name
+    got = duckdb.sql(f"SELECT {heroku.process_type_sql('d')} FROM (SELECT 'a.b.1' AS d)")
     assert got.fetchall() == [("a",)]

@@ -104,7 +104,10 @@ def _assert_fully_covered(data: bytes, ds: Ingested | None) -> None:
     if ds is None:
         return
     n = line_count_of(data)
-    assert ds.file.status == ("ingested" if n else "empty")
+    f = ds.file
+    # lines but no record, and not only blank ones: the file is named "not a Heroku log"
+    no_log = n and not sum(f.records.values()) and set(f.rejects_by_reason) - {"blank"}
+    assert f.status == ("not_a_log" if no_log else "ingested" if n else "empty")
     assert ds.file.lines == n
     assert coverage(ds) == {(ds.file.name, i): 1 for i in range(1, n + 1)}
     # A reject spanning several lines is counted as one line: a known bug, checked by
@@ -138,3 +141,10 @@ def test_nul_byte_after_the_first_8_kb_is_replaced_not_fatal(tmp_path):
     assert ds is not None
     _assert_fully_covered(data, ds)
     assert ds.table("app_logs")["message"].to_list()[-1] == "a\ufffdb"
+
+
+def test_a_year_12_timestamp_is_kept_not_fatal(tmp_path):
+    """A mangled year (0012) gives a negative epoch; the dedup key must still be computed."""
+    data = b"0012-01-11T05:05:34+00:00 heroku[api]: Release v8 created by a@b.c\n"
+    ds = _ingest_bytes(data, tmp_path)
+    _assert_fully_covered(data, ds)

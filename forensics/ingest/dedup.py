@@ -38,7 +38,8 @@ def with_keys(env: pl.DataFrame) -> pl.DataFrame:
     Each key column is hashed on its own and the hashes combined arithmetically: several
     times cheaper than hashing a struct or a concatenated string.
     """
-    sec = pl.col("ts").dt.epoch("s").cast(pl.UInt64)
+    # reinterpreted, not cast: a year-12 timestamp (a mangled line) has a negative epoch
+    sec = pl.col("ts").dt.epoch("s").cast(pl.Int64).reinterpret(signed=False)
     key = (
         pl.col("message").hash(seed=0)
         ^ (pl.col("dyno").hash(seed=1) * 0x9E3779B97F4A7C15)

@@ -213,8 +213,11 @@ class Job:
         result.sha256 = source.sha256
         result.rows = {t: writer.rows[t] for t in TABLE_NAMES if t != "rejects"}
         inp.tally.fill(result)
-        if result.lines and not sum(result.records.values()) and result.rejected_lines:
-            result.status = "not_a_log"  # notes or data beside the logs: say so, not "ingested"
+        text = {r: n for r, n in result.rejects_by_reason.items() if r != "blank" and n}
+        if result.lines and not sum(result.records.values()) and text:
+            # notes or data beside the logs: say so, not "ingested" (only blank lines: empty-ish,
+            # nothing to warn about)
+            result.status = "not_a_log"
         writer.add_temp_files(inp.keys.paths)
         token = writer.commit()
         entry = asdict(result) | {
