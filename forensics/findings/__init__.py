@@ -38,6 +38,7 @@ KINDS = (
     "concurrency",
     "log_loss",
     "ephemeral_files",
+    "hung_dyno",
 )
 
 
@@ -154,6 +155,7 @@ FINDING_MODULES = (
     "ephemeral_files",
     "downtime",
     "request_errors",
+    "hung_dynos",
 )
 
 
