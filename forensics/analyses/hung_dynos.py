@@ -15,7 +15,9 @@ Two kinds, one row each:
   idling) for it, for `silence_factor` times its own usual gap (the 90th percentile of the gaps
   of each stream) and at least `min_silence_seconds` (`min_silence_no_metrics_seconds` for a
   dyno without runtime metrics, whose output alone must stop). A worker quiet by nature (one
-  line an hour) is not hung while its metrics still come.
+  line an hour) is not hung while its metrics still come. A silence is the dyno's own only
+  when the rest of the log goes on meanwhile (no gap of the whole export as long as the
+  silence's threshold) and no log loss (L10-L13) is reported inside it.
 
 Each row ends at what ended it (`ended_by`): the dyno's `Restarting` (`restart`), `Cycling`
 (`cycling`), a release of the app just before the stop (`release`), a SIGTERM stop or
@@ -28,13 +30,14 @@ sleep). One-off dynos (run, scheduler, release) are left out.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from forensics.analyses.availability import log_end
-from forensics.heroku import DYNO_NAME_RE, ONE_OFF_TYPES, process_type
+from forensics.heroku import DYNO_NAME_RE, LOG_LOSS_CODES, ONE_OFF_TYPES, process_type
 from forensics.store.views import query
 
 STUCK_CODES = ("H12", "H13", "H18", "H19")
@@ -318,6 +321,18 @@ def _silent(
     act = act.with_columns(
         ptype=pl.col("dyno").map_elements(process_type, return_dtype=pl.String)
     ).filter(~pl.col("ptype").is_in([*ONE_OFF_TYPES, "web"]))
+    loss_codes = ", ".join(f"'{c}'" for c in LOG_LOSS_CODES)
+    loss = query(con, f"SELECT app, ts FROM events WHERE code IN ({loss_codes})")
+    everything = query(
+        con,
+        """
+        SELECT DISTINCT app, dyno, date_trunc('second', ts) AS ts FROM (
+            SELECT app, dyno, ts FROM requests UNION ALL SELECT app, dyno, ts FROM events
+            UNION ALL SELECT app, dyno, ts FROM app_logs
+            UNION ALL SELECT app, dyno, ts FROM dyno_metrics
+        ) ORDER BY ts
+        """,
+    )
     out = []
     for (app, dyno), g in act.group_by("app", "dyno", maintain_order=True):
         metrics = g.filter(pl.col("stream") == "metrics")["ts"]
@@ -356,6 +371,8 @@ def _silent(
                 ongoing = True
             if (end - t0).total_seconds() < need:
                 continue
+            if _log_lost(loss, app, t0, end) or _export_gap(everything, dyno, t0, end, need):
+                continue
             first = g.row(i, named=True)
             out.append(
                 {
@@ -387,3 +404,25 @@ def _silent(
                 }
             )
     return out
+
+
+def _log_lost(loss: pl.DataFrame, app: str | None, start: datetime, end: datetime) -> bool:
+    """Whether the app's log reports lost lines (L10-L13) between `start` and `end`."""
+    return (
+        loss.filter(
+            (pl.col("app").fill_null("") == (app or "")) & pl.col("ts").is_between(start, end)
+        ).height
+        > 0
+    )
+
+
+def _export_gap(
+    everything: pl.DataFrame, dyno: str, start: datetime, end: datetime, seconds: float
+) -> bool:
+    """Whether the rest of the log (every line not from `dyno`) is itself silent for
+    `seconds` somewhere between `start` and `end`: a gap in the export, not in the dyno."""
+    ts = everything.filter(
+        (pl.col("dyno").fill_null("") != dyno) & pl.col("ts").is_between(start, end)
+    )["ts"]
+    points = [start, *ts.to_list(), end]
+    return any((b - a).total_seconds() >= seconds for a, b in pairwise(points))

@@ -210,8 +210,9 @@ def test_a_lone_web_dyno_timing_out_is_not_told_apart(tmp_path) -> None:
 
 def _worker(*, silent_from: str, ending: list[str], resume: str | None, log_end: str) -> str:
     """worker.1 logs every 30 s and reports runtime metrics every 20 s from 10:00 until
-    `silent_from`, then nothing until `resume` (or the log's end)."""
+    `silent_from`, then nothing until `resume` (or the log's end); web.1 serves throughout."""
     out = [h(at("09:59:50"), "worker.1", "State changed from starting to up")]
+    out += [req(t, "/", "web.1") for t in every("10:00:00", log_end, 60)]
     for t in every("10:00:00", log_end, 30):
         if t < at(silent_from) or (resume and t >= at(resume)):
             out.append(app(t, "worker.1", "Processed job ok"))
@@ -260,6 +261,25 @@ def test_silent_worker_resumes_or_is_ongoing(tmp_path) -> None:
     ]
 
 
+def test_a_gap_in_the_whole_export_is_not_a_silent_worker(tmp_path) -> None:
+    """Nothing at all from 10:30 to 11:15 (the export has a hole): not the worker's doing."""
+    text = _worker(silent_from="10:30:00", ending=[], resume="11:15:00", log_end="11:30:00")
+    text = "\n".join(x for x in text.splitlines() if not "T10:30:00" <= x[10:19] < "T11:15:00")
+    con, _ = ingest_lines(tmp_path, text)
+    assert hung_dynos(con).is_empty()
+
+
+def test_log_loss_inside_the_silence_is_not_a_silent_worker(tmp_path) -> None:
+    """Logplex reports dropped lines meanwhile: the worker's lines may be the lost ones."""
+    loss = (
+        f"{DAY}T10:50:00.000000+00:00 heroku[logplex]: Error L10 (output buffer overflow): "
+        f"500 messages dropped since {DAY}T10:30:00+00:00."
+    )
+    text = _worker(silent_from="10:30:00", ending=[loss], resume="11:15:00", log_end="11:30:00")
+    con, _ = ingest_lines(tmp_path, text)
+    assert hung_dynos(con).is_empty()
+
+
 def test_short_silence_is_not_hung(tmp_path) -> None:
     """Five minutes without metrics or output: within min_silence_seconds."""
     text = _worker(silent_from="10:30:00", ending=[], resume="10:35:00", log_end="11:00:00")
@@ -281,6 +301,7 @@ def test_worker_without_metrics_silent_many_times_its_usual_gap(tmp_path) -> Non
     """No runtime metrics: output every minute, then three hours of nothing, then a restart."""
     out = [app(t, "worker.1", "job done") for t in every("08:00:00", "10:00:00", 60)]
     out += [h(at("13:00:00"), "worker.1", "Cycling")]
+    out += [app(t, "clock.1", "tick") for t in every("08:00:00", "13:30:00", 600)]
     out += [app(t, "worker.1", "job done") for t in every("13:01:00", "13:30:00", 60)]
     con, _ = ingest_lines(tmp_path, join(out))
     d = hung_dynos(con)
