@@ -9,7 +9,8 @@ Two kinds, one row each:
   requests in the window, and the type's other dynos served `min_other_requests`+ requests in
   the same window with at most `max_other_share` of them timing out, also on the routes the
   stuck dyno timed out on. A route slow on every dyno is a `timeout_hotspot`, not a hung dyno;
-  a type with one dyno cannot tell the two apart and is left out.
+  a type with one dyno cannot tell the two apart and is left out; timeouts that end in the
+  dyno's crash or stop (within `gap_seconds`) are the crash's, left to the downtime analysis.
 - `silent`: a dyno of another formation type (worker, clock...) whose own output (app_logs)
   and runtime metrics (dyno_metrics) both stop, with no lifecycle line (exit, crash, stop,
   idling) for it, for `silence_factor` times its own usual gap (the 90th percentile of the gaps
@@ -37,7 +38,7 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.availability import log_end
-from forensics.heroku import DYNO_NAME_RE, LOG_LOSS_CODES, ONE_OFF_TYPES, process_type
+from forensics.heroku import DYNO_NAME_RE, LOG_LOSS_CODES, ONE_OFF_TYPES, process_type_expr
 from forensics.store.views import query
 
 STUCK_CODES = ("H12", "H13", "H18", "H19")
@@ -199,9 +200,9 @@ def _stuck(
     )
     if req.is_empty() or not req["bad"].any():
         return []
-    req = req.with_columns(
-        ptype=pl.col("dyno").map_elements(process_type, return_dtype=pl.String)
-    ).filter(~pl.col("ptype").is_in(list(ONE_OFF_TYPES)))
+    req = req.with_columns(ptype=process_type_expr().alias("ptype")).filter(
+        ~pl.col("ptype").is_in(list(ONE_OFF_TYPES))
+    )
     bad = req.filter(pl.col("bad"))
     gap = timedelta(seconds=t["gap_seconds"])
     bad = bad.with_columns(
@@ -244,6 +245,13 @@ def _stuck(
         )
         ending = _ending(life, rels, app, dyno, last)
         resumed = after["ts"][0] if after.height else None
+        if (
+            ending
+            and ending[0] == "other"
+            and ending[1]["ts"] - last <= gap
+            and (resumed is None or ending[1]["ts"] <= resumed)
+        ):
+            continue  # the timeouts end in a crash or stop of the dyno: downtime's to tell
         if ending and ending[0] != "other" and (resumed is None or ending[1]["ts"] <= resumed):
             ended_by, end, end_row = ending[0], ending[1]["ts"], ending[1]
         elif resumed is not None:
@@ -318,21 +326,10 @@ def _silent(
     )
     if act.is_empty():
         return []
-    act = act.with_columns(
-        ptype=pl.col("dyno").map_elements(process_type, return_dtype=pl.String)
-    ).filter(~pl.col("ptype").is_in([*ONE_OFF_TYPES, "web"]))
-    loss_codes = ", ".join(f"'{c}'" for c in LOG_LOSS_CODES)
-    loss = query(con, f"SELECT app, ts FROM events WHERE code IN ({loss_codes})")
-    everything = query(
-        con,
-        """
-        SELECT DISTINCT app, dyno, date_trunc('second', ts) AS ts FROM (
-            SELECT app, dyno, ts FROM requests UNION ALL SELECT app, dyno, ts FROM events
-            UNION ALL SELECT app, dyno, ts FROM app_logs
-            UNION ALL SELECT app, dyno, ts FROM dyno_metrics
-        ) ORDER BY ts
-        """,
+    act = act.with_columns(ptype=process_type_expr().alias("ptype")).filter(
+        ~pl.col("ptype").is_in([*ONE_OFF_TYPES, "web"])
     )
+    context: dict[str, pl.DataFrame] = {}  # loaded once a silence needs checking
     out = []
     for (app, dyno), g in act.group_by("app", "dyno", maintain_order=True):
         metrics = g.filter(pl.col("stream") == "metrics")["ts"]
@@ -351,11 +348,14 @@ def _silent(
             usual = usual_a
         else:
             continue
-        ts = g["ts"].to_list()
-        for i, t0 in enumerate(ts):
-            t1 = ts[i + 1] if i + 1 < len(ts) else None
-            if ((t1 or end_of_log) - t0).total_seconds() < need:
-                continue  # a silence cut short by a lifecycle line is only shorter
+        g = g.with_row_index("i").with_columns(nxt=pl.col("ts").shift(-1))
+        # a silence cut short by a lifecycle line is only shorter: only long gaps qualify
+        long = g.filter(
+            (pl.col("nxt").fill_null(end_of_log) - pl.col("ts")).dt.total_microseconds()
+            >= need * 1e6
+        )
+        for cand in long.iter_rows(named=True):
+            i, t0, t1 = cand["i"], cand["ts"], cand["nxt"]
             ending = _ending(life, rels, app, dyno, t0)
             stop_ts = ending[1]["ts"] if ending else None
             if stop_ts is not None and (t1 is None or stop_ts <= t1):
@@ -371,9 +371,13 @@ def _silent(
                 ongoing = True
             if (end - t0).total_seconds() < need:
                 continue
-            if _log_lost(loss, app, t0, end) or _export_gap(everything, dyno, t0, end, need):
+            if not context:
+                context.update(_context(con))
+            if _log_lost(context["loss"], app, t0, end) or _export_gap(
+                context["everything"], dyno, t0, end, need
+            ):
                 continue
-            first = g.row(i, named=True)
+            first = cand
             out.append(
                 {
                     "app": app,
@@ -404,6 +408,25 @@ def _silent(
                 }
             )
     return out
+
+
+def _context(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """What a silence is checked against: the log-loss reports, and the seconds in which any
+    line was logged (with its dyno)."""
+    codes = ", ".join(f"'{c}'" for c in LOG_LOSS_CODES)
+    return {
+        "loss": query(con, f"SELECT app, ts FROM events WHERE code IN ({codes})"),
+        "everything": query(
+            con,
+            """
+            SELECT DISTINCT app, dyno, date_trunc('second', ts) AS ts FROM (
+                SELECT app, dyno, ts FROM requests UNION ALL SELECT app, dyno, ts FROM events
+                UNION ALL SELECT app, dyno, ts FROM app_logs
+                UNION ALL SELECT app, dyno, ts FROM dyno_metrics
+            ) ORDER BY ts
+            """,
+        ),
+    }
 
 
 def _log_lost(loss: pl.DataFrame, app: str | None, start: datetime, end: datetime) -> bool:

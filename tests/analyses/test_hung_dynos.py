@@ -171,6 +171,15 @@ def test_stuck_web_dyno_to_the_end_is_ongoing(tmp_path) -> None:
     assert f.summary.endswith("it was still hung when the log ends.")
 
 
+def test_timeouts_ending_in_a_crash_are_downtime_not_a_hung_dyno(tmp_path) -> None:
+    crash = [
+        h(at("14:20:05"), "web.2", "Process exited with status 1"),
+        h(at("14:20:05"), "web.2", "State changed from up to crashed"),
+    ]
+    con, _ = ingest_lines(tmp_path, _stuck(crash))
+    assert hung_dynos(con).is_empty()
+
+
 def test_slow_route_everywhere_is_a_hotspot_not_a_hung_dyno(tmp_path) -> None:
     """/search times out on both dynos for 15 min while / is served: a route problem."""
     out = []
