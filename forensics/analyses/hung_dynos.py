@@ -210,6 +210,9 @@ def _stuck(
             (pl.col("ts") - pl.col("ts").shift(1).over("app", "dyno")).fill_null(gap * 2) > gap
         ).cum_sum()
     )
+    # per (app, type) and per (app, dyno) served requests, in time order: windows are slices
+    by_type = req.sort("ts").partition_by("app", "ptype", as_dict=True)
+    served = req.filter(~pl.col("bad")).sort("ts").partition_by("app", "dyno", as_dict=True)
     out = []
     for (app, dyno, _), g in bad.group_by("app", "dyno", "grp", maintain_order=True):
         if g.height < t["min_timeouts"]:
@@ -218,11 +221,9 @@ def _stuck(
         if (last - start).total_seconds() / 60 < t["min_minutes"]:
             continue
         ptype = g["ptype"][0]
-        same = req.filter(
-            (pl.col("app").fill_null("") == (app or ""))
-            & (pl.col("ptype") == ptype)
-            & pl.col("ts").is_between(start, last)
-        )
+        part = by_type[(app, ptype)]
+        lo = part["ts"].search_sorted(start, "left")
+        same = part.slice(lo, part["ts"].search_sorted(last, "right") - lo)
         own = same.filter(pl.col("dyno") == dyno)
         share = g.height / own.height
         if share < t["min_share"]:
@@ -237,14 +238,14 @@ def _stuck(
         on_routes = others.filter(pl.col("route").is_in(routes))
         if on_routes.height >= 3 and on_routes["bad"].mean() > 0.25:
             continue  # those routes time out on the other dynos too: a hotspot
-        after = req.filter(
-            (pl.col("app").fill_null("") == (app or ""))
-            & (pl.col("dyno") == dyno)
-            & (pl.col("ts") > last)
-            & ~pl.col("bad")
-        )
+        ok = served.get((app, dyno))
+        after = ok.slice(ok["ts"].search_sorted(last, "right")) if ok is not None else g.clear()
         ending = _ending(life, rels, app, dyno, last)
         resumed = after["ts"][0] if after.height else None
+        if resumed is not None and resumed - last > gap:
+            resumed = None  # served again much later: when it recovered is not known
+        if ending and ending[1]["ts"] - last > gap:
+            ending = None  # nor is it the restart hours later that ended it
         if (
             ending
             and ending[0] == "other"

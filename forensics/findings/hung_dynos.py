@@ -41,7 +41,7 @@ def _tail(r: dict[str, Any]) -> str:
     if r["ongoing"]:
         return "it was still hung when the log ends"
     if r["ended_by"] is None:
-        return "its traffic then stopped"
+        return "it got no more requests after that"
     return _ENDED[r["ended_by"]].format(t=f"{r['end']:%H:%M}")
 
 

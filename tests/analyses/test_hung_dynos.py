@@ -80,7 +80,13 @@ def rows(df):
 # ----- stuck web dyno -------------------------------------------------------------------------
 
 
-def _stuck(ending: list[str], *, stuck_until: str = "14:20:00", log_end: str = "14:40:00"):
+def _stuck(
+    ending: list[str],
+    *,
+    stuck_until: str = "14:20:00",
+    log_end: str = "14:40:00",
+    resume: bool = True,
+):
     """web.1 and web.2 serve / and /items every 10 s from 14:00; from 14:02 every request to
     web.2 times out (H12) until `stuck_until`; then `ending` lines, and web.2 serves again
     from 14:21 (unless the log ends first)."""
@@ -91,7 +97,7 @@ def _stuck(ending: list[str], *, stuck_until: str = "14:20:00", log_end: str = "
             stuck = at("14:02:00") <= t < at(stuck_until)
             if stuck:
                 out.append(req(t, path, "web.2", code="H12"))
-            elif t < at("14:02:00") or t >= at("14:21:00"):
+            elif t < at("14:02:00") or (resume and t >= at("14:21:00")):
                 out.append(req(t, path, "web.2"))
     return join(out + ending)
 
@@ -178,6 +184,18 @@ def test_timeouts_ending_in_a_crash_are_downtime_not_a_hung_dyno(tmp_path) -> No
     ]
     con, _ = ingest_lines(tmp_path, _stuck(crash))
     assert hung_dynos(con).is_empty()
+
+
+def test_stuck_web_dyno_whose_traffic_stops_ends_at_its_last_timeout(tmp_path) -> None:
+    """web.2 gets no more requests after its H12s and is restarted only an hour later: what
+    ended the hang is not known (ended_by null, end = its last H12), and it is not ongoing."""
+    late = [h(at("15:20:00"), "web.2", "Restarting")]
+    con, _ = ingest_lines(tmp_path, _stuck(late, resume=False))
+    assert rows(hung_dynos(con)) == [
+        ("web.2", "stuck_requests", at("14:02:00"), at("14:19:50"), False, None)
+    ]
+    (f,) = findings(con)
+    assert f.summary.endswith("it got no more requests after that.")
 
 
 def test_slow_route_everywhere_is_a_hotspot_not_a_hung_dyno(tmp_path) -> None:
