@@ -87,8 +87,9 @@ _LIFECYCLE_SQL = f"""
 """
 
 _RELEASE_SQL = """
-    SELECT app, ts, release FROM events WHERE kind IN ('release', 'deploy', 'rollback')
-    ORDER BY app, ts
+    SELECT app, ts, release, source_file, line_no FROM events
+    WHERE kind IN ('release', 'deploy', 'rollback')
+    ORDER BY app, ts, line_no
 """
 
 
@@ -144,12 +145,19 @@ def _ending(
 ) -> tuple[str, dict[str, Any]] | None:
     """The first lifecycle line of `dyno` after `after`: (what it means, the row), where the
     meaning is restart / cycling / release, or `other` (a crash, exit, idling, scale-down...:
-    not the end of a hang but of the dyno). None when the dyno has no later lifecycle line."""
+    not the end of a hang but of the dyno). A release of the app with no line of the dyno
+    within `TRIGGER_SECONDS` after it ends it too (a release restarts every dyno). None when
+    nothing later is logged."""
     mine = life.filter(
         (pl.col("app").fill_null("") == (app or ""))
         & (pl.col("dyno") == dyno)
         & (pl.col("ts") > after)
     )
+    later = rels.filter((pl.col("app").fill_null("") == (app or "")) & (pl.col("ts") > after))
+    if later.height and (
+        mine.is_empty() or mine["ts"][0] > later["ts"][0] + timedelta(seconds=TRIGGER_SECONDS)
+    ):
+        return "release", later.row(0, named=True)  # its stop line is not in the log
     if mine.is_empty():
         return None
     r = mine.row(0, named=True)

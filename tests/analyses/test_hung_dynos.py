@@ -149,6 +149,7 @@ def test_stuck_web_dyno_ended_by_a_restart(tmp_path) -> None:
             "release",
         ),
         ([h(at("14:20:05"), "web.2", "Stopping all processes with SIGTERM")], "restart"),
+        ([h(at("14:20:05"), "api", "Release v8 created by user a@b.c")], "release"),
         ([], "resumed"),
     ],
 )
@@ -269,6 +270,16 @@ def test_silent_worker_ended_by_a_restart(tmp_path) -> None:
         "runtime metrics stopped (usually at most 20 s apart) and no crash or stop was "
         "logged; a restart at 11:15 brought it back."
     )
+
+
+def test_silent_worker_ended_by_a_release_without_its_stop_line(tmp_path) -> None:
+    release = [h(at("11:00:00"), "api", "Release v8 created by user a@b.c")]
+    text = _worker(silent_from="10:30:00", ending=release, resume="11:01:00", log_end="11:30:00")
+    con, _ = ingest_lines(tmp_path, text)
+    (r,) = hung_dynos(con).iter_rows(named=True)
+    assert (r["ended_by"], r["end"], r["release"]) == ("release", at("11:00:00"), None)
+    text_lines = (tmp_path / "hand.log").read_text().splitlines()
+    assert "Release v8" in text_lines[r["last_line"] - 1]
 
 
 def test_silent_worker_resumes_or_is_ongoing(tmp_path) -> None:
