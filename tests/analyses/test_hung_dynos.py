@@ -426,3 +426,22 @@ def test_route_timing_out_on_the_siblings_too_is_a_hotspot(tmp_path) -> None:
     text = "\n".join(x for x in join(out).splitlines() if not ("web.1" in x and "H12" in x))
     con, _ = ingest_lines(tmp_path, text, name="alone.log")
     assert hung_dynos(con)["dyno"].to_list() == ["web.2"]
+
+
+def test_hung_findings_validate_against_the_schema(tmp_path) -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads(
+        (Path(__file__).resolve().parents[2] / "schema" / "findings.schema.json").read_text()
+    )
+    con, _ = ingest_lines(tmp_path, _stuck([h(at("14:20:05"), "web.2", "Restarting")]))
+    found = findings(con)
+    text = _worker(silent_from="10:30:00", ending=[], resume=None, log_end="11:30:00")
+    con, _ = ingest_lines(tmp_path, text, name="worker.log")
+    found += findings(con)
+    assert [f.evidence["kind"] for f in found] == ["stuck_requests", "silent"]
+    jsonschema.Draft202012Validator(schema).validate(
+        json.loads(json.dumps([f.to_json() for f in found]))
+    )
