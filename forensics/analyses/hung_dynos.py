@@ -168,6 +168,13 @@ def _ending(
     restart = restart or (
         kind == "state_change" and r["from_state"] == "up" and r["to_state"] == "starting"
     )
+    # a new process starting with the stop lines missing: restarted (not from a crash)
+    restart = restart or kind == "start"
+    restart = restart or (
+        kind == "state_change"
+        and r["to_state"] in ("starting", "up")
+        and r["from_state"] not in ("crashed", "down")
+    )
     if not restart:
         return "other", r
     app_rels = rels.filter(

@@ -150,6 +150,7 @@ def test_stuck_web_dyno_ended_by_a_restart(tmp_path) -> None:
         ),
         ([h(at("14:20:05"), "web.2", "Stopping all processes with SIGTERM")], "restart"),
         ([h(at("14:20:05"), "api", "Release v8 created by user a@b.c")], "release"),
+        ([h(at("14:20:05"), "web.2", "Starting process with command `puma`")], "restart"),
         ([], "resumed"),
     ],
 )
