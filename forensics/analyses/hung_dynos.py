@@ -21,11 +21,13 @@ Two kinds, one row each:
   silence's threshold) and no log loss (L10-L13) is reported inside it.
 
 Each row ends at what ended it (`ended_by`): the dyno's `Restarting` (`restart`), `Cycling`
-(`cycling`), a release of the app just before the stop (`release`), a SIGTERM stop or
-`up -> starting` without either (`restart`), or the dyno's next served request / output line
-(`resumed`); `ongoing` when nothing ends it before the log does; null when the traffic simply
-stops. A silence ended by a crash, exit, idling or scale-down is not a hung dyno (downtime or
-sleep). One-off dynos (run, scheduler, release) are left out.
+(`cycling`), a release of the app (`release`: just before the dyno's stop, or with no line of
+the dyno after it), a SIGTERM stop, `up -> starting` or a new process starting without any of
+those (`restart`), or the dyno's next served request / output line (`resumed`); for stuck
+requests only within `gap_seconds` of the last timeout. `ongoing` when nothing ends it before
+the log does; null when the dyno simply got no more requests (its row ends at its last
+timeout). A silence ended by a crash, exit, idling or scale-down is not a hung dyno (downtime
+or sleep). One-off dynos (run, scheduler, release) are left out.
 """
 
 from __future__ import annotations
