@@ -41,6 +41,7 @@ KINDS = (
     "concurrency",
     "log_loss",
     "ephemeral_files",
+    "hung_dyno",
 )
 
 

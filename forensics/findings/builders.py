@@ -19,6 +19,7 @@ from forensics.findings import (
     concurrency,
     downtime,
     ephemeral_files,
+    hung_dynos,
     memory,
     releases,
     request_errors,
@@ -82,6 +83,7 @@ BUILDERS: tuple[Builder, ...] = (
         _opts("min_count", "critical_count", "critical_wide_count"),
     ),
     Builder("ephemeral_files", ephemeral_files.findings, _opts("restart_minutes")),
+    Builder("hung_dynos", hung_dynos.findings, _opts("critical_minutes")),
     Builder(
         "concurrency",
         concurrency.findings,
