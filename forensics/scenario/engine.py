@@ -287,8 +287,9 @@ class Simulation:
         if hung is not None:
             on = (req.dyno == hung[0]) & (req.arrive >= hung[1]) & (req.arrive < hung[2])
             self.hung_count += int((on & (req.code == traffic.H12)).sum())
-        if self.outage["start_us"] is not None and (req.dyno < 0).all():
-            self.outage["failed"] += int((req.code == traffic.H10).sum())
+        down = self.outage["start_us"]
+        if down is not None and (req.dyno < 0).all():
+            self.outage["failed"] += int(((req.code == traffic.H10) & (req.arrive >= down)).sum())
 
     def _plan(
         self, d: Dyno, j: int, req: traffic.Requests, jobs: dict[str, Jobs], t1: int
