@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -183,3 +184,21 @@ def test_worker_warmup_grows_slower(tmp_path: Path) -> None:
 
     slow = growth(worker_warmup_hours=10.0)
     assert slow > growth() + 20
+
+
+def test_cli_passes_the_new_knobs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from forensics.scenario.cli import main
+
+    out = tmp_path / "c.log"
+    args = ["-o", str(out), "--hours", "3", "--rps", "0.3", "--no-leak", "--no-h12",
+            "--hung-dyno", "web.1", "--hung-at", "1", "--error-route", "/users/:id",
+            "--crash-worker", "worker.1", "--crash-at", "1", "--crash-recovery", "cooloff",
+            "--crash-stack", "node", "--warmup-hours", "5"]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "c.truth.json").read_text())["config"]
+    assert cfg["hung_dyno"] == "web.1" and cfg["error_route"] == "/users/:id"
+    assert cfg["crash_recovery"] == "cooloff" and cfg["crash_stack"] == "node"
+    assert cfg["worker_warmup_hours"] == 5.0

@@ -134,8 +134,9 @@ class ScenarioConfig:
             raise ValueError("at least one web dyno is needed")
         if self.worker_dynos < 0:
             raise ValueError("worker_dynos must be >= 0")
-        if not 0 <= self.app_line_ratio <= 1 or not 0 <= self.h12_fraction <= 1:
-            raise ValueError("app_line_ratio and h12_fraction must be within 0..1")
+        if not all(0 <= x <= 1 for x in (self.app_line_ratio, self.h12_fraction,
+                                          self.error_fraction)):  # fmt: skip
+            raise ValueError("app_line_ratio, h12_fraction and error_fraction must be within 0..1")
         if self.fixed_release is not None and self.fixed_release <= self.leak_release:
             raise ValueError("fixed_release must come after leak_release")
         if self.crash_worker:
