@@ -174,7 +174,9 @@ def _agree(f: Finding, p: dict[str, Any]) -> bool:
 
 def _during(f: Finding, plants: dict[str, list[dict[str, Any]]], kind: str) -> str:
     """` (during a planted X)` when a false alarm overlaps an incident of another kind."""
-    for other, ps in plants.items():
+    order = sorted(plants, key=lambda k: k == "memory_leak")  # the leak spans the whole log
+    for other in order:
+        ps = plants[other]
         if other != kind and any(_agree(f, {**p, "route": None}) for p in ps):
             return f" (during a planted {other})"
     return ""
@@ -227,8 +229,11 @@ def score(
     res["downtime_errors"] = []
     for p in plants["downtime"]:
         match = [f for f in found if f.kind == "downtime" and _agree(f, p)]
-        if match and p["minutes"] > 0:
-            got = sum(float(f.evidence.get("minutes", 0)) for f in match)
+        # the finding at the truth's own level (the dyno, or the process type as a whole)
+        same = [f for f in match if f.dyno == p.get("dyno")]
+        if (same or match) and p["minutes"] > 0:
+            pick = same or match
+            got = max(float(f.evidence.get("minutes", 0)) for f in pick)
             res["downtime_errors"].append(
                 {
                     "truth": p["minutes"],
