@@ -226,6 +226,15 @@ def score(
     if warm:
         leaks = [f for f in found if f.kind == "memory_leak" and (f.process_type == "worker")]
         res["warmup_leak_free"] = not leaks
+    idle = truth.get("idling")
+    if idle:
+        p = {"process_type": "web", "start": idle["start"], "end": idle["end"]}
+        res["idle_no_downtime"] = not [f for f in found if f.kind == "downtime" and _agree(f, p)]
+    hung = truth.get("hung_dyno")
+    if hung and hung["h12"]:
+        p = {"dyno": hung["dyno"], "start": hung["start"], "end": hung["end"]}
+        seen = [f for f in found if f.kind == "timeout_hotspot" and _agree(f, p)]
+        res["hung_as_timeouts"] = len(seen)
     res["downtime_errors"] = []
     for p in plants["downtime"]:
         match = [f for f in found if f.kind == "downtime" and _agree(f, p)]
@@ -333,6 +342,14 @@ def main() -> int:
         print(f"not scored (no such finding kind on this branch): {', '.join(absent)}")
     warm = [r["warmup_leak_free"] for r in results if "warmup_leak_free" in r]
     print(f"warm-up scenarios without a worker memory_leak: {sum(warm)}/{len(warm)}")
+    idle = [r["idle_no_downtime"] for r in results if "idle_no_downtime" in r]
+    print(f"idling scenarios without a web downtime in the idle window: {sum(idle)}/{len(idle)}")
+    hung = [(r["seed"], r["hung_as_timeouts"]) for r in results if "hung_as_timeouts" in r]
+    if "hung_dyno" not in kinds:
+        seen = ", ".join(f"seed {s}: {n}" for s, n in hung)
+        print(
+            f"hung dynos ({len(hung)}) seen only as timeout_hotspot findings on that dyno: {seen}"
+        )
     errs = [e["rel"] for r in results for e in r["downtime_errors"]]
     if errs:
         print(
