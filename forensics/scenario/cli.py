@@ -77,6 +77,36 @@ _SIZES = click.Choice(sorted(DYNO_SIZES), case_sensitive=False)
 @click.option("--crash-worker", help="Worker that crashes and stays down, e.g. worker.1.")
 @click.option("--crash-at", type=float, help="Crash at hour H [0.6 of run].")
 @click.option("--crash-loops", type=int, default=2, show_default=True, help="Failed reboots.")
+@click.option(
+    "--crash-recovery",
+    type=click.Choice(["cooloff", "deploy"]),
+    help="The crashed worker boots after a cool-off, or on the next release.",
+)
+@click.option(
+    "--crash-stack",
+    type=click.Choice(["ruby", "python", "node", "java"]),
+    default="ruby",
+    show_default=True,
+    help="Stack of the error printed before exit 1.",
+)
+@click.option("--warmup-hours", type=float, help="Worker cache warm-up time constant (h).")
+@click.option("--error-route", help="Route whose requests answer 500 in a burst.")
+@click.option("--error-start", type=float, help="Burst start, minutes after the start [0.3].")
+@click.option("--error-minutes", type=float, default=10.0, show_default=True)
+@click.option("--error-fraction", type=float, default=0.9, show_default=True)
+@click.option("--web-outage-release", type=int, help="Every web boot on vN crashes (H10s).")
+@click.option(
+    "--web-outage-releases",
+    type=int,
+    default=1,
+    show_default=True,
+    help="How many releases from vN on fail to boot.",
+)
+@click.option("--idle-at", type=float, help="Eco idling: no traffic from hour H.")
+@click.option("--idle-minutes", type=float, default=60.0, show_default=True)
+@click.option("--hung-dyno", help="Web dyno whose requests all H12, e.g. web.1.")
+@click.option("--hung-at", type=float, help="Hang at hour H [0.7 of run].")
+@click.option("--hung-minutes", type=float, default=15.0, show_default=True)
 @click.option("--r12", type=int, help="The N-th graceful restart hits R12 (exit timeout).")
 @click.option("--scale-at", type=float, help="Scale the formation at hour H.")
 @click.option("--scale-web", type=int, help="Web dynos after scaling.")
@@ -129,6 +159,20 @@ def main(**o: Any) -> None:
         crash_worker=o["crash_worker"],
         crash_at_hours=o["crash_at"],
         crash_loops=o["crash_loops"],
+        crash_recovery=o["crash_recovery"],
+        crash_stack=o["crash_stack"],
+        worker_warmup_hours=o["warmup_hours"],
+        error_route=o["error_route"],
+        error_start_min=o["error_start"],
+        error_minutes=o["error_minutes"],
+        error_fraction=o["error_fraction"],
+        web_outage_release=o["web_outage_release"],
+        web_outage_releases=o["web_outage_releases"],
+        idle_at_hours=o["idle_at"],
+        idle_minutes=o["idle_minutes"],
+        hung_dyno=o["hung_dyno"],
+        hung_at_hours=o["hung_at"],
+        hung_minutes=o["hung_minutes"],
         r12_restart=o["r12"],
         scale_at_hours=o["scale_at"],
         scale_web=o["scale_web"],

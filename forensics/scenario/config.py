@@ -66,6 +66,28 @@ class ScenarioConfig:
     crash_worker: str | None = None
     crash_at_hours: float | None = None
     crash_loops: int = 2
+    # Crash recovery of crash_worker: None stays down; "cooloff" boots after the failed
+    # attempts and a back-off; "deploy" boots on the next release.
+    crash_recovery: str | None = None
+    # Stack whose error block is printed before each crash exit: ruby, python, node, java.
+    crash_stack: str = "ruby"
+    # Worker cache warm-up time constant (hours); None draws 1-2 h.
+    worker_warmup_hours: float | None = None
+    # Error burst: error_fraction of error_route requests answer 500 for error_minutes.
+    error_route: str | None = None
+    error_start_min: float | None = None
+    error_minutes: float = 10.0
+    error_fraction: float = 0.9
+    # Web outage: every web boot on v{web_outage_release} .. +web_outage_releases-1 crashes.
+    web_outage_release: int | None = None
+    web_outage_releases: int = 1
+    # Idling (Eco): no traffic and web dynos idled for idle_minutes from idle_at_hours.
+    idle_at_hours: float | None = None
+    idle_minutes: float = 60.0
+    # Hung dyno: every request routed to hung_dyno H12s for hung_minutes, then a restart.
+    hung_dyno: str | None = None
+    hung_at_hours: float | None = None
+    hung_minutes: float = 15.0
     r12_restart: int | None = None  # the N-th graceful (SIGTERM) restart hits R12
     scale_at_hours: float | None = None
     scale_web: int | None = None
@@ -90,6 +112,10 @@ class ScenarioConfig:
             changes.update(leak_route=None, crash_worker=None)
         if self.h12_route and self.h12_start_min is None:
             changes["h12_start_min"] = round(hours * 60 * 0.45, 1)
+        if self.error_route and self.error_start_min is None:
+            changes["error_start_min"] = round(hours * 60 * 0.3, 1)
+        if self.hung_dyno and self.hung_at_hours is None:
+            changes["hung_at_hours"] = round(hours * 0.7, 3)
         if self.crash_worker and self.crash_at_hours is None:
             changes["crash_at_hours"] = round(hours * 0.6, 3)
         if self.release_hours is None:
@@ -108,14 +134,27 @@ class ScenarioConfig:
             raise ValueError("at least one web dyno is needed")
         if self.worker_dynos < 0:
             raise ValueError("worker_dynos must be >= 0")
-        if not 0 <= self.app_line_ratio <= 1 or not 0 <= self.h12_fraction <= 1:
-            raise ValueError("app_line_ratio and h12_fraction must be within 0..1")
+        if not all(0 <= x <= 1 for x in (self.app_line_ratio, self.h12_fraction,
+                                          self.error_fraction)):  # fmt: skip
+            raise ValueError("app_line_ratio, h12_fraction and error_fraction must be within 0..1")
         if self.fixed_release is not None and self.fixed_release <= self.leak_release:
             raise ValueError("fixed_release must come after leak_release")
         if self.crash_worker:
             name, _, idx = self.crash_worker.partition(".")
             if name != "worker" or not idx.isdigit() or not 1 <= int(idx) <= self.worker_dynos:
                 raise ValueError(f"crash_worker {self.crash_worker!r} is not one of the workers")
+        if self.crash_recovery not in (None, "cooloff", "deploy"):
+            raise ValueError("crash_recovery must be cooloff or deploy")
+        if self.crash_stack not in ("ruby", "python", "node", "java"):
+            raise ValueError("crash_stack must be one of ruby, python, node, java")
+        if self.worker_warmup_hours is not None and not 0 < self.worker_warmup_hours <= 48:
+            raise ValueError("worker_warmup_hours must be within 0..48")
+        if self.hung_dyno:
+            name, _, idx = self.hung_dyno.partition(".")
+            if name != "web" or not idx.isdigit() or not 1 <= int(idx) <= self.web_dynos:
+                raise ValueError(f"hung_dyno {self.hung_dyno!r} is not one of the web dynos")
+        if self.web_outage_release is not None and self.web_outage_releases < 1:
+            raise ValueError("web_outage_releases must be >= 1")
         if self.scale_at_hours is not None and self.scale_web is None and self.scale_worker is None:
             raise ValueError("scale_at_hours needs scale_web and/or scale_worker")
 

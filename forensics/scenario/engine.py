@@ -62,6 +62,27 @@ class Simulation:
             ws = self.t0 + int((cfg.h12_start_min or 0) * MINUTE)
             we = ws + int(cfg.h12_minutes * MINUTE)
             self.burst = traffic.H12Burst(route_index(cfg.h12_route), ws, we, cfg.h12_fraction)
+        self.errors = None
+        if cfg.error_route:
+            es = self.t0 + int((cfg.error_start_min or 0) * MINUTE)
+            ee = es + int(cfg.error_minutes * MINUTE)
+            self.errors = traffic.ErrorBurst(
+                route_index(cfg.error_route), es, ee, cfg.error_fraction
+            )
+        self.error_count = 0
+        self.hung: tuple[int, int] | None = None
+        if cfg.hung_dyno:
+            hs = self.t0 + int((cfg.hung_at_hours or 0) * HOUR)
+            self.hung = (hs, hs + int(cfg.hung_minutes * MINUTE))
+        self.hung_count = 0
+        self.quiet: tuple[int, int] | None = None
+        if cfg.idle_at_hours is not None:
+            qs = self.t0 + int(cfg.idle_at_hours * HOUR)
+            self.quiet = (qs, qs + int(cfg.idle_minutes * MINUTE))
+        self.idled: list[str] = []
+        self.worker_fixed = False
+        self.recoveries: list[dict[str, Any]] = []
+        self.outage: dict[str, Any] = {"start_us": None, "boot_failures": 0, "failed": 0}
         self.dynos: dict[str, Dyno] = {}
         self.lifetimes: list[Lifetime] = []
         self.events: list[tuple[int, int, str, tuple[object, ...]]] = []
@@ -89,6 +110,11 @@ class Simulation:
         fixed = c.fixed_release is None or version < c.fixed_release
         return bool(c.leak_route) and version >= c.leak_release and fixed
 
+    def web_broken(self) -> bool:
+        """Whether web boots on the current release crash (the web outage knob)."""
+        first = self.cfg.web_outage_release
+        return first is not None and first <= self.release < first + self.cfg.web_outage_releases
+
     def push(self, t: int, kind: str, *args: object) -> None:
         """Schedule a platform event."""
         heapq.heappush(self.events, (int(t), next(self._seq), kind, args))
@@ -109,6 +135,8 @@ class Simulation:
         leak = c.leak_mb if d.ptype == "web" and self.leaking(self.release) else 0.0
         trans = c.transient_mb if self.trans_idx >= 0 else 0.0
         mem = memory.new_model(rng, d.ptype, d.quota, leak, trans, c.worker_cache_mb)
+        if c.worker_warmup_hours is not None and d.ptype == "worker":
+            mem.plateau_s = c.worker_warmup_hours * 3600
         dyno_id = f"heroku.{self.app_id}.{uuid4s(rng, 1)[0]}"
         life = Lifetime(d.name, d.ptype, dyno_id, int(start), self.release, proc, mem)
         d.life = life
@@ -142,6 +170,11 @@ class Simulation:
             self.push(self.t0 + int((c.crash_at_hours or 0) * HOUR), "crash")
         for h in c.restart_at_hours:
             self.push(self.t0 + int(h * HOUR), "manual")
+        if self.hung is not None:
+            self.push(self.hung[1] + int(rng.uniform(5, 60) * US), "unhang", c.hung_dyno)
+        if self.quiet is not None:
+            self.push(self.quiet[0], "idle")
+            self.push(self.quiet[1], "unidle")
 
     def schedule_cycle(self, d: Dyno, life: Lifetime) -> None:
         """Daily restart: about 24 h after the start plus 0-216 minutes."""
@@ -208,7 +241,13 @@ class Simulation:
         webs = [d for d in self.dynos.values() if d.ptype == "web" and d.state == "up"]
         workers = [d for d in self.dynos.values() if d.ptype == "worker" and d.state == "up"]
         zero = not any(d.ptype == "web" and d.state != "down" for d in self.dynos.values())
-        req = traffic.generate(rng, t0, t1, c.rps, len(webs), self.burst, zero)
+        hung = None
+        names = [d.name for d in webs]
+        if self.hung is not None and c.hung_dyno in names:
+            hung = (names.index(str(c.hung_dyno)), *self.hung)
+        req = traffic.generate(rng, t0, t1, c.rps, len(webs), self.burst, zero, self.errors, hung)
+        if self.quiet is not None:
+            req = req.take((req.arrive < self.quiet[0]) | (req.arrive >= self.quiet[1] + 30 * US))
         jobs = {d.name: render.plan_jobs(rng, t0, t1, c.worker_jobs_per_min) for d in workers}
         plans = [self._plan(d, j, req, jobs, t1) for j, d in enumerate(webs + workers)]
         hits = [(p.r15, i) for i, p in enumerate(plans) if p.r15 is not None]
@@ -216,6 +255,7 @@ class Simulation:
         t_end = first[0] + 1 if first else t1
         if first:
             req = req.take(req.arrive < t_end)
+        self._count(req, hung)
         for i, p in enumerate(plans):
             self._commit(p, t_end, first is not None and first[1] == i)
         targets = [render.WebTarget(d.name, d.slot, d.life.proc.pids) for d in webs if d.life]
@@ -237,6 +277,19 @@ class Simulation:
         p = plans[first[1]]
         total = int(p.samples.total_c[np.searchsorted(p.ticks, first[0])])
         return t_end, (p.dyno, first[0], total)
+
+    def _count(self, req: traffic.Requests, hung: tuple[int, int, int] | None) -> None:
+        """Tally the planted incidents' failed requests for the truth file."""
+        e = self.errors
+        if e is not None:
+            hit = (req.route == e.route) & (req.status == 500)
+            self.error_count += int((hit & (req.arrive >= e.start) & (req.arrive < e.end)).sum())
+        if hung is not None:
+            on = (req.dyno == hung[0]) & (req.arrive >= hung[1]) & (req.arrive < hung[2])
+            self.hung_count += int((on & (req.code == traffic.H12)).sum())
+        down = self.outage["start_us"]
+        if down is not None and (req.dyno < 0).all():
+            self.outage["failed"] += int(((req.code == traffic.H10) & (req.arrive >= down)).sum())
 
     def _plan(
         self, d: Dyno, j: int, req: traffic.Requests, jobs: dict[str, Jobs], t1: int

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from forensics import heroku as platform
+
 from . import lifecycle as lc
 from .config import DYNO_SIZES
 from .ids import hexes
@@ -29,7 +31,19 @@ def handle(sim: Simulation, t: int, kind: str, args: tuple[Any, ...]) -> None:
     elif kind == "release":
         on_release(sim, t, args[0])
     elif kind == "retry":
+        if len(args) == 1 or sim.dynos[args[0]].retry_at == t:
+            on_retry(sim, t, sim.dynos[args[0]])
+    elif kind == "recover":
+        sim.worker_fixed = True
         on_retry(sim, t, sim.dynos[args[0]])
+    elif kind == "unhang":
+        d = sim.dynos[args[0]]
+        if d.state == "up" and d.life is not None:
+            on_restart(sim, t, d, d.life, "restart")
+    elif kind == "idle":
+        on_idle(sim, t)
+    elif kind == "unidle":
+        on_unidle(sim, t)
     elif kind == "crash":
         on_crash(sim, t)
     elif kind == "scale":
@@ -83,7 +97,11 @@ def on_restart(sim: Simulation, t: int, d: Dyno, life: Lifetime, how: str) -> No
             "restart_time": iso(t),
         }
     sim.restarts.append({"dyno": d.name, "time": iso(t), "kind": how, "r12": r12})
-    _boot(sim, b, d, (1.0, 5.0))
+    if d.ptype == "web" and sim.web_broken():
+        b.t += int(sim.rng.uniform(1.0, 5.0) * US)
+        _fail_boot(sim, b, d, from_crashed=False)
+    else:
+        _boot(sim, b, d, (1.0, 5.0))
     sim.emit(b, d.slot)
 
 
@@ -126,10 +144,15 @@ def on_release(sim: Simulation, t: int, version: int) -> None:
     sim.releases.append(
         {"version": f"v{version}", "time": iso(t), "commit": commit, "in_log": True}
     )
+    if sim.cfg.crash_recovery == "deploy" and sim.crash is not None:
+        sim.worker_fixed = True
     for d in sim.dynos.values():
         delay = t + int(rng.uniform(0.5, 4.0) * US)
         if d.state == "up":
             sim.push(delay, "restart", d.name, d.life, "deploy")
+        elif d.state == "crashed" and d.broken and d.ptype == "web":
+            d.crashes, d.retry_at = 0, delay
+            sim.push(delay, "retry", d.name, delay)
         elif d.state == "crashed" and d.broken:
             sim.push(delay, "retry", d.name)
 
@@ -143,7 +166,8 @@ def on_crash(sim: Simulation, t: int) -> None:
     if d.state != "up" or d.life is None:
         return
     b = Block(t)
-    d.life.end = lc.job_crash(b, sim.rng, d.life.proc, hexes(sim.rng, 1, 24)[0])
+    jid = hexes(sim.rng, 1, 24)[0]
+    d.life.end = lc.job_crash(b, sim.rng, d.life.proc, jid, sim.cfg.crash_stack)
     d.life.ended_by = "crash"
     d.state, d.broken = "crashed", True
     sim.crash = {
@@ -159,22 +183,90 @@ def on_crash(sim: Simulation, t: int) -> None:
     for i in range(sim.cfg.crash_loops):
         when += int((sim.rng.uniform(1, 4) if i == 0 else sim.rng.uniform(600, 1200)) * US)
         sim.push(when, "retry", d.name)
+    if sim.cfg.crash_recovery == "cooloff":
+        cool = platform.CRASH_RESTART_BACKOFF_MINUTES[1] * MINUTE
+        sim.push(when + cool + int(sim.rng.uniform(0, 120) * US), "recover", d.name)
 
 
 def on_retry(sim: Simulation, t: int, d: Dyno) -> None:
-    """A boot attempt of the broken worker that fails within seconds (no metrics)."""
+    """A boot attempt of a broken dyno: fails within seconds (no metrics), or boots when fixed."""
     if d.state != "crashed" or not d.broken:
         return
+    if (sim.web_broken() if d.ptype == "web" else not sim.worker_fixed) is False:
+        _recover(sim, t, d)
+        return
     b = Block(t)
-    proc = new_proc(sim.rng, d.name, d.ptype, 1)
-    end = lc.boot_crash(b, sim.rng, proc, sim.redis_url)
-    start = next(x[0] for x in b.items if x[2].startswith("Starting process"))
-    life = sim.new_life(d, start, proc)
-    life.end, life.ended_by = end, "crash"
-    if sim.crash is not None:
+    end = _fail_boot(sim, b, d, from_crashed=True)
+    if d.ptype == "worker" and sim.crash is not None:
         sim.crash["attempts"] = [*sim.crash["attempts"], iso(t)]
         sim.crash["last_crash"] = iso(end)
     sim.emit(b, d.slot)
+
+
+def _fail_boot(sim: Simulation, b: Block, d: Dyno, from_crashed: bool) -> int:
+    """A boot that prints the crash reason and exits 1; web dynos retry on the back-off."""
+    workers = sim.cfg.web_concurrency if d.ptype == "web" else 1
+    proc = new_proc(sim.rng, d.name, d.ptype, workers)
+    n = len(b.items)
+    end = lc.boot_crash(b, sim.rng, proc, sim.redis_url, sim.cfg.crash_stack, from_crashed)
+    start = next(x[0] for x in b.items[n:] if x[2].startswith("Starting process"))
+    life = sim.new_life(d, start, proc)
+    life.end, life.ended_by = end, "crash"
+    d.state, d.broken = "crashed", True
+    if d.ptype == "web":
+        o = sim.outage
+        o["boot_failures"] += 1
+        webs = [x for x in sim.dynos.values() if x.ptype == "web" and x.state != "down"]
+        if o["start_us"] is None and all(x.state == "crashed" for x in webs):
+            o["start_us"] = end
+        steps = platform.CRASH_RESTART_BACKOFF_MINUTES
+        wait = steps[min(d.crashes, len(steps) - 1)] * MINUTE + int(sim.rng.uniform(1, 4) * US)
+        d.crashes += 1
+        d.retry_at = end + int(wait)
+        sim.push(d.retry_at, "retry", d.name, d.retry_at)
+    return end
+
+
+def _recover(sim: Simulation, t: int, d: Dyno) -> None:
+    """A broken dyno boots again (cool-off over, or a fixed release): its downtime ends."""
+    b = Block(t)
+    b.add(0, lc.heroku(d.life.proc) if d.life else f"heroku[{d.name}]",
+          "State changed from crashed to starting", "state_change")  # fmt: skip
+    d.broken, d.crashes = False, 0
+    life = _boot(sim, b, d, (1.5, 5.0))
+    sim.emit(b, d.slot)
+    if d.ptype == "worker" and sim.crash is not None:
+        how = "deploy" if sim.cfg.crash_recovery == "deploy" else "cooloff"
+        sim.recoveries.append({"dyno": d.name, "ptype": "worker", "life": life, "how": how})
+    elif d.ptype == "web":
+        sim.recoveries.append({"dyno": d.name, "ptype": "web", "life": life, "how": "release"})
+
+
+def on_idle(sim: Simulation, t: int) -> None:
+    """Eco web dynos idle after a quiet spell: `Idling`, up -> down, SIGTERM, exit 143."""
+    for d in sim.dynos.values():
+        if d.ptype != "web" or d.state != "up" or d.life is None:
+            continue
+        b = Block(t + int(sim.rng.uniform(0.1, 2.0) * US))
+        b.add(0, f"heroku[{d.name}]", "Idling", "lifecycle")
+        d.life.end = lc.graceful_stop(b, sim.rng, d.life.proc, "", False)
+        d.life.ended_by = "idle"
+        d.state, d.life = "idle", None
+        sim.idled.append(d.name)
+        sim.emit(b, d.slot)
+
+
+def on_unidle(sim: Simulation, t: int) -> None:
+    """The first request after the quiet spell: `Unidling`, down -> starting, a fresh boot."""
+    for d in sim.dynos.values():
+        if d.state != "idle":
+            continue
+        b = Block(t + int(sim.rng.uniform(0.05, 0.5) * US))
+        b.add(0, f"heroku[{d.name}]", "Unidling", "lifecycle")
+        b.add(sim.rng.uniform(5, 50) * 1000, f"heroku[{d.name}]",
+              "State changed from down to starting", "state_change")  # fmt: skip
+        _boot(sim, b, d, (0.2, 1.0))
+        sim.emit(b, d.slot)
 
 
 def on_scale(sim: Simulation, t: int) -> None:

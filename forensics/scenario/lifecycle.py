@@ -38,6 +38,42 @@ BOOT_ERROR = (
     "\tfrom /app/config/initializers/import_feed.rb:3:in `<main>'",
 )
 
+# Error blocks a process prints before it exits 1, per stack: (the reason, its lines).
+CRASH_STACKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ruby": ('key not found: "IMPORT_FEED_TOKEN" (KeyError)', BOOT_ERROR),
+    "python": (
+        "KeyError: 'IMPORT_FEED_TOKEN'",
+        (
+            "Traceback (most recent call last):",
+            '  File "/app/app/config.py", line 12, in <module>',
+            '    FEED_TOKEN = os.environ["IMPORT_FEED_TOKEN"]',
+            '  File "<frozen os>", line 679, in __getitem__',
+            "KeyError: 'IMPORT_FEED_TOKEN'",
+        ),
+    ),
+    "node": (
+        "Error: IMPORT_FEED_TOKEN is not set",
+        (
+            "/app/src/config.js:14",
+            "    throw new Error('IMPORT_FEED_TOKEN is not set');",
+            "    ^",
+            "",
+            "Error: IMPORT_FEED_TOKEN is not set",
+            "    at Object.<anonymous> (/app/src/config.js:14:11)",
+            "    at Module._compile (node:internal/modules/cjs/loader:1256:14)",
+        ),
+    ),
+    "java": (
+        "java.lang.IllegalStateException: IMPORT_FEED_TOKEN is not set",
+        (
+            'Exception in thread "main" java.lang.IllegalStateException: '
+            "IMPORT_FEED_TOKEN is not set",
+            "\tat com.acme.shop.Config.require(Config.java:41)",
+            "\tat com.acme.shop.Main.main(Main.java:12)",
+        ),
+    ),
+}
+
 
 @dataclass
 class Block:
@@ -186,25 +222,44 @@ def r15_kill(b: Block, rng: np.random.Generator, p: Proc, mem_mb: float, pct: fl
     return b.add(rng.uniform(20, 90) * MS, h, "State changed from up to crashed", "state_change")
 
 
-def job_crash(b: Block, rng: np.random.Generator, p: Proc, jid: str) -> int:
+def job_crash(b: Block, rng: np.random.Generator, p: Proc, jid: str, stack: str = "ruby") -> int:
     """A Sidekiq process dying on an unhandled error: exit 1, up -> crashed."""
     a, h = app(p), heroku(p)
     b.add(0, a, sidekiq(p, f"class=ImportJob jid={jid} INFO: start"), "app")
-    b.add(rng.uniform(50, 400) * MS, a, JOB_ERROR[0], "app")
-    for line in JOB_ERROR[1:]:
+    lines = JOB_ERROR if stack == "ruby" else CRASH_STACKS[stack][1]
+    b.add(rng.uniform(50, 400) * MS, a, lines[0], "app")
+    for line in lines[1:]:
         b.add(20, a, line, "app")
     b.add(rng.uniform(100, 500) * MS, h, "Process exited with status 1", "lifecycle")
     return b.add(rng.uniform(1, 60) * MS, h, "State changed from up to crashed", "state_change")
 
 
-def boot_crash(b: Block, rng: np.random.Generator, p: Proc, redis_url: str) -> int:
-    """A restart attempt of the broken worker: crashed -> starting, boot error, exit 1, crashed."""
+def boot_crash(
+    b: Block,
+    rng: np.random.Generator,
+    p: Proc,
+    redis_url: str,
+    stack: str = "ruby",
+    from_crashed: bool = True,
+) -> int:
+    """A boot attempt that fails: (crashed ->) starting, the stack's error, exit 1, crashed."""
     a, h = app(p), heroku(p)
-    b.add(0, h, "State changed from crashed to starting", "state_change")
+    if from_crashed:
+        b.add(0, h, "State changed from crashed to starting", "state_change")
     b.add(rng.uniform(1.5, 5) * US, h, f"Starting process with command `{p.command}`", "lifecycle")
-    _sidekiq_booting(b, rng, p, redis_url)
-    b.add(rng.uniform(0.3, 1.2) * US, a, BOOT_ERROR[0], "app")
-    b.add(20, a, BOOT_ERROR[1], "app")
+    if p.ptype == "web":
+        b.add(
+            rng.uniform(1.5, 3.5) * US,
+            a,
+            f"[{p.master_pid}] Puma starting in cluster mode...",
+            "app",
+        )
+    else:
+        _sidekiq_booting(b, rng, p, redis_url)
+    lines = CRASH_STACKS[stack][1]
+    b.add(rng.uniform(0.3, 1.2) * US, a, lines[0], "app")
+    for line in lines[1:]:
+        b.add(20, a, line, "app")
     b.add(rng.uniform(100, 400) * MS, h, "Process exited with status 1", "lifecycle")
     return b.add(
         rng.uniform(1, 60) * MS, h, "State changed from starting to crashed", "state_change"

@@ -60,6 +60,8 @@ class Dyno:
     state: str = "down"  # up | starting | crashed | down
     life: Lifetime | None = None
     broken: bool = False  # the crashed worker: every later boot fails
+    crashes: int = 0  # failed boots since the last release (the restart back-off's index)
+    retry_at: int = -1  # the one pending back-off retry (older ones are stale)
 
     @property
     def index(self) -> int:

@@ -38,6 +38,16 @@ class H12Burst:
 
 
 @dataclass
+class ErrorBurst:
+    """Requests to `route` arriving in [start, end) answer 500 with this odds."""
+
+    route: int
+    start: int
+    end: int
+    fraction: float
+
+
+@dataclass
 class Requests:
     """One segment of requests as parallel arrays, sorted by arrival."""
 
@@ -86,6 +96,8 @@ def generate(
     n_up: int,
     burst: H12Burst | None,
     scaled_to_zero: bool = False,
+    errors: ErrorBurst | None = None,
+    hung: tuple[int, int, int] | None = None,
 ) -> Requests:
     """All requests arriving in [t0, t1), load-balanced at random over n_up web dynos.
 
@@ -104,6 +116,9 @@ def generate(
     status[_NOT_FOUNDABLE[route] & (u < 0.01)] = 404
     status[_IS_POST[route] & (status < 300) & (u > 0.98)] = 422
     status[_IS_ACTION[route] & (u > 0.9985) & (status != 422)] = 500
+    if errors is not None:
+        e = (route == errors.route) & (arrive >= errors.start) & (arrive < errors.end)
+        status[e & (rng.random(n) < errors.fraction)] = 500
     body = _BYTES[route] * np.exp(0.3 * rng.standard_normal(n))
     body[status == 304] = 0
     nbytes = (body + rng.integers(240, 720, n)).astype(np.int64)
@@ -117,10 +132,14 @@ def generate(
         v = rng.random(n)
         code[v < 0.0015] = H27
         code[(v >= 0.0015) & (v < 0.0018)] = H13
+        limit_us = heroku.ROUTER_TIMEOUT_MS * 1000
+        hit = np.zeros(n, bool)
         if burst is not None:
-            limit_us = heroku.ROUTER_TIMEOUT_MS * 1000
             hit = (route == burst.route) & (arrive + limit_us >= burst.start)
             hit &= (arrive + limit_us + 20_000 < burst.end) & (rng.random(n) < burst.fraction)
+        if hung is not None:
+            hit |= (dyno == hung[0]) & (arrive >= hung[1]) & (arrive < hung[2])
+        if burst is not None or hung is not None:
             code[hit] = H12
             connect[hit] = 0
             k = int(hit.sum())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .catalog import ROUTES, route_index
 from .config import DYNO_SIZES
-from .lifecycle import WEB_COMMAND, WORKER_COMMAND
-from .timefmt import HOUR, iso
+from .lifecycle import CRASH_STACKS, WEB_COMMAND, WORKER_COMMAND
+from .timefmt import HOUR, MINUTE, iso, to_us
 
 if TYPE_CHECKING:
     from .engine import Simulation
@@ -118,9 +119,109 @@ def build(sim: Simulation, out: str | Path) -> dict[str, object]:
             "note": "H12 router lines are logged 30 s after arrival; all fall inside the window",
         }
     if sim.crash is not None:
-        sim.crash["stays_down"] = True
+        sim.crash["stays_down"] = not sim.recoveries or all(
+            r["ptype"] != "worker" for r in sim.recoveries
+        )
+    truth.update(_incidents(sim))
     truth["counts"] = _counts(sim, per_dyno)
     return truth
+
+
+def _minutes(a: int, b: int) -> float:
+    return round((b - a) / MINUTE, 2)
+
+
+def _incidents(sim: Simulation) -> dict[str, object]:
+    """Truth of the newer knobs: warm-up, error bursts, downtime, crash reason, idling, hung."""
+    c, end = sim.cfg, sim.end
+    out: dict[str, object] = {
+        "warmup": None,
+        "request_errors": [],
+        "downtime": [],
+        "crash_reason": None,
+        "idling": None,
+        "hung_dyno": None,
+    }
+    if c.worker_warmup_hours is not None and c.worker_dynos:
+        out["warmup"] = {
+            "process_type": "worker",
+            "dynos": sorted(d.name for d in sim.dynos.values() if d.ptype == "worker"),
+            "hours": c.worker_warmup_hours,
+            "cache_mb": c.worker_cache_mb,
+            "leak": False,
+        }
+    e = sim.errors
+    if e is not None and e.start < end:
+        out["request_errors"] = [
+            {
+                **(_route(c.error_route) or {}),
+                "start": iso(e.start),
+                "end": iso(min(e.end, end)),
+                "count": sim.error_count,
+                "status": 500,
+                "exception": "NoMethodError",
+            }
+        ]
+    downtime: list[dict[str, object]] = []
+    if sim.crash is not None:
+        start = to_us(datetime.fromisoformat(str(sim.crash["down_from"])))
+        rec = [r for r in sim.recoveries if r["ptype"] == "worker" and r["life"].up]
+        stop, how = (rec[0]["life"].up, rec[0]["how"]) if rec else (end, "end-of-log")
+        stop = min(stop, end)
+        downtime.append(
+            {
+                "dyno": sim.crash["dyno"],
+                "process_type": "worker",
+                "start": iso(start),
+                "end": iso(stop),
+                "minutes": _minutes(start, stop),
+                "ended_by": how if stop < end else "end-of-log",
+                "failed_requests": 0,
+            }
+        )
+    o = sim.outage
+    if o["start_us"] is not None and o["start_us"] < end:
+        ups = [r["life"].up for r in sim.recoveries if r["ptype"] == "web" and r["life"].up]
+        stop = min([*ups, end])
+        downtime.append(
+            {
+                "dyno": None,
+                "process_type": "web",
+                "start": iso(o["start_us"]),
+                "end": iso(stop),
+                "minutes": _minutes(o["start_us"], stop),
+                "ended_by": "release" if stop < end else "end-of-log",
+                "failed_requests": o["failed"],
+                "boot_failures": o["boot_failures"],
+                "from_release": f"v{c.web_outage_release}",
+                "fixed_release": f"v{(c.web_outage_release or 0) + c.web_outage_releases}",
+            }
+        )
+    out["downtime"] = downtime
+    if downtime:
+        text = CRASH_STACKS[c.crash_stack][0]
+        texts = [text]
+        if sim.crash is not None and c.crash_stack == "ruby":
+            texts.insert(0, "undefined method `fetch' for nil (NoMethodError)")
+        out["crash_reason"] = {"stack": c.crash_stack, "text": texts[0], "texts": texts}
+    if sim.quiet is not None and sim.idled:
+        out["idling"] = {
+            "dynos": sorted(sim.idled),
+            "start": iso(sim.quiet[0]),
+            "end": iso(sim.quiet[1]),
+            "downtime": False,
+        }
+    if sim.hung is not None and sim.hung[0] < end:
+        out["hung_dyno"] = {
+            "dyno": c.hung_dyno,
+            "process_type": "web",
+            "start": iso(sim.hung[0]),
+            "end": iso(min(sim.hung[1], end)),
+            "minutes": c.hung_minutes,
+            "h12": sim.hung_count,
+            "ended_by": "restart",
+        }
+    return out
 
 
 def _counts(sim: Simulation, by: Callable[[str], dict[str, int]]) -> dict[str, object]:

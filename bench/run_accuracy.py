@@ -1,0 +1,378 @@
+"""Accuracy benchmark: findings against the generator's ground truth on random scenarios.
+
+Each seed (a fixed list no test uses) draws its own scenario: a random subset of incidents
+(leak, H12 burst, warm-up, error burst, worker crash with or without recovery, web outage
+across failing releases, Eco idling, a hung dyno, R12), random times, sizes and process
+counts, and some apps with no incident at all. Each scenario is generated, ingested and run
+through `collect_findings`; findings are matched to planted incidents per kind (same dyno,
+process type or route, overlapping windows) and precision, recall and the error of downtime
+minutes are printed, with every miss and false alarm listed. A JSON goes to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forensics.findings import KINDS, Finding, collect_findings
+from forensics.ingest.run import ingest
+from forensics.scenario import generate
+from forensics.scenario.config import ScenarioConfig
+from forensics.store.views import open_dataset
+
+HERE = Path(__file__).resolve().parent
+SEEDS = tuple(range(1000, 1030))
+SCORED = (
+    "memory_leak",
+    "timeout_hotspot",
+    "downtime",
+    "request_errors",
+    "unclean_shutdown",
+    "log_loss",
+    "crash",
+    "hung_dyno",
+    "ephemeral_files",
+)
+ERROR_ROUTES = ("/users/:id", "/products/:id", "/api/v1/items/:id", "/search")
+SLACK = timedelta(minutes=2)  # windows closer than this count as overlapping
+
+
+def draw(seed: int) -> ScenarioConfig:
+    """The random scenario of one seed: incidents, times, sizes and process counts."""
+    rng = np.random.default_rng([seed, 77])
+    hours = float(rng.uniform(6, 10))
+    web = int(rng.integers(1, 4))
+    worker = int(rng.integers(0, 3))
+    interval = float(rng.uniform(1.5, 3.5))
+    n_rel = max(1, int(hours / interval))
+    quiet = rng.random() < 0.15  # an app with no incident at all
+    on = lambda p: (not quiet) and bool(rng.random() < p)  # noqa: E731
+    k: dict[str, Any] = {
+        "seed": seed,
+        "hours": round(hours, 2),
+        "rps": round(float(rng.uniform(0.3, 0.7)), 2),
+        "web_dynos": web,
+        "worker_dynos": worker,
+        "releases": n_rel,
+        "cycling": False,
+        "leak_route": None,
+        "h12_route": None,
+        "transient_route": "/reports/:id/export" if rng.random() < 0.5 else None,
+    }
+    if on(0.3):
+        k.update(leak_route="/users/:id/orders/:id", leak_mb=round(float(rng.uniform(0.4, 1.2)), 2))
+        k.update(leak_release=int(rng.integers(1, 3)))
+    if on(0.3):
+        k.update(h12_route=str(rng.choice(["/search", "/users/:id/orders"])))
+        k.update(h12_start_min=round(float(rng.uniform(30, hours * 60 - 60)), 1))
+        k.update(h12_minutes=round(float(rng.uniform(10, 40)), 1))
+        k.update(h12_fraction=round(float(rng.uniform(0.4, 0.8)), 2))
+    if worker and on(0.3):
+        k.update(worker_warmup_hours=round(float(rng.uniform(1, 12)), 1))
+    if on(0.35):
+        k.update(error_route=str(rng.choice(ERROR_ROUTES)))
+        k.update(error_start_min=round(float(rng.uniform(20, hours * 60 - 40)), 1))
+        k.update(error_minutes=round(float(rng.uniform(5, 30)), 1))
+        k.update(error_fraction=round(float(rng.uniform(0.6, 1.0)), 2))
+    stacks = ["ruby", "python", "node", "java"]
+    k["crash_stack"] = str(rng.choice(stacks))
+    if worker and on(0.35):
+        k.update(crash_worker=f"worker.{int(rng.integers(1, worker + 1))}")
+        k.update(crash_at_hours=round(float(rng.uniform(0.5, hours - 1.5)), 2))
+        k.update(crash_recovery=[None, "cooloff", "deploy"][int(rng.integers(0, 3))])
+    if n_rel >= 2 and on(0.3):
+        first = int(rng.integers(2, n_rel + 1))
+        k.update(web_outage_release=first, web_outage_releases=int(rng.integers(1, 3)))
+    if on(0.2):
+        k.update(web_size="eco", web_dynos=1, hung_dyno=None)
+        k.update(idle_at_hours=round(float(rng.uniform(0.5, hours - 2)), 2))
+        k.update(idle_minutes=round(float(rng.uniform(30, 90)), 1))
+    elif on(0.25):
+        k.update(hung_dyno=f"web.{int(rng.integers(1, web + 1))}")
+        k.update(hung_at_hours=round(float(rng.uniform(0.5, hours - 1)), 2))
+        k.update(hung_minutes=round(float(rng.uniform(5, 30)), 1))
+    if on(0.25):
+        k.update(r12_restart=int(rng.integers(1, 4)))
+    return ScenarioConfig(**k)
+
+
+def _ts(s: str | datetime | None) -> datetime | None:
+    if s is None:
+        return None
+    d = s if isinstance(s, datetime) else datetime.fromisoformat(s)
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d
+
+
+def planted(truth: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Incidents per finding kind, each with the keys a finding must agree on and a window."""
+    out: dict[str, list[dict[str, Any]]] = {k: [] for k in SCORED}
+    leak = truth.get("leak")
+    if leak and leak["active_in_log"]:
+        out["memory_leak"].append(
+            {"process_type": "web", "start": truth["start"], "end": truth["end"], "what": "leak"}
+        )
+    h12 = truth.get("h12")
+    if h12 and h12["count"]:
+        out["timeout_hotspot"].append(
+            {"route": h12["route"], "start": h12["window_start"], "end": h12["window_end"]}
+        )
+    for d in truth.get("downtime") or []:
+        out["downtime"].append({**d, "what": f"{d['process_type']} {d['ended_by']}"})
+    for e in truth.get("request_errors") or []:
+        if e["count"]:
+            out["request_errors"].append(e)
+    r12 = truth.get("r12")
+    if r12:
+        t = _ts(r12["time"])
+        out["unclean_shutdown"].append(
+            {"dyno": r12["dyno"], "start": t - timedelta(seconds=40), "end": t}
+        )
+    crash = truth.get("crashed_worker")
+    if crash:
+        last = crash.get("last_crash") or crash["time"]
+        out["crash"].append({"dyno": crash["dyno"], "start": crash["time"], "end": last})
+    for d in truth.get("downtime") or []:
+        if d["process_type"] == "web":
+            out["crash"].append({"process_type": "web", "start": d["start"], "end": d["end"]})
+    for r in truth.get("r15") or []:
+        out["crash"].append({"dyno": r["dyno"], "start": r["time"], "end": r["time"]})
+    hung = truth.get("hung_dyno")
+    if hung and hung["h12"]:
+        out["hung_dyno"].append({"dyno": hung["dyno"], "start": hung["start"], "end": hung["end"]})
+    return out
+
+
+def _agree(f: Finding, p: dict[str, Any]) -> bool:
+    """Same dyno / process type / route, and the windows overlap (with SLACK)."""
+    if p.get("route") and f.route != p["route"]:
+        return False
+    if p.get("dyno"):
+        dynos = set((f.evidence or {}).get("dynos") or [])
+        by_type = f.dyno is None and f.process_type == p["dyno"].split(".")[0]
+        if f.dyno != p["dyno"] and p["dyno"] not in dynos and not by_type:
+            return False
+    if (
+        p.get("process_type")
+        and (f.process_type or (f.dyno or "").split(".")[0]) != p["process_type"]
+    ):
+        return False
+    fs, fe = _ts(f.start), _ts(f.end) or _ts(f.start)
+    ps, pe = _ts(p["start"]), _ts(p["end"])
+    if fs is None or ps is None or pe is None or fe is None:
+        return True
+    return fs <= pe + SLACK and ps <= fe + SLACK
+
+
+def _during(f: Finding, plants: dict[str, list[dict[str, Any]]], kind: str) -> str:
+    """` (during a planted X)` when a false alarm overlaps an incident of another kind."""
+    order = sorted(plants, key=lambda k: k == "memory_leak")  # the leak spans the whole log
+    for other in order:
+        ps = plants[other]
+        if other != kind and any(_agree(f, {**p, "route": None}) for p in ps):
+            return f" (during a planted {other})"
+    return ""
+
+
+def _brief(f: Finding) -> str:
+    where = f.dyno or f.process_type or f.route or "app"
+    mins = (f.evidence or {}).get("minutes")
+    m = f" {mins} min" if mins is not None else ""
+    codes = (f.evidence or {}).get("codes")
+    if isinstance(codes, dict) and codes:
+        m += " " + ",".join(f"{c}x{n}" for c, n in codes.items())
+    return f"{where} {f.start:%H:%M}-{f.end:%H:%M}{m}" if f.start and f.end else where
+
+
+def _pbrief(p: dict[str, Any]) -> str:
+    where = p.get("dyno") or p.get("process_type") or p.get("route") or "app"
+    s, e = _ts(p["start"]), _ts(p["end"])
+    mins = f" {p['minutes']} min" if "minutes" in p else ""
+    return f"{where} {s:%H:%M}-{e:%H:%M}{mins}"
+
+
+def score(
+    seed: int, truth: dict[str, Any], found: list[Finding], kinds: tuple[str, ...]
+) -> dict[str, Any]:
+    """Per kind: planted, found, matched on both sides; downtime minutes; crash-reason check."""
+    plants = planted(truth)
+    res: dict[str, Any] = {"seed": seed, "kinds": {}, "misses": [], "false": []}
+    for kind in kinds:
+        fs = [f for f in found if f.kind == kind]
+        ps = plants[kind]
+        hit_p = [any(_agree(f, p) for f in fs) for p in ps]
+        hit_f = [any(_agree(f, p) for p in ps) for f in fs]
+        res["kinds"][kind] = {
+            "planted": len(ps),
+            "found": len(fs),
+            "tp_planted": sum(hit_p),
+            "tp_found": sum(hit_f),
+        }
+        res["misses"] += [f"{kind}: {_pbrief(p)}" for p, h in zip(ps, hit_p, strict=True) if not h]
+        res["false"] += [
+            f"{kind}: {_brief(f)}{_during(f, plants, kind)}"
+            for f, h in zip(fs, hit_f, strict=True)
+            if not h
+        ]
+    warm = truth.get("warmup")
+    if warm:
+        leaks = [f for f in found if f.kind == "memory_leak" and (f.process_type == "worker")]
+        res["warmup_leak_free"] = not leaks
+    idle = truth.get("idling")
+    if idle:
+        p = {"process_type": "web", "start": idle["start"], "end": idle["end"]}
+        res["idle_no_downtime"] = not [f for f in found if f.kind == "downtime" and _agree(f, p)]
+    hung = truth.get("hung_dyno")
+    if hung and hung["h12"]:
+        p = {"dyno": hung["dyno"], "start": hung["start"], "end": hung["end"]}
+        seen = [f for f in found if f.kind == "timeout_hotspot" and _agree(f, p)]
+        res["hung_as_timeouts"] = len(seen)
+    res["downtime_errors"] = []
+    for p in plants["downtime"]:
+        match = [f for f in found if f.kind == "downtime" and _agree(f, p)]
+        # the finding at the truth's own level (the dyno, or the process type as a whole)
+        same = [f for f in match if f.dyno == p.get("dyno")]
+        if (same or match) and p["minutes"] > 0:
+            pick = same or match
+            got = max(float(f.evidence.get("minutes", 0)) for f in pick)
+            res["downtime_errors"].append(
+                {
+                    "truth": p["minutes"],
+                    "found": round(got, 1),
+                    "rel": abs(got - p["minutes"]) / p["minutes"],
+                }
+            )
+    reason = truth.get("crash_reason")
+    if reason:
+        texts = [
+            str((f.evidence.get("reason") or {}).get("text", ""))
+            for f in found
+            if f.kind in ("crash", "downtime", "crash_loop")
+        ]
+        want = reason["texts"]
+        ok = any(_same_reason(w, t) for w in want for t in texts)
+        res["reason"] = {"stack": reason["stack"], "ok": ok, "planted": want[0], "found": texts[:3]}
+    return res
+
+
+def _same_reason(planted_text: str, found_text: str) -> bool:
+    """Every word of the planted reason (class, message, config var) is in the found one."""
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_.]{2,}", planted_text)
+    return bool(found_text) and all(w in found_text for w in words)
+
+
+def run_one(cfg: ScenarioConfig, work: Path) -> tuple[dict[str, Any], list[Finding], float]:
+    """Generate, ingest and run the findings of one scenario; returns truth, findings, seconds."""
+    t = time.perf_counter()
+    log = work / f"s{cfg.seed}.log"
+    truth = generate(cfg, log)
+    ds = work / f"ds{cfg.seed}"
+    ingest([str(log)], ds, app=cfg.app_name)
+    con = open_dataset(ds)
+    try:
+        found = collect_findings(con)
+    finally:
+        con.close()
+    return truth, found, time.perf_counter() - t
+
+
+def _table(results: list[dict[str, Any]], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    rows = []
+    for kind in kinds:
+        k = [r["kinds"][kind] for r in results]
+        planted_n, found_n = sum(x["planted"] for x in k), sum(x["found"] for x in k)
+        tp_p, tp_f = sum(x["tp_planted"] for x in k), sum(x["tp_found"] for x in k)
+        rows.append(
+            {
+                "kind": kind,
+                "planted": planted_n,
+                "found": found_n,
+                "tp": tp_p,
+                "precision": tp_f / found_n if found_n else None,
+                "recall": tp_p / planted_n if planted_n else None,
+            }
+        )
+    return rows
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f} %"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=len(SEEDS), help="How many of the seeds to run.")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "accuracy.json")
+    args = ap.parse_args()
+    kinds = tuple(k for k in SCORED if k in KINDS)
+    absent = [k for k in SCORED if k not in KINDS]
+    results, per = [], []
+    with tempfile.TemporaryDirectory(prefix="forensics-accuracy-") as tmp:
+        for seed in SEEDS[: args.seeds]:
+            cfg = draw(seed)
+            truth, found, secs = run_one(cfg, Path(tmp))
+            r = score(seed, truth, found, kinds)
+            r["seconds"] = round(secs, 1)
+            r["planted"] = {k: len(v) for k, v in planted(truth).items() if v}
+            r["found"] = {
+                k: sum(f.kind == k for f in found) for k in KINDS if any(f.kind == k for f in found)
+            }
+            results.append(r)
+            per.append(cfg.as_dict())
+            print(
+                f"seed {seed}: {secs:.0f} s, planted {r['planted']}, found {r['found']}", flush=True
+            )
+    rows = _table(results, kinds)
+    print()
+    print(f"{'kind':<18}{'planted':>8}{'found':>7}{'tp':>5}{'precision':>11}{'recall':>8}")
+    for r in rows:
+        print(
+            f"{r['kind']:<18}{r['planted']:>8}{r['found']:>7}{r['tp']:>5}"
+            f"{_pct(r['precision']):>11}{_pct(r['recall']):>8}"
+        )
+    if absent:
+        print(f"not scored (no such finding kind on this branch): {', '.join(absent)}")
+    warm = [r["warmup_leak_free"] for r in results if "warmup_leak_free" in r]
+    print(f"warm-up scenarios without a worker memory_leak: {sum(warm)}/{len(warm)}")
+    idle = [r["idle_no_downtime"] for r in results if "idle_no_downtime" in r]
+    print(f"idling scenarios without a web downtime in the idle window: {sum(idle)}/{len(idle)}")
+    hung = [(r["seed"], r["hung_as_timeouts"]) for r in results if "hung_as_timeouts" in r]
+    if "hung_dyno" not in kinds:
+        seen = ", ".join(f"seed {s}: {n}" for s, n in hung)
+        print(
+            f"hung dynos ({len(hung)}) seen only as timeout_hotspot findings on that dyno: {seen}"
+        )
+    errs = [e["rel"] for r in results for e in r["downtime_errors"]]
+    if errs:
+        print(
+            f"downtime minutes, relative error over {len(errs)} matched: "
+            f"median {100 * statistics.median(errs):.1f} %, max {100 * max(errs):.1f} %"
+        )
+    reasons = [(r["seed"], r["reason"]) for r in results if "reason" in r]
+    print(f"crash reason in evidence.reason: {sum(x['ok'] for _, x in reasons)}/{len(reasons)}")
+    for seed, x in reasons:
+        mark = "ok  " if x["ok"] else "MISS"
+        print(f"  seed {seed} {x['stack']:<7}{mark} planted {x['planted']!r} found {x['found']}")
+    print("\nmisses and false alarms:")
+    for r in results:
+        for m in r["misses"]:
+            print(f"  seed {r['seed']} missed {m}")
+        for m in r["false"]:
+            print(f"  seed {r['seed']} false  {m}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"table": rows, "not_scored": absent, "scenarios": results, "configs": per}
+    args.out.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
