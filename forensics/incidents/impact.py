@@ -1,0 +1,90 @@
+"""What an incident cost, and the number it is ranked by.
+
+cost = sum of downtime minutes x process-type weight (web 3, worker 1.5, other 1)
+     + failed requests + 10 per R15 kill + 2 per crash
+     + minutes over quota (R14) x weight / 4 (a swapping dyno is slow, not down).
+Failed requests are the request_errors counts, or else the downtimes' failed requests plus
+H12s (never both: request_errors already counts H12s and outage errors).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forensics.incidents.model import Incident
+
+WEIGHT = {"web": 3.0, "worker": 1.5}
+
+
+def weight(process_type: str | None) -> float:
+    return WEIGHT.get(process_type or "", 1.0)
+
+
+def _minutes(f: Any) -> float:
+    ev = f.evidence
+    for key in ("minutes", "down_minutes"):
+        if ev.get(key) is not None:
+            return float(ev[key])
+    return 0.0
+
+
+def impact(inc: Incident) -> dict[str, Any]:
+    """The incident's `impact` dict; also sets `inc.cost`."""
+    fs = [m.finding for m in inc.members]
+    down = [f for f in fs if f.kind in ("downtime", "worker_down")]
+    if not down:
+        down = [f for f in fs if f.kind == "crash_loop"]
+    down_min = sum(_minutes(f) for f in down)
+    h12 = sum(
+        int(f.evidence.get("count") or 0)
+        for f in fs
+        if f.kind == "timeout_hotspot" and "H12" in (f.evidence.get("codes") or [])
+    )
+    errs = [f for f in fs if f.kind == "request_errors"]
+    if errs:
+        failed = sum(int(f.evidence.get("count") or 0) for f in errs)
+        if not h12:
+            h12 = sum(int((f.evidence.get("codes") or {}).get("H12") or 0) for f in errs)
+    else:
+        failed = sum(int(f.evidence.get("failed_requests") or 0) for f in down) + h12
+    shares = [
+        float(f.evidence.get(k) or 0)
+        for f in fs
+        for k in ("failed_share", "share", "share_of_route_requests_in_window")
+        if f.kind in ("downtime", "request_errors", "timeout_hotspot")
+    ]
+    episodes = [f for f in fs if f.kind == "memory_quota"]
+    r14 = sum(
+        int(f.evidence.get("count") or 0) for f in episodes if f.evidence.get("code") == "R14"
+    )
+    r15 = sum(1 for f in episodes if f.evidence.get("code") == "R15")
+    leak = next((f for f in fs if f.kind == "memory_leak"), None)
+    if leak and not episodes:
+        r14, r15 = int(leak.evidence.get("r14") or 0), int(leak.evidence.get("r15") or 0)
+    crashes = sum(int(f.evidence.get("crashes") or 0) for f in fs if f.kind == "crash")
+    over = sum(
+        float(f.evidence.get("minutes_over_quota") or 0)
+        for f in episodes
+        if f.evidence.get("code") == "R14"
+    )
+    inc.cost = (
+        sum(_minutes(f) * weight(f.process_type) for f in down)
+        + failed
+        + 10 * r15
+        + 2 * crashes
+        + sum(
+            float(f.evidence.get("minutes_over_quota") or 0) * weight(f.process_type) / 4
+            for f in episodes
+            if f.evidence.get("code") == "R14"
+        )
+    )
+    return {
+        "downtime_minutes": round(down_min, 1),
+        "failed_requests": int(failed),
+        "failed_share": round(min(max(shares, default=0.0), 1.0), 4),
+        "h12": h12,
+        "r14": r14,
+        "r15": r15,
+        "crashes": crashes,
+        "minutes_over_quota": round(over, 1),
+    }
