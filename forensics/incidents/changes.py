@@ -98,8 +98,9 @@ def trigger(inc: Incident, changes: list[Change]) -> Change | None:
 def resolved_by(inc: Incident, changes: list[Change], exclude: Change | None) -> Change | None:
     """The change closest to the last failure, preferring one after it (up to `RESOLVE_AFTER`)
     over one before it (up to `RESOLVE_BEFORE`); a downtime's own `ended_by` wins. None while
-    ongoing."""
-    if inc.ongoing or inc.end is None:
+    ongoing or for a leak."""
+    if inc.ongoing or inc.end is None or inc.kind == "memory_leak":
+        # a release or restart ends a leak's lifetimes without fixing it: not claimed
         return None
     for m in inc.members:
         ended = m.finding.evidence.get("ended_by") if m.finding.kind == "downtime" else None
