@@ -276,9 +276,10 @@ def test_failing_deploy_trigger_and_resolution():
 
 
 def test_leak_trigger_is_its_release_and_advice_names_a_size():
-    inc = build_incidents(None, leak_findings(), events=EVENTS)
+    more = pl.concat([EVENTS, events((1510, "release", "v4", None, None))])
+    inc = build_incidents(None, leak_findings(), events=more)
     assert inc[0].trigger.release == "v3"
-    assert inc[0].resolved_by is None  # v5 at minute 1990 ends lifetimes, not the leak
+    assert inc[0].resolved_by is None  # v4 right after the leak ends lifetimes, not the leak
     assert any("ps:scale web=2:Standard-2X" in a for a in inc[0].advice)
 
 
