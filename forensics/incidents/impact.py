@@ -62,11 +62,10 @@ def impact(inc: Incident) -> dict[str, Any]:
     if leak and not episodes:
         r14, r15 = int(leak.evidence.get("r14") or 0), int(leak.evidence.get("r15") or 0)
     crashes = sum(int(f.evidence.get("crashes") or 0) for f in fs if f.kind == "crash")
-    over = sum(
-        float(f.evidence.get("minutes_over_quota") or 0)
-        for f in episodes
-        if f.evidence.get("code") == "R14"
-    )
+    # minutes_over_quota is per lifetime: every R14 episode of one lifetime repeats it
+    r14_eps = [f for f in episodes if f.evidence.get("code") == "R14"]
+    lives = {(f.dyno, f.evidence.get("lifetime")): f for f in r14_eps}.values()
+    over = sum(float(f.evidence.get("minutes_over_quota") or 0) for f in lives)
     inc.cost = (
         sum(_minutes(f) * weight(f.process_type) for f in down)
         + failed
@@ -74,8 +73,7 @@ def impact(inc: Incident) -> dict[str, Any]:
         + 2 * crashes
         + sum(
             float(f.evidence.get("minutes_over_quota") or 0) * weight(f.process_type) / 4
-            for f in episodes
-            if f.evidence.get("code") == "R14"
+            for f in lives
         )
     )
     return {

@@ -86,7 +86,7 @@ def leak_findings() -> list[Finding]:
                 dyno=dynos[i % 2],
                 process_type="web",
                 release="v3",
-                evidence={"code": "R14", "count": 20, "minutes_over_quota": 30},
+                evidence={"code": "R14", "count": 20, "minutes_over_quota": 30, "lifetime": i % 2},
             )
         )
     for i, d in enumerate(dynos):
@@ -249,6 +249,8 @@ def test_each_story_is_one_incident():
     r = by_root(inc)
     assert len(r["memory_leak"].members) == 1 + 14 + 2 + 2 + 1
     assert r["memory_leak"].impact["r15"] == 2 and r["memory_leak"].impact["r14"] == 280
+    # minutes over quota are per lifetime (two here), not per episode
+    assert r["memory_leak"].impact["minutes_over_quota"] == 60
     assert len(r["boot_timeout"].members) == 5
     assert len(r["timeout_hotspot"].members) == 3
     assert len(r["worker_down"].members) == 4
