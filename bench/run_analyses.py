@@ -67,9 +67,11 @@ def main() -> int:
         attribution,
         availability,
         concurrency,
+        downtime,
         lifetimes,
         memory,
         releases,
+        request_errors,
         timeouts,
     )
     from forensics.findings import collect_findings
@@ -93,6 +95,8 @@ def main() -> int:
         "availability.crashes": lambda: availability.crashes(con),
         "availability.stayed_down": lambda: availability.stayed_down(con),
         "availability.unclean_shutdowns": lambda: availability.unclean_shutdowns(con),
+        "downtime.downtime": lambda: downtime.downtime(con),
+        "request_errors.request_errors": lambda: request_errors.request_errors(con),
         "concurrency.in_flight": lambda: concurrency.in_flight(con),
         "concurrency.configured_concurrency": lambda: concurrency.configured_concurrency(con),
         "concurrency.sizing": lambda: concurrency.sizing(con),

@@ -117,7 +117,9 @@ BOOT_TIMEOUT_S = 60.0
 # After SIGTERM a dyno has this long to exit before SIGKILL (R12). 2012-era logs say 10 s; the
 # R12 line states the window it used ("within 30 seconds of SIGTERM"): `shutdown_seconds`.
 SHUTDOWN_SECONDS = 30.0
-_R12_WINDOW = re.compile(r"within (\d+) seconds? of SIGTERM")
+# Plain regex text that Python and DuckDB (RE2) read alike.
+R12_WINDOW_RE = r"within (\d+) seconds? of SIGTERM"
+_R12_WINDOW = re.compile(R12_WINDOW_RE)
 
 
 def shutdown_seconds(r12_description: str | None) -> float:
@@ -128,6 +130,12 @@ def shutdown_seconds(r12_description: str | None) -> float:
     """
     m = _R12_WINDOW.search(r12_description or "")
     return float(m.group(1)) if m else SHUTDOWN_SECONDS
+
+
+def shutdown_seconds_sql(col: str) -> str:
+    """`shutdown_seconds` as a DuckDB SQL expression (DOUBLE) over the R12 text in `col`."""
+    found = f"nullif(regexp_extract({col}, '{R12_WINDOW_RE}', 1), '')"
+    return f"coalesce(TRY_CAST({found} AS DOUBLE), {SHUTDOWN_SECONDS})"
 
 
 # The dyno manager restarts a crashed dyno at once the first time, then after a cool-off that
@@ -190,8 +198,11 @@ LOG_LOSS_CODES = ("L10", "L11", "L12", "L13")
 # Dyno names: `web.1`, `worker.2`, `run.1234`, `scheduler.9200`, `release.8012`; the process
 # type is everything before the first dot. A dyno id is `heroku.<app id>.<uuid>` and changes at
 # every restart.
-DYNO_NAME = re.compile(r"[A-Za-z0-9_-]+\.\d+")
+# `DYNO_NAME_RE` is plain regex text that Python and DuckDB (RE2) read alike; match it whole.
+DYNO_NAME_RE = "[A-Za-z][A-Za-z0-9_-]*\\.[0-9]+"
+DYNO_NAME = re.compile(DYNO_NAME_RE)
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+UUID_RE = re.compile(UUID)
 DYNO_ID = re.compile(rf"heroku\.(\d+)\.({UUID})")
 # Process types the platform starts itself, not from the Procfile.
 ONE_OFF_TYPES = frozenset({"run", "scheduler", "release"})

@@ -1,5 +1,5 @@
 """What the notebooks call: open (or build) the dataset, widgets to pick app, dyno, route and
-time window, and charts that follow the selection.
+time window, and an output that redraws a chart (of an analysis' table) on each selection.
 
 The logic behind the widgets is plain functions (`options`, `selection`), tested as such; the
 notebooks stay a few lines each.
@@ -78,8 +78,9 @@ def options(con: duckdb.DuckDBPyConnection, *, max_routes: int = 40) -> Options:
 def selection(
     *, dyno: str = ALL, route: str = ALL, window: tuple[datetime, datetime] | None = None
 ) -> dict[str, Any]:
-    """Widget values -> keyword filters the chart builders take (`dyno`, `route`, `since`,
-    `until`); `(all)` means no filter."""
+    """Widget values -> keyword filters the drawable analysis tables take (`dyno`, `route`,
+    `since`, `until`: `memory.memory_trend`, `timeouts.error_heatmap`, `availability.timeline`);
+    `(all)` means no filter."""
     picked: dict[str, Any] = {}
     if dyno != ALL:
         picked["dyno"] = dyno

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import polars as pl
 
+from forensics import heroku
 from forensics.errors import ForensicsError
 
 PLACEHOLDER = ":id"
 
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID = heroku.UUID
 _HEX_MARK, _TOKEN_MARK = "\x01", "\x02"
 
 

@@ -97,7 +97,8 @@ def test_every_line_is_covered_by_exactly_one_record(each, name):
 def test_every_line_of_a_drain_file_is_covered(each, name):
     """Drain files: only coverage. Glued frames share a line, so a line may start two rows."""
     ds = each[name]
-    assert ds.file.status == "ingested"
+    # src-036's only line is a bare router message with no envelope: no Heroku shape.
+    assert ds.file.status == ("not_a_log" if name == "src-036" else "ingested")
     assert set(coverage(ds)) == set(_lines_of(name, ds.file.name))
 
 

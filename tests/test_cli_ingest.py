@@ -144,7 +144,8 @@ def test_output_path_is_an_existing_file(tmp_path):
     proc = run_script("ingest", str(GOOD), "-o", str(taken))
     assert proc.returncode == 2
     assert_one_line_error(
-        proc.stderr.decode(), f"{taken}: exists and is not a directory; choose another -o"
+        proc.stderr.decode(),
+        f"{taken}: exists and is not a directory; choose another output directory (-o)",
     )
     assert taken.read_text() == "not a dataset"
 
@@ -157,7 +158,8 @@ def test_output_dir_that_is_not_a_dataset(tmp_path):
     assert result.exit_code == 2
     assert_one_line_error(
         result.stderr,
-        f"{other}: directory is not empty and is not a forensics dataset; choose another -o",
+        f"{other}: directory is not empty and is not a forensics dataset; "
+        "choose another output directory (-o)",
     )
     assert sorted(p.name for p in other.iterdir()) == ["cat.jpg"]
 
@@ -241,7 +243,7 @@ def test_one_input_missing_among_good_ones(tmp_path):
     assert proc.stderr.decode() == f"forensics: skipped: {missing}: no such file or directory\n"
     summary = json.loads(proc.stdout)
     assert summary["totals"]["files"] == {
-        "ingested": 1, "empty": 0, "already_ingested": 0, "failed": 1,
+        "ingested": 1, "empty": 0, "already_ingested": 0, "not_a_log": 0, "failed": 1,
     }  # fmt: skip
     assert row_counts(tmp_path / "ds") == {
         "requests": 0, "dyno_metrics": 0, "addon_metrics": 0, "events": 8, "app_logs": 6,
@@ -431,3 +433,17 @@ def test_app_mapping_needs_both_sides(tmp_path):
     assert result.stderr == (
         "forensics: error: --app =acme: expected GLOB=NAME, e.g. 'shop-*=acme-shop'\n"
     )
+
+
+def test_a_file_with_no_heroku_line_is_named_and_exits_1(tmp_path):
+    result = cli("ingest", str(REAL), "-o", str(tmp_path / "ds"), "-q")
+    assert result.exit_code == 1
+    notes = REAL / "PROVENANCE.md"
+    lines = len(notes.read_text().splitlines())
+    assert (
+        f"  {notes}: not a Heroku log (no line has a Heroku shape); its {lines:,} lines are "
+        "in rejects" in result.stdout.splitlines()
+    )
+    assert "not a Heroku log)" in result.stdout.splitlines()[0]
+    kept = read_table(tmp_path / "ds", "rejects").filter(pl.col("source_file") == str(notes))
+    assert kept.height == lines  # still accounted for

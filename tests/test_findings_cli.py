@@ -62,8 +62,9 @@ def test_names_the_h12_hotspot_route_and_window(findings: list[dict]) -> None:
 
 
 def test_names_the_worker_that_died_and_stayed_dead(findings: list[dict]) -> None:
-    down = _of(findings, "worker_down")
-    assert [f["dyno"] for f in down] == [TRUTH["crashed_worker"]["dyno"]]
+    down = [f for f in _of(findings, "downtime") if f["evidence"]["ongoing"]]
+    assert [f["dyno"] for f in down if f["dyno"]] == [TRUTH["crashed_worker"]["dyno"]]
+    assert all(f["evidence"]["minutes"] > 10 for f in down)
 
 
 def test_names_the_unclean_shutdown(findings: list[dict]) -> None:

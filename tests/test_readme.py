@@ -52,3 +52,29 @@ def test_readme_example_lines_give_the_rows_it_shows(tmp_path: Path) -> None:
     assert metrics["memory_quota_mb"] == 512.0
     rejects = table("rejects")
     assert rejects.select("line_no", "reason").rows() == [(5, "no_prefix")]
+
+
+def test_readme_says_where_the_command_is_and_how_much_heroku_logs_gives() -> None:
+    text = README.read_text()
+    assert ".venv/bin/forensics" in text and "source .venv/bin/activate" in text
+    assert "at most 1,500 lines" in text and "heroku logs --tail > " in text
+
+
+def test_sample_readme_r15_times_match_the_truth() -> None:
+    import json
+
+    samples = README.parent / "data" / "samples"
+    truth = json.loads((samples / "heroku-sample.truth.json").read_text())
+    times = ", ".join(r["time"][11:16] for r in truth["r15"])
+    assert f"| next day {times} |" in (samples / "README.md").read_text()
+
+
+def test_generate_help_shows_the_forensics_command() -> None:
+    from click.testing import CliRunner
+
+    from forensics.cli.main import main
+
+    result = CliRunner().invoke(main, ["generate", "--help"])
+    assert result.exit_code == 0
+    assert "forensics generate -o" in result.stdout
+    assert "python -m forensics.scenario" not in result.stdout

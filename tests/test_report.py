@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from report_browser import dump_dom, find_chromium
 
-import forensics.findings
+import forensics.report.writer
+from forensics.errors import ForensicsError
 from forensics.findings import Finding, Source
 from forensics.ingest import ingest
 from forensics.report import write_report
@@ -51,6 +52,8 @@ def hostile_lines() -> list[str]:
         f"2024-05-20T07:30:00.000000+00:00 app[web.7]: {APP_MESSAGE}",
         "2024-05-20T07:30:01.000000+00:00 heroku[web.7]: Process exited with status 1",
         "2024-05-20T07:30:01.100000+00:00 heroku[web.7]: State changed from up to crashed",
+        # a crash logged only by its exit (no `to crashed` line): the findings count it
+        "2024-05-20T07:40:00.000000+00:00 heroku[worker.3]: Process exited with status 3",
     ]
     return lines
 
@@ -133,7 +136,7 @@ def test_one_file_with_stats(report: tuple[Path, dict], page: str) -> None:
     assert stats["path"] == str(out) and stats["bytes"] == out.stat().st_size
     assert stats["errors"] == []
     assert stats["charts"] == len(specs(page)) >= 5
-    assert stats["charts"] + len(stats["notes"]) == 6
+    assert stats["charts"] + len(stats["notes"]) == 7
     assert stats["tables"] == 3 and stats["seconds"] > 0 and stats["redacted"] is False
     assert stats["bytes"] < 3_000_000
     sections = [page.index(f'id="{s}"') for s in ("findings", "charts", "tables", "provenance")]
@@ -155,13 +158,28 @@ def test_no_external_loads(page: str) -> None:
 
 def test_findings_and_provenance(report: tuple[Path, dict], page: str) -> None:
     stats = report[1]
-    if hasattr(forensics.findings, "collect_findings"):
-        assert stats["findings"] and stats["findings"] > 0
-        assert 'class="finding critical"' in page
+    assert stats["findings"] > 0
+    assert 'class="finding critical"' in page
     for text in ("scenario.log", "hostile.log", "forensics", "time span (UTC)", "input lines"):
         assert text in page
-    for table in ("Slowest routes by p95 service time", "R14 / R15 memory errors", "Crashes"):
+    for table in ("Slowest routes by p95 service time", "R14 / R15 memory episodes", "Crashes"):
         assert table in page
+
+
+def test_crash_table_lists_the_crashes_the_findings_count(dataset: Path, page: str) -> None:
+    """One definition of a crash: the table shows `availability.crashes`, the crashes of the
+    `crash` findings (it used to count only `State changed ... to crashed` lines)."""
+    from forensics.analyses.availability import crashes
+    from forensics.store.views import open_dataset
+
+    con = open_dataset(dataset)
+    try:
+        k = crashes(con)
+    finally:
+        con.close()
+    section = page.split('id="table-crashes"', 1)[1].split("</table>", 1)[0]
+    assert section.count("<tr>") - 1 == k.height  # header row
+    assert "worker.3" in set(k["dyno"]) and '<td class="">worker.3</td>' in section
 
 
 # ----- in a browser, offline -----------------------------------------------------------------
@@ -266,15 +284,37 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "ds"
 
 
-def test_without_a_findings_module(
+def test_a_bug_in_a_section_fails_instead_of_becoming_a_note(
     tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delattr(forensics.findings, "collect_findings", raising=False)
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(forensics.report.writer.availability, "timeline", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        write_report(tiny, tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_forensics_error_in_a_section_is_shown_as_a_note(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gap(*args: object, **kwargs: object) -> None:
+        raise ForensicsError("no release lines")
+
+    monkeypatch.setattr(forensics.report.writer.availability, "timeline", gap)
     stats = write_report(tiny, tmp_path / "r.html")
-    text = (tmp_path / "r.html").read_text()
-    assert stats["findings"] is None and stats["errors"] == []
-    assert "no findings module available" in text
-    assert 'class="finding' not in text
+    assert stats["errors"] == ["Event timeline: ForensicsError: no release lines"]
+    assert (
+        "This chart failed: ForensicsError: no release lines" in (tmp_path / "r.html").read_text()
+    )
+
+
+def test_findings_must_be_finding_objects(tiny: Path, tmp_path: Path) -> None:
+    with pytest.raises(
+        TypeError, match=r"a finding must be a forensics\.findings\.Finding, not dict"
+    ):
+        write_report(tiny, tmp_path / "r.html", findings=[{"kind": "crash"}])  # type: ignore[list-item]
 
 
 def test_given_findings_are_escaped_and_redacted(tiny: Path, tmp_path: Path) -> None:
@@ -316,7 +356,7 @@ def test_sparse_dataset_explains_missing_charts(tiny: Path, tmp_path: Path) -> N
     stats = write_report(tiny, tmp_path / "r.html", findings=[], cut=Cut(dyno="web"))
     text = (tmp_path / "r.html").read_text()
     assert stats["errors"] == []
-    assert stats["charts"] + len(stats["notes"]) == 6
+    assert stats["charts"] + len(stats["notes"]) == 7
     assert any("No memory data" in n for n in stats["notes"])
     assert "No findings" in text and "dyno web" in text
 

@@ -47,18 +47,17 @@ import polars as pl
 from scipy.optimize import nnls
 from scipy.special import fdtri
 
-from forensics.analyses.lifetimes import (
+from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
+from forensics.analyses.memory import NO_VERDICT, memory_growth
+from forensics.analyses.sql import (
+    app_key_sql,
     assign_sql,
     has_rows,
     metric_rows_sql,
+    query,
     registered,
 )
-from forensics.analyses.lifetimes import (
-    lifetimes as lifetimes_frame,
-)
-from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
-from forensics.analyses.memory import memory_growth
-from forensics.store.views import query
 
 OTHER = "(other)"
 
@@ -197,7 +196,7 @@ def _empty() -> pl.DataFrame:
 
 def _release_grows(growth: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
     """Per (app, release, process_type): do its lifetimes really grow (mostly `leak`)?"""
-    enough = growth.filter(~pl.col("classification").is_in(["insufficient", "growing"]))
+    enough = growth.filter(~pl.col("classification").is_in(NO_VERDICT))
     return enough.group_by(GROUP).agg(
         ((pl.col("classification") == "leak").mean() >= o["min_leak_share"]).alias("release_grows")
     )
@@ -211,7 +210,7 @@ def _levels_sql(lt: str, o: dict[str, float]) -> str:
     wm = max(1, round(o["window_minutes"]))
     q = o["level_quantile"]
     return f"""
-    WITH L AS (SELECT *, coalesce(app, '') AS akey FROM {lt}),
+    WITH L AS (SELECT *, {app_key_sql()} AS akey FROM {lt}),
     s AS (
         SELECT akey, dyno, lifetime, ts, epoch_us(ts) // 60000000 AS m,
                coalesce(memory_rss_mb + coalesce(memory_swap_mb, 0), memory_total_mb) AS lvl
@@ -245,9 +244,9 @@ def _levels_sql(lt: str, o: dict[str, float]) -> str:
 
 def _counts_sql(lt: str, pw: str) -> str:
     reqs = assign_sql(
-        """SELECT akey, dyno, m, method, route, n,
+        f"""SELECT akey, dyno, m, method, route, n,
                   make_timestamp(m * 60000000 + 30000000) AS key_ts
-           FROM (SELECT coalesce(app, '') AS akey, dyno, epoch_us(ts) // 60000000 AS m,
+           FROM (SELECT {app_key_sql()} AS akey, dyno, epoch_us(ts) // 60000000 AS m,
                         coalesce(method, '') AS method, coalesce(route, '') AS route,
                         count(*) AS n
                  FROM requests WHERE dyno IS NOT NULL GROUP BY ALL)""",

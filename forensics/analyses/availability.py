@@ -17,7 +17,8 @@ What the platform logs, and how it is read here:
 - a dyno stayed down when it crashed after its last `State changed ... to up` and never came up
   again (no `to up`, no runtime metrics) until the end of the log; `workers` are the process
   types other than web and one-off dynos (run, scheduler, release);
-- an unclean shutdown is an R12 (exit timeout): SIGTERM, 30 s, R12, SIGKILL, exit 137;
+- an unclean shutdown is an R12 (exit timeout): SIGTERM, the shutdown window
+  (30 s; 10 s in 2012-era logs: the R12 line states it), R12, SIGKILL, exit 137;
 - daily cycling is `Cycling`: the platform restarts every dyno about every 24 h (+0-216 min);
 - log loss is L10/L11/L12/L13: Logplex or the log drain dropped N messages.
 
@@ -33,11 +34,13 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql, sql_list, with_release
-from forensics.store.views import query
+from forensics import heroku
+from forensics.analyses.common import with_release
+from forensics.analyses.sql import app_key_expr, query, sql_list
+from forensics.heroku import process_type_sql
 
 ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")
-LOG_LOSS_CODES = ("L10", "L11", "L12", "L13")
+LOG_LOSS_CODES = heroku.LOG_LOSS_CODES
 _PT = process_type_sql("dyno")
 
 
@@ -287,7 +290,7 @@ def stayed_down(
         "AND from_state = 'crashed' AND to_state = 'starting'",
     )
     metrics = query(con, "SELECT app, dyno, max(ts) AS last_metric FROM dyno_metrics GROUP BY ALL")
-    key = [pl.col("app").fill_null("").alias("_app"), "dyno"]
+    key = [app_key_expr(alias="_app"), "dyno"]
     st = state.with_columns(key[0])
     d = k.with_columns(key[0]).join(st.drop("app"), on=["_app", "dyno"], how="left")
     d = d.filter(pl.col("last_up").is_null() | (pl.col("ts") > pl.col("last_up")))
@@ -358,7 +361,7 @@ def stayed_down(
 
 
 def unclean_shutdowns(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 120) -> pl.DataFrame:
-    """R12 exit timeouts: after SIGTERM a process did not exit within 30 s and was SIGKILLed.
+    """R12 exit timeouts: after SIGTERM a process did not exit in time and was SIGKILLed.
 
     Answers: which dyno was killed uncleanly, when, and what stop was it (cycling, restart,
     deploy, scale-down)? `release` is the release in effect at the R12 (for a deploy, the new
@@ -368,7 +371,9 @@ def unclean_shutdowns(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 1
 
     Columns: ts (the R12), app, dyno, process_type, release, process_release, trigger
     (cycling / restarting / stop), sigterm_ts, sigkill_ts, exit_status, seconds_to_kill
-    (SIGTERM to SIGKILL), source_file, line_no, sigkill_line_no, exit_line_no.
+    (SIGTERM to SIGKILL), shutdown_seconds (the window the R12 line states, 30 s when it states
+    none: `forensics.heroku.shutdown_seconds`), source_file, line_no, sigkill_line_no,
+    exit_line_no.
     """
     w = int(window_seconds)
     df = query(
@@ -378,6 +383,7 @@ def unclean_shutdowns(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 1
         r12 AS (SELECT * FROM ev WHERE kind = 'error' AND code = 'R12'),
         x AS (
             SELECT r.ts, r.app, r.dyno, r.source_file, r.line_no,
+                {heroku.shutdown_seconds_sql("r.message")} AS shutdown_seconds,
                 (SELECT max(s.ts) FROM ev s WHERE s.kind = 'stop' AND s.signal = 'SIGTERM'
                  AND {_same("s", "r")} AND s.ts <= r.ts
                  AND s.ts >= r.ts - INTERVAL {w} SECOND) AS sigterm_ts,
@@ -391,13 +397,14 @@ def unclean_shutdowns(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 1
                  WHERE t.kind IN ('cycling', 'restarting') AND {_same("t", "r")}
                  AND t.ts <= r.ts AND t.ts >= r.ts - INTERVAL {w} SECOND) AS trig,
                 (SELECT max(p.ts) FROM ev p WHERE p.kind = 'start' AND {_same("p", "r")}
-                 AND p.ts < r.ts - INTERVAL 30 SECOND) AS process_start
+                 AND p.ts < r.ts - to_seconds({heroku.shutdown_seconds_sql("r.message")}))
+                   AS process_start
             FROM r12 r
         )
         SELECT ts, app, dyno, {_PT} AS process_type,
                coalesce(trig, 'stop') AS trigger, sigterm_ts, kill.ts AS sigkill_ts,
                ex.st AS exit_status,
-               epoch(kill.ts) - epoch(sigterm_ts) AS seconds_to_kill,
+               epoch(kill.ts) - epoch(sigterm_ts) AS seconds_to_kill, shutdown_seconds,
                source_file, line_no, kill.line AS sigkill_line_no, ex.line AS exit_line_no,
                coalesce(process_start, (SELECT min(ts) FROM events)) AS process_start
         FROM x ORDER BY ts, line_no
@@ -492,4 +499,250 @@ def log_loss(
         FROM events WHERE kind = 'error' AND code IN {sql_list(codes)}
         GROUP BY ALL ORDER BY first, code
         """,
+    )
+
+
+# ----- crashes with context, and the event timeline (what the report draws) -----------------
+
+
+def crash_context(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    crash_table: pl.DataFrame | None = None,
+    context_seconds: int = 120,
+) -> pl.DataFrame:
+    """`crashes` with the dyno's last app line (not a backtrace continuation) in the
+    `context_seconds` before each crash: often the exception that killed it.
+
+    Columns: those of `crashes`, then last_app_line, last_app_line_no.
+    """
+    k = crash_table if crash_table is not None else crashes(con)
+    if k.is_empty():
+        return k.with_columns(
+            pl.lit(None, pl.String).alias("last_app_line"),
+            pl.lit(None, pl.Int64).alias("last_app_line_no"),
+        )
+    keys = k.select("dyno", "ts").unique().with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    con.register("_crash_keys", keys.to_arrow())
+    try:
+        lines = query(
+            con,
+            f"""
+            WITH a AS (
+                SELECT DISTINCT a.dyno, a.ts, a.message, a.line_no
+                FROM app_logs a JOIN _crash_keys c
+                  ON a.dyno = c.dyno AND a.ts <= c.ts
+                 AND a.ts >= c.ts - INTERVAL {int(context_seconds)} SECOND
+                WHERE NOT regexp_matches(a.message, '^\\s')
+            )
+            SELECT c.dyno, c.ts, a.message AS last_app_line, a.line_no AS last_app_line_no
+            FROM _crash_keys c ASOF LEFT JOIN a ON c.dyno = a.dyno AND c.ts >= a.ts
+            """,
+        )
+    finally:
+        con.unregister("_crash_keys")
+    lines = lines.with_columns(pl.col("ts").cast(k.schema["ts"]))
+    return k.join(lines, on=["dyno", "ts"], how="left", nulls_equal=True)
+
+
+TIMELINE_KINDS = (
+    "release",
+    "deploy",
+    "rollback",
+    "scale",
+    "restart",
+    "crash",
+    "error",
+    "down",
+    "stopped",
+)
+APP_LANE = "app"
+_TL_TS = pl.Datetime("us", "UTC")
+TIMELINE_SCHEMA = {
+    "lane": pl.String,
+    "kind": pl.String,
+    "ts": _TL_TS,
+    "ts_end": _TL_TS,
+    "label": pl.String,
+    "detail": pl.String,
+}
+
+
+def timeline(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    dyno: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    max_dynos: int = 24,
+    max_events: int = 4000,
+    lifetimes: pl.DataFrame | None = None,
+    crash_table: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """What happened when, one row per event or period: lane (`app` or a dyno), kind (see
+    TIMELINE_KINDS), ts, ts_end (periods only), label, detail.
+
+    - app lane: release (label v42), deploy (commit), rollback, scale (formation);
+    - dyno lanes: restart (lifetime start inside the log, label = cause), crash (the rows of
+      `crashes`, detail with the last app line of `crash_context`), error (platform errors
+      except the very frequent R14), down (from a crash until the dyno is `up` again or the
+      log ends; crashes in a row without an `up` between are one period) and stopped (`to
+      down` until up again);
+    - at most `max_dynos` lanes (dynos with the most events first) and `max_events` rows (the
+      earliest kept).
+    """
+    from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+    from forensics.analyses.series import where
+
+    cond, params = where(dyno=dyno, since=since, until=until)
+    app_cond, app_params = where(since=since, until=until)
+    app = query(
+        con,
+        f"""
+        SELECT '{APP_LANE}' AS lane, kind, min(ts) AS ts,
+               coalesce(release, commit, formation, kind) AS label,
+               arg_min(message, ts) AS detail
+        FROM events
+        WHERE {app_cond} AND kind IN ('release', 'deploy', 'rollback', 'scale')
+        GROUP BY kind, label, CASE WHEN kind = 'release' THEN NULL ELSE ts END
+        """,
+        app_params,
+    )
+    k = crash_context(con, crash_table=crash_table if crash_table is not None else crashes(con))
+    k = _filtered(k, "ts", dyno, since, until)
+    crash_rows = k.select(
+        pl.col("dyno").alias("lane"),
+        pl.lit("crash").alias("kind"),
+        "ts",
+        pl.format("exit {}", pl.col("exit_status").cast(pl.String).fill_null("?")).alias("label"),
+        pl.format(
+            "crashed (from {}), exit status {}, cause {}; last app line: {}",
+            pl.col("from_state").fill_null("?"),
+            pl.col("exit_status").cast(pl.String).fill_null("?"),
+            pl.col("cause").fill_null("?"),
+            pl.col("last_app_line").fill_null("(none)"),
+        ).alias("detail"),
+    )
+    errors = query(
+        con,
+        f"""
+        SELECT dyno AS lane, 'error' AS kind, ts, code AS label,
+               code || ' ' || coalesce(description, '') AS detail
+        FROM events WHERE {cond} AND dyno IS NOT NULL AND kind = 'error'
+          AND code IS NOT NULL AND code <> 'R14'
+          AND regexp_full_match(dyno, '{heroku.DYNO_NAME_RE}')
+        """,
+        params,
+    )
+    end = log_end(con)
+    periods = _down_periods(con, k, end, dyno, since, until)
+    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    restarts = _filtered(lt.filter(~pl.col("started_before_log")), "start", dyno, since, until)
+    restarts = restarts.select(
+        pl.col("dyno").alias("lane"),
+        pl.lit("restart").alias("kind"),
+        pl.col("start").alias("ts"),
+        pl.col("start_cause").alias("label"),
+        pl.format(
+            "{} started ({}), release {}",
+            "lifetime_id",
+            "start_cause",
+            pl.col("release").fill_null("?"),
+        ).alias("detail"),
+    )
+    rows = pl.concat([_tl_conform(f) for f in (crash_rows, errors, periods, restarts)]).drop_nulls(
+        "ts"
+    )
+    lanes = (
+        rows.group_by("lane").len().sort(["len", "lane"], descending=[True, False]).head(max_dynos)
+    )
+    rows = rows.filter(pl.col("lane").is_in(lanes["lane"].to_list()))
+    out = pl.concat([_tl_conform(app), rows])
+    # releases last among equal times, so their mark is drawn over the deploy's
+    return out.sort(pl.col("ts"), pl.col("kind") == "release").head(max_events)
+
+
+def _tl_conform(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select(
+        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in TIMELINE_SCHEMA.items()
+    )
+
+
+def _filtered(
+    df: pl.DataFrame, ts: str, dyno: str | None, since: datetime | None, until: datetime | None
+) -> pl.DataFrame:
+    """Rows of `df` for a dyno (or process type) and a time window, like `series.where`."""
+    if dyno is not None:
+        df = df.filter((pl.col("dyno") == dyno) | pl.col("dyno").str.starts_with(dyno + "."))
+    if since is not None:
+        df = df.filter(pl.col(ts) >= since)
+    if until is not None:
+        df = df.filter(pl.col(ts) < until)
+    return df
+
+
+def _down_periods(
+    con: duckdb.DuckDBPyConnection,
+    k: pl.DataFrame,
+    end: datetime | None,
+    dyno: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> pl.DataFrame:
+    """`down` periods (from a crash of `k` until the dyno's next `to up`, else the log end) and
+    `stopped` periods (`to down` until up again); consecutive crashes make one period."""
+    from forensics.analyses.series import where
+
+    cond, params = where(dyno=dyno, since=since, until=until)
+    states = query(
+        con,
+        f"""
+        SELECT dyno, ts, to_state FROM events
+        WHERE {cond} AND kind = 'state_change' AND dyno IS NOT NULL
+          AND to_state IN ('up', 'down')
+        """,
+        params,
+    )
+    starts = pl.concat(
+        [
+            k.select("dyno", "ts", pl.lit("crashed").alias("to_state")),
+            states.select("dyno", pl.col("ts").cast(k.schema["ts"]), "to_state"),
+        ]
+    ).sort("dyno", "ts")
+    starts = starts.with_columns(
+        pl.col("to_state").shift(1).over("dyno").alias("prev_state")
+    ).filter(
+        pl.col("to_state").is_in(["crashed", "down"])
+        & (pl.col("prev_state").is_null() | ~pl.col("prev_state").is_in(["crashed", "down"]))
+    )
+    ups = (
+        states.filter(pl.col("to_state") == "up")
+        .select("dyno", pl.col("ts").cast(k.schema["ts"]).alias("up_ts"))
+        .sort("up_ts")
+    )
+    j = starts.sort("ts").join_asof(
+        ups,
+        left_on="ts",
+        right_on="up_ts",
+        by="dyno",
+        strategy="forward",
+        allow_exact_matches=False,
+        check_sortedness=False,  # both sorted by time above
+    )
+    end_lit = pl.lit(end).cast(k.schema["ts"])
+    crashed = pl.col("to_state") == "crashed"
+    return j.select(
+        pl.col("dyno").alias("lane"),
+        pl.when(crashed).then(pl.lit("down")).otherwise(pl.lit("stopped")).alias("kind"),
+        "ts",
+        pl.coalesce("up_ts", end_lit).alias("ts_end"),
+        pl.col("to_state").alias("label"),
+        pl.format(
+            "{} until {}",
+            pl.when(crashed).then(pl.lit("crashed")).otherwise(pl.lit("stopped")),
+            pl.when(pl.col("up_ts").is_null())
+            .then(pl.lit("the end of the log"))
+            .otherwise(pl.lit("up again")),
+        ).alias("detail"),
     )

@@ -1,33 +1,12 @@
-"""Helpers every analysis shares: process types, which release was in effect when, SQL lists of
-error codes."""
+"""Releases every analysis shares: the releases seen in the log and which one was in effect
+when."""
 
 from __future__ import annotations
-
-import re
-from collections.abc import Iterable
 
 import duckdb
 import polars as pl
 
-from forensics.errors import ForensicsError
-from forensics.store.views import query
-
-# SQL expression for the process type of a dyno name: web.1 -> web, run.1234 -> run.
-PROCESS_TYPE_SQL = "regexp_replace({col}, '\\.[^.]*$', '')"
-
-
-def process_type_sql(col: str = "dyno") -> str:
-    """`web.1` -> `web` as a SQL expression over `col`."""
-    return PROCESS_TYPE_SQL.format(col=col)
-
-
-def sql_list(codes: Iterable[str]) -> str:
-    """`('H12', 'H13')` for a SQL IN list; only Heroku-style codes (H12, R10, L11) are allowed."""
-    items = [str(c).strip().upper() for c in codes]
-    bad = [c for c in items if not re.fullmatch(r"[A-Z]\d{2}", c)]
-    if bad or not items:
-        raise ForensicsError(f"error codes must look like H12 or R10, got {list(codes)!r}")
-    return "(" + ", ".join(f"'{c}'" for c in items) + ")"
+from forensics.analyses.sql import app_key_expr, has_view, query
 
 
 def _releases_sql(table: str) -> str:
@@ -55,9 +34,7 @@ def _all_releases(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """`releases`, but over the uncut events (`_raw_events`) when the connection has them:
     the release in effect at a time inside a cut (`--since`, `--dyno web`) was usually created
     outside it. Rows are matched by app afterwards, so the app cut still holds."""
-    try:
-        con.execute("SELECT 1 FROM _raw_events LIMIT 0")
-    except duckdb.Error:
+    if not has_view(con, "_raw_events"):
         return releases(con)
     return query(con, _releases_sql("_raw_events"))
 
@@ -74,21 +51,21 @@ def with_release(
     rel = _all_releases(con)
     if rel.is_empty():
         return df.with_columns(pl.lit(None, pl.String).alias(out))
-    key = "__app_key"
+    key = "__app_key"  # not APP_KEY: `df` may have an `akey` column of its own
     right = rel.select(
-        pl.col("app").fill_null("").alias(key),
+        app_key_expr(alias=key),
         pl.col("start").alias("__rel_start"),
         pl.col("release").alias("__rel"),
     ).sort("__rel_start")
     first = (
         rel.sort("start")
-        .group_by(pl.col("app").fill_null("").alias(key))
+        .group_by(app_key_expr(alias=key))
         .agg(pl.col("version").first().alias("__first"))
     )
     app = pl.col("app") if "app" in df.columns else pl.lit(None, pl.String)
     left = (
         df.with_row_index("__row")
-        .with_columns(app.fill_null("").alias(key))
+        .with_columns(app_key_expr(app, alias=key))
         .with_columns(pl.col(ts_col).alias("__ts"))
     )
     has_ts = left.filter(pl.col("__ts").is_not_null()).sort("__ts")

@@ -28,17 +28,15 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql
+from forensics import heroku
+from forensics.analyses.sql import app_key_expr, app_key_sql, query
 from forensics.errors import ForensicsError
-from forensics.store.views import query
 
 # Async gunicorn worker classes: one worker serves many requests; no fixed thread capacity.
 ASYNC_WORKERS = ("eventlet", "gevent", "tornado", "uvicorn", "aiohttp")
-# Known dyno memory quotas (MB), to round a quota inferred from `Process running mem=`.
-KNOWN_QUOTAS = (512.0, 1024.0, 2560.0, 8192.0, 14336.0, 16384.0, 30720.0, 62464.0, 126976.0)
 _US = 1_000_000
 # Join key for the app: a null app (exports that do not name it) as "", so that nulls match.
-_APP = pl.col("app").fill_null("").alias("_app")
+_APP = app_key_expr(alias="_app")
 
 
 def _levels(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -50,7 +48,7 @@ def _levels(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]
         con,
         f"""
         SELECT CAST(row_number() OVER (ORDER BY app NULLS FIRST, dyno) - 1 AS BIGINT) AS g,
-               app, dyno, {process_type_sql("dyno")} AS process_type, timed
+               app, dyno, {heroku.process_type_sql("dyno")} AS process_type, timed
         FROM (SELECT app, dyno, bool_or(service_ms IS NOT NULL) AS timed
               FROM requests WHERE dyno IS NOT NULL GROUP BY ALL)
         """,
@@ -59,11 +57,11 @@ def _levels(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]
     try:
         r = query(
             con,
-            """
+            f"""
             SELECT n.g, epoch_us(r.ts) - CAST(r.service_ms AS BIGINT) * 1000 AS start_us,
                    epoch_us(r.ts) AS end_us, r.connect_ms, r.service_ms
             FROM requests r JOIN _b_names n
-              ON r.dyno = n.dyno AND coalesce(r.app, '') = coalesce(n.app, '')
+              ON r.dyno = n.dyno AND {app_key_sql("r.app")} = {app_key_sql("n.app")}
             WHERE r.service_ms IS NOT NULL AND r.service_ms >= 0
               AND coalesce(r.status, 0) <> 101
             """,
@@ -169,7 +167,7 @@ def in_flight(con: duckdb.DuckDBPyConnection, *, bucket_seconds: int = 60) -> pl
     return (
         out.with_columns(
             pl.coalesce("app", "_mapp").alias("app"),
-            pl.col("dyno").str.replace(r"\.[^.]*$", "").alias("process_type"),
+            heroku.process_type_expr("dyno"),
             pl.col("arrivals").fill_null(0),
         )
         .select(
@@ -323,7 +321,8 @@ def configured_concurrency(
                 ) AS threads
             FROM v
         )
-        SELECT app, dyno, {process_type_sql("dyno")} AS process_type, ts, server, worker_class,
+        SELECT app, dyno, {heroku.process_type_sql("dyno")} AS process_type, ts, server,
+               worker_class,
                CAST(workers AS INTEGER) AS workers, CAST(threads AS INTEGER) AS threads,
                CAST(workers * threads AS INTEGER) AS capacity,
                CAST(web_concurrency AS INTEGER) AS web_concurrency,
@@ -564,7 +563,7 @@ def _memory(con: duckdb.DuckDBPyConnection, q: float) -> pl.DataFrame:
         con,
         f"""
         WITH m AS (
-            SELECT app, {process_type_sql("dyno")} AS process_type, dyno_id, memory_total_mb,
+            SELECT app, {heroku.process_type_sql("dyno")} AS process_type, dyno_id, memory_total_mb,
                    memory_quota_mb
             FROM dyno_metrics WHERE memory_total_mb IS NOT NULL
         ), life AS (
@@ -579,7 +578,7 @@ def _memory(con: duckdb.DuckDBPyConnection, q: float) -> pl.DataFrame:
                    max(memory_total_mb) AS memory_max_mb
             FROM m GROUP BY ALL
         ), ev AS (
-            SELECT app, {process_type_sql("dyno")} AS process_type,
+            SELECT app, {heroku.process_type_sql("dyno")} AS process_type,
                    count(*) FILTER (WHERE kind = 'error' AND code = 'R14') AS r14,
                    median(mem_mb / mem_pct * 100) FILTER (WHERE kind = 'memory' AND mem_pct > 0)
                        AS inferred_quota
@@ -590,7 +589,7 @@ def _memory(con: duckdb.DuckDBPyConnection, q: float) -> pl.DataFrame:
         SELECT k.app, k.process_type, agg.logged_quota,
                (SELECT CASE WHEN abs(q - ev.inferred_quota) <= 0.05 * q THEN q
                             ELSE round(ev.inferred_quota, 1) END
-                FROM (SELECT unnest({list(KNOWN_QUOTAS)!r}) AS q)
+                FROM (SELECT unnest({list(heroku.KNOWN_QUOTAS_MB)!r}) AS q)
                 ORDER BY abs(q - ev.inferred_quota) LIMIT 1) AS inferred_quota,
                base.baseline_mb, agg.memory_p95_mb, agg.memory_max_mb,
                coalesce(ev.r14, 0) AS r14

@@ -27,17 +27,14 @@ flagged `release_inferred`.
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import Iterator
-
 import duckdb
 import polars as pl
 
-from forensics.store.views import query
+from forensics import heroku
+from forensics.analyses.sql import app_key_sql, metric_rows_sql, query, registered
 
 # A dyno name of the formation or a one-off: web.1, worker.12, run.1234, release.4321.
-DYNO_RE = "[A-Za-z][A-Za-z0-9_-]*\\.[0-9]+"
+DYNO_RE = heroku.DYNO_NAME_RE
 
 # Start markers closer than this with nothing in between are one start (a crashed dyno can
 # sit minutes in `starting` before `Starting process`).
@@ -76,89 +73,6 @@ END_CAUSES = (
     "unknown",
 )
 
-EPOCH_SQL = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
-
-
-@contextlib.contextmanager
-def registered(con: duckdb.DuckDBPyConnection, df: pl.DataFrame) -> Iterator[str]:
-    """Register a Polars frame on the connection under a fresh name for the `with` block."""
-    name = f"_fx_{uuid.uuid4().hex[:12]}"
-    con.register(name, df)
-    try:
-        yield name
-    finally:
-        with contextlib.suppress(Exception):
-            con.unregister(name)
-
-
-def has_rows(con: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> bool:
-    """Whether `table` (a view) has a row matching `where`: a cheap check before big queries."""
-    return query(con, f"SELECT 1 AS x FROM {table} WHERE {where} LIMIT 1").height > 0
-
-
-def assign_sql(source: str, lt: str) -> str:
-    """SQL joining each row of `source` to its lifetime in the registered lifetimes frame `lt`.
-
-    `source` must yield `akey` (app or ''), `dyno` and `key_ts` (the time that decides the
-    lifetime: the row time, or for metrics the first time of the row's dyno_id). Adds
-    `lifetime` (null for dynos without lifetimes). Exact, and fast on millions of rows: rows
-    are looked up by (dyno, minute) in a small map; only rows in a minute where a lifetime
-    starts are placed one by one (ASOF join).
-    """
-    return f"""
-        WITH _src AS (SELECT *, epoch_us(key_ts) // 60000000 AS _m FROM ({source})),
-        _lk AS (
-            SELECT coalesce(app, '') AS l_akey, dyno AS l_dyno, lifetime,
-                   CASE WHEN lifetime = 1 THEN {EPOCH_SQL} ELSE start END AS l_key,
-                   epoch_us(start) // 60000000 AS l_m
-            FROM {lt}
-        ),
-        _edge AS (SELECT DISTINCT l_akey, l_dyno, l_m FROM _lk WHERE lifetime > 1),
-        _keys AS (SELECT DISTINCT akey, dyno, _m FROM _src),
-        _km AS (
-            SELECT k.akey, k.dyno, k._m, l.lifetime AS _lt, e.l_m IS NOT NULL AS _is_edge
-            FROM _keys k
-            ASOF LEFT JOIN _lk l ON k.akey = l.l_akey AND k.dyno = l.l_dyno
-                 AND make_timestamp(k._m * 60000000) >= l.l_key
-            LEFT JOIN _edge e ON k.akey = e.l_akey AND k.dyno = e.l_dyno AND k._m = e.l_m
-        ),
-        _j AS (
-            SELECT s.*, km._lt, km._is_edge FROM _src s
-            JOIN _km km ON s.akey = km.akey AND s.dyno = km.dyno AND s._m = km._m
-        )
-        SELECT * EXCLUDE (_m, _lt, _is_edge), _lt AS lifetime FROM _j WHERE NOT _is_edge
-        UNION ALL
-        SELECT j.* EXCLUDE (_m, _lt, _is_edge), l.lifetime
-        FROM (SELECT * FROM _j WHERE _is_edge) j
-        ASOF LEFT JOIN _lk l ON j.akey = l.l_akey AND j.dyno = l.l_dyno AND j.key_ts >= l.l_key
-    """
-
-
-def metric_rows_sql(lt: str, where: str = "TRUE") -> str:
-    """dyno_metrics rows (matching `where`) with `akey` and their `lifetime`.
-
-    A row with a dyno_id goes to the lifetime where that dyno_id was first seen, so all
-    samples of one process instance stay together even when they overlap the next start;
-    rows without one are placed by their time.
-    """
-    ids = assign_sql(
-        """SELECT coalesce(app, '') AS akey, dyno, dyno_id, min(ts) AS key_ts
-           FROM dyno_metrics WHERE dyno_id IS NOT NULL AND dyno IS NOT NULL GROUP BY ALL""",
-        lt,
-    )
-    loose = assign_sql("SELECT * FROM _m WHERE dyno_id IS NULL", lt)
-    return f"""
-        WITH _m AS (
-            SELECT *, coalesce(app, '') AS akey, ts AS key_ts FROM dyno_metrics
-            WHERE dyno IS NOT NULL AND ({where})
-        ),
-        _ids AS ({ids})
-        SELECT m.*, i.lifetime FROM _m m
-        JOIN _ids i ON m.akey = i.akey AND m.dyno = i.dyno AND m.dyno_id = i.dyno_id
-        UNION ALL
-        SELECT * FROM ({loose})
-    """
-
 
 def lifetimes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per (app, dyno, lifetime): the process instances of every dyno, in time order.
@@ -184,7 +98,7 @@ def lifetimes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     rel = query(con, _RELEASES_SQL)
     scl = query(
         con,
-        "SELECT DISTINCT coalesce(app, '') AS akey, ts FROM events "
+        f"SELECT DISTINCT {app_key_sql()} AS akey, ts FROM events "
         "WHERE kind = 'scale' ORDER BY akey, ts",
     )
     base = _cut(ev, evid, ids, rel, scl)
@@ -271,7 +185,7 @@ def _cut(
     )
 
 
-_PTYPE = pl.col("dyno").str.replace(r"\.[^.]*$", "")
+_PTYPE = heroku.process_type_expr("dyno")
 _WINDOW = pl.duration(minutes=CAUSE_WINDOW_MINUTES)
 
 
@@ -460,7 +374,7 @@ def _start_cause() -> pl.Expr:
         .then(pl.lit("before_log"))
         .when(pl.col("origin") == "dyno_id")
         .then(pl.lit("unknown"))
-        .when(_PTYPE.is_in(["run", "release", "scheduler"]))
+        .when(_PTYPE.is_in(sorted(heroku.ONE_OFF_TYPES)))
         .then(pl.lit("one_off"))
         .when(near_rel)
         .then(pl.lit("deploy"))
@@ -664,11 +578,11 @@ def _end_cause() -> pl.Expr:
     )
 
 
-_EVENTS_SQL = """
-    SELECT app, coalesce(app, '') AS akey, dyno, ts, line_no, source_file, kind, code,
+_EVENTS_SQL = f"""
+    SELECT app, {app_key_sql()} AS akey, dyno, ts, line_no, source_file, kind, code,
            from_state, to_state, exit_status, signal
     FROM events
-    WHERE dyno IS NOT NULL AND regexp_full_match(dyno, '{dyno_re}')
+    WHERE dyno IS NOT NULL AND regexp_full_match(dyno, '{{dyno_re}}')
       AND (kind IN ('start', 'state_change', 'exit', 'stop', 'restarting', 'cycling',
                     'idling', 'unidling')
            OR (kind = 'error' AND code IN ('R10', 'R12', 'R15')))
@@ -676,32 +590,32 @@ _EVENTS_SQL = """
                                ORDER BY source_file, line_no) = 1
 """
 
-_EVIDENCE_SQL = """
+_EVIDENCE_SQL = f"""
     SELECT akey, any_value(app) AS app, dyno, min(lo) AS lo, max(hi) AS hi FROM (
-        SELECT coalesce(app, '') AS akey, app, dyno, min(ts) AS lo, max(ts) AS hi
+        SELECT {app_key_sql()} AS akey, app, dyno, min(ts) AS lo, max(ts) AS hi
         FROM events WHERE dyno IS NOT NULL GROUP BY ALL
         UNION ALL
-        SELECT coalesce(app, ''), app, dyno, min(ts), max(ts)
+        SELECT {app_key_sql()}, app, dyno, min(ts), max(ts)
         FROM dyno_metrics WHERE dyno IS NOT NULL GROUP BY ALL
         UNION ALL
-        SELECT coalesce(app, ''), app, dyno, min(ts), max(ts)
+        SELECT {app_key_sql()}, app, dyno, min(ts), max(ts)
         FROM requests WHERE dyno IS NOT NULL GROUP BY ALL
         UNION ALL
-        SELECT coalesce(app, ''), app, dyno, min(ts), max(ts)
+        SELECT {app_key_sql()}, app, dyno, min(ts), max(ts)
         FROM app_logs WHERE dyno IS NOT NULL GROUP BY ALL
-    ) WHERE regexp_full_match(dyno, '{dyno_re}')
+    ) WHERE regexp_full_match(dyno, '{{dyno_re}}')
     GROUP BY akey, dyno
 """
 
-_IDS_SQL = """
-    SELECT coalesce(app, '') AS akey, dyno, dyno_id, min(ts) AS first_ts, max(ts) AS last_ts
+_IDS_SQL = f"""
+    SELECT {app_key_sql()} AS akey, dyno, dyno_id, min(ts) AS first_ts, max(ts) AS last_ts
     FROM dyno_metrics
-    WHERE dyno_id IS NOT NULL AND dyno IS NOT NULL AND regexp_full_match(dyno, '{dyno_re}')
+    WHERE dyno_id IS NOT NULL AND dyno IS NOT NULL AND regexp_full_match(dyno, '{{dyno_re}}')
     GROUP BY ALL
 """
 
-_RELEASES_SQL = """
-    SELECT coalesce(app, '') AS akey, release, min(ts) AS ts,
+_RELEASES_SQL = f"""
+    SELECT {app_key_sql()} AS akey, release, min(ts) AS ts,
            TRY_CAST(substr(release, 2) AS BIGINT) AS version
     FROM events WHERE kind = 'release' AND release IS NOT NULL GROUP BY ALL
     ORDER BY akey, ts

@@ -37,73 +37,64 @@ Classification per lifetime (thresholds are keyword options of `memory_growth`):
   median, or window levels that rose by that much and came back down;
 - `healthy`: none of the above.
 
+Then every `leak` / `growing` lifetime (and a `plateau` still rising late) is judged again by
+its age since boot against the lifetimes of the same process type on earlier releases
+(`forensics.analyses.trend.judge_by_age`): a cache that takes longer to fill than a dyno lives
+grows in every lifetime of every release along the same curve. The outcome may be `warmup`
+(grows as earlier releases did at that age, or bends), `inconclusive` (too short to tell, no
+earlier release to compare; `settle` says what would decide), `step` (one bloat jump, then
+flat), or it stays `leak` / `growing`. `judgement` says which rule decided.
+
 Quota: `memory_quota_mb` of the samples; else `Process running mem=NNNM(PP.P%)` events
 (mem / pct x 100, snapped to a known dyno size within 5 %); else the dyno size in the last
 `Scaled to web@N:Size` before the lifetime (or the first after); else unknown (null).
 Projections are linear from the current total (median of the last windows, cache included, as
 Heroku judges R14 on it) at the robust slope: `hours_to_r14` (100 % of quota) and
-`hours_to_r15` (200 % of quota: Heroku kills a dyno that exceeds twice its quota, R15, on
-current dyno generations). Both are only given for `leak` and `growing` lifetimes with a
-known quota (a straight line says nothing about a plateau).
+`hours_to_r15` (R15: Heroku kills a dyno past twice its quota on most sizes, 1.2x on
+Performance-L-RAM/XL/2XL, 1x in Private and Shield spaces; the size comes from `Scaled to`, and
+an unknown size counts as 2x: `forensics.heroku.r15_pct`). Both are only given for `leak` and
+`growing` lifetimes with a known quota (a straight line says nothing about a plateau).
 
 Findings (`forensics.findings.memory`): `memory_leak` per (app, release, process type) whose
 lifetimes leak, naming the dynos, the median slope and the routes `attribution` blames;
-`memory_quota` per R14 / R15 episode (`quota_episodes`).
+`memory_growth` (info) where they are only `inconclusive`; `memory_quota` per R14 / R15
+episode (`quota_episodes`).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import duckdb
 import numpy as np
 import polars as pl
 
-from forensics.analyses.lifetimes import (
+from forensics import heroku
+from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+from forensics.analyses.sql import (
+    app_key_expr,
+    app_key_sql,
     assign_sql,
     has_rows,
     metric_rows_sql,
+    query,
     registered,
 )
-from forensics.analyses.lifetimes import (
-    lifetimes as lifetimes_frame,
+from forensics.analyses.trend import judge_by_age
+
+CLASSES = (
+    "leak",
+    "growing",
+    "inconclusive",
+    "warmup",
+    "step",
+    "plateau",
+    "spike",
+    "healthy",
+    "insufficient",
 )
-from forensics.store.views import query
-
-R14_PCT = 100.0
-R15_PCT = 200.0  # Heroku: R15 when memory use exceeds 200 % of the quota (current generation)
-
-# Memory quota (MB) of each dyno size name as printed by `Scaled to web@2:Standard-1X`.
-DYNO_QUOTA_MB: dict[str, float] = {
-    "free": 512,
-    "hobby": 512,
-    "eco": 512,
-    "basic": 512,
-    "1x": 512,
-    "standard-1x": 512,
-    "2x": 1024,
-    "standard-2x": 1024,
-    "px": 6144,
-    "performance": 6144,
-    "performance-m": 2560,
-    "performance-l": 14336,
-    "performance-l-ram": 30720,
-    "performance-xl": 62464,
-    "performance-2xl": 126976,
-    "private-s": 1024,
-    "private-m": 2560,
-    "private-l": 14336,
-    "private-l-ram": 30720,
-    "private-xl": 62464,
-    "private-2xl": 126976,
-    "shield-s": 1024,
-    "shield-m": 2560,
-    "shield-l": 14336,
-    "shield-l-ram": 30720,
-    "shield-xl": 62464,
-    "shield-2xl": 126976,
-}
-KNOWN_QUOTAS = sorted(set(DYNO_QUOTA_MB.values()))
-
-CLASSES = ("leak", "growing", "plateau", "spike", "healthy", "insufficient")
+# classes whose slope says nothing a release can be compared on (too short, or unjudged)
+NO_VERDICT = ("insufficient", "growing", "inconclusive")
 
 DEFAULTS: dict[str, float] = {
     "window_minutes": 10.0,
@@ -118,6 +109,13 @@ DEFAULTS: dict[str, float] = {
     "min_requests_per_hour": 30.0,
     "spike_mb": 50.0,
     "spike_pct": 10.0,
+    # judgement by age since boot (`_judge_by_age`)
+    "min_shape_hours": 5.0,  # own-shape test: a warm-up of tau <= ~11 h bends below linear_ratio
+    "linear_ratio": 0.8,  # late / early half slope at or above this: not bending (linear)
+    "faster_ratio": 2.0,  # grows this much faster at the same age than earlier releases
+    "min_compare_hours": 1.0,  # common age range needed to compare slopes at the same age
+    "trend_p": 0.05,  # Mann-Kendall p-value (on 30-minute block minima) for "it grows"
+    "step_share": 0.6,  # one block-to-block rise holding this share of the growth: a step
 }
 
 
@@ -141,8 +139,13 @@ def memory_growth(
     windows minus first three), drop_mb (highest window minus the last ones), spike_mb
     (highest sample above its window's median), hours_to_r14, hours_to_r15 (linear projection
     from the last total at slope_mb_h; only for `leak` / `growing` lifetimes with a quota),
-    r15_threshold_pct (200), classification (see the module doc), and `metric_sources`
-    (list of {file, first_line, last_line} of its metrics rows).
+    r15_threshold_pct (the R15 limit in % of the quota: 200, 120 or 100 by the dyno's size from
+    `Scaled to`, 200 when the size is unknown; `forensics.heroku.r15_pct`), classification (see
+    the module doc), age_start_h / age_end_h (age since boot of the first / last window; null
+    when it started before the log), trend_p (Mann-Kendall), late_slope_mb_h (second half),
+    ref_slope_mb_h (earlier releases at the same age), judgement and settle
+    (`trend.judge_by_age`), and `metric_sources` (list of {file, first_line, last_line} of its
+    metrics rows).
     """
     opts = {**DEFAULTS, **options}
     if not (
@@ -213,6 +216,13 @@ _COLUMNS = [
     "hours_to_r15",
     "r15_threshold_pct",
     "classification",
+    "age_start_h",
+    "age_end_h",
+    "trend_p",
+    "late_slope_mb_h",
+    "ref_slope_mb_h",
+    "judgement",
+    "settle",
     "metric_sources",
 ]
 
@@ -262,19 +272,27 @@ def _empty() -> pl.DataFrame:
         "hours_to_r15": f,
         "r15_threshold_pct": f,
         "classification": s,
+        "age_start_h": f,
+        "age_end_h": f,
+        "trend_p": f,
+        "late_slope_mb_h": f,
+        "ref_slope_mb_h": f,
+        "judgement": s,
+        "settle": s,
         "metric_sources": src,
     }
     return pl.DataFrame(schema=schema)
 
 
 def _sizes_sql() -> str:
-    rows = ", ".join(f"('{k}', {v})" for k, v in DYNO_QUOTA_MB.items())
-    return f"(VALUES {rows}) AS sz(size, quota)"
+    """Every dyno size with its quota and its R15 limit in percent of the quota."""
+    rows = ", ".join(f"('{k}', {v}, {heroku.r15_pct(k)})" for k, v in heroku.DYNO_QUOTA_MB.items())
+    return f"(VALUES {rows}) AS sz(size, quota, r15_pct)"
 
 
 def _snap_sql(expr: str) -> str:
     """Snap a derived quota to the nearest known dyno size when within 5 %."""
-    known = ", ".join(str(q) for q in KNOWN_QUOTAS)
+    known = ", ".join(str(q) for q in heroku.KNOWN_QUOTAS_MB)
     return f"""coalesce((SELECT k FROM unnest([{known}]) t(k)
                         WHERE abs(k - ({expr})) <= 0.05 * k
                         ORDER BY abs(k - ({expr})) LIMIT 1), {expr})"""
@@ -283,15 +301,15 @@ def _snap_sql(expr: str) -> str:
 def _growth_sql(lt: str, o: dict[str, float]) -> str:
     samples = metric_rows_sql(lt, "memory_total_mb IS NOT NULL")
     mem_events = assign_sql(
-        """SELECT *, coalesce(app, '') AS akey, ts AS key_ts FROM events
+        f"""SELECT *, {app_key_sql()} AS akey, ts AS key_ts FROM events
            WHERE dyno IS NOT NULL AND (kind = 'memory'
                  OR (kind = 'error' AND code IN ('R14', 'R15')))""",
         lt,
     )
     # requests per dyno and minute (the window counts need no more precision)
     reqs = assign_sql(
-        """SELECT akey, dyno, m, n, make_timestamp(m * 60000000 + 30000000) AS key_ts
-           FROM (SELECT coalesce(app, '') AS akey, dyno, epoch_us(ts) // 60000000 AS m,
+        f"""SELECT akey, dyno, m, n, make_timestamp(m * 60000000 + 30000000) AS key_ts
+           FROM (SELECT {app_key_sql()} AS akey, dyno, epoch_us(ts) // 60000000 AS m,
                         count(*) AS n
                  FROM requests WHERE dyno IS NOT NULL GROUP BY ALL)""",
         lt,
@@ -302,7 +320,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
     win = o["window_minutes"] * 60
     maxw = o["max_windows"]
     return f"""
-    WITH L AS (SELECT *, coalesce(app, '') AS akey FROM {lt}),
+    WITH L AS (SELECT *, {app_key_sql()} AS akey FROM {lt}),
     s AS (
         SELECT akey, dyno, lifetime, ts, source_file, line_no,
                memory_total_mb AS total,
@@ -329,7 +347,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
         FROM me WHERE mem_pct > 0 AND mem_mb > 0 GROUP BY ALL
     ),
     form AS (
-        SELECT coalesce(e.app, '') AS akey, e.ts, p.ptype, sz.quota
+        SELECT {app_key_sql("e.app")} AS akey, e.ts, p.ptype, sz.quota, sz.r15_pct
         FROM events e,
              (SELECT DISTINCT process_type AS ptype FROM L) p,
              {_sizes_sql()}
@@ -355,14 +373,15 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
                  WHEN coalesce(ml.ev_quota, md.ev_quota) IS NOT NULL THEN 'process_running'
                  WHEN fq.quota IS NOT NULL THEN 'formation' END AS quota_source,
             coalesce(b.m_quota, {_snap_sql("coalesce(ml.ev_quota, md.ev_quota)")}, fq.quota)
-                AS quota_mb
+                AS quota_mb,
+            fq.r15_pct AS size_r15_pct
         FROM base b
         JOIN L l ON b.akey = l.akey AND b.dyno = l.dyno AND b.lifetime = l.lifetime
         LEFT JOIN me_l ml ON b.akey = ml.akey AND b.dyno = ml.dyno
                           AND b.lifetime = ml.lifetime
         LEFT JOIN me_d md ON b.akey = md.akey AND b.dyno = md.dyno
         LEFT JOIN LATERAL (
-            SELECT f.quota FROM form f
+            SELECT f.quota, f.r15_pct FROM form f
             WHERE f.akey = b.akey AND f.ptype = l.process_type
             ORDER BY (f.ts > b.start), abs(epoch(f.ts) - epoch(b.start)) LIMIT 1
         ) fq ON TRUE
@@ -453,6 +472,10 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
                CASE WHEN bool_or(by_req) THEN 'requests' ELSE 'time' END AS growth_axis
         FROM pairs GROUP BY ALL
     ),
+    wl AS (
+        SELECT akey, dyno, lifetime, list(t ORDER BY r) AS w_t, list(lvl ORDER BY r) AS w_lvl
+        FROM win_r GROUP BY ALL
+    ),
     quad AS (
         -- sums for a least-squares parabola of the levels over u in [0, 1] (requests or time)
         SELECT akey, dyno, lifetime, count(*) AS q0, sum(u) AS q1, sum(u * u) AS q2,
@@ -470,7 +493,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
            l.release_inferred, l.start, l."end", l.started_before_log, l.end_cause,
            q.samples, q.first_sample, q.last_sample,
            coalesce(ws.hours, 0.0) AS hours, coalesce(ws.windows, 0) AS windows,
-           q.quota_mb, q.quota_source, ws.start_mb, ws.end_mb,
+           q.quota_mb, q.quota_source, q.size_r15_pct, ws.start_mb, ws.end_mb,
            greatest(q.s_peak, q.ev_peak) AS peak_mb,
            100 * greatest(q.s_peak, q.ev_peak) / q.quota_mb AS peak_pct,
            q.peak_rss_mb, q.max_swap_mb,
@@ -481,7 +504,8 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
            qd.q0, qd.q1, qd.q2, qd.q3, qd.q4, qd.p0, qd.p1, qd.p2,
            CAST(coalesce(rt.n_req, 0) AS BIGINT) AS requests,
            ws.lvl_last - ws.lvl_first AS growth_mb, ws.drop_mb, ws.spike_mb,
-           ms.metric_sources
+           ms.metric_sources, wl.w_t, wl.w_lvl,
+           CASE WHEN NOT l.started_before_log THEN epoch(coalesce(l.up, l.start)) END AS boot_s
     FROM q
     JOIN L l ON q.akey = l.akey AND q.dyno = l.dyno AND q.lifetime = l.lifetime
     LEFT JOIN win_stats ws ON q.akey = ws.akey AND q.dyno = ws.dyno AND q.lifetime = ws.lifetime
@@ -490,6 +514,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
     LEFT JOIN over o ON q.akey = o.akey AND q.dyno = o.dyno AND q.lifetime = o.lifetime
     LEFT JOIN msrc ms ON q.akey = ms.akey AND q.dyno = ms.dyno AND q.lifetime = ms.lifetime
     LEFT JOIN rq_tot rt ON q.akey = rt.akey AND q.dyno = rt.dyno AND q.lifetime = rt.lifetime
+    LEFT JOIN wl ON q.akey = wl.akey AND q.dyno = wl.dyno AND q.lifetime = wl.lifetime
     """
 
 
@@ -539,19 +564,25 @@ def _classify(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
         .otherwise(pl.lit("healthy"))
     )
     # a straight line only makes sense for memory that keeps growing (not for a plateau)
-    rising = (slope >= o["min_slope"]) & pl.col("classification").is_in(["leak", "growing"])
+    rising = (slope >= o["min_slope"]) & pl.col("classification").is_in(
+        ["leak", "growing", "inconclusive"]
+    )
     current = pl.coalesce("end_mb", "peak_mb")
 
-    def hours_to(pct: float) -> pl.Expr:
+    # R15 at 200 % of the quota unless the dyno's size (from `Scaled to`) says otherwise
+    r15_pct = pl.col("size_r15_pct").fill_null(heroku.r15_pct(None))
+
+    def hours_to(pct: float | pl.Expr) -> pl.Expr:
         left = quota * pct / 100 - current
         return pl.when(rising & quota.is_not_null()).then(
             pl.max_horizontal(left, pl.lit(0.0)) / slope
         )
 
-    return df.with_columns(cls.alias("classification")).with_columns(
-        hours_to(R14_PCT).alias("hours_to_r14"),
-        hours_to(R15_PCT).alias("hours_to_r15"),
-        pl.lit(R15_PCT).alias("r15_threshold_pct"),
+    df = judge_by_age(df.with_columns(cls.alias("classification")), o)
+    return df.with_columns(
+        hours_to(heroku.R14_PCT).alias("hours_to_r14"),
+        hours_to(r15_pct).alias("hours_to_r15"),
+        r15_pct.cast(pl.Float64).alias("r15_threshold_pct"),
     )
 
 
@@ -566,8 +597,9 @@ def quota_episodes(
 
     Columns: app, dyno, process_type, lifetime, release, code (R14 / R15), start, end, count,
     peak_mb (highest `Process running mem=` or metrics total in the episode, +-1 minute),
-    quota_mb, peak_pct, minutes_over_quota and max_swap_mb (of the whole lifetime, from
-    `memory_growth`), and `sources` ({file, first_line, last_line} of the error lines).
+    quota_mb, peak_pct, minutes_over_quota, max_swap_mb and r15_threshold_pct (of the whole
+    lifetime, from `memory_growth`), and `sources` ({file, first_line, last_line} of the error
+    lines).
     """
     lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
     schema = {
@@ -585,6 +617,7 @@ def quota_episodes(
         "peak_pct": pl.Float64,
         "minutes_over_quota": pl.Float64,
         "max_swap_mb": pl.Float64,
+        "r15_threshold_pct": pl.Float64,
         "sources": pl.List(
             pl.Struct({"file": pl.String, "first_line": pl.Int64, "last_line": pl.Int64})
         ),
@@ -594,15 +627,15 @@ def quota_episodes(
     gr = growth if growth is not None else memory_growth(con, lifetimes=lt)
     with registered(con, lt.drop("sources")) as name:
         errs = assign_sql(
-            """SELECT *, coalesce(app, '') AS akey, ts AS key_ts FROM events
+            f"""SELECT *, {app_key_sql()} AS akey, ts AS key_ts FROM events
                WHERE kind = 'error' AND code IN ('R14', 'R15') AND dyno IS NOT NULL""",
             name,
         )
         mem = assign_sql(
-            """SELECT coalesce(app, '') AS akey, dyno, ts AS key_ts, ts, mem_mb AS mb
+            f"""SELECT {app_key_sql()} AS akey, dyno, ts AS key_ts, ts, mem_mb AS mb
                FROM events WHERE kind = 'memory' AND dyno IS NOT NULL AND mem_mb IS NOT NULL
                UNION ALL
-               SELECT coalesce(app, ''), dyno, ts, ts, memory_total_mb FROM dyno_metrics
+               SELECT {app_key_sql()}, dyno, ts, ts, memory_total_mb FROM dyno_metrics
                WHERE memory_total_mb IS NOT NULL AND dyno IS NOT NULL""",
             name,
         )
@@ -642,7 +675,7 @@ def quota_episodes(
     if eps.height == 0:
         return pl.DataFrame(schema=schema)
     info = lt.select(
-        pl.col("app").fill_null("").alias("akey"),
+        app_key_expr(),
         "app",
         "dyno",
         "lifetime",
@@ -650,12 +683,13 @@ def quota_episodes(
         "release",
     )
     g = gr.select(
-        pl.col("app").fill_null("").alias("akey"),
+        app_key_expr(),
         "dyno",
         "lifetime",
         "quota_mb",
         "minutes_over_quota",
         "max_swap_mb",
+        "r15_threshold_pct",
     )
     out = eps.join(info, on=["akey", "dyno", "lifetime"], how="left").join(
         g, on=["akey", "dyno", "lifetime"], how="left"
@@ -665,3 +699,276 @@ def quota_episodes(
         (100 * pl.col("peak_mb") / pl.col("quota_mb")).alias("peak_pct"),
     )
     return out.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+
+
+# ----- memory over time, per dyno (what the leak trend draws) ----------------------------------
+
+_TS = pl.Datetime("us", "UTC")
+TREND_SCHEMA = {
+    "dyno": pl.String,
+    "layer": pl.String,
+    "series": pl.String,
+    "ts": _TS,
+    "ts_end": _TS,
+    "segment": pl.Int64,
+    "mb": pl.Float64,
+    "mb_mean": pl.Float64,
+    "count": pl.Int64,
+    "label": pl.String,
+    "detail": pl.String,
+}
+
+
+def memory_trend(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    dyno: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket_seconds: int | None = None,
+    max_points: int = 4000,
+    max_dynos: int = 8,
+    lifetimes: pl.DataFrame | None = None,
+    crash_table: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Memory per dyno over time with what surrounds it, in long form (`layer` says what a row
+    is), aggregated in DuckDB so the rows stay bounded.
+
+    Layers: `memory` (per dyno, process instance `segment` and bucket: max `mb` and mean
+    `mb_mean` of memory_total and memory_rss, `count` samples), `quota` (from `ts` to `ts_end`
+    at `mb`), `error` (R14/R15 per bucket: `count`, placed at the bucket's memory), `restart`
+    (lifetime starts inside the log, `label` = cause; from `lifetimes`), `crash` (the crashes of
+    `forensics.analyses.availability.crashes`, `label` = exit status), `release` (`label` =
+    v42, repeated for each dyno). Buckets are sized so the memory rows stay near `max_points`;
+    the `max_dynos` dynos with the highest memory are kept. Dynos without runtime metrics use
+    `Process running mem=` events as memory_total.
+    """
+    from forensics.analyses.availability import crashes
+    from forensics.analyses.series import nice_bucket, span_seconds, where
+
+    cond, params = where(dyno=dyno, since=since, until=until)
+    dynos = _top_dynos(con, cond, params, max_dynos)
+    if not dynos:
+        return pl.DataFrame(schema=TREND_SCHEMA)
+    params = {**params, "dynos": dynos}
+    cond = f"{cond} AND list_contains($dynos, dyno)"
+    if bucket_seconds is None:
+        span = max(span_seconds(con, "dyno_metrics", cond, params), 0.0)
+        bucket_seconds = nice_bucket(span, max(max_points // (2 * len(dynos)), 1))
+    memory = _trend_memory(con, cond, params, bucket_seconds)
+    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    k = crash_table if crash_table is not None else crashes(con)
+    parts = [
+        memory,
+        _trend_quota(con, cond, params),
+        _trend_errors(con, cond, params, bucket_seconds, memory),
+        _trend_restarts(lt, dynos),
+        _trend_crashes(k, dynos),
+        _trend_releases(con, since, until, dynos),
+    ]
+    out = pl.concat([_conform(p, TREND_SCHEMA) for p in parts])
+    if since is not None:
+        out = out.filter(pl.col("ts") >= since)
+    if until is not None:
+        out = out.filter(pl.col("ts") < until)
+    return out.sort("dyno", "layer", "series", "ts")
+
+
+def _conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """`df` with exactly the columns of `schema`, cast, missing ones as nulls (for concat)."""
+    return df.select(
+        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in schema.items()
+    )
+
+
+def _top_dynos(con: duckdb.DuckDBPyConnection, cond: str, params: dict, limit: int) -> list[str]:
+    """Dynos with memory data, highest peak first, at most `limit`, returned in name order."""
+    from forensics.analyses.series import dyno_key
+
+    df = query(
+        con,
+        f"""
+        SELECT dyno, max(mb) AS peak FROM (
+            SELECT dyno, memory_total_mb AS mb FROM dyno_metrics
+            WHERE {cond} AND dyno IS NOT NULL AND memory_total_mb IS NOT NULL
+            UNION ALL
+            SELECT dyno, mem_mb FROM events
+            WHERE {cond} AND kind = 'memory' AND dyno IS NOT NULL AND mem_mb IS NOT NULL
+        ) GROUP BY dyno ORDER BY peak DESC, dyno LIMIT {int(limit)}
+        """,
+        params,
+    )
+    return sorted(df["dyno"].to_list(), key=dyno_key)
+
+
+def _trend_memory(
+    con: duckdb.DuckDBPyConnection, cond: str, params: dict, width: int
+) -> pl.DataFrame:
+    """Max and mean memory_total / memory_rss per dyno, process instance and bucket."""
+    from forensics.analyses.series import bucket_sql
+
+    wide = query(
+        con,
+        f"""
+        WITH m AS (
+            SELECT ts, dyno, dyno_id, memory_total_mb AS total, memory_rss_mb AS rss
+            FROM dyno_metrics WHERE {cond} AND memory_total_mb IS NOT NULL
+            UNION ALL
+            SELECT ts, dyno, NULL, mem_mb, NULL FROM events e
+            WHERE {cond} AND kind = 'memory' AND mem_mb IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM dyno_metrics d WHERE d.dyno = e.dyno)
+        ), ids AS (
+            SELECT dyno, dyno_id,
+                   row_number() OVER (PARTITION BY dyno ORDER BY min(ts)) AS segment
+            FROM m GROUP BY dyno, dyno_id
+        )
+        SELECT m.dyno, ids.segment, {bucket_sql(width, "m.ts")} AS ts,
+               max(total) AS total_max, avg(total) AS total_mean,
+               max(rss) AS rss_max, avg(rss) AS rss_mean,
+               count(total) AS n_total, count(rss) AS n_rss
+        FROM m JOIN ids ON m.dyno = ids.dyno AND m.dyno_id IS NOT DISTINCT FROM ids.dyno_id
+        GROUP BY ALL
+        """,
+        params,
+    )
+    parts = []
+    for series, prefix in (("memory_total", "total"), ("memory_rss", "rss")):
+        parts.append(
+            wide.filter(pl.col(f"n_{prefix}") > 0).select(
+                "dyno",
+                pl.lit("memory").alias("layer"),
+                pl.lit(series).alias("series"),
+                "ts",
+                "segment",
+                pl.col(f"{prefix}_max").round(1).alias("mb"),
+                pl.col(f"{prefix}_mean").round(1).alias("mb_mean"),
+                pl.col(f"n_{prefix}").alias("count"),
+            )
+        )
+    return pl.concat(parts, how="diagonal")
+
+
+def _trend_quota(con: duckdb.DuckDBPyConnection, cond: str, params: dict) -> pl.DataFrame:
+    """Quota per dyno: from runtime metrics, else derived from `mem=NNNM(PP.P%)` events."""
+
+    return query(
+        con,
+        f"""
+        WITH q AS (
+            SELECT dyno, memory_quota_mb AS mb, min(ts) AS ts, max(ts) AS ts_end
+            FROM dyno_metrics WHERE {cond} AND memory_quota_mb IS NOT NULL GROUP BY ALL
+        ), e AS (
+            SELECT dyno, round(median(mem_mb * 100 / mem_pct)) AS mb, min(ts) AS ts,
+                   max(ts) AS ts_end
+            FROM events WHERE {cond} AND kind = 'memory' AND mem_pct > 0
+              AND dyno NOT IN (SELECT dyno FROM q)
+            GROUP BY dyno
+        )
+        SELECT dyno, 'quota' AS layer, 'quota' AS series, ts, ts_end, mb FROM q
+        UNION ALL
+        SELECT dyno, 'quota', 'quota', ts, ts_end, mb FROM e
+        """,
+        params,
+    )
+
+
+def _trend_errors(
+    con: duckdb.DuckDBPyConnection, cond: str, params: dict, width: int, memory: pl.DataFrame
+) -> pl.DataFrame:
+    """R14/R15 counts per dyno and bucket, placed at that bucket's memory (or the quota)."""
+    from forensics.analyses.series import bucket_sql
+
+    bucket = bucket_sql(width)
+    err = query(
+        con,
+        f"""
+        WITH b AS (
+            SELECT dyno, code, {bucket} AS ts, count(*) AS count
+            FROM events WHERE {cond} AND kind = 'error' AND code IN ('R14', 'R15')
+            GROUP BY ALL
+        ), mem AS (
+            SELECT dyno, {bucket} AS ts, max(mem_mb) AS ev_mb
+            FROM events WHERE {cond} AND kind = 'memory' GROUP BY ALL
+        ), quota AS (
+            SELECT dyno, max(memory_quota_mb) AS q FROM dyno_metrics WHERE {cond} GROUP BY dyno
+        )
+        SELECT b.dyno, 'error' AS layer, b.code AS series, b.ts, b.count,
+               coalesce(mem.ev_mb, quota.q) AS fallback_mb
+        FROM b LEFT JOIN mem ON b.dyno = mem.dyno AND b.ts = mem.ts
+        LEFT JOIN quota ON b.dyno = quota.dyno
+        """,
+        params,
+    )
+    at = (
+        memory.filter(pl.col("series") == "memory_total")
+        .group_by("dyno", "ts")
+        .agg(pl.col("mb").max().alias("mem_mb"))
+    )
+    return (
+        err.join(at, on=["dyno", "ts"], how="left")
+        .with_columns(pl.coalesce("mem_mb", "fallback_mb").alias("mb"))
+        .drop("mem_mb", "fallback_mb")
+    )
+
+
+def _trend_restarts(lt: pl.DataFrame, dynos: list[str]) -> pl.DataFrame:
+    """Lifetime starts inside the log, labelled with their cause."""
+    return (
+        lt.filter(pl.col("dyno").is_in(dynos), ~pl.col("started_before_log"))
+        .select(
+            "dyno",
+            pl.lit("restart").alias("layer"),
+            pl.lit("restart").alias("series"),
+            pl.col("start").alias("ts"),
+            pl.col("start_cause").alias("label"),
+            pl.format(
+                "{} started ({}), release {}",
+                "lifetime_id",
+                "start_cause",
+                pl.col("release").fill_null("?"),
+            ).alias("detail"),
+        )
+        .drop_nulls("ts")
+    )
+
+
+def _trend_crashes(k: pl.DataFrame, dynos: list[str]) -> pl.DataFrame:
+    """The availability analysis' crashes of the dynos shown."""
+    return k.filter(pl.col("dyno").is_in(dynos)).select(
+        "dyno",
+        pl.lit("crash").alias("layer"),
+        pl.lit("crash").alias("series"),
+        "ts",
+        pl.format("exit {}", pl.col("exit_status").cast(pl.String).fill_null("?")).alias("label"),
+        pl.format(
+            "crashed (from {}), exit status {}, cause {}",
+            pl.col("from_state").fill_null("?"),
+            pl.col("exit_status").cast(pl.String).fill_null("?"),
+            pl.col("cause").fill_null("?"),
+        ).alias("detail"),
+    )
+
+
+def _trend_releases(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None,
+    until: datetime | None,
+    dynos: list[str],
+) -> pl.DataFrame:
+    """Each release once (its first line), repeated for every dyno of the trend."""
+    from forensics.analyses.series import where
+
+    cond, params = where(since=since, until=until)
+    rel = query(
+        con,
+        f"""
+        SELECT release AS label, min(ts) AS ts, arg_min(message, ts) AS detail
+        FROM events WHERE {cond} AND kind = 'release' AND release IS NOT NULL
+        GROUP BY release
+        """,
+        params,
+    )
+    return rel.join(pl.DataFrame({"dyno": dynos}), how="cross").with_columns(
+        pl.lit("release").alias("layer"), pl.lit("release").alias("series")
+    )

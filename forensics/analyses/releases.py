@@ -21,8 +21,12 @@ A metric regresses against the previous release when (options of `release_regres
 - 5xx error rate and H12 rate: two-proportion z >= `z_min`, new rate >= `rate_ratio` x old
   and higher by >= `min_rate_diff` (0.2 percentage points);
 - memory slope: the new median slope is >= `min_slope` MB/h and exceeds the old one by at least
-  as much, at least half of the release's lifetimes are classified `leak`, and the previous
-  release did not leak already (or the slope at least doubled);
+  as much, at least half of the release's lifetimes are classified `leak` (judged against the
+  earlier releases at the same age since boot, `trend.judge_by_age`), and the previous
+  release did not leak already (or the slope at least doubled). Only measured slopes are
+  compared: when the previous release has no lifetime of that process type with a verdict
+  (all too short, `insufficient` / `inconclusive`), there is no regression but a
+  `memory_not_comparable` row ("not comparable: v41 gave no lifetime longer than 6 h");
 - R14, R15, crashes (per hour of the release): at least `min_events` (1 for R15), more than
   `rate_ratio` x the previous hourly rate, and a one-sided binomial test of the split of events
   between the two releases (by their hours) gives p < 0.01.
@@ -37,9 +41,16 @@ import duckdb
 import polars as pl
 from scipy.special import betainc
 
-from forensics.analyses.lifetimes import assign_sql, has_rows, registered
-from forensics.analyses.memory import lifetimes_and_growth
-from forensics.store.views import query
+from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
+from forensics.analyses.memory import NO_VERDICT, lifetimes_and_growth
+from forensics.analyses.sql import (
+    app_key_expr,
+    app_key_sql,
+    assign_sql,
+    has_rows,
+    query,
+    registered,
+)
 
 DEFAULTS: dict[str, float] = {
     "min_requests": 200.0,
@@ -69,9 +80,12 @@ def release_stats(
     hours, requests, p50_ms, p95_ms, p99_ms (service time), errors_5xx, error_rate, h12,
     h12_rate, r14, r15, crashes (lifetimes ended by a crash), lifetimes (started in it),
     memory_slope_mb_h (median slope of its lifetimes), memory_process_type,
+    memory_unjudged (per process type: lifetimes with memory data but no verdict, the longest
+    sampled hours, and whether any was `inconclusive`),
     memory_lifetimes (with enough data), leak_lifetimes (classified leak), leak_share (of the
     process type that leaks most, else with the highest median slope), memory (per process
-    type: lifetimes, leak_lifetimes, slope_mb_h), routes (per method and route with >= 20
+    type: lifetimes, leak_lifetimes, slope_mb_h, same_age_mb_h: earlier releases' slope at the
+    same age as its leaking lifetimes), routes (per method and route with >= 20
     requests: requests, p50_ms, p95_ms, p99_ms),
     source_file / line_no (the `Release vN` line; null for inferred), request_sources (list of
     {file, first_line, last_line} of the requests counted for it).
@@ -86,8 +100,10 @@ def release_stats(
     with registered(con, rel) as rname, registered(con, _lt_or_dummy(ltr)) as lname:
         stats = query(con, _stats_sql(rname, lname))
     mem = _memory_by_release(gr)
-    out = rel.join(stats, on=["akey", "release"], how="left").join(
-        mem, on=["akey", "release"], how="left"
+    out = (
+        rel.join(stats, on=["akey", "release"], how="left")
+        .join(mem, on=["akey", "release"], how="left")
+        .join(_unjudged_by_release(gr), on=["akey", "release"], how="left")
     )
     ints = [
         "requests",
@@ -134,6 +150,7 @@ RELEASE_COLUMNS = [
     "leak_lifetimes",
     "leak_share",
     "memory",
+    "memory_unjudged",
     "routes",
     "source_file",
     "line_no",
@@ -170,8 +187,17 @@ def _empty() -> pl.DataFrame:
         "leak_lifetimes": i,
         "leak_share": f,
         "memory": pl.List(
-            pl.Struct({"process_type": s, "lifetimes": i, "leak_lifetimes": i, "slope_mb_h": f})
+            pl.Struct(
+                {
+                    "process_type": s,
+                    "lifetimes": i,
+                    "leak_lifetimes": i,
+                    "slope_mb_h": f,
+                    "same_age_mb_h": f,
+                }
+            )
         ),
+        "memory_unjudged": _UNJUDGED_T,
         "routes": pl.List(
             pl.Struct(
                 {"method": s, "route": s, "requests": i, "p50_ms": f, "p95_ms": f, "p99_ms": f}
@@ -204,15 +230,15 @@ def _release_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Releases of the log plus the inferred one running before the first, with ends."""
     return query(
         con,
-        """
+        f"""
         WITH r AS (
-            SELECT coalesce(app, '') AS akey, any_value(app) AS app, release,
+            SELECT {app_key_sql()} AS akey, any_value(app) AS app, release,
                    TRY_CAST(substr(release, 2) AS BIGINT) AS version, min(ts) AS start,
                    arg_min(source_file, ts) AS source_file, arg_min(line_no, ts) AS line_no
             FROM events WHERE kind = 'release' AND release IS NOT NULL GROUP BY akey, release
         ),
         span AS (
-            SELECT coalesce(app, '') AS akey, min(ts) AS lo, max(ts) AS hi FROM (
+            SELECT {app_key_sql()} AS akey, min(ts) AS lo, max(ts) AS hi FROM (
                 SELECT app, ts FROM events UNION ALL SELECT app, ts FROM requests
                 UNION ALL SELECT app, ts FROM dyno_metrics
             ) GROUP BY ALL
@@ -239,19 +265,19 @@ def _release_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
     # which lifetime served each (dyno, minute): requests are looked up in that small map
     minute_map = assign_sql(
-        """SELECT DISTINCT coalesce(app, '') AS akey, coalesce(dyno, '') AS dyno,
+        f"""SELECT DISTINCT {app_key_sql()} AS akey, coalesce(dyno, '') AS dyno,
                   epoch_us(ts) // 60000000 AS m,
                   make_timestamp((epoch_us(ts) // 60000000) * 60000000 + 30000000) AS key_ts
            FROM requests""",
         lt,
     )
     errs = assign_sql(
-        """SELECT coalesce(app, '') AS akey, coalesce(dyno, '') AS dyno, ts AS key_ts, ts,
+        f"""SELECT {app_key_sql()} AS akey, coalesce(dyno, '') AS dyno, ts AS key_ts, ts,
                   code FROM events WHERE kind = 'error' AND code IN ('R14', 'R15')""",
         lt,
     )
     return f"""
-    WITH L AS (SELECT coalesce(app, '') AS akey, dyno, lifetime, release, end_cause FROM {lt}),
+    WITH L AS (SELECT {app_key_sql()} AS akey, dyno, lifetime, release, end_cause FROM {lt}),
     R AS (SELECT akey, release, start FROM {rel}),
     mm AS (
         SELECT x.akey, x.dyno, x.m, coalesce(l.release, r.release) AS rel
@@ -260,7 +286,7 @@ def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
         ASOF LEFT JOIN R r ON x.akey = r.akey AND x.key_ts >= r.start
     ),
     rq AS (
-        SELECT coalesce(app, '') AS akey, coalesce(dyno, '') AS dyno,
+        SELECT {app_key_sql()} AS akey, coalesce(dyno, '') AS dyno,
                epoch_us(ts) // 60000000 AS m, service_ms, status, code,
                coalesce(method, '') AS method, coalesce(route, '') AS route,
                source_file, line_no
@@ -337,6 +363,7 @@ def _memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
                 "lifetimes": pl.Int64,
                 "leak_lifetimes": pl.Int64,
                 "slope_mb_h": pl.Float64,
+                "same_age_mb_h": pl.Float64,
             }
         )
     )
@@ -350,16 +377,21 @@ def _memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
         "memory": mem_t,
     }
     g = growth.filter(
-        ~pl.col("classification").is_in(["insufficient", "growing"]),
+        ~pl.col("classification").is_in(NO_VERDICT),
         pl.col("release").is_not_null(),
     )
     if g.height == 0:
         return pl.DataFrame(schema=schema)
     per_type = (
-        g.with_columns(pl.col("app").fill_null("").alias("akey"))
+        g.with_columns(app_key_expr())
         .group_by("akey", "release", "process_type")
         .agg(
             pl.col("slope_mb_h").median().alias("slope_mb_h"),
+            # earlier releases' slope at the same age as its leaking lifetimes (trend rule 3)
+            pl.col("ref_slope_mb_h")
+            .filter(pl.col("classification") == "leak")
+            .median()
+            .alias("same_age_mb_h"),
             pl.len().cast(pl.Int64).alias("lifetimes"),
             (pl.col("classification") == "leak").sum().cast(pl.Int64).alias("leak_lifetimes"),
         )
@@ -377,11 +409,114 @@ def _memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
             pl.col("process_type").first().alias("memory_process_type"),
             pl.col("lifetimes").first().alias("memory_lifetimes"),
             pl.col("leak_lifetimes").first().alias("leak_lifetimes"),
-            pl.struct("process_type", "lifetimes", "leak_lifetimes", "slope_mb_h").alias("memory"),
+            pl.struct(
+                "process_type", "lifetimes", "leak_lifetimes", "slope_mb_h", "same_age_mb_h"
+            ).alias("memory"),
         )
         .select(list(schema))
         .cast(schema)
     )  # type: ignore[arg-type]
+
+
+_UNJUDGED_T = pl.List(
+    pl.Struct(
+        {
+            "process_type": pl.String,
+            "lifetimes": pl.Int64,
+            "longest_hours": pl.Float64,
+            "inconclusive": pl.Boolean,
+        }
+    )
+)
+
+
+def _unjudged_by_release(growth: pl.DataFrame) -> pl.DataFrame:
+    """Per (app, release): the process types whose lifetimes with memory data all lack a
+    verdict (too short to measure a slope, or to tell a leak from a warm-up)."""
+    schema = {"akey": pl.String, "release": pl.String, "memory_unjudged": _UNJUDGED_T}
+    g = growth.filter(pl.col("release").is_not_null(), pl.col("samples") > 0)
+    if g.height == 0:
+        return pl.DataFrame(schema=schema)
+    per_type = (
+        g.with_columns(app_key_expr("app"))
+        .group_by("akey", "release", "process_type")
+        .agg(
+            pl.col("classification").is_in(NO_VERDICT).all().alias("_none"),
+            pl.len().cast(pl.Int64).alias("lifetimes"),
+            pl.col("hours").max().alias("longest_hours"),
+            (pl.col("classification") == "inconclusive").any().alias("inconclusive"),
+        )
+        .filter("_none")
+        .sort("process_type")
+    )
+    return (
+        per_type.group_by("akey", "release", maintain_order=True)
+        .agg(
+            pl.struct("process_type", "lifetimes", "longest_hours", "inconclusive").alias(
+                "memory_unjudged"
+            )
+        )
+        .select(list(schema))
+        .cast(schema)
+    )  # type: ignore[arg-type]
+
+
+def memory_not_comparable(
+    stats: pl.DataFrame, *, min_hours: float | None = None, min_shape_hours: float | None = None
+) -> pl.DataFrame:
+    """Release pairs whose memory growth cannot be compared: the release has a slope for a
+    process type but the previous one gave none (no lifetime long enough).
+
+    Columns: app, release, previous, process_type, longest_hours (of the previous release's
+    lifetimes), needed_hours (what would have given a verdict), reason ("not comparable: v41
+    gave no lifetime longer than 6 h").
+    """
+    h1 = (MEMORY_DEFAULTS["min_hours"] if min_hours is None else min_hours) + MEMORY_DEFAULTS[
+        "warmup_minutes"
+    ] / 60  # samples after the warm-up that is skipped
+    h6 = MEMORY_DEFAULTS["min_shape_hours"] if min_shape_hours is None else min_shape_hours
+    schema = {
+        "app": pl.String,
+        "release": pl.String,
+        "previous": pl.String,
+        "process_type": pl.String,
+        "longest_hours": pl.Float64,
+        "needed_hours": pl.Float64,
+        "reason": pl.String,
+    }
+    rows: list[dict[str, Any]] = []
+    if stats.height >= 2:
+        st = stats.with_columns(app_key_expr("app")).sort("akey", "start")
+        prev = st.select(pl.all().shift(1).over("akey").name.prefix("prev_"))
+        pairs = pl.concat([st, prev], how="horizontal").filter(pl.col("prev_release").is_not_null())
+        for c in pairs.iter_rows(named=True):
+            old = {m["process_type"] for m in (c["prev_memory"] or [])}
+            short = {m["process_type"]: m for m in (c["prev_memory_unjudged"] or [])}
+            for m in c["memory"] or []:
+                pt = m["process_type"]
+                if pt in old:
+                    continue
+                u = short.get(pt)
+                need = h6 if u and u["inconclusive"] else h1
+                longest = u["longest_hours"] if u else None
+                reason = f"not comparable: {c['prev_release']} gave no lifetime longer than "
+                reason += f"{need:g} h"
+                if longest is not None:
+                    reason += f" (longest {longest:.1f} h)"
+                elif u is None:
+                    reason = f"not comparable: {c['prev_release']} gave no memory samples"
+                rows.append(
+                    {
+                        "app": c["app"],
+                        "release": c["release"],
+                        "previous": c["prev_release"],
+                        "process_type": pt,
+                        "longest_hours": longest,
+                        "needed_hours": need,
+                        "reason": reason,
+                    }
+                )
+    return pl.DataFrame(rows, schema=schema)
 
 
 def release_regressions(
@@ -417,7 +552,7 @@ def release_regressions(
     }
     if st.height < 2:
         return pl.DataFrame(schema=schema)
-    st = st.with_columns(pl.col("app").fill_null("").alias("akey")).sort("akey", "start")
+    st = st.with_columns(app_key_expr()).sort("akey", "start")
     prev = st.select(pl.all().shift(1).over("akey").name.prefix("prev_"))
     pairs = pl.concat([st, prev], how="horizontal").filter(pl.col("prev_release").is_not_null())
     rows: list[dict[str, Any]] = []
@@ -489,8 +624,10 @@ def _compare(c: dict[str, Any], o: dict[str, float]) -> list[dict[str, Any]]:
                 add(m, old, new, f"two-proportion z = {z:.1f}", p)
     old_mem = {m["process_type"]: m for m in (c["prev_memory"] or [])}
     for m in c["memory"] or []:
-        before = old_mem.get(m["process_type"], {})
-        new_s, old_s = m["slope_mb_h"], before.get("slope_mb_h")
+        before = old_mem.get(m["process_type"])
+        if before is None or before["slope_mb_h"] is None:
+            continue  # nothing measured to compare with (`memory_not_comparable` says so)
+        new_s, old_s = m["slope_mb_h"], before["slope_mb_h"]
         share = m["leak_lifetimes"] / m["lifetimes"] if m["lifetimes"] else 0.0
         was = (
             (before.get("leak_lifetimes") or 0) / before["lifetimes"]
@@ -500,16 +637,21 @@ def _compare(c: dict[str, Any], o: dict[str, float]) -> list[dict[str, Any]]:
         if (
             new_s is not None
             and new_s >= o["min_slope"]
-            and new_s - (old_s or 0.0) >= o["min_slope"]
+            and new_s - old_s >= o["min_slope"]
             and share >= o["min_leak_share"]
-            and (was < o["min_leak_share"] or new_s >= 2 * (old_s or 0.0))
+            and (was < o["min_leak_share"] or new_s >= 2 * old_s)
         ):
             add(
                 "memory_slope_mb_h",
-                old_s or 0.0,
+                old_s,
                 new_s,
                 f"median slope of {m['process_type']} >= {o['min_slope']} MB/h above the "
-                f"previous; {m['leak_lifetimes']}/{m['lifetimes']} lifetimes leak",
+                f"previous; {m['leak_lifetimes']}/{m['lifetimes']} lifetimes leak"
+                + (
+                    f" (earlier releases {m['same_age_mb_h']:.1f} MB/h at the same age)"
+                    if m.get("same_age_mb_h") is not None
+                    else ""
+                ),
                 None,
                 None,
                 m["process_type"],
@@ -550,3 +692,157 @@ def _two_prop(k1: int, n1: int, k0: int, n0: int) -> tuple[float, float]:
         return 0.0, 1.0
     z = (k1 / n1 - k0 / n0) / se
     return z, 0.5 * math.erfc(z / math.sqrt(2))
+
+
+# ----- per-release metrics with the verdict (what the release comparison draws) -------------
+
+# The metrics `release_regressions` tests, in display order; for every one of them higher is
+# worse. p50_ms / p95_ms are tested per route: the release-wide value is shown, and the
+# release counts as worse when any route regressed.
+METRICS = (
+    "memory_slope_mb_h",
+    "p50_ms",
+    "p95_ms",
+    "error_rate",
+    "h12_rate",
+    "r14_per_hour",
+    "r15_per_hour",
+    "crashes_per_hour",
+)
+
+
+def release_metrics(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    stats: pl.DataFrame | None = None,
+    regressions: pl.DataFrame | None = None,
+    lifetimes: pl.DataFrame | None = None,
+    growth: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per (app, release, metric of METRICS) (memory: per process type, as it is
+    compared): its value, the previous release's, and this analysis' verdict
+    (`release_regressions`), so a chart shows what the findings say.
+
+    Columns: app, release, version, inferred, start, end, hours, requests, metric,
+    process_type (memory_slope_mb_h only), value, previous (the release before),
+    previous_value, change_pct, verdict (worse: a regression row for it; first: the first
+    release of the app; else not worse), routes (for p50_ms / p95_ms: the routes that
+    regressed, "GET /search"), test (what the regression passed).
+    """
+    st = stats if stats is not None else release_stats(con, lifetimes=lifetimes, growth=growth)
+    reg = regressions if regressions is not None else release_regressions(con, stats=st)
+    schema = {
+        "app": pl.String,
+        "release": pl.String,
+        "version": pl.Int64,
+        "inferred": pl.Boolean,
+        "start": pl.Datetime("us", "UTC"),
+        "end": pl.Datetime("us", "UTC"),
+        "hours": pl.Float64,
+        "requests": pl.Int64,
+        "metric": pl.String,
+        "process_type": pl.String,
+        "value": pl.Float64,
+        "previous": pl.String,
+        "previous_value": pl.Float64,
+        "change_pct": pl.Float64,
+        "verdict": pl.String,
+        "routes": pl.List(pl.String),
+        "test": pl.String,
+    }
+    if st.height == 0:
+        return pl.DataFrame(schema=schema)
+    hours = pl.col("hours")
+    wide = (
+        st.with_columns(
+            app_key_expr("app"),
+            (pl.col("r14") / hours).alias("r14_per_hour"),
+            (pl.col("r15") / hours).alias("r15_per_hour"),
+            (pl.col("crashes") / hours).alias("crashes_per_hour"),
+        )
+        .sort("akey", "start")
+        .with_columns(pl.col("release").shift(1).over("akey").alias("previous"))
+    )
+    index = ["akey", "app", "release", "previous", "version", "inferred", "start", "end",
+             "hours", "requests"]  # fmt: skip
+    others = wide.unpivot(
+        on=[m for m in METRICS if m != "memory_slope_mb_h"], index=index, variable_name="metric"
+    ).with_columns(pl.lit(None, pl.String).alias("process_type"))
+    memory = (
+        wide.select(*index, "memory")
+        .explode("memory")
+        .drop_nulls("memory")
+        .with_columns(
+            pl.lit("memory_slope_mb_h").alias("metric"),
+            pl.col("memory").struct.field("process_type").alias("process_type"),
+            pl.col("memory").struct.field("slope_mb_h").alias("value"),
+        )
+        .drop("memory")
+    )
+    long = pl.concat(
+        [others.with_columns(pl.col("value").cast(pl.Float64)), memory], how="diagonal_relaxed"
+    )
+    key = ["akey", "metric", "process_type"]
+    before = long.select(
+        *key, pl.col("release").alias("previous"), pl.col("value").alias("previous_value")
+    )
+    long = long.join(before, on=[*key, "previous"], how="left", nulls_equal=True)
+    verdicts = (
+        reg.with_columns(app_key_expr("app"))
+        .group_by("akey", "release", "metric", "process_type")
+        .agg(
+            pl.col("route").drop_nulls().alias("routes"),
+            pl.col("test").str.join("; ").alias("test"),
+        )
+    )
+    prev = pl.col("previous_value")
+    out = long.join(
+        verdicts, on=["akey", "release", *key[1:]], how="left", nulls_equal=True
+    ).with_columns(
+        pl.when(prev.is_not_null() & (prev != 0))
+        .then((pl.col("value") - prev) / prev.abs() * 100)
+        .alias("change_pct"),
+        pl.when(pl.col("test").is_not_null())
+        .then(pl.lit("worse"))
+        .when(pl.col("previous").is_null())
+        .then(pl.lit("first"))
+        .otherwise(pl.lit("not worse"))
+        .alias("verdict"),
+        pl.col("routes").fill_null([]),
+    )
+    order = {m: i for i, m in enumerate(METRICS)}
+    rank = pl.col("metric").replace_strict(order, return_dtype=pl.Int64)
+    return (
+        out.sort("akey", "start", rank, "process_type", nulls_last=False)
+        .select(list(schema))
+        .cast(schema)  # type: ignore[arg-type]
+    )
+
+
+def memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
+    """The median memory slope per (app, release, process type) this analysis compares
+    releases on (lifetimes `insufficient` or only `growing` left out).
+
+    Columns: app, release, process_type, lifetimes, leak_lifetimes, slope_mb_h.
+    """
+    per = _memory_by_release(growth)
+    schema = {
+        "app": pl.String,
+        "release": pl.String,
+        "process_type": pl.String,
+        "lifetimes": pl.Int64,
+        "leak_lifetimes": pl.Int64,
+        "slope_mb_h": pl.Float64,
+    }
+    if per.height == 0:
+        return pl.DataFrame(schema=schema)
+    apps = growth.select(app_key_expr("app"), "app").unique("akey")
+    return (
+        per.select("akey", "release", "memory")
+        .explode("memory")
+        .unnest("memory")
+        .join(apps, on="akey", how="left")
+        .select(list(schema))
+        .cast(schema)  # type: ignore[arg-type]
+        .sort("app", "release", "process_type", nulls_last=False)
+    )

@@ -24,18 +24,16 @@ Tables (one function each, over a connection from `forensics.store.views.open_da
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import (
-    process_type_sql,
-    sql_list,
-)
+from forensics.analyses.series import bucket_sql, nice_bucket, where
+from forensics.analyses.sql import query, sql_list
 from forensics.errors import ForensicsError
-from forensics.store.views import query
+from forensics.heroku import process_type_sql
 
-ROUTER_LIMIT_MS = 30_000
 DEFAULT_CODES: tuple[str, ...] = ("H12",)
 
 # ----- tables --------------------------------------------------------------------------------
@@ -321,3 +319,110 @@ def hotspots(
         ORDER BY k.count DESC, k.start
         """,
     )
+
+
+# ----- drawable series (the timeout hotspot chart) -------------------------------------------
+
+
+def error_heatmap(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    codes: Sequence[str] = DEFAULT_CODES,
+    dyno: str | None = None,
+    route: str | Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket_seconds: int | None = None,
+    max_buckets: int = 150,
+    max_routes: int = 20,
+) -> pl.DataFrame:
+    """Router errors of `codes` per route and time bucket (all dynos), for the `max_routes`
+    routes with the most: `error_counts` summed over dynos, with bounded rows.
+
+    Buckets are epoch-aligned, `bucket_seconds` wide (default: sized so the span from the first
+    to the last such error fits in `max_buckets`); only buckets with an error appear.
+    Columns: route, bucket (start), bucket_end, errors, requests (all router lines of the
+    route in the bucket), share (errors / requests), route_errors (route total), bucket_seconds.
+    """
+    cond, params = where(dyno=dyno, route=route, since=since, until=until, route_col="route")
+    codes_sql = sql_list(codes)
+    if bucket_seconds is None:
+        span = query(
+            con,
+            f"SELECT epoch(max(ts)) - epoch(min(ts)) AS s FROM requests "
+            f"WHERE {cond} AND code IN {codes_sql}",
+            params,
+        )["s"][0]
+        bucket_seconds = nice_bucket(float(span or 0), max_buckets)
+    w = int(bucket_seconds)
+    if w <= 0:
+        raise ForensicsError("bucket_seconds must be positive")
+    return query(
+        con,
+        f"""
+        WITH r AS (
+            SELECT route, {bucket_sql(w)} AS bucket, count(*) AS requests,
+                   count(*) FILTER (WHERE code IN {codes_sql}) AS errors
+            FROM requests WHERE {cond} AND route IS NOT NULL GROUP BY ALL
+        ), top AS (
+            SELECT route, sum(errors) AS route_errors FROM r GROUP BY route
+            HAVING sum(errors) > 0 ORDER BY route_errors DESC, route LIMIT {int(max_routes)}
+        )
+        SELECT r.route, r.bucket, r.bucket + to_seconds({w}) AS bucket_end, r.errors,
+               r.requests, round(r.errors / r.requests, 3) AS share,
+               CAST(top.route_errors AS BIGINT) AS route_errors, {w} AS bucket_seconds
+        FROM r JOIN top USING (route)
+        WHERE r.errors > 0
+        ORDER BY top.route_errors DESC, r.route, r.bucket
+        """,
+        params,
+    )
+
+
+def route_percentiles(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    route: str | Sequence[str] | None = None,
+    dyno: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_requests: int = 1,
+    limit: int | None = None,
+) -> pl.DataFrame:
+    """`service_percentiles` (the same definition: 101 upgrades left out) over routes of all
+    apps, for `route` (one or a list; default every route with `min_requests` or more), within
+    the filters, the
+    slowest p95 first, at most `limit`.
+
+    Columns: route, requests, p50_ms, p95_ms, p99_ms, max_ms, timeouts (H12 lines), over_20s,
+    errors_5xx.
+    """
+    cond, params = where(dyno=dyno, route=route, since=since, until=until, route_col="route")
+    lim = f"LIMIT {int(limit)}" if limit is not None else ""
+    return query(
+        con,
+        f"""
+        SELECT route, count(*) AS requests,
+               quantile_cont(service_ms, 0.5) AS p50_ms,
+               quantile_cont(service_ms, 0.95) AS p95_ms,
+               quantile_cont(service_ms, 0.99) AS p99_ms,
+               max(service_ms) AS max_ms,
+               count(*) FILTER (WHERE code = 'H12') AS timeouts,
+               count(*) FILTER (WHERE service_ms >= 20000) AS over_20s,
+               count(*) FILTER (WHERE status >= 500) AS errors_5xx
+        FROM requests
+        WHERE {cond} AND route IS NOT NULL AND service_ms IS NOT NULL
+          AND coalesce(status, 0) <> 101
+        GROUP BY route HAVING count(*) >= {int(min_requests)}
+        ORDER BY p95_ms DESC, route {lim}
+        """,
+        params,
+    )
+
+
+def slowest_routes(
+    con: duckdb.DuckDBPyConnection, *, limit: int = 15, min_requests: int = 20
+) -> pl.DataFrame:
+    """The `limit` routes with the highest p95 among those with `min_requests` or more (fewer
+    make a p95 that is one request): `route_percentiles` cut for a summary table."""
+    return route_percentiles(con, min_requests=min_requests, limit=limit)

@@ -33,14 +33,6 @@ def inline(df: pl.DataFrame) -> dict[str, Any]:
     return {"values": [{k: v for k, v in row.items() if _present(v)} for row in rows]}
 
 
-def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """`df` with exactly the columns of `schema`, cast, missing ones as nulls (for concat)."""
-    return df.select(
-        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
-        for c, t in schema.items()
-    )
-
-
 def _present(value: Any) -> bool:
     if value is None:
         return False
@@ -74,8 +66,3 @@ def release_sort(releases: list[str | None]) -> list[str]:
         return (0, int(digits), r) if digits.isdigit() else (1, 0, r)
 
     return sorted(seen, key=key)
-
-
-def version_of(release: pl.Expr) -> pl.Expr:
-    """`v42` -> 42 (null for other shapes), as a Polars expression."""
-    return release.str.extract(r"^[vV]?(\d+)$", 1).cast(pl.Int64, strict=False)

@@ -16,20 +16,37 @@ from typing import Any
 import click
 
 from forensics import __version__
-from forensics.errors import ForensicsError
+from forensics.errors import CutError, ForensicsError, NotADatasetError, OutputError
 
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 
+_CUT_FLAGS = {"app": "--app", "dyno": "--dyno", "since": "--since", "until": "--until"}
 
-def _fail(message: str) -> None:
-    click.echo(f"forensics: error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+
+def _worded(error: ForensicsError, ctx: click.Context) -> str:
+    """The library's message, with the flag to change where one helps."""
+    if isinstance(error, CutError):
+        return error.worded(_CUT_FLAGS)
+    if isinstance(error, NotADatasetError):
+        return f"{error}; build one with `forensics ingest FILE... -o {error.path}`"
+    sub = ctx.invoked_subcommand
+    if isinstance(error, OutputError) and sub in ("ingest", "sql", "report"):
+        return f"{error} (-o)"
+    return str(error)
 
 
 class _Commands(click.Group):
     """The commands; `generate` (the scenario generator, numpy and all) is imported only when
-    used or listed, so the other commands start faster."""
+    used or listed, so the other commands start faster. The one place where a ForensicsError
+    becomes `forensics: error: ...` and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ForensicsError as e:
+            click.echo(f"forensics: error: {_worded(e, ctx)}", err=True)
+            sys.exit(EXIT_USAGE)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), "generate"])
@@ -160,8 +177,8 @@ def ingest(
     from forensics.cli.text import ingest_summary_text
     from forensics.ingest import ingest as run_ingest
 
+    app, app_by_file = _app_options(apps)
     try:
-        app, app_by_file = _app_options(apps)
         with _progress(_total_bytes(list(paths)), not quiet) as progress:
             summary = run_ingest(
                 list(paths),
@@ -173,8 +190,6 @@ def ingest(
                 tz=tz,
                 progress=progress,
             )
-    except ForensicsError as e:
-        _fail(str(e))
     except KeyboardInterrupt:
         click.echo(
             "forensics: interrupted; files finished so far are kept, run the same command "
@@ -188,7 +203,7 @@ def ingest(
         click.echo(ingest_summary_text(summary))
     for f in summary.failed:
         click.echo(f"forensics: skipped: {f.error}", err=True)
-    if summary.failed:
+    if summary.failed or summary.not_logs:
         sys.exit(EXIT_PARTIAL)
 
 
@@ -234,15 +249,20 @@ def _open(
     dyno: str | None,
     routes_file: Path | None,
 ) -> Any:
-    from forensics.store.views import Cut, open_dataset, parse_time
+    from forensics.store.views import open_dataset
 
-    cut = Cut(
+    return open_dataset(dataset, cut=_cut(app, since, until, dyno), routes_file=routes_file)
+
+
+def _cut(app: str | None, since: str | None, until: str | None, dyno: str | None) -> Any:
+    from forensics.store.views import Cut, parse_time
+
+    return Cut(
         app=app,
-        since=parse_time(since, option="--since"),
-        until=parse_time(until, option="--until"),
+        since=parse_time(since, field="since"),
+        until=parse_time(until, field="until"),
         dyno=dyno,
     )
-    return open_dataset(dataset, cut=cut, routes_file=routes_file)
 
 
 _SQL_FORMATS = ("csv", "json", "parquet")
@@ -297,28 +317,28 @@ def sql(
     """
     from forensics.store.views import query
 
-    try:
-        con = _open(dataset, app, since, until, dyno, routes_file)
-        result = query(con, query_text)
-        if output is not None:
-            kind = fmt or output.suffix.lstrip(".").lower()
-            if kind not in _SQL_FORMATS:
-                raise ForensicsError(
-                    f"{output}: unknown output format; use .csv, .json or .parquet, or --format"
-                )
-            write = {
-                "csv": result.write_csv,
-                "json": result.write_json,
-                "parquet": result.write_parquet,
-            }[kind]
-            try:
-                write(output)
-            except OSError as e:
-                raise ForensicsError(f"{output}: cannot write ({e.strerror})") from None
-            click.echo(f"{result.height:,} rows written to {output}", err=True)
-            return
-    except ForensicsError as e:
-        _fail(str(e))
+    con = _open(dataset, app, since, until, dyno, routes_file)
+    result = query(con, query_text)
+    if output is not None:
+        kind = fmt or output.suffix.lstrip(".").lower()
+        if kind not in _SQL_FORMATS:
+            raise ForensicsError(
+                f"{output}: unknown output format; use .csv, .json or .parquet, or --format"
+            )
+        write = {
+            "csv": result.write_csv,
+            "json": result.write_json,
+            "parquet": result.write_parquet,
+        }[kind]
+        try:
+            with open(output, "wb") as fh:  # an OSError with its reason, not the writer's own
+                write(fh)
+        except OSError as e:
+            raise ForensicsError(
+                f"{output}: cannot write ({e.strerror}); choose another -o"
+            ) from None
+        click.echo(f"{result.height:,} rows written to {output}", err=True)
+        return
     import polars as pl
 
     shown = result if limit <= 0 else result.head(limit)
@@ -370,11 +390,8 @@ def findings(
     from forensics.cli.text import findings_text
     from forensics.findings import SEVERITY_RANK, collect_findings
 
-    try:
-        con = _open(dataset, app, since, until, dyno, routes_file)
-        found = collect_findings(con)
-    except ForensicsError as e:
-        _fail(str(e))
+    con = _open(dataset, app, since, until, dyno, routes_file)
+    found = collect_findings(con)
     found = [f for f in found if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[min_severity]]
     if as_json:
         click.echo(json.dumps([f.to_json() for f in found], indent=1, default=str))
@@ -421,23 +438,15 @@ def report(
       forensics report incident/ -o shareable.html --redact --since 2024-05-20T08:00Z
     """
     from forensics.report import write_report
-    from forensics.store.views import Cut, parse_time
 
-    try:
-        cut = Cut(
-            app=app,
-            since=parse_time(since, option="--since"),
-            until=parse_time(until, option="--until"),
-            dyno=dyno,
-        )
-        _open(dataset, app, since, until, dyno, routes_file)
-        stats = write_report(
-            dataset, output, cut=cut, redact=redact, title=title, routes_file=routes_file
-        )
-    except ForensicsError as e:
-        _fail(str(e))
-    except OSError as e:
-        _fail(f"{output}: cannot write ({e.strerror}); choose another -o")
+    stats = write_report(
+        dataset,
+        output,
+        cut=_cut(app, since, until, dyno),
+        redact=redact,
+        title=title,
+        routes_file=routes_file,
+    )
     size = stats.get("bytes", 0) / 1e6
     click.echo(
         f"wrote {output} ({size:.1f} MB, {stats.get('charts', 0)} charts, "

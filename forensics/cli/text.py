@@ -7,6 +7,7 @@ from datetime import datetime
 from forensics.findings import Finding, Source
 from forensics.ingest.summary import IngestSummary
 
+_STATUS = {"already_ingested": "already ingested", "not_a_log": "not a Heroku log"}
 _TABLE_ORDER = ("requests", "dyno_metrics", "addon_metrics", "events", "app_logs")
 
 
@@ -26,7 +27,7 @@ def ingest_summary_text(summary: IngestSummary) -> str:
     t = summary.totals()
     files = t["files"]
     head = f"{files['ingested']} file(s) ingested into {summary.dataset}"
-    extra = [f"{n} {s.replace('_', ' ')}" for s, n in files.items() if n and s != "ingested"]
+    extra = [f"{n} {_STATUS.get(s, s)}" for s, n in files.items() if n and s != "ingested"]
     if extra:
         head += " (" + ", ".join(extra) + ")"
     rows = [head, f"  {'lines read':<16}{t['lines_read']:>12,}"]
@@ -51,6 +52,11 @@ def ingest_summary_text(summary: IngestSummary) -> str:
             rows.append(f"  {f.name}: note: {note}")
         if f.status == "empty":
             rows.append(f"  {f.name}: empty, nothing ingested")
+        elif f.status == "not_a_log":
+            rows.append(
+                f"  {f.name}: not a Heroku log (no line has a Heroku shape); "
+                f"its {f.lines:,} lines are in rejects"
+            )
         elif f.status == "already_ingested":
             rows.append(f"  {f.name}: already in the dataset (same content), nothing added")
     return "\n".join(rows)

@@ -2,7 +2,8 @@
 
 For each analysis under `forensics/analyses/` that concludes something, the module of the same
 name here exposes `findings(con, **options) -> list[Finding]`, built from that analysis'
-tables; `collect_findings` runs them all and ranks the result, most severe first. The JSON
+tables and listed with its options in `builders.BUILDERS`; `collect_findings` runs them all and
+ranks the result, most severe first. The JSON
 form is the contract of `forensics findings --json`.
 """
 
@@ -15,23 +16,36 @@ from typing import Any, Literal
 
 import polars as pl
 
+from forensics.errors import ForensicsError
+
+# Version of the JSON form of a finding (`Finding.to_json`), described by
+# schema/findings.schema.json; bumped when a change would break a reader.
+FINDINGS_SCHEMA_VERSION = 1
+
 Severity = Literal["critical", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
 
 KINDS = (
     "memory_leak",
     "memory_quota",
+    "memory_growth",
     "release_regression",
     "timeout_hotspot",
     "crash",
     "crash_loop",
     "boot_timeout",
-    "worker_down",
+    "downtime",
+    "request_errors",
     "unclean_shutdown",
     "offload_candidate",
     "concurrency",
     "log_loss",
+    "ephemeral_files",
 )
+
+
+class UnknownOptionError(ForensicsError):
+    """An option passed to `collect_findings` that no finding builder accepts."""
 
 
 @dataclass
@@ -62,8 +76,9 @@ class Finding:
     score: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict: times as ISO-8601 UTC strings, `score` left out."""
-        out = asdict(self)
+        """JSON-ready dict: `schema_version` first, times as ISO-8601 UTC strings, `score` left
+        out (see schema/findings.schema.json)."""
+        out = {"schema_version": FINDINGS_SCHEMA_VERSION, **asdict(self)}
         out.pop("score")
         for key in ("start", "end"):
             if out[key] is not None:
@@ -136,36 +151,32 @@ def rank(findings: list[Finding]) -> list[Finding]:
     )
 
 
-# Modules here that conclude something, in the order their findings are gathered.
-FINDING_MODULES = ("memory", "releases", "timeouts", "availability", "concurrency")
-
-
 def collect_findings(con: Any, **options: Any) -> list[Finding]:
-    """Run every analysis' `findings(con)` over an open dataset and rank the result.
+    """Run every finding builder (`forensics.findings.builders.BUILDERS`) over an open dataset
+    and rank the result.
 
-    `options` are passed to each module that accepts them by name (e.g. `workers=2` for the
-    concurrency analysis); unknown ones are ignored by the modules that do not take them.
+    Each option goes to the builders that declare it (e.g. `workers=2` to the concurrency one);
+    a name no builder declares raises ForensicsError listing the valid ones.
     """
-    import importlib
-    import inspect
-
     from forensics.analyses.attribution import route_attribution
     from forensics.analyses.memory import lifetimes_and_growth
+    from forensics.findings.builders import ATTRIBUTION, BUILDERS, GROWTH, LIFETIMES
 
+    valid = set().union(*(b.options for b in BUILDERS))
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise UnknownOptionError(
+            f"unknown findings option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
+        )
     # Frames several analyses need: computed once here and handed to each of them.
-    options["lifetimes"], options["growth"] = lifetimes_and_growth(
-        con, options.get("lifetimes"), options.get("growth")
+    options[LIFETIMES], options[GROWTH] = lifetimes_and_growth(
+        con, options.get(LIFETIMES), options.get(GROWTH)
     )
-    if options.get("attribution") is None:
-        options["attribution"] = route_attribution(
-            con, lifetimes=options["lifetimes"], growth=options["growth"]
+    if options.get(ATTRIBUTION) is None:
+        options[ATTRIBUTION] = route_attribution(
+            con, lifetimes=options[LIFETIMES], growth=options[GROWTH]
         )
     found: list[Finding] = []
-    for name in FINDING_MODULES:
-        module = importlib.import_module(f"forensics.findings.{name}")
-        fn = module.findings
-        params = inspect.signature(fn).parameters
-        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        kwargs = {k: v for k, v in options.items() if takes_any or k in params}
-        found.extend(fn(con, **kwargs))
+    for builder in BUILDERS:
+        found.extend(builder.build(con, **{k: options[k] for k in builder.options & set(options)}))
     return rank(found)

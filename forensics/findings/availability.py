@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import duckdb
 import polars as pl
 
+from forensics import heroku
 from forensics.analyses.availability import (
     boot_timeouts,
     crash_loops,
@@ -15,7 +17,14 @@ from forensics.analyses.availability import (
     stayed_down,
     unclean_shutdowns,
 )
+from forensics.analyses.crash_reasons import (
+    crash_reasons,
+    reason_evidence,
+    reason_for,
+)
+from forensics.analyses.sql import app_key_expr
 from forensics.findings import Finding, Source, line_sources, located
+from forensics.findings.reasons import attach_reason, reason_sources, with_reason
 
 
 def findings(
@@ -24,24 +33,30 @@ def findings(
     gap_minutes: float = 30,
     min_crashes: int = 3,
     min_down_minutes: float = 10,
+    lifetimes: pl.DataFrame | None = None,
 ) -> list[Finding]:
     """`crash` per dyno and release, `crash_loop` per loop, `boot_timeout` per dyno,
-    `worker_down` per worker down for `min_down_minutes` or more at the end of the log,
-    `unclean_shutdown` per dyno and release, `log_loss` per code.
+    `unclean_shutdown` per dyno and release, `log_loss` per code. How long a dyno was down
+    (to the end of the log or not) is the `downtime` finding's (`forensics.findings.downtime`).
 
-    Severity: crash loops and workers down are critical, and so are the crashes of their dynos;
+    Severity: crash loops are critical, and so are the crashes of their dynos and of workers
+    down `min_down_minutes` or more at the end of the log;
     other crashes are warnings (info when every crash of the group happened while stopping);
     boot timeouts are critical when the dyno crashed, unclean shutdowns and log loss warnings.
+
+    Crash-related findings carry `evidence.reason` (`forensics.analyses.crash_reasons`: what
+    the app printed before dying, with its lines, also added to `sources`) when the log has one,
+    and their summary ends with it.
     """
     out: list[Finding] = []
     k = crashes(con)
     loops = crash_loops(con, gap_minutes=gap_minutes, min_crashes=min_crashes, crash_table=k)
     down = stayed_down(con, crash_table=k)
     long_down = down.filter(pl.col("worker") & (pl.col("down_minutes") >= min_down_minutes))
-    out += _crash_findings(k, loops, long_down)
-    out += [_loop_finding(r) for r in loops.iter_rows(named=True)]
-    out += _boot_findings(boot_timeouts(con))
-    out += [_down_finding(r) for r in long_down.iter_rows(named=True)]
+    reasons = crash_reasons(con, crash_table=k, lifetimes=lifetimes)
+    out += _crash_findings(k, loops, long_down, reasons)
+    out += [_loop_finding(r, reasons) for r in loops.iter_rows(named=True)]
+    out += _boot_findings(boot_timeouts(con), reasons)
     out += _unclean_findings(unclean_shutdowns(con))
     out += [_loss_finding(r) for r in log_loss(con).iter_rows(named=True)]
     return out
@@ -77,9 +92,20 @@ def _listed_sources(r: dict[str, Any]) -> list[Source]:
     return line_sources(pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]}))
 
 
-def _crash_findings(k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame) -> list[Finding]:
+def _crash_findings(
+    k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame, reasons: pl.DataFrame
+) -> list[Finding]:
     if k.is_empty():
         return []
+    keys = ["app", "dyno", "ts", "line_no"]
+    k = k.join(
+        reasons.rename({"crash_ts": "ts"}).select(
+            *keys, *(c for c in reasons.columns if c.startswith("reason") or c in _REASON_EXTRA)
+        ),
+        on=keys,
+        how="left",
+        nulls_equal=True,
+    )
     looping = {_key(r) for r in loops.iter_rows(named=True)}
     still_down = {_key(r) for r in down.iter_rows(named=True)}
     out = []
@@ -104,7 +130,8 @@ def _crash_findings(k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame) ->
             if n == 1
             else f"{n} times between {t0:%Y-%m-%d %H:%M:%S} and {t1:%Y-%m-%d %H:%M:%S} UTC"
         )
-        summary = f"{first['dyno']} crashed{rel} {when} ({st}{why}){sd}."
+        reason = reason_evidence(g.rename({"ts": "crash_ts"}))
+        summary = with_reason(f"{first['dyno']} crashed{rel} {when} ({st}{why}){sd}.", reason)
 
         out.append(
             Finding(
@@ -117,23 +144,41 @@ def _crash_findings(k: pl.DataFrame, loops: pl.DataFrame, down: pl.DataFrame) ->
                 release=first["release"],
                 start=g["ts"].min(),
                 end=g["ts"].max(),
-                evidence={
-                    "crashes": n,
-                    "during_shutdown": shutdown,
-                    "exit_statuses": statuses,
-                    "causes": causes,
-                    "times": _times(g),
-                    "in_crash_loop": key in looping,
-                    "stayed_down": key in still_down,
-                },
-                sources=_rows_sources(g, ("line_no", "exit_line_no", "cause_line_no")),
+                evidence=attach_reason(
+                    {
+                        "crashes": n,
+                        "during_shutdown": shutdown,
+                        "exit_statuses": statuses,
+                        "causes": causes,
+                        "times": _times(g),
+                        "in_crash_loop": key in looping,
+                        "stayed_down": key in still_down,
+                    },
+                    reason,
+                ),
+                sources=_rows_sources(g, ("line_no", "exit_line_no", "cause_line_no"))
+                + reason_sources(reason, g),
                 score=float(n),
             )
         )
     return out
 
 
-def _loop_finding(r: dict[str, Any]) -> Finding:
+def _reasons_of(
+    reasons: pl.DataFrame, app: str | None, dyno: str, start: Any, end: Any
+) -> pl.DataFrame:
+    """The `crash_reasons` rows of one dyno between two times (inclusive)."""
+    return reasons.filter(
+        app_key_expr("app").eq(app or "")
+        & (pl.col("dyno") == dyno)
+        & pl.col("crash_ts").is_between(start, end)
+    )
+
+
+_REASON_EXTRA = ("location", "command", "crash_kind", "platform_cause")
+
+
+def _loop_finding(r: dict[str, Any], reasons: pl.DataFrame) -> Finding:
     minutes = (r["end"] - r["start"]).total_seconds() / 60
     causes = f", causes {', '.join(r['causes'])}" if r["causes"] else ""
     statuses = ", ".join(map(str, r["exit_statuses"])) or "unknown"
@@ -142,6 +187,9 @@ def _loop_finding(r: dict[str, Any]) -> Finding:
         f"{r['start']:%Y-%m-%d %H:%M:%S} UTC (one every {r['mean_gap_minutes']:.1f} min on "
         f"average, exit status {statuses}{causes})."
     )
+    reason = reason_for(reasons, app=r["app"], dyno=r["dyno"], start=r["start"], end=r["end"])
+    summary = with_reason(summary, reason)
+    mine = _reasons_of(reasons, r["app"], r["dyno"], r["start"], r["end"])
     return Finding(
         kind="crash_loop",
         severity="critical",
@@ -149,19 +197,22 @@ def _loop_finding(r: dict[str, Any]) -> Finding:
         **located(r),
         start=r["start"],
         end=r["end"],
-        evidence={
-            "crashes": int(r["crashes"]),
-            "minutes": round(minutes, 1),
-            "mean_gap_minutes": round(r["mean_gap_minutes"], 1),
-            "exit_statuses": list(r["exit_statuses"]),
-            "causes": list(r["causes"]),
-        },
-        sources=_listed_sources(r),
+        evidence=attach_reason(
+            {
+                "crashes": int(r["crashes"]),
+                "minutes": round(minutes, 1),
+                "mean_gap_minutes": round(r["mean_gap_minutes"], 1),
+                "exit_statuses": list(r["exit_statuses"]),
+                "causes": list(r["causes"]),
+            },
+            reason,
+        ),
+        sources=_listed_sources(r) + reason_sources(reason, mine),
         score=float(r["crashes"]),
     )
 
 
-def _boot_findings(b: pl.DataFrame) -> list[Finding]:
+def _boot_findings(b: pl.DataFrame, reasons: pl.DataFrame) -> list[Finding]:
     out = []
     for g in b.partition_by("app", "dyno", maintain_order=True):
         r = g.row(0, named=True)
@@ -170,8 +221,17 @@ def _boot_findings(b: pl.DataFrame) -> list[Finding]:
         summary = (
             f"{r['dyno']} failed to boot in time (R10) {n} time{'s' if n > 1 else ''}{cmd}, "
             f"first at {g['ts'].min():%Y-%m-%d %H:%M:%S} UTC; {crashed} ended in a crash: "
-            f"{r['description'] or 'Boot timeout'}."
+            f"{r['description'] or heroku.ERROR_CODES['R10']}."
         )
+        r10 = reasons.filter(pl.col("platform_cause") == "R10")
+        reason = reason_for(
+            r10,
+            app=r["app"],
+            dyno=r["dyno"],
+            start=g["ts"].min(),
+            end=g["ts"].max() + timedelta(seconds=60),
+        )
+        summary = with_reason(summary, reason)
         out.append(
             Finding(
                 kind="boot_timeout",
@@ -180,51 +240,21 @@ def _boot_findings(b: pl.DataFrame) -> list[Finding]:
                 **located(r),
                 start=g["ts"].min(),
                 end=g["ts"].max(),
-                evidence={
-                    "r10": n,
-                    "crashed_after": crashed,
-                    "command": r["command"],
-                    "description": r["description"],
-                    "times": _times(g),
-                },
-                sources=line_sources(g),
+                evidence=attach_reason(
+                    {
+                        "r10": n,
+                        "crashed_after": crashed,
+                        "command": r["command"],
+                        "description": r["description"],
+                        "times": _times(g),
+                    },
+                    reason,
+                ),
+                sources=line_sources(g) + reason_sources(reason),
                 score=float(n),
             )
         )
     return out
-
-
-def _down_finding(r: dict[str, Any]) -> Finding:
-    hours = r["down_minutes"] / 60
-    cause = f" ({r['cause']})" if r["cause"] else ""
-    status = f"exit status {r['exit_status']}" if r["exit_status"] is not None else "crash"
-    summary = (
-        f"{r['dyno']} crashed at {r['down_since']:%Y-%m-%d %H:%M:%S} UTC ({status}{cause}) and "
-        f"stayed down until the end of the log, {hours:.1f} h later: {r['crashes']} crashes, "
-        f"{r['restart_attempts']} failed restarts, never `up` again."
-    )
-    return Finding(
-        kind="worker_down",
-        severity="critical",
-        summary=summary,
-        **located(r),
-        start=r["down_since"],
-        end=r["log_end"],
-        evidence={
-            "down_since": r["down_since"].isoformat(),
-            "last_crash": r["last_crash"].isoformat(),
-            "log_end": r["log_end"].isoformat() if r["log_end"] else None,
-            "down_minutes": round(r["down_minutes"], 1),
-            "crashes": int(r["crashes"]),
-            "restart_attempts": int(r["restart_attempts"]),
-            "last_state": r["last_state"],
-            "exit_status": r["exit_status"],
-            "cause": r["cause"],
-            "stayed_down": True,
-        },
-        sources=_listed_sources(r),
-        score=float(r["down_minutes"]),
-    )
 
 
 def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
@@ -239,7 +269,8 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
         ran = f" (process started on {', '.join(code)})" if code else ""
         rel = f" on {r['release']}" if r["release"] else ""
         summary = (
-            f"{r['dyno']} did not exit within 30 s of SIGTERM {n} time{'s' if n > 1 else ''}"
+            f"{r['dyno']} did not exit within {r['shutdown_seconds']:.0f} s of SIGTERM "
+            f"{n} time{'s' if n > 1 else ''}"
             f"{rel}{ran} and was SIGKILLed (R12, during {'/'.join(triggers)}), first at "
             f"{g['ts'].min():%Y-%m-%d %H:%M:%S} UTC: in-flight work may have been lost."
         )
@@ -253,6 +284,7 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
                 end=g["ts"].max(),
                 evidence={
                     "r12": n,
+                    "shutdown_seconds": r["shutdown_seconds"],
                     "triggers": triggers,
                     "process_releases": code,
                     "exit_statuses": sorted(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import process_type_sql, with_release
+from forensics.analyses.common import with_release
 from forensics.analyses.concurrency import (
     configured_concurrency,
     sizing,
 )
+from forensics.analyses.sql import app_key_expr, query
 from forensics.findings import Finding, line_sources
-from forensics.store.views import query
+from forensics.heroku import process_type_sql
 
 
 def findings(
@@ -49,9 +50,7 @@ def findings(
     span = with_release(con, span, "last")  # the release the setting was last seen on
     out = []
     for r in s.iter_rows(named=True):
-        same = (pl.col("app").fill_null("") == (r["app"] or "")) & (
-            pl.col("process_type") == r["process_type"]
-        )
+        same = (app_key_expr() == (r["app"] or "")) & (pl.col("process_type") == r["process_type"])
         mine = boots.filter(same)
         lines = mine.select("source_file", pl.col("line_nos").alias("line_no")).explode("line_no")
         sp = span.filter(same)

@@ -8,9 +8,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from forensics import heroku
 from forensics.analyses.memory import (
     DEFAULTS,
-    R15_PCT,
+    NO_VERDICT,
     lifetimes_and_growth,
     quota_episodes,
 )
@@ -22,7 +23,10 @@ def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
     and `memory_quota` per R14/R15 episode.
 
     A release leaks for a process type when at least `min_leak_share` (default half) of its
-    lifetimes with a verdict (not `insufficient` or `growing`) are classified `leak`. Options
+    lifetimes with a verdict (not `insufficient`, `growing` or `inconclusive`) are classified
+    `leak` (judged by age against earlier releases: `trend.judge_by_age`). A (release, process
+    type) with no leak whose growing lifetimes are `inconclusive` (too short to tell a leak
+    from a warm-up) gets an info `memory_growth` finding saying what would settle it. Options
     are those of `memory_growth` and `attribution.route_attribution`; `lifetimes`, `growth`
     and `attribution` frames may be passed in.
     """
@@ -39,13 +43,15 @@ def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
         att = route_attribution(con, lifetimes=lt, growth=gr, **options)
     share = float(options.get("min_leak_share", 0.5))
     out = _leak_findings(gr, att, share)
+    leaking = {(f.app, f.release, f.process_type) for f in out}
+    out += _inconclusive_findings(gr, leaking, mem_opts)
     out += _quota_findings(quota_episodes(con, lifetimes=lt, growth=gr))
     return out
 
 
 def _leak_findings(gr: pl.DataFrame, att: pl.DataFrame, share: float) -> list[Finding]:
     group = ["app", "release", "process_type"]
-    enough = gr.filter(~pl.col("classification").is_in(["insufficient", "growing"]))
+    enough = gr.filter(~pl.col("classification").is_in(NO_VERDICT))
     if enough.height == 0:
         return []
     verdict = enough.group_by(group).agg(
@@ -59,6 +65,116 @@ def _leak_findings(gr: pl.DataFrame, att: pl.DataFrame, share: float) -> list[Fi
         lives = gr.filter(*match, pl.col("classification") == "leak").sort("start")
         routes = att.filter(*match, pl.col("mb_per_request") > 0).sort("rank")
         out.append(_leak_finding(key, lives, routes, int(row["with_data"])))
+        unsure = gr.filter(*match, pl.col("classification") == "inconclusive")
+        out[-1].evidence["inconclusive_lifetimes"] = unsure.height
+    return out
+
+
+def _inconclusive_findings(
+    gr: pl.DataFrame, leaking: set[tuple[Any, Any, Any]], opts: dict[str, Any]
+) -> list[Finding]:
+    """`memory_growth` (info) per (app, release, process type) without a leak finding whose
+    growing lifetimes could not be told from a warm-up."""
+    o = {**DEFAULTS, **opts}
+    group = ["app", "release", "process_type"]
+    out = []
+    # lifetimes that grow but cannot be told from a warm-up, and groups whose only lifetimes
+    # (booted in the log, ten minutes of samples) were too short to measure at all: restarted
+    # every few minutes, their growth is unknown, not zero
+    need = o["min_hours"] + o["warmup_minutes"] / 60
+    short = (
+        gr.filter(~pl.col("started_before_log"), pl.col("samples") >= 30)
+        .group_by(group)
+        .agg(pl.len().alias("n"))
+        .join(
+            gr.group_by(group).agg(
+                (pl.col("classification") == "insufficient").all().alias("all_short")
+            ),
+            on=group,
+            nulls_equal=True,
+        )
+        .filter(pl.col("all_short"))
+        .drop("n", "all_short")
+    )
+    unsure = pl.concat(
+        [
+            gr.filter(pl.col("classification") == "inconclusive"),
+            gr.join(short, on=group, nulls_equal=True).with_columns(
+                pl.lit(f"a lifetime longer than {need:g} h").alias("settle"),
+                pl.lit("too short to measure a slope").alias("judgement"),
+            ),
+        ]
+    )
+    for key, lives in unsure.sort("start").group_by(group, maintain_order=True):
+        app, rel, ptype = key
+        if (app, rel, ptype) in leaking:
+            continue
+        dynos = sorted(set(lives["dyno"].to_list()))
+        med = lives["slope_mb_h"].median()
+        slope = float(med) if med is not None else None  # type: ignore[arg-type]
+        longest = (
+            float(
+                lives.select(
+                    (pl.col("last_sample") - pl.col("start")).dt.total_seconds().max()
+                ).item()
+                or 0.0
+            )
+            / 3600
+        )
+        settle = sorted(set(lives["settle"].drop_nulls().to_list())) or [
+            f"a lifetime longer than {o['min_shape_hours']:g} h"
+        ]
+        if slope is not None and (lives["classification"] == "inconclusive").any():
+            what = (
+                f"grows memory on {ptype} ({', '.join(dynos)}: median {slope:.1f} MB/h over "
+                f"{lives.height} lifetime(s), the longest {longest:.1f} h), inconclusive: too "
+                f"short to tell a leak from a cache still filling, with no earlier release "
+                f"to compare at the same age"
+            )
+        else:
+            what = (
+                f"memory on {ptype} ({', '.join(dynos)}) is inconclusive: its "
+                f"{lives.height} lifetimes lasted at most {longest:.1f} h, too short to "
+                f"measure how fast it grows"
+            )
+        text = f"Release {rel or '(unknown)'} {what}; {' or '.join(settle)} would settle it."
+        out.append(
+            Finding(
+                kind="memory_growth",
+                severity="info",
+                summary=text,
+                app=app,
+                dyno=dynos[0] if len(dynos) == 1 else None,
+                process_type=ptype,
+                release=rel,
+                start=lives["start"].min(),  # type: ignore[arg-type]
+                end=lives["end"].max(),  # type: ignore[arg-type]
+                evidence={
+                    "verdict": "inconclusive",
+                    "slope_mb_h": round_or_none(slope, 2),
+                    "dynos": dynos,
+                    "inconclusive_lifetimes": lives.height,
+                    "longest_hours": round(longest, 2),
+                    "settle": settle,
+                    "lifetimes": [
+                        {
+                            "dyno": r["dyno"],
+                            "lifetime": r["lifetime"],
+                            "hours": round_or_none(r["hours"], 2),
+                            "age_start_h": round_or_none(r["age_start_h"], 2),
+                            "age_end_h": round_or_none(r["age_end_h"], 2),
+                            "slope_mb_h": round_or_none(r["slope_mb_h"], 2),
+                            "judgement": r["judgement"],
+                        }
+                        for r in lives.iter_rows(named=True)
+                    ],
+                },
+                sources=[
+                    x for srcs in lives["metric_sources"].to_list() for x in struct_sources(srcs)
+                ],
+                score=0.0,
+            )
+        )
     return out
 
 
@@ -114,6 +230,10 @@ def _leak_finding(
             "end": _iso(r["end"]),
             "end_cause": r["end_cause"],
             "slope_mb_h": round_or_none(r["slope_mb_h"], 2),
+            "ref_slope_mb_h": round_or_none(r["ref_slope_mb_h"], 2),
+            "age_start_h": round_or_none(r["age_start_h"], 2),
+            "age_end_h": round_or_none(r["age_end_h"], 2),
+            "judgement": r["judgement"],
             "growth_mb": round_or_none(r["growth_mb"], 1),
             "peak_mb": round_or_none(r["peak_mb"], 1),
             "quota_mb": r["quota_mb"],
@@ -149,7 +269,7 @@ def _leak_finding(
             "r14": r14,
             "r15": r15,
             "hours_to_r14": round_or_none(soonest, 1),
-            "r15_threshold_pct": R15_PCT,
+            "r15_threshold_pct": _pct(lives["r15_threshold_pct"].max()),
             "routes": blame,
             "lifetimes": lifetimes_ev,
         },
@@ -170,7 +290,7 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
         if e["code"] == "R15":
             text = (
                 f"{e['dyno']} was killed for exceeding its memory quota (R15, "
-                f"{R15_PCT:.0f} % of quota) at {when}{rel}: {size}."
+                f"{_pct(e['r15_threshold_pct']):.0f} % of quota) at {when}{rel}: {size}."
             )
         else:
             span = e["end"] - e["start"]
@@ -200,13 +320,18 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
                     "peak_pct": round_or_none(e["peak_pct"], 1),
                     "minutes_over_quota": round_or_none(e["minutes_over_quota"], 1),
                     "max_swap_mb": round_or_none(e["max_swap_mb"], 1),
-                    "r15_threshold_pct": R15_PCT,
+                    "r15_threshold_pct": _pct(e["r15_threshold_pct"]),
                 },
                 sources=struct_sources(e["sources"]),
                 score=float(e["count"]) * (10.0 if e["code"] == "R15" else 1.0),
             )
         )
     return out
+
+
+def _pct(value: Any) -> float:
+    """An R15 limit in % of the quota, the platform's default when the dyno's size is unknown."""
+    return float(value) if value is not None else heroku.r15_pct(None)
 
 
 def _iso(ts: datetime | None) -> str | None:

@@ -10,6 +10,7 @@ import duckdb
 
 from forensics.analyses.releases import (
     RELEASE_COLUMNS,
+    memory_not_comparable,
     release_regressions,
     release_stats,
 )
@@ -35,6 +36,12 @@ def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
     reg = release_regressions(con, stats=st, **options)
     if reg.height == 0:
         return []
+    # memory growth the previous release gave no slope for: said, never compared with 0
+    unmeasured: dict[tuple[Any, Any], list[str]] = {}
+    for r in memory_not_comparable(st).iter_rows(named=True):
+        unmeasured.setdefault((r["app"], r["release"]), []).append(
+            f"memory growth on {r['process_type']}: {r['reason']}"
+        )
     by_rel = {(r["app"], r["release"]): r for r in st.iter_rows(named=True)}
     out = []
     for (app, rel), rows in reg.group_by("app", "release", maintain_order=True):
@@ -90,6 +97,7 @@ def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
                     ],
                     "release": _jsonable(s),
                     "previous_release": _jsonable(by_rel.get((app, prev), {})),
+                    "not_comparable": unmeasured.get((app, rel), []),
                 },
                 sources=sources,
                 score=float(len(items)),
@@ -101,8 +109,8 @@ def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
 # Columns of `release_stats` left out of a finding's evidence: the app and version are the
 # finding's own fields, the rest are lists the finding cites as sources or routes.
 _NOT_EVIDENCE = frozenset(
-    ("app", "version", "leak_share", "memory", "routes", "source_file", "line_no",
-     "request_sources")
+    ("app", "version", "leak_share", "memory", "memory_unjudged", "routes", "source_file",
+     "line_no", "request_sources")
 )  # fmt: skip
 
 

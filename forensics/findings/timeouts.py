@@ -7,16 +7,16 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from forensics.analyses.common import sql_list, with_release
+from forensics import heroku
+from forensics.analyses.common import with_release
+from forensics.analyses.sql import app_key_expr, query, sql_list
 from forensics.analyses.timeouts import (
     DEFAULT_CODES,
-    ROUTER_LIMIT_MS,
     hotspots,
     near_limit_requests,
     offload_candidates,
 )
 from forensics.findings import Finding, line_sources, round_or_none
-from forensics.store.views import query
 
 
 def findings(
@@ -61,13 +61,13 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
     dynos, counts = list(h["dynos"]), [int(n) for n in h["dyno_counts"]]
     by_dyno = dict(zip(dynos, counts, strict=True))
     mine = lines.filter(
-        (pl.col("app").fill_null("") == (h["app"] or ""))
+        (app_key_expr() == (h["app"] or ""))
         & (pl.col("route") == h["route"])
         & pl.col("ts").is_between(h["start"], h["end"])
     )
     share = float(h["share"] or 0.0)
     codes = "/".join(h["codes"])
-    types = {d.rsplit(".", 1)[0] for d in dynos if d}
+    types = {heroku.process_type(d) for d in dynos if d}
     minutes = (h["end"] - h["start"]).total_seconds() / 60
     where = ", ".join(f"{d} {n}" for d, n in by_dyno.items())
     summary = (
@@ -103,11 +103,9 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
 
 
 def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
-    mine = rows.filter(
-        (pl.col("app").fill_null("") == (c["app"] or "")) & (pl.col("route") == c["route"])
-    )
+    mine = rows.filter((app_key_expr() == (c["app"] or "")) & (pl.col("route") == c["route"]))
     dynos = sorted({d for d in mine["dyno"].to_list() if d})
-    types = {d.rsplit(".", 1)[0] for d in dynos}
+    types = {heroku.process_type(d) for d in dynos}
     share = float(c["share"] or 0.0)
     warn = c["timeouts"] > 0 or share >= 0.05
     extra = f"; the route also had {c['timeouts']} H12" if c["timeouts"] else ""
@@ -115,7 +113,7 @@ def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
         f"{c['near_limit']} of {c['requests']} requests to {c['route']} ({share:.1%}) took "
         f"{threshold_ms / 1000:.0f} s or more (median {c['p50_ms'] / 1000:.1f} s, max "
         f"{c['max_ms'] / 1000:.1f} s) without timing out{extra}: close to the "
-        f"{ROUTER_LIMIT_MS // 1000} s router limit, a candidate for a background job."
+        f"{heroku.ROUTER_TIMEOUT_MS // 1000} s router limit, a candidate for a background job."
     )
     return Finding(
         kind="offload_candidate",

@@ -26,6 +26,7 @@ from forensics.errors import InputError
 from forensics.ingest import dedup
 from forensics.ingest.allocator import release_free_memory
 from forensics.ingest.dedup import KeyIndex
+from forensics.ingest.options import IngestOptions
 from forensics.ingest.pipeline import Workers, prefetch
 from forensics.ingest.summary import FileResult
 from forensics.parsers import parse_envelope
@@ -55,12 +56,11 @@ class Job:
         manifest: Manifest,
         index: KeyIndex,
         *,
-        fmt: str,
-        calendar: tuple[int | None, str],
+        options: IngestOptions,
         progress: ProgressFn | None,
     ) -> None:
         self.root, self.manifest, self.index = root, manifest, index
-        self.fmt, self.calendar, self.progress = fmt, calendar, progress
+        self.options, self.progress = options, progress
         self.workers = Workers(threads=2, depth=2)
         self.open: deque[_Open] = deque()  # read or being read, not committed yet
         self.owners: deque[_Open] = deque()  # the input of each unfinished batch, in order
@@ -105,7 +105,7 @@ class Job:
         """(kind, input number, payload) for every input in turn (on the reader thread):
         "known" (hash) for an input the dataset holds; "start" (format), its "batch"es and
         "end"; or "failed" (InputError) where it cannot be read, even after some batches."""
-        year, tz = self.calendar
+        fmt = self.options.fmt
         for i, inp in enumerate(inputs):
             source = inp.source
             try:
@@ -115,13 +115,15 @@ class Job:
                     continue
                 chunks = _with_progress(iter_chunks(source), source, self.progress)
                 first = next(chunks, b"")
-                name = (
-                    self.fmt if self.fmt != "auto" else readers.detect(first[: readers.SNIFF_BYTES])
-                )
+                name = fmt if fmt != "auto" else readers.detect(first[: readers.SNIFF_BYTES])
                 yield "start", i, name
                 stream = itertools.chain([first], chunks) if first else iter(())
                 batches = readers.read(
-                    name, stream, source_file=source.name, app=inp.app, year=year, tz=tz
+                    name,
+                    stream,
+                    source_file=source.name,
+                    app=inp.app,
+                    calendar=self.options.calendar,
                 )
                 for batch in batches:
                     yield "batch", i, batch
@@ -211,6 +213,8 @@ class Job:
         result.sha256 = source.sha256
         result.rows = {t: writer.rows[t] for t in TABLE_NAMES if t != "rejects"}
         inp.tally.fill(result)
+        if result.lines and not sum(result.records.values()) and result.rejected_lines:
+            result.status = "not_a_log"  # notes or data beside the logs: say so, not "ingested"
         writer.add_temp_files(inp.keys.paths)
         token = writer.commit()
         entry = asdict(result) | {

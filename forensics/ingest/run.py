@@ -7,20 +7,18 @@ reports progress through a callback and never prints; the CLI decides what to sh
 
 from __future__ import annotations
 
-import fnmatch
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from forensics import readers
 from forensics.errors import ForensicsError, InputError
 from forensics.ingest import dedup
 from forensics.ingest.compaction import BackgroundCompaction, compact, compact_keys
 from forensics.ingest.dedup import KeyIndex
 from forensics.ingest.job import Input, Job, ProgressFn
+from forensics.ingest.options import IngestOptions
 from forensics.ingest.summary import FileResult, IngestSummary
 from forensics.readers.source import Source, expand_paths
-from forensics.readers.syslog import Calendar
 from forensics.store.manifest import open_for_writing
 
 
@@ -51,9 +49,8 @@ def ingest(
     before Polars and pyarrow are imported, as the CLI does: memory then stays flat over many
     inputs (see that module).
     """
-    if fmt != "auto":
-        readers.get(fmt)
-    Calendar(year, tz)  # a bad zone fails here, before anything is written
+    # Validated once (a bad format or zone fails here, before anything is written).
+    options = IngestOptions(app=app, app_by_file=app_by_file, fmt=fmt, year=year, tz=tz)
     created = not out_dir.exists()
     manifest = open_for_writing(out_dir)
     canary = dedup.hash_canary()
@@ -70,8 +67,8 @@ def ingest(
             errors.append(str(e))
             results.append(FileResult(name=arg, status="failed", error=str(e)))
     sources, repeats = _named_once(sources)
-    inputs = [Input(s, app_for(s.name, app=app, app_by_file=app_by_file)) for s in sources]
-    job = Job(out_dir, manifest, index, fmt=fmt, calendar=(year, tz), progress=progress)
+    inputs = [Input(s, options.app_for(s.name)) for s in sources]
+    job = Job(out_dir, manifest, index, options=options, progress=progress)
     with BackgroundCompaction(out_dir, manifest) as compaction:
 
         def every_inputs() -> None:
@@ -108,15 +105,6 @@ def _named_once(sources: list[Source]) -> tuple[list[Source], list[FileResult]]:
             first[ident] = source.name
         kept.append(source)
     return kept, repeats
-
-
-def app_for(name: str, *, app: str | None, app_by_file: Sequence[tuple[str, str]]) -> str | None:
-    """The app for the input `name`: the first `(glob, app)` whose glob matches its path or its
-    file name, else `app`."""
-    for pattern, mapped in app_by_file:
-        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(Path(name).name, pattern):
-            return mapped
-    return app
 
 
 # A job of many small inputs (hourly archives) merges its small parts as it goes, so neither

@@ -18,7 +18,7 @@ class FileResult:
     """What happened to one input."""
 
     name: str
-    status: str  # ingested | empty | already_ingested | failed
+    status: str  # ingested | empty | already_ingested | not_a_log (every line rejected) | failed
     format: str | None = None
     sha256: str | None = None
     lines: int = 0
@@ -71,6 +71,11 @@ class IngestSummary:
         }
 
     @property
+    def not_logs(self) -> list[FileResult]:
+        """Inputs in which no line has a Heroku shape (all in rejects): not a Heroku log."""
+        return [f for f in self.files if f.status == "not_a_log"]
+
+    @property
     def failed(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "failed"]
 
@@ -96,4 +101,4 @@ def _iso_times(value: Any) -> Any:
     return value
 
 
-_STATUSES = ("ingested", "empty", "already_ingested", "failed")
+_STATUSES = ("ingested", "empty", "already_ingested", "not_a_log", "failed")

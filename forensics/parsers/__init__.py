@@ -4,20 +4,39 @@ Every module has the same shape: a docstring with the format, literal example li
 columns they become; `TABLE`; `matches()`, a boolean expression over envelope columns; and
 `parse(envelope) -> (rows, rejects or None)`, rejects carrying the envelope's `_row`.
 `parse_envelope` routes each envelope row to the first family that matches, in the order of
-`FAMILIES`, so every row lands in exactly one place.
+`FAMILIES`, so every row lands in exactly one place. `LineFamily` is that shape as a protocol.
+
+Modules are named for their table, except two named for the Heroku line family they read:
+`router.py` fills `requests` (Heroku's `heroku[router]` lines; the table holds requests) and
+`runtime_metrics.py` fills `dyno_metrics` (the log-runtime-metrics feature's samples; the table
+holds per-dyno metrics).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import polars as pl
 
-from forensics.parsers import addon_metrics, app, events, router, runtime_metrics
+from forensics.parsers import addon_metrics, app_logs, events, router, runtime_metrics
 from forensics.readers.envelope import REJECT_COLUMNS
 from forensics.schema import conform
 
-FAMILIES = (router, runtime_metrics, addon_metrics, events, app)
+
+@runtime_checkable
+class LineFamily(Protocol):
+    """A line-family parser module: the table it fills, which envelope rows are its own, and
+    how they become rows of that table (plus rejects carrying `_row`, or None)."""
+
+    TABLE: str
+
+    def matches(self) -> pl.Expr: ...
+
+    def parse(self, envelope: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame | None]: ...
+
+
+FAMILIES: tuple[LineFamily, ...] = (router, runtime_metrics, addon_metrics, events, app_logs)
 ENGINE = "in-memory"
 
 

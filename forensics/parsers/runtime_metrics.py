@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import polars as pl
 
+from forensics import heroku
 from forensics.parsers import logfmt
 
 TABLE = "dyno_metrics"
@@ -33,7 +34,8 @@ _MB_KEYS = ("memory_total", "memory_rss", "memory_cache", "memory_swap", "memory
 _PAGE_KEYS = ("memory_pgpgin", "memory_pgpgout")
 _LOAD_KEYS = ("load_avg_1m", "load_avg_5m", "load_avg_15m")
 KNOWN = ("source", "dyno", *(f"sample#{k}" for k in (*_MB_KEYS, *_PAGE_KEYS, *_LOAD_KEYS)))
-_OLD_RE = r"^source=heroku\.(\d+)\.(.+)\.([0-9a-f-]{36}) measure=(\S+) val=([0-9.eE+-]+)(.*)$"
+# 2013-era: `source=heroku.<app id>.<dyno name>.<uuid> measure=... val=...`
+_OLD_RE = rf"^source=heroku\.(\d+)\.(.+)\.({heroku.UUID}) measure=(\S+) val=([0-9.eE+-]+)(.*)$"
 
 
 def matches() -> pl.Expr:

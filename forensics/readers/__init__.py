@@ -1,6 +1,6 @@
 """Readers turn an input's bytes into envelope batches; one module per export format.
 
-Each reader module has `NAME`, `sniff(head: bytes) -> bool` and
+Each reader module satisfies `Reader`: `NAME`, `CALENDAR`, `sniff(head: bytes) -> bool` and
 `read(chunks, *, source_file, app) -> Iterator[Batch]`; readers of formats whose timestamps
 carry no year or zone (`Mon DD HH:MM:SS`) set `CALENDAR = True` and also take `year` and `tz`.
 `detect` picks the first whose sniff accepts the input's first bytes; text that no reader
@@ -11,14 +11,30 @@ reason instead of vanishing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
 
 from forensics.errors import ForensicsError
 from forensics.readers import cli_text, drain, papertrail, syslog
 from forensics.readers.envelope import Batch
+from forensics.readers.syslog import Calendar
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """An export format's reader module (see the module docstring)."""
+
+    NAME: str
+    CALENDAR: bool  # True: `read` also takes `year` and `tz`
+
+    def sniff(self, head: bytes) -> bool: ...
+
+    def read(
+        self, chunks: Iterable[bytes], *, source_file: str, app: str | None, **calendar: Any
+    ) -> Iterator[Batch]: ...
+
 
 # Most specific first: detect takes the first whose sniff accepts the input.
-READERS: dict[str, ModuleType] = {
+READERS: dict[str, Reader] = {
     drain.NAME: drain,
     papertrail.NAME: papertrail,
     syslog.NAME: syslog,
@@ -36,7 +52,7 @@ def detect(head: bytes) -> str:
     return DEFAULT
 
 
-def get(name: str) -> ModuleType:
+def get(name: str) -> Reader:
     """The reader module called `name` (as given to `--format`)."""
     try:
         return READERS[name]
@@ -51,12 +67,11 @@ def read(
     *,
     source_file: str,
     app: str | None,
-    year: int | None = None,
-    tz: str = "UTC",
+    calendar: Calendar | None = None,
 ) -> Iterator[Batch]:
-    """Envelope batches of one input through the reader `name`; `year` and `tz` reach only the
-    readers whose timestamps need them."""
+    """Envelope batches of one input through the reader `name`; `calendar` (the year and zone
+    of timestamps without them, UTC this year by default) reaches only the readers that need it."""
     mod = get(name)
-    if getattr(mod, "CALENDAR", False):
-        return mod.read(chunks, source_file=source_file, app=app, year=year, tz=tz)
+    if mod.CALENDAR:
+        return mod.read(chunks, source_file=source_file, app=app, calendar=calendar)
     return mod.read(chunks, source_file=source_file, app=app)

@@ -23,6 +23,7 @@ from forensics.readers.envelope import ENVELOPE_COLUMNS, Batch, empty_rejects, w
 from forensics.readers.lines import iter_line_batches
 
 NAME = "heroku-cli"
+CALENDAR = False  # timestamps carry their year and zone
 
 _TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)"
 _SRC = r"([a-z][a-z0-9_-]*)\[([^\]\s]+)\]:"

@@ -47,6 +47,7 @@ from forensics.readers.lines import BATCH_BYTES  # one batch size for every read
 KEEP = (*ENVELOPE_COLUMNS, "raw")
 
 NAME = "drain"
+CALENDAR = False  # timestamps carry their year and zone
 
 LOOKAHEAD = 96  # more than any frame header: receive time, count, `<PRI>1 `
 MAX_FRAME = 1 << 20  # a count above this is not believed (Logplex frames are ~10 kB at most)
@@ -84,7 +85,7 @@ def read(
     app: str | None,
     batch_bytes: int = BATCH_BYTES,
 ) -> Iterator[Batch]:
-    """Yield envelope batches (and rejects) for one drain body, framing ~16 MB at a time."""
+    """Yield envelope batches (and rejects) for one drain body, `batch_bytes` (8 MB) at once."""
     carry = b""
     cur = _Cursor()
     for block in itertools.chain(_blocks(chunks, batch_bytes), [b""]):

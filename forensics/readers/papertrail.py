@@ -76,9 +76,10 @@ def read(
     app: str | None,
     year: int | None = None,
     tz: str = "UTC",
+    calendar: Calendar | None = None,
 ) -> Iterator[Batch]:
     """Yield envelope batches (and their rejects) for one archive or text export."""
-    cal = Calendar(year, tz)
+    cal = calendar if calendar is not None else Calendar(year, tz)
     it = iter(chunks)
     first = next(it, b"")
     head = first.lstrip()

@@ -133,9 +133,10 @@ def read(
     app: str | None,
     year: int | None = None,
     tz: str = "UTC",
+    calendar: Calendar | None = None,
 ) -> Iterator[Batch]:
     """Yield envelope batches (and their rejects) for one input's byte chunks."""
-    cal = Calendar(year, tz)
+    cal = calendar if calendar is not None else Calendar(year, tz)
     for lines in iter_line_batches(chunks, source_file=source_file):
         yield envelope(lines, app=app, calendar=cal)
 

@@ -8,27 +8,12 @@ from typing import Any
 import duckdb
 
 from forensics import __version__
-from forensics.charts.sql import run
+from forensics.analyses.dataset import row_counts, time_span
 from forensics.report.assets import versions
 from forensics.report.page import Table
-from forensics.schema import SCHEMA_VERSION, TABLE_NAMES
+from forensics.schema import SCHEMA_VERSION
 from forensics.store.manifest import load_manifest
 from forensics.store.views import Cut
-
-TIMED = tuple(t for t in TABLE_NAMES if t != "rejects")
-
-
-def time_span(con: duckdb.DuckDBPyConnection) -> tuple[Any, Any]:
-    """First and last timestamp over every timed table of the (cut) dataset."""
-    union = " UNION ALL ".join(f"SELECT min(ts) AS lo, max(ts) AS hi FROM {t}" for t in TIMED)
-    row = run(con, f"SELECT min(lo) AS lo, max(hi) AS hi FROM ({union})")
-    return row["lo"][0], row["hi"][0]
-
-
-def row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rows per table in the (cut) dataset."""
-    union = " UNION ALL ".join(f"SELECT '{t}' AS t, count(*) AS n FROM {t}" for t in TABLE_NAMES)
-    return {t: int(n) for t, n in run(con, union).iter_rows()}
 
 
 def inputs_table(root: Path) -> Table:

@@ -7,6 +7,8 @@ import ipaddress
 import re
 from typing import Any
 
+from forensics import heroku
+
 IP_MASK = "[ip]"
 EMAIL_MASK = "[email]"
 ID_MASK = "[id]"
@@ -17,9 +19,7 @@ IPV4 = re.compile(rf"(?<![\d.])(?<!\d\.){_OCTET}(?:\.{_OCTET}){{3}}(?!\.?\d)")
 # candidates: hex digits, colons and dots with at least two colons; validated by ipaddress
 IPV6_CANDIDATE = re.compile(r"(?<![\w:.])(?=[\w.]*:[\w.]*:)[0-9A-Fa-f:.]*[0-9A-Fa-f:](?![\w:])")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-UUID = re.compile(
-    r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])"
-)
+UUID = re.compile(rf"(?<![0-9A-Fa-f]){heroku.UUID}(?![0-9A-Fa-f])")
 REQUEST_ID = re.compile(r"(?i)(request[_-]?id[=:]\s*\"?)[^\s\"',;&]+")
 QUERY = re.compile(r"(?<=[\w/.%~-])\?[^\s\"'<>#]+")
 

@@ -16,19 +16,19 @@ import altair as alt
 import duckdb
 import polars as pl
 
+from forensics.analyses import availability, concurrency, releases, timeouts
+from forensics.analyses.attribution import route_attribution
 from forensics.analyses.lifetimes import lifetimes
-from forensics.charts.attribution import route_attribution, route_attribution_data
-from forensics.charts.growth import growth_by_release, growth_by_release_data, lifetime_slopes
-from forensics.charts.leak import leak_trend_chart, leak_trend_data
-from forensics.charts.releases import release_comparison_chart, release_comparison_data
-from forensics.charts.timeline import event_timeline_chart, timeline_data
-from forensics.charts.timeouts import (
-    service_percentiles_data,
-    timeout_heatmap_data,
-    timeout_hotspots_chart,
-)
-from forensics.findings import Finding, rank
-from forensics.report import inputs, provenance, tables
+from forensics.analyses.memory import memory_growth, memory_trend, quota_episodes
+from forensics.charts.attribution import attribution_bars, route_attribution_chart
+from forensics.charts.availability import event_timeline_chart
+from forensics.charts.concurrency import concurrency_chart
+from forensics.charts.memory import growth_by_release_chart, growth_points, leak_trend_chart
+from forensics.charts.releases import release_comparison_chart
+from forensics.charts.timeouts import timeout_hotspots_chart
+from forensics.errors import ForensicsError, OutputError
+from forensics.findings import Finding, collect_findings, rank
+from forensics.report import provenance, tables
 from forensics.report.page import ChartBlock, Page, Table, json_for_script
 from forensics.report.redact import redact_text, redact_value
 from forensics.store.views import Cut, open_dataset
@@ -36,14 +36,14 @@ from forensics.store.views import Cut, open_dataset
 
 @dataclass
 class _Build:
-    """What the sections need while the page is put together."""
+    """The analysis tables the sections share (computed once, the same the findings use)."""
 
     con: duckdb.DuckDBPyConnection
     redact: bool
     lifetimes: pl.DataFrame | None = None
-    slopes: pl.DataFrame | None = None
     growth: pl.DataFrame | None = None
-    growth_source: str = ""
+    attribution: pl.DataFrame | None = None
+    crashes: pl.DataFrame | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -59,13 +59,13 @@ def write_report(
 ) -> dict[str, Any]:
     """Write the report for the dataset at `dataset_dir` to `out_path` (one HTML file).
 
-    `findings`: the findings to show; None collects them with
-    `forensics.findings.collect_findings` (the section says so when that is not available).
+    `findings`: the findings to show (`Finding`s); None collects them with
+    `forensics.findings.collect_findings`.
     `redact` masks IPs, e-mails, request ids and query strings everywhere in the page.
     `cut` and `routes_file` are those of `forensics.store.views.open_dataset`.
     Returns stats: path, bytes, charts (rendered), tables, findings (count or None),
     seconds, redacted, notes (sections shown as a note instead of a chart), errors (sections
-    that failed; their error is shown in the page).
+    that hit a ForensicsError, shown in the page; any other exception propagates: it is a bug).
     """
     t0 = time.perf_counter()
     root = Path(dataset_dir)
@@ -98,20 +98,30 @@ def _build(
     page = Page(redact_text if redact else _same)
 
     b.lifetimes = _guard(b, "lifetimes", lambda: lifetimes(con), None)
-    b.growth, b.growth_source = _guard(
-        b, "memory growth", lambda: inputs.memory_growth(con, b.lifetimes), (None, "")
-    )
+    if b.lifetimes is not None:
+        b.growth = _guard(
+            b, "memory growth", lambda: memory_growth(con, lifetimes=b.lifetimes), None
+        )
+    if b.growth is not None:
+        b.attribution = _guard(
+            b,
+            "route attribution",
+            lambda: route_attribution(con, lifetimes=b.lifetimes, growth=b.growth),
+            None,
+        )
+    b.crashes = _guard(b, "crashes", lambda: availability.crashes(con), None)
     if findings is None:
-        items, why = _guard(
+        frames = {"lifetimes": b.lifetimes, "growth": b.growth, "attribution": b.attribution}
+        items = _guard(
             b,
             "findings",
-            lambda: inputs.collect(con, lifetimes=b.lifetimes, growth=b.growth),
-            (None, "The findings could not be collected (error below)."),
+            lambda: collect_findings(con, **{k: v for k, v in frames.items() if v is not None}),
+            None,
         )
     else:
-        items, why = list(findings), ""
-    finding_dicts = None if items is None else [_finding_dict(f) for f in _ranked(items)]
-    findings_html = page.findings(finding_dicts, why or inputs.NO_FINDINGS)
+        items = list(findings)
+    finding_dicts = None if items is None else [f.to_json() for f in rank(_checked(items))]
+    findings_html = page.findings(finding_dicts, "The findings could not be collected.")
 
     charts = [
         _chart(b, "chart-leak", "Memory per dyno", LEAK_CAPTION, _leak),
@@ -120,11 +130,12 @@ def _build(
         _chart(b, "chart-timeouts", "Timeout hotspots", TIMEOUT_CAPTION, _timeouts),
         _chart(b, "chart-releases", "Releases compared", RELEASE_CAPTION, _releases),
         _chart(b, "chart-timeline", "Event timeline", TIMELINE_CAPTION, _timeline),
+        _chart(b, "chart-concurrency", "Concurrency", CONCURRENCY_CAPTION, _concurrency),
     ]
     key_tables = [
-        _table(b, "table-routes", "Slowest routes by p95 service time", tables.top_routes),
-        _table(b, "table-r14", "R14 / R15 memory errors per dyno", tables.memory_errors),
-        _table(b, "table-crashes", "Crashes", tables.crashes),
+        _table(b, "table-routes", "Slowest routes by p95 service time", _routes_table),
+        _table(b, "table-r14", "R14 / R15 memory episodes", _memory_table),
+        _table(b, "table-crashes", "Crashes", _crash_table),
     ]
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     facts = _guard(
@@ -169,9 +180,10 @@ LEAK_CAPTION = (
     "is where it began."
 )
 GROWTH_CAPTION = (
-    "Each point is one process lifetime: how fast its memory grew (MB per hour, after "
-    "warm-up), coloured by the memory analysis' verdict; the black tick is the release's "
-    "median. A release whose lifetimes all grow faster than the one before introduced a leak."
+    "Each point is one process lifetime: how fast its resident memory (+swap) grew (MB per "
+    "hour, Theil-Sen after warm-up), coloured by the memory analysis' verdict; the black tick "
+    "is the median per release and process type that the release analysis compares "
+    "(lifetimes too short to judge left out)."
 )
 ATTR_CAPTION = (
     "MB of memory a request of each route leaves behind (fitted per release and process type "
@@ -183,67 +195,87 @@ TIMEOUT_CAPTION = (
     "beside it the service time p50/p95/p99 of the same routes (log scale)."
 )
 RELEASE_CAPTION = (
-    "For each release, the period it was in effect: median memory growth of its lifetimes, p95 "
-    "service time, router error and 5xx rates, R14/R15 per hour. Red: worse than the release "
-    "before (over 10 % and a noise floor), green: better."
+    "For each release, the period it was in effect: median memory growth of its lifetimes, "
+    "p50/p95 service time, 5xx and H12 shares, R14, R15 and crashes per hour. Red: the release "
+    "analysis found a regression against the release before (the same test as the findings; "
+    "for service time, on some route: see the tooltip)."
 )
 TIMELINE_CAPTION = (
-    "Releases, deploys and scaling (app lane); per dyno: restarts (with cause), crashes (with "
-    "the app's last line before), platform errors other than R14, and down periods (from a crash "
-    "until the dyno is up again)."
+    "Releases, deploys and scaling (app lane); per dyno: restarts (with cause), crashes (as the "
+    "availability findings count them, with the app's last line before), platform errors other "
+    "than R14, and down periods (from a crash until the dyno is up again)."
+)
+CONCURRENCY_CAPTION = (
+    "Per process type (workers x threads as logged at boot): requests in flight (p50, p95, max "
+    "seen by arriving requests) against the capacity (dashed), and memory (baseline, p95, max) "
+    "against the quota (dashed), coloured by the concurrency analysis' verdict."
 )
 
 ChartResult = tuple[alt.TopLevelMixin | None, str]
 
 
 def _leak(b: _Build) -> ChartResult:
-    df = leak_trend_data(b.con, lifetimes_df=b.lifetimes)
+    df = memory_trend(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
     if df.filter(pl.col("layer") == "memory").is_empty():
         return None, "No memory data: neither runtime metrics nor `Process running mem=` lines."
     return leak_trend_chart(df), ""
 
 
 def _growth(b: _Build) -> ChartResult:
-    frame, source = b.growth, f"slopes: {b.growth_source}"
-    if frame is None:
-        frame = lifetime_slopes(b.con)
-        source = f"slopes: forensics.charts.growth.lifetime_slopes ({b.growth_source})"
-    b.slopes = frame
-    if growth_by_release_data(frame).is_empty():
+    if b.growth is None or growth_points(b.growth).is_empty():
         return None, "No lifetime with enough memory samples to measure growth."
-    return growth_by_release(frame, source=source), ""
+    medians = releases.memory_by_release(b.growth)
+    source = "slopes: forensics.analyses.memory.memory_growth"
+    return growth_by_release_chart(b.growth, medians, source=source), ""
 
 
 def _attribution(b: _Build) -> ChartResult:
-    frame, source = inputs.route_attribution(b.con, b.lifetimes, b.growth)
-    if frame is None:
-        return None, f"Route attribution needs the attribution analysis: {source}."
-    if route_attribution_data(frame).is_empty():
-        return None, f"The attribution analysis ({source}) attributed no growth to any route."
-    return route_attribution(frame, source=f"source: {source}"), ""
+    if b.attribution is None or attribution_bars(b.attribution).is_empty():
+        return None, "The attribution analysis attributed no growth to any route."
+    source = "source: forensics.analyses.attribution.route_attribution"
+    return route_attribution_chart(b.attribution, source=source), ""
 
 
 def _timeouts(b: _Build) -> ChartResult:
-    heat = timeout_heatmap_data(b.con)
+    heat = timeouts.error_heatmap(b.con)
     if heat.is_empty():
         return None, "No H12 (request timeout) in the selected data."
     routes = heat["route"].unique(maintain_order=True).to_list()
-    pct = service_percentiles_data(b.con, routes=routes)
+    pct = timeouts.route_percentiles(b.con, route=routes)
     return timeout_hotspots_chart(heat, pct), ""
 
 
 def _releases(b: _Build) -> ChartResult:
-    df = release_comparison_data(b.con, slopes=b.slopes)
+    df = releases.release_metrics(b.con, lifetimes=b.lifetimes, growth=b.growth)
     if df.is_empty():
         return None, "No `Release vN created` lines in the selected data: nothing to compare."
     return release_comparison_chart(df), ""
 
 
 def _timeline(b: _Build) -> ChartResult:
-    df = timeline_data(b.con, lifetimes_df=b.lifetimes)
+    df = availability.timeline(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
     if df.is_empty():
         return None, "No releases, scaling, restarts or crashes in the selected data."
     return event_timeline_chart(df), ""
+
+
+def _concurrency(b: _Build) -> ChartResult:
+    df = concurrency.sizing(b.con)
+    if df.is_empty():
+        return None, "No router lines with a service time: no load to compare with a capacity."
+    return concurrency_chart(df), ""
+
+
+def _routes_table(b: _Build) -> Table:
+    return tables.top_routes(timeouts.slowest_routes(b.con))
+
+
+def _memory_table(b: _Build) -> Table:
+    return tables.memory_errors(quota_episodes(b.con, lifetimes=b.lifetimes, growth=b.growth))
+
+
+def _crash_table(b: _Build) -> Table:
+    return tables.crashes(availability.crash_context(b.con, crash_table=b.crashes))
 
 
 def _chart(
@@ -257,18 +289,16 @@ def _chart(
             spec = redact_value(spec)
         if spec is not None:
             json_for_script(spec)  # embeddable (no NaN): fail here, not in the page
-    except Exception as e:  # one broken section must not cost the whole report
+    except ForensicsError as e:  # a data gap; any other exception is a bug and propagates
         b.errors.append(f"{title}: {type(e).__name__}: {e}")
         return ChartBlock(key, title, caption, None, f"This chart failed: {type(e).__name__}: {e}")
     return ChartBlock(key, title, caption, spec, note)
 
 
-def _table(
-    b: _Build, key: str, title: str, build: Callable[[duckdb.DuckDBPyConnection], Table]
-) -> Table:
+def _table(b: _Build, key: str, title: str, build: Callable[[_Build], Table]) -> Table:
     try:
-        return build(b.con)
-    except Exception as e:  # shown in place of the table
+        return build(b)
+    except ForensicsError as e:  # shown in place of the table
         b.errors.append(f"{title}: {type(e).__name__}: {e}")
         return Table(key, title, [], [], note=f"This table failed: {type(e).__name__}: {e}")
 
@@ -276,7 +306,7 @@ def _table(
 def _guard(b: _Build, what: str, fn: Callable[[], Any], default: Any) -> Any:
     try:
         return fn()
-    except Exception as e:  # reported in the page and the stats
+    except ForensicsError as e:  # reported in the page and the stats
         b.errors.append(f"{what}: {type(e).__name__}: {e}")
         return default
 
@@ -288,18 +318,13 @@ def _same(text: str) -> str:
     return text
 
 
-def _ranked(items: list[Any]) -> list[Any]:
-    if items and all(isinstance(f, Finding) for f in items):
-        return rank(items)
+def _checked(items: list[Any]) -> list[Finding]:
+    for f in items:
+        if not isinstance(f, Finding):
+            raise TypeError(
+                f"a finding must be a forensics.findings.Finding, not {type(f).__name__}"
+            )
     return items
-
-
-def _finding_dict(f: Any) -> dict[str, Any]:
-    if isinstance(f, Finding):
-        return f.to_json()
-    if isinstance(f, dict):
-        return f
-    raise TypeError(f"a finding must be a forensics.findings.Finding, not {type(f).__name__}")
 
 
 def _title(root: Path, facts: list[tuple[str, Any]]) -> str:
@@ -309,11 +334,19 @@ def _title(root: Path, facts: list[tuple[str, Any]]) -> str:
 
 def _write_atomic(out: Path, text: str) -> None:
     """Write `text` to `out` through a temporary file renamed into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
+    except FileExistsError:  # from mkdir: a parent is a file
+        raise OutputError(
+            f"{out}: cannot write ({out.parent} is not a directory); choose another output file"
+        ) from None
+    except OSError as e:
+        raise OutputError(
+            f"{out}: cannot write ({e.strerror}); choose another output file"
+        ) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -1,4 +1,4 @@
-"""Command line: `python -m forensics.scenario -o FILE [knobs]` writes a log and its truth JSON."""
+"""Command line: `forensics generate -o FILE [knobs]` writes a log and its truth JSON."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from .config import DYNO_SIZES, ScenarioConfig
 
 EPILOG = """\b
 Examples:
-  python -m forensics.scenario -o /tmp/app.log.gz --hours 36 --rps 0.5 \\
+  forensics generate -o /tmp/app.log.gz --hours 36 --rps 0.5 \\
       --leak-release 3 --release-at 3 --release-at 6 --release-at 33 \\
       --crash-worker worker.1 --crash-at 14 --r12 3 --scale-at 20 --scale-web 3 --artifacts 1
-  python -m forensics.scenario -o /tmp/big.log --size-mb 1024      # benchmark input
-  python -m forensics.scenario -o - --hours 1 --healthy | head     # to stdout
+  forensics generate -o /tmp/big.log --size-mb 1024      # benchmark input
+  forensics generate -o - --hours 1 --healthy | head     # to stdout
 
 \b
 Routes (for --leak-route, --transient-route, --h12-route), variable segments as :id:

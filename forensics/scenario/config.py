@@ -6,14 +6,14 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-# Memory quota (MB) and the label `Scaled to web@2:<label>` prints, per dyno size.
+from forensics import heroku
+
+# The sizes the generator can run, as `Scaled to web@2:<label>` prints them; their memory
+# quotas are the platform's (forensics.heroku). All of them are R15'd at the default factor.
+_LABELS = ("Eco", "Basic", "Standard-1X", "Standard-2X", "Performance-M", "Performance-L")
+# Memory quota (MB) and the label, per dyno size key.
 DYNO_SIZES: dict[str, tuple[float, str]] = {
-    "eco": (512.0, "Eco"),
-    "basic": (512.0, "Basic"),
-    "standard-1x": (512.0, "Standard-1X"),
-    "standard-2x": (1024.0, "Standard-2X"),
-    "performance-m": (2560.0, "Performance-M"),
-    "performance-l": (14336.0, "Performance-L"),
+    label.lower(): (heroku.DYNO_QUOTA_MB[label.lower()], label) for label in _LABELS
 }
 
 

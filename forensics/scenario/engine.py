@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from forensics import heroku
+
 from . import memory, render, traffic
 from .addons import Addons
 from .catalog import ROUTES, route_index
@@ -257,7 +259,7 @@ class Simulation:
         else:
             arr, dur, _ = jobs[d.name]
         s = memory.sample(m, rng, life.start, ticks, leak, tr_s, tr_e, _busy(arr, dur, ticks))
-        over = np.flatnonzero(s.total_c > 2 * d.quota * 100)
+        over = np.flatnonzero(s.total_c > heroku.R15_FACTOR_DEFAULT * d.quota * 100)
         r15 = None
         if len(over) and (self.open_ended or ticks[over[0]] < self.planned_end - 5 * US):
             r15 = int(ticks[over[0]])

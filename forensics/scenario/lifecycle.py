@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from forensics import heroku as platform
+
 from .timefmt import US, iso
 
 MS = 1000
@@ -14,7 +16,8 @@ WORKER_COMMAND = "bundle exec sidekiq -C config/sidekiq.yml"
 SIDEKIQ = "7.2.4"
 PUMA_VERSION = '6.4.2 (ruby 3.2.2-p53) ("The Eagle of Durango")'
 R12_TEXT = (
-    "Error R12 (Exit timeout) -> At least one process failed to exit within 30 seconds of SIGTERM"
+    f"Error R12 ({platform.ERROR_CODES['R12']}) -> At least one process failed to exit within "
+    f"{platform.SHUTDOWN_SECONDS:.0f} seconds of SIGTERM"
 )
 BOOTING = "INFO: Booting Sidekiq {v} with Sidekiq::RedisConnection::RedisClientAdapter options {o}"
 CONNECTING = (
@@ -165,7 +168,7 @@ def graceful_stop(b: Block, rng: np.random.Generator, p: Proc, first: str, r12: 
     sigterm = b.t
     shutdown_output(b, rng, p, hangs=r12)
     if r12:
-        b.t = sigterm + 30 * US + int(rng.uniform(5, 400) * MS)
+        b.t = sigterm + int(platform.SHUTDOWN_SECONDS * US) + int(rng.uniform(5, 400) * MS)
         b.add(0, h, R12_TEXT, "r12")
         b.add(rng.uniform(1, 3) * MS, h, "Stopping remaining processes with SIGKILL", "lifecycle")
         return b.add(rng.uniform(20, 120) * MS, h, "Process exited with status 137", "lifecycle")

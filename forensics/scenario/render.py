@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forensics import heroku
+
 from .catalog import JOBS, ROUTES, STATUS_TEXT
 from .ids import hexes, uuid4s
 from .lifecycle import Proc, sidekiq
@@ -16,11 +18,9 @@ from .traffic import CODE_NAMES, H10, H12, H13, H14, H27, OK, Requests
 Batch = tuple[np.ndarray, list[str], str, np.ndarray | int]  # keys, lines, kind, dyno slots
 
 _HEADS = {
-    H12: 'at=error code=H12 desc="Request timeout"',
-    H13: 'at=error code=H13 desc="Connection closed without response"',
-    H27: 'sock=client at=warning code=H27 desc="Client Request Interrupted"',
-    H10: 'at=error code=H10 desc="App crashed"',
-    H14: 'at=error code=H14 desc="No web processes running"',
+    c: f"{'sock=client at=warning' if c == H27 else 'at=error'} code={CODE_NAMES[c]} "
+    f'desc="{heroku.ERROR_CODES[CODE_NAMES[c]]}"'
+    for c in (H12, H13, H27, H10, H14)
 }
 ROUTING_ERROR = "ActionController::RoutingError "
 _METHODS = [r.method for r in ROUTES]

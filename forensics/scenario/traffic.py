@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forensics import heroku
+
 from .catalog import ROUTES
 from .timefmt import HOUR, US
 
@@ -116,13 +118,14 @@ def generate(
         code[v < 0.0015] = H27
         code[(v >= 0.0015) & (v < 0.0018)] = H13
         if burst is not None:
-            hit = (route == burst.route) & (arrive + 30 * US >= burst.start)
-            hit &= (arrive + 30 * US + 20_000 < burst.end) & (rng.random(n) < burst.fraction)
+            limit_us = heroku.ROUTER_TIMEOUT_MS * 1000
+            hit = (route == burst.route) & (arrive + limit_us >= burst.start)
+            hit &= (arrive + limit_us + 20_000 < burst.end) & (rng.random(n) < burst.fraction)
             code[hit] = H12
             connect[hit] = 0
             k = int(hit.sum())
-            service[hit] = 30000 + rng.integers(0, 9, k)
-            duration[hit] = 30 * US + (np.exp(rng.normal(np.log(6.0), 0.6, k)) * US).astype(
+            service[hit] = heroku.ROUTER_TIMEOUT_MS + rng.integers(0, 9, k)
+            duration[hit] = limit_us + (np.exp(rng.normal(np.log(6.0), 0.6, k)) * US).astype(
                 np.int64
             )
     app_status = status.copy()

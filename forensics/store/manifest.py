@@ -90,7 +90,7 @@ def load_manifest(root: Path) -> Manifest:
 def open_for_writing(root: Path) -> Manifest:
     """Check `root` can hold a dataset (creating it); clear stale temp parts; read the manifest."""
     if root.exists() and not root.is_dir():
-        raise OutputError(f"{root}: exists and is not a directory; choose another -o")
+        raise OutputError(f"{root}: exists and is not a directory; choose another output directory")
     ours = (*TABLE_NAMES, MANIFEST, KEYS_DIR, ROUTES_FILE)
     foreign = (
         [p for p in root.iterdir() if p.name not in ours and not p.name.startswith(TMP_PREFIX)]
@@ -99,7 +99,8 @@ def open_for_writing(root: Path) -> Manifest:
     )
     if foreign and not (root / MANIFEST).exists():
         raise OutputError(
-            f"{root}: directory is not empty and is not a forensics dataset; choose another -o"
+            f"{root}: directory is not empty and is not a forensics dataset; "
+            "choose another output directory"
         )
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -107,7 +108,9 @@ def open_for_writing(root: Path) -> Manifest:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise OutputError(f"{root}: cannot write here ({e.strerror}); choose another -o") from None
+        raise OutputError(
+            f"{root}: cannot write here ({e.strerror}); choose another output directory"
+        ) from None
     manifest = load_manifest(root)
     remove_orphans(root, manifest)
     return manifest

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 
-from forensics.errors import ForensicsError
+from forensics.errors import CutError, ForensicsError, NotADatasetError
 from forensics.routes import load_rules, routes_for_paths
 from forensics.schema import TABLE_NAMES, empty_frame
 from forensics.store.layout import MANIFEST, ROUTES_FILE
@@ -30,16 +31,27 @@ class Cut:
     until: datetime | None = None
     dyno: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise CutError(
+                {"since": _iso(self.since), "until": _iso(self.until)},
+                "the window must end after it starts",
+            )
 
-def parse_time(text: str | None, *, option: str) -> datetime | None:
-    """An ISO-8601 time from the command line; naive times are UTC."""
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None, *, field: str) -> datetime | None:
+    """An ISO-8601 time for the cut's `field` (since, until); naive times are UTC."""
     if text is None:
         return None
     try:
         ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ForensicsError(
-            f"{option} {text!r}: not an ISO-8601 time; use e.g. 2024-05-20T22:00:00Z"
+        raise CutError(
+            {field: repr(text)}, "is not an ISO-8601 time; use e.g. 2024-05-20T22:00:00Z"
         ) from None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
@@ -78,10 +90,7 @@ def open_dataset(
     """
     root = Path(path)
     if not (root / MANIFEST).exists():
-        raise ForensicsError(
-            f"{root}: not a forensics dataset (no {MANIFEST}); build one with "
-            f"`forensics ingest FILE... -o {root}`"
-        )
+        raise NotADatasetError(root, f"{root}: not a forensics dataset (no {MANIFEST})")
     load_manifest(root)
     cut = cut or Cut()
     con = duckdb.connect()
@@ -106,13 +115,70 @@ def open_dataset(
             "(coalesce(m.route, r.route) AS route) FROM _raw_requests r "
             f"LEFT JOIN _route_map m ON r.path = m.path{_where('requests', cut)}"
         )
+    _check_cut(con, cut)
     return con
 
 
-def query(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
-    """Run SQL over the views and return a Polars frame; SQL errors become ForensicsError."""
+_TYPED = ("requests", "dyno_metrics", "addon_metrics", "events", "app_logs")
+_WITH_DYNOS = ("requests", "dyno_metrics", "events", "app_logs")
+
+
+def _check_cut(con: duckdb.DuckDBPyConnection, cut: Cut) -> None:
+    """Raise CutError when the cut selects nothing, naming what the dataset holds: a cut that
+    matches nothing must not read as a healthy incident."""
+    if cut.app is not None:
+        apps = _distinct(con, "app", _TYPED)
+        if cut.app not in apps:
+            raise CutError({"app": cut.app}, f"matches no app; apps: {_names(apps)}")
+    if cut.dyno is not None:
+        dynos = [d for d in _distinct(con, "dyno", _WITH_DYNOS, Cut(app=cut.app)) if d != "api"]
+        if not any(d == cut.dyno or d.startswith(cut.dyno + ".") for d in dynos):
+            raise CutError({"dyno": cut.dyno}, f"matches no dyno; dynos: {_names(dynos)}")
+    if cut.since is None and cut.until is None:
+        return
+    if any(con.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in _TYPED):
+        return
+    rest = Cut(app=cut.app, dyno=cut.dyno)
+    spans = [
+        con.execute(f"SELECT min(ts), max(ts) FROM _raw_{t}{_where(t, rest)}").fetchone()
+        for t in _TYPED
+    ]
+    starts = [a for a, _ in spans if a is not None]
+    ends = [b for _, b in spans if b is not None]
+    span = f"{_iso(min(starts))} .. {_iso(max(ends))}" if starts else "no timestamped rows"
+    window = {k: _iso(v) for k, v in (("since", cut.since), ("until", cut.until)) if v}
+    raise CutError(window, f"selects no rows; the data spans {span}")
+
+
+def _distinct(
+    con: duckdb.DuckDBPyConnection, column: str, tables: tuple[str, ...], cut: Cut | None = None
+) -> list[str]:
+    union = " UNION ".join(
+        f"SELECT DISTINCT {column} AS v FROM _raw_{t}{_where(t, cut or Cut())}" for t in tables
+    )
+    rows = con.execute(f"SELECT v FROM ({union}) WHERE v IS NOT NULL ORDER BY v").fetchall()
+    return [r[0] for r in rows]
+
+
+def _names(items: list[str], limit: int = 20) -> str:
+    if not items:
+        return "none"
+    shown = ", ".join(items[:limit])
+    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+def query(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run SQL (with named `$parameters`) over the views and return a Polars frame; SQL errors
+    become ForensicsError."""
+    if not sql.strip():
+        raise ForensicsError("empty SQL; give a query, e.g. SELECT count(*) FROM requests")
     try:
-        return con.sql(sql).pl()
+        rel = con.sql(sql, params=params or None)
+        if rel is None:
+            raise ForensicsError("the SQL returns no result; give a query (SELECT ...)")
+        return rel.pl()
     except duckdb.Error as e:
         first = str(e).strip().splitlines()[0]
         raise ForensicsError(f"SQL error: {first}") from None

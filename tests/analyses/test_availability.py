@@ -18,6 +18,7 @@ from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relati
 from forensics.analyses import availability
 from forensics.findings import Source
 from forensics.findings.availability import findings
+from forensics.findings.downtime import findings as downtime_findings
 from forensics.store.views import open_dataset
 
 # Line numbers matter: the tests cite them.
@@ -212,7 +213,6 @@ def test_findings(hand) -> None:
         "log_loss",
         "log_loss",
         "unclean_shutdown",
-        "worker_down",
     ]
     assert all(f.app == APP for f in found)
     web, worker = by_kind(found, "crash")
@@ -229,13 +229,6 @@ def test_findings(hand) -> None:
         "critical",
         True,
     )
-    (down,) = by_kind(found, "worker_down")
-    assert (down.dyno, down.process_type, down.severity) == ("worker.1", "worker", "critical")
-    assert (down.start, down.end) == (utc("2024-05-20T10:00:00.05Z"), utc("2024-05-21T12:00:00Z"))
-    assert down.evidence["stayed_down"] is True
-    assert down.evidence["down_minutes"] == 1560.0
-    assert down.sources == [Source(log, 14, 14), Source(log, 18, 18), Source(log, 22, 22)]
-    assert "26.0 h" in down.summary
     (loop,) = by_kind(found, "crash_loop")
     assert (loop.dyno, loop.evidence["crashes"]) == ("worker.1", 3)
     (boot,) = by_kind(found, "boot_timeout")
@@ -250,8 +243,9 @@ def test_findings(hand) -> None:
         ("L10", 307),
         ("L11", 1101),
     ]
-    # A shorter minimum keeps the worker; a longer one than its 26 h drops it.
-    assert by_kind(findings(con, min_down_minutes=2000), "worker_down") == []
+    # worker.1 down 26 h makes its crashes critical; a longer minimum than that does not.
+    (_, w) = by_kind(findings(con, min_down_minutes=2000), "crash")
+    assert w.severity == "critical" and not w.evidence["stayed_down"]
 
 
 # ----- generated scenarios ---------------------------------------------------------------------
@@ -262,15 +256,12 @@ def test_scenario_crashed_worker_and_r12(b_scenario, name: str) -> None:
     s = b_scenario(name)
     crash, r12 = s.truth["crashed_worker"], s.truth["r12"]
     found = findings(s.connect())
-    (down,) = by_kind(found, "worker_down")
-    assert down.dyno == crash["dyno"]
-    assert down.start == utc(crash["down_from"])
-    assert down.end == utc(s.truth["end"]) or down.end <= utc(s.truth["end"])
-    assert down.evidence["stayed_down"] is True
-    assert down.evidence["crashes"] == 1 + len(crash["attempts"])
-    assert down.evidence["restart_attempts"] == len(crash["attempts"])
-    assert down.evidence["exit_status"] == crash["exit_status"]
-    assert down.app == s.truth["app"]["name"]
+    down = [f for f in downtime_findings(s.connect()) if f.dyno == crash["dyno"]]
+    assert [d.start for d in down] == [utc(crash["down_from"])]
+    assert down[0].evidence["ongoing"] is True
+    assert down[0].end <= utc(s.truth["end"])
+    assert down[0].evidence["restart_attempts"] == len(crash["attempts"])
+    assert down[0].app == s.truth["app"]["name"]
     loops = by_kind(found, "crash_loop")
     assert [x.dyno for x in loops] == [crash["dyno"]]
     assert loops[0].start == utc(crash["down_from"])
@@ -326,7 +317,6 @@ def test_real_crash_loop(b_real) -> None:
     (loop,) = by_kind(found, "crash_loop")
     assert (loop.dyno, loop.evidence["crashes"], loop.severity) == ("web.1", 18, "critical")
     assert loop.start == utc("2013-09-28T03:41:04.807794Z")
-    assert by_kind(found, "worker_down") == []  # web.1 is not a worker
 
 
 def test_real_boot_timeout_and_r15(b_real) -> None:
@@ -342,7 +332,6 @@ def test_real_boot_timeout_and_r15(b_real) -> None:
     ]
     down = availability.stayed_down(con)
     assert down["down_minutes"][0] < 1  # the log ends with the crash: not "stayed down"
-    assert by_kind(findings(con), "worker_down") == []
 
 
 def test_real_r12_new_wording(b_real) -> None:
@@ -364,3 +353,39 @@ def test_real_idling_is_no_crash(b_real) -> None:
     con = open_dataset(b_real("src-010"))  # free dyno idling: up -> down, exit 0
     assert availability.crashes(con).is_empty()
     assert findings(con) == []
+
+
+def test_r12_states_its_own_shutdown_window(dataset_from_lines, lines) -> None:
+    """A 2012-era R12 says 10 s: the table and the finding use it, not today's 30 s."""
+    e = lines.event
+    con = open_dataset(
+        dataset_from_lines(
+            [
+                e(0, "heroku[web.1]", "State changed from starting to up"),
+                e(100, "heroku[web.1]", "Stopping all processes with SIGTERM"),
+                e(
+                    110,
+                    "heroku[web.1]",
+                    "Error R12 (Exit timeout) -> Process failed to exit "
+                    "within 10 seconds of SIGTERM",
+                ),
+                e(110.01, "heroku[web.1]", "Stopping remaining processes with SIGKILL"),
+                e(110.1, "heroku[web.1]", "Process exited with status 137"),
+                e(200, "heroku[web.2]", "Stopping all processes with SIGTERM"),
+                e(
+                    230,
+                    "heroku[web.2]",
+                    "Error R12 (Exit timeout) -> At least one process "
+                    "failed to exit within 30 seconds of SIGTERM",
+                ),
+                e(260, "heroku[web.3]", "Error R12 (Exit timeout)"),
+            ]
+        )
+    )
+    u = availability.unclean_shutdowns(con)
+    assert u.select("dyno", "shutdown_seconds").rows() == [
+        ("web.1", 10.0), ("web.2", 30.0), ("web.3", 30.0)
+    ]  # fmt: skip
+    (f,) = [x for x in by_kind(findings(con), "unclean_shutdown") if x.dyno == "web.1"]
+    assert "did not exit within 10 s of SIGTERM" in f.summary
+    assert f.evidence["shutdown_seconds"] == 10.0

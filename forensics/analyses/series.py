@@ -1,4 +1,5 @@
-"""SQL helpers the chart data functions share: filters as bound parameters, time buckets."""
+"""Time series helpers the drawable tables share: filters as bound parameters and epoch-aligned
+time buckets sized so a series stays at a bounded number of rows."""
 
 from __future__ import annotations
 
@@ -8,17 +9,11 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import polars as pl
 
-# Bucket widths (seconds) a chart may use: whole minutes, hours, days.
+from forensics.analyses.sql import query
+
+# Bucket widths (seconds) a series may use: whole minutes, hours, days.
 NICE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
-
-
-def run(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
-) -> pl.DataFrame:
-    """Run `sql` with named `$parameters` and return a Polars frame."""
-    return con.sql(sql, params=params or None).pl()
 
 
 def where(
@@ -31,7 +26,7 @@ def where(
     dyno_col: str = "dyno",
     route_col: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """A SQL condition (never empty) and its parameters for the usual chart filters.
+    """A SQL condition (never empty) and its parameters for the usual filters.
 
     `dyno` matches a dyno (`web.1`) or a process type (`web`), like `Cut.dyno`; `route` is a
     route template or a list of them (ignored when `route_col` is None: the table has none).
@@ -64,7 +59,8 @@ def nice_bucket(span_seconds: float, max_buckets: int, minimum: int = 60) -> int
 
 def span_seconds(con: duckdb.DuckDBPyConnection, table: str, cond: str, params: dict) -> float:
     """Seconds between the first and last row of `table` matching `cond` (0 when none)."""
-    row = run(con, f"SELECT epoch(max(ts)) - epoch(min(ts)) AS s FROM {table} WHERE {cond}", params)
+    sql = f"SELECT epoch(max(ts)) - epoch(min(ts)) AS s FROM {table} WHERE {cond}"
+    row = query(con, sql, params)
     value = row["s"][0]
     return float(value) if value is not None else 0.0
 
@@ -72,3 +68,9 @@ def span_seconds(con: duckdb.DuckDBPyConnection, table: str, cond: str, params: 
 def bucket_sql(width: int, ts: str = "ts") -> str:
     """SQL for the start of the epoch-aligned `width`-second bucket holding `ts`."""
     return f"to_timestamp(floor(epoch({ts}) / {int(width)}) * {int(width)})"
+
+
+def dyno_key(name: str) -> tuple[str, int, str]:
+    """Sort key for dyno names: `web.2` before `web.10`."""
+    head, _, tail = name.rpartition(".")
+    return (head, int(tail), name) if tail.isdigit() else (name, -1, name)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from forensics import heroku
+
 TABLE = "app_logs"
 
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID = heroku.UUID
 REQUEST_ID_RE = (
     r"(?:request_id=(?:\"([^\"]*)\"|([^\s\"]+))|\"request_?[iI]d\"\s*:\s*\"([^\"]+)\"|\[("
     + _UUID

@@ -1,0 +1,221 @@
+"""Request errors: bursts of requests that failed on the app's side, by route, and the app's own
+exceptions behind them.
+
+A failed request is a router line with a 5xx status or an H-code, except the client's own
+H27 / H28 / H31 (`forensics.heroku.CLIENT_CODES`: the client gave up, the app did not fail).
+The app-wide codes (`APP_DOWN_CODES`: H10 app crashed, H13, H14 no web dynos, H20 boot
+timeout, H99) say the app could not serve at all, so they are grouped across routes (route
+null); every other failure is grouped by route.
+
+A burst is a run of failures with no success in between: on the same route (a request there
+answered below 500 without an error code), or for the app-wide codes on any route. It ends at
+the next success, not at a quiet gap or a deploy: a route that fails for an hour with nobody
+calling it for 20 minutes is one burst. Bursts of fewer than `min_count` failures are left
+out (a lone H10 or 500 is not an incident; three in a row with nothing served between is).
+H12 router timeouts are left out by default (`exclude_codes`): they are the timeouts
+analysis' hotspots, and neither end nor make a burst here.
+
+Behind a burst: app lines that look like an exception (`NoMethodError (...)`, `...Error:`,
+`...Exception`, `FATAL`) joined to its failed requests by request id where the app logs it,
+else by dyno and time (`exception_seconds` before the router line to 1 s after).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from forensics.analyses.sql import query, registered, sql_list
+from forensics.heroku import APP_DOWN_CODES, CLIENT_CODES
+
+MIN_COUNT = 3
+# Router timeouts are the timeouts analysis' (`timeout_hotspot`): left out here by default.
+EXCLUDE_CODES = ("H12",)
+EXCEPTION_SECONDS = 5
+# An exception-ish app line, and the class name it names (`NoMethodError`, `ActiveRecord::...`).
+# Also a namespaced Ruby class before its message in parentheses: `PG::ConnectionBad (...)`.
+EXCEPTION_RE = (
+    r"([A-Z][A-Za-z0-9_]*(?:::[A-Z][A-Za-z0-9_]*)*(?:Error|Exception))\b"
+    r"|([A-Z][A-Za-z0-9_]*(?:::[A-Z][A-Za-z0-9_]*)+) \("
+)
+FATAL_RE = r"\bFATAL\b"
+
+_CODES = pl.List(pl.Struct({"code": pl.String, "count": pl.Int64}))
+_SCHEMA = {
+    "app": pl.String,
+    "route": pl.String,
+    "start": pl.Datetime("us", "UTC"),
+    "end": pl.Datetime("us", "UTC"),
+    "minutes": pl.Float64,
+    "count": pl.Int64,
+    "share": pl.Float64,
+    "share_of_all": pl.Float64,
+    "codes": _CODES,
+    "statuses": pl.List(pl.Struct({"status": pl.Int32, "count": pl.Int64})),
+    "dynos": pl.List(pl.String),
+    "exceptions": pl.List(pl.Struct({"exception": pl.String, "count": pl.Int64})),
+    "source_file": pl.String,
+    "line_nos": pl.List(pl.Int64),
+}
+
+
+def failed_sql(alias: str = "r") -> str:
+    """SQL: a router request that failed on the app's side (5xx or H-code, not a client code)."""
+    a = alias
+    return (
+        f"(coalesce({a}.code, '') NOT IN {sql_list(CLIENT_CODES)} "
+        f"AND (coalesce({a}.status, 0) >= 500 OR coalesce({a}.code, '') LIKE 'H%'))"
+    )
+
+
+def request_errors(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    min_count: int = MIN_COUNT,
+    exception_seconds: int = EXCEPTION_SECONDS,
+    exclude_codes: tuple[str, ...] = EXCLUDE_CODES,
+) -> pl.DataFrame:
+    """One row per burst of failed requests (see the module doc).
+
+    Answers: which route (or the whole app) failed, from when to when, how many requests, with
+    which codes, and which exception did the app log for them?
+
+    Columns: app, route (null for the app-wide codes), start, end, minutes, count, share (of the
+    route's requests in the window; of all requests for route null), share_of_all (of all the
+    app's requests in the window), codes ({code, count}: the router code, else the status),
+    statuses ({status, count}), dynos, exceptions ({exception, count} of failed requests),
+    source_file, line_nos (the first 50 failed requests).
+    """
+    fail = failed_sql("r")
+    if exclude_codes:  # neither a failure nor a success here
+        fail = f"({fail} AND coalesce(r.code, '') NOT IN {sql_list(exclude_codes)})"
+    wide = f"coalesce(r.code, '') IN {sql_list(APP_DOWN_CODES)}"
+    skip = sql_list((*CLIENT_CODES, *exclude_codes))
+    ok = f"(NOT {failed_sql('r')} AND coalesce(r.code, '') NOT IN {skip})"
+    rows = query(
+        con,
+        f"""
+        WITH r AS (
+            SELECT r.app, r.route, r.ts, r.status, r.code, r.dyno, r.request_id,
+                   r.source_file, r.line_no, {fail} AS fail, {wide} AS wide,
+                   CAST({ok} AS INTEGER) AS ok
+            FROM requests r
+        ),
+        g AS (
+            SELECT *,
+                   sum(ok) OVER (PARTITION BY app, route ORDER BY ts, source_file, line_no
+                                 ROWS UNBOUNDED PRECEDING) AS route_grp,
+                   sum(ok) OVER (PARTITION BY app ORDER BY ts, source_file, line_no
+                                 ROWS UNBOUNDED PRECEDING) AS app_grp
+            FROM r
+        )
+        SELECT app, CASE WHEN wide THEN NULL ELSE route END AS route, wide,
+               CASE WHEN wide THEN app_grp ELSE route_grp END AS grp,
+               ts, status, code, dyno, request_id, source_file, line_no
+        FROM g WHERE fail
+        """,
+    )
+    if rows.is_empty():
+        return pl.DataFrame(schema=_SCHEMA)
+    key = ["app", "wide", "route", "grp"]
+    rows = rows.with_columns(
+        pl.struct(key).rank("dense").alias("burst"),
+        pl.coalesce("code", pl.col("status").cast(pl.String)).alias("_code"),
+    )
+    sizes = rows.group_by("burst").len()
+    keep = sizes.filter(pl.col("len") >= min_count)["burst"]
+    rows = rows.filter(pl.col("burst").is_in(keep.implode()))
+    if rows.is_empty():
+        return pl.DataFrame(schema=_SCHEMA)
+    bursts = (
+        rows.sort("ts", "line_no")
+        .group_by("burst")
+        .agg(
+            pl.col("app").first(),
+            pl.col("route").first(),
+            pl.col("wide").first(),
+            pl.col("ts").min().alias("start"),
+            pl.col("ts").max().alias("end"),
+            pl.len().cast(pl.Int64).alias("count"),
+            pl.col("dyno").filter(pl.col("dyno") != "").drop_nulls().unique().sort().alias("dynos"),
+            pl.col("source_file").first(),
+            pl.col("line_no").head(50).alias("line_nos"),
+        )
+    )
+    bursts = bursts.join(_counts(rows, "_code", "code"), on="burst", how="left")
+    bursts = bursts.join(_counts(rows, "status", "status"), on="burst", how="left")
+    bursts = bursts.join(_shares(con, bursts), on="burst", how="left")
+    bursts = bursts.join(_exceptions(con, rows, exception_seconds), on="burst", how="left")
+    bursts = bursts.with_columns(
+        ((pl.col("end") - pl.col("start")).dt.total_seconds(fractional=True) / 60).alias("minutes"),
+        pl.col("exceptions").fill_null([]),
+    )
+    return bursts.select(list(_SCHEMA)).cast(_SCHEMA).sort("start", "route", nulls_last=False)  # type: ignore[arg-type]
+
+
+def _counts(rows: pl.DataFrame, col: str, name: str) -> pl.DataFrame:
+    """Per burst: a list of {name, count}, most frequent first."""
+    c = (
+        rows.group_by("burst", col)
+        .len()
+        .sort("burst", "len", col, descending=[False, True, False])
+        .group_by("burst", maintain_order=True)
+        .agg(pl.struct(pl.col(col).alias(name), pl.col("len").cast(pl.Int64).alias("count")))
+    )
+    return c.rename({c.columns[1]: "statuses" if name == "status" else "codes"})
+
+
+def _shares(con: duckdb.DuckDBPyConnection, bursts: pl.DataFrame) -> pl.DataFrame:
+    """Per burst: failures / the route's requests, failures / all requests, in its window."""
+    w = bursts.select("burst", "app", "route", "wide", "start", "end", "count")
+    with registered(con, w) as name:
+        return query(
+            con,
+            f"""
+            SELECT w.burst,
+                   w.count / count(*) FILTER (WHERE w.wide OR r.route IS NOT DISTINCT FROM
+                                              w.route) AS share,
+                   w.count / count(*) AS share_of_all
+            FROM {name} w JOIN requests r
+              ON r.app IS NOT DISTINCT FROM w.app AND r.ts >= w.start AND r.ts <= w."end"
+            GROUP BY w.burst, w.count
+            """,
+        )
+
+
+def _exceptions(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, seconds: int) -> pl.DataFrame:
+    """Per burst: the exceptions the app logged for its failed requests, {exception, count}."""
+    f = rows.filter(pl.col("dyno").is_not_null() | pl.col("request_id").is_not_null()).select(
+        "burst", "app", "dyno", "ts", "request_id", "line_no", "source_file"
+    )
+    if f.is_empty():
+        return pl.DataFrame(
+            schema={"burst": rows.schema["burst"], "exceptions": _SCHEMA["exceptions"]}
+        )
+    with registered(con, f) as name:
+        return query(
+            con,
+            f"""
+            WITH x AS (
+                SELECT app, dyno, ts, request_id,
+                       coalesce(nullif(regexp_extract(message, '{EXCEPTION_RE}', 1), ''),
+                                nullif(regexp_extract(message, '{EXCEPTION_RE}', 2), ''),
+                                CASE WHEN regexp_matches(message, '{FATAL_RE}')
+                                     THEN 'FATAL' END) AS exception
+                FROM app_logs
+                WHERE regexp_matches(message, '{EXCEPTION_RE}|{FATAL_RE}')
+            ),
+            j AS (
+                SELECT DISTINCT f.burst, f.source_file, f.line_no, x.exception
+                FROM {name} f JOIN x ON x.app IS NOT DISTINCT FROM f.app AND (
+                    (f.request_id IS NOT NULL AND x.request_id = f.request_id)
+                    OR (x.request_id IS NULL AND x.dyno = f.dyno
+                        AND x.ts >= f.ts - INTERVAL {int(seconds)} SECOND
+                        AND x.ts <= f.ts + INTERVAL 1 SECOND))
+            )
+            SELECT burst, list({{'exception': exception, 'count': n}} ORDER BY n DESC, exception)
+                       AS exceptions
+            FROM (SELECT burst, exception, count(*) AS n FROM j GROUP BY ALL)
+            GROUP BY burst
+            """,
+        )

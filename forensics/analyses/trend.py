@@ -1,0 +1,291 @@
+"""Leak or warm-up: lifetimes that grow judged against each other by their age since boot.
+
+A cache that takes longer to fill than a dyno lives (a worker whose cache needs 6-10 h, on an
+app that deploys every 3-4 h) grows steadily in every lifetime and is still rising when the
+next deploy restarts it: seen alone, each lifetime looks like a leak. What tells them apart is
+the other lifetimes of the same process type. `judge_by_age` revisits every lifetime the shape
+classifier of `memory` called `leak` or `growing`, in release order per (app, process type):
+
+1. `step`: one rise between 30-minute blocks holds >= `step_share` of the growth and the rest
+   is under `min_growth` (one bloat request: a jump, then flat);
+2. no significant trend: Mann-Kendall on the minima of 30-minute blocks (each block holds three
+   10-minute window levels, so the autocorrelation of 20 s samples is gone; fewer for
+   lifetimes shorter than three hours, so that there are six blocks), one-sided
+   p >= `trend_p` -> `inconclusive`;
+3. against the lifetimes of earlier releases (the latest `MAX_REFS` not judged `leak`, boot
+   time known), at the same age since boot: `leak` when the Theil-Sen slope over the common
+   age range is at least `faster_ratio` x theirs and `min_slope` MB/h above;
+4. `leak` when it keeps growing (late-half slope >= `min_slope`) past the level where earlier
+   lifetimes levelled off (their late-half slope < `min_slope`), by more than
+   max(`min_growth`, 3 MAD of those levels); else, when 3 could compare, `warmup` (it grows
+   as the earlier releases did at that age);
+5. without a comparison (first release, unknown boot times, no overlap): its own shape. Shorter
+   than `min_shape_hours` of samples it is `inconclusive` (a warm-up with a time constant of
+   8 h is as straight as a leak over 4 h; one of 11 h bends below `linear_ratio` within
+   5 h); else `leak` when the late-half slope is at least
+   `linear_ratio` x the early-half slope (linear or accelerating), `warmup` when it bends.
+
+A `plateau` (it bends) that still rises by `min_slope` MB/h in its late half is checked by
+rules 3 and 4 too: a warm-up with a leak on top bends like a cache but grows faster than the
+earlier releases, or past their level.
+
+`judgement` says which rule decided, `settle` (for `inconclusive`) what data would decide it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+BLOCK_WINDOWS = 3
+# Earlier lifetimes compared with (the latest ones): bounds the work on apps with thousands of
+# lifetimes, and the recent releases are the comparison that matters.
+MAX_REFS = 40
+JUDGED = ("leak", "growing")
+
+
+def sen_slope(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Theil-Sen slope (median of pairwise slopes) of y over x; None with < 2 distinct x."""
+    if len(x) < 2:
+        return None
+    i, j = np.triu_indices(len(x), 1)
+    dx = x[j] - x[i]
+    ok = dx > 0
+    if not ok.any():
+        return None
+    return float(np.median((y[j] - y[i])[ok] / dx[ok]))
+
+
+def mann_kendall_p(y: np.ndarray) -> float:
+    """One-sided Mann-Kendall p-value that y increases (normal approximation, tie-free
+    variance, continuity correction); 1.0 for fewer than 3 values."""
+    n = len(y)
+    if n < 3:
+        return 1.0
+    i, j = np.triu_indices(n, 1)
+    s = float(np.sign(y[j] - y[i]).sum())
+    var = n * (n - 1) * (2 * n + 5) / 18
+    z = (s - 1) / math.sqrt(var) if s > 0 else 0.0
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _blocks(t: np.ndarray, lvl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minima of consecutive groups of BLOCK_WINDOWS window levels (and their mean times);
+    fewer per block for short lifetimes, so that there are six blocks when there can be."""
+    size = max(1, min(BLOCK_WINDOWS, len(lvl) // 6))
+    k = len(lvl) // size
+    if k == 0:
+        return t[:0], lvl[:0]
+    tt = t[: k * size].reshape(k, size).mean(axis=1)
+    ll = lvl[: k * size].reshape(k, size).min(axis=1)
+    return tt, ll
+
+
+def _halves(t: np.ndarray, lvl: np.ndarray) -> tuple[float | None, float | None]:
+    """Theil-Sen slopes of the first and second half of the time span."""
+    if len(t) < 4:
+        return None, None
+    mid = (t[0] + t[-1]) / 2
+    a, b = t <= mid, t >= mid
+    return sen_slope(t[a], lvl[a]), sen_slope(t[b], lvl[b])
+
+
+class _Life:
+    """One lifetime's window levels (hours since epoch, MB) and what is derived from them."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.cls: str = row["classification"]
+        self.t = np.asarray(row["w_t"] or [], dtype=float) / 3600
+        self.lvl = np.asarray(row["w_lvl"] or [], dtype=float)
+        boot = row["boot_s"]
+        self.age = self.t - boot / 3600 if boot is not None else None
+        self.span = float(self.t[-1] - self.t[0]) if len(self.t) > 1 else 0.0
+        _, bl = _blocks(self.t, self.lvl)
+        self.blocks = bl
+        self.trend_p = mann_kendall_p(bl)
+        self.early, self.late = _halves(self.t, self.lvl)
+        self.last = float(np.median(self.lvl[-3:])) if len(self.lvl) else None
+
+    def slope_between(self, lo: float, hi: float) -> tuple[float | None, float]:
+        """Theil-Sen slope over ages [lo, hi] and the hours of that range it covers."""
+        if self.age is None:
+            return None, 0.0
+        m = (self.age >= lo) & (self.age <= hi)
+        if m.sum() < 4:
+            return None, 0.0
+        a = self.age[m]
+        return sen_slope(a, self.lvl[m]), float(a[-1] - a[0])
+
+
+def _version(release: str | None) -> float:
+    if release and release[1:].isdigit():
+        return float(release[1:])
+    return math.inf
+
+
+def judge_by_age(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
+    """Re-judge `leak` / `growing` lifetimes by their age against earlier releases (module doc).
+
+    Needs the columns app, process_type, release, classification, w_t (window mean times, epoch
+    seconds), w_lvl (window levels, MB) and boot_s (epoch seconds of the boot, null when it
+    started before the log). Adds age_start_h, age_end_h, trend_p, late_slope_mb_h,
+    ref_slope_mb_h, judgement and settle; replaces classification.
+    """
+    rows = df.select(
+        "app", "process_type", "release", "classification", "w_t", "w_lvl", "boot_s"
+    ).to_dicts()
+    lives = [_Life(r) for r in rows]
+    n = len(rows)
+    cls = [lv.cls for lv in lives]
+    ref_slope: list[float | None] = [None] * n
+    why: list[str | None] = [None] * n
+    settle: list[str | None] = [None] * n
+    groups: dict[tuple[Any, Any], list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((r["app"] or "", r["process_type"]), []).append(i)
+    for idx in groups.values():
+        by_rel: dict[Any, list[int]] = {}
+        for i in idx:
+            by_rel.setdefault(rows[i]["release"], []).append(i)
+        refs: list[int] = []  # lifetimes of earlier releases not judged leak
+        for rel in sorted(by_rel, key=_version):
+            for i in by_rel[rel]:
+                recent = refs[-MAX_REFS:]
+                if cls[i] in JUDGED:
+                    cls[i], why[i], settle[i], ref_slope[i] = _judge(lives[i], recent, lives, o)
+                elif cls[i] == "plateau" and (lives[i].late or 0.0) >= o["min_slope"] and refs:
+                    # a warm-up with a leak on top bends like a cache but keeps rising: only
+                    # the earlier releases can tell (rules 3 and 4); else it stays a plateau
+                    got = _judge(lives[i], recent, lives, o)
+                    if got[0] in JUDGED:
+                        cls[i], why[i], settle[i], ref_slope[i] = got
+            refs += [i for i in by_rel[rel] if cls[i] not in ("leak", "insufficient")]
+    return df.with_columns(
+        pl.Series("classification", cls, dtype=pl.String),
+        pl.Series("age_start_h", [_age(lv, 0) for lv in lives], dtype=pl.Float64),
+        pl.Series("age_end_h", [_age(lv, -1) for lv in lives], dtype=pl.Float64),
+        pl.Series(
+            "trend_p",
+            [lv.trend_p if len(lv.blocks) >= 3 else None for lv in lives],
+            dtype=pl.Float64,
+        ),
+        pl.Series("late_slope_mb_h", [lv.late for lv in lives], dtype=pl.Float64),
+        pl.Series("ref_slope_mb_h", ref_slope, dtype=pl.Float64),
+        pl.Series("judgement", why, dtype=pl.String),
+        pl.Series("settle", settle, dtype=pl.String),
+    )
+
+
+def _age(lv: _Life, k: int) -> float | None:
+    return float(lv.age[k]) if lv.age is not None and len(lv.age) else None
+
+
+def _judge(
+    lv: _Life, refs: list[int], lives: list[_Life], o: dict[str, float]
+) -> tuple[str, str, str | None, float | None]:
+    """(class, judgement, settle, reference slope) of one growing lifetime."""
+    min_slope, min_growth = o["min_slope"], o["min_growth"]
+    long_enough = lv.span >= o["min_leak_hours"]
+    leak = "leak" if long_enough else "growing"
+    bl = lv.blocks
+    if len(bl) >= 3:
+        rises = np.diff(bl)
+        total = float(bl[-1] - bl[0])
+        top = float(rises.max())
+        if total > 0 and top >= o["step_share"] * total and total - top < min_growth:
+            return "step", f"one rise of {top:.0f} MB holds the growth, flat around it", None, None
+    if lv.trend_p >= o["trend_p"]:
+        return (
+            "inconclusive",
+            f"no significant trend (Mann-Kendall p = {lv.trend_p:.2g})",
+            f"a lifetime longer than {o['min_shape_hours']:g} h",
+            None,
+        )
+    late = lv.late if lv.late is not None else 0.0
+    same_age = _same_age(lv, refs, lives, o)
+    if same_age is not None:  # 3: faster than earlier releases at the same age
+        own, ref, lo, hi = same_age
+        if own >= ref + min_slope and own >= o["faster_ratio"] * max(ref, 0.0):
+            return (
+                leak,
+                f"{own:.1f} MB/h at ages {lo:.1f}-{hi:.1f} h, earlier releases "
+                f"{ref:.1f} MB/h at the same age",
+                None,
+                ref,
+            )
+    # 4: still growing past where earlier lifetimes levelled off
+    flat = [
+        lives[j].last
+        for j in refs
+        if lives[j].late is not None
+        and lives[j].late < min_slope
+        and lives[j].span >= o["min_compare_hours"]
+        and lives[j].last is not None
+    ]
+    if flat and lv.last is not None and late >= min_slope:
+        lvl = np.asarray(flat, dtype=float)
+        top = float(np.median(lvl))
+        margin = max(min_growth, 3 * float(np.median(np.abs(lvl - top))))
+        if lv.last > top + margin:
+            return (
+                leak,
+                f"still growing {late:.1f} MB/h at {lv.last:.0f} MB, past the "
+                f"{top:.0f} MB where earlier releases levelled off",
+                None,
+                same_age[1] if same_age else None,
+            )
+    if same_age is not None:  # 3: grows as earlier releases did at that age
+        own, ref, lo, hi = same_age
+        return (
+            "warmup",
+            f"{own:.1f} MB/h at ages {lo:.1f}-{hi:.1f} h, as earlier releases "
+            f"({ref:.1f} MB/h at the same age)",
+            None,
+            ref,
+        )
+    # 5: its own shape
+    if lv.span < o["min_shape_hours"]:
+        return (
+            "inconclusive",
+            f"grows {late:.1f} MB/h over {lv.span:.1f} h: too short to tell a leak from a "
+            f"cache still filling, and no earlier release's lifetime at the same age",
+            f"a lifetime longer than {o['min_shape_hours']:g} h",
+            None,
+        )
+    early = lv.early if lv.early is not None else 0.0
+    if early > 0 and late >= o["linear_ratio"] * early:
+        return leak, f"grows {early:.1f} then {late:.1f} MB/h over {lv.span:.1f} h", None, None
+    return (
+        "warmup",
+        f"slows from {early:.1f} to {late:.1f} MB/h over {lv.span:.1f} h (a cache filling up)",
+        None,
+        None,
+    )
+
+
+def _same_age(
+    lv: _Life, refs: list[int], lives: list[_Life], o: dict[str, float]
+) -> tuple[float, float, float, float] | None:
+    """(own slope, median slope of earlier releases' lifetimes, lo, hi) over the ages
+    [lo, hi] both cover (at least `min_compare_hours`); None without such lifetimes."""
+    if lv.age is None or len(lv.age) < 4:
+        return None
+    aged = [lives[j] for j in refs if lives[j].age is not None and len(lives[j].age) >= 4]
+    if not aged:
+        return None
+    lo = float(lv.age[0])
+    hi = min(float(lv.age[-1]), max(float(r.age[-1]) for r in aged))  # type: ignore[index]
+    if hi - lo < o["min_compare_hours"]:
+        return None
+    own, _ = lv.slope_between(lo, hi)
+    theirs = [
+        s
+        for s, cover in (r.slope_between(lo, hi) for r in aged)
+        if s is not None and cover >= 0.5 * (hi - lo)
+    ]
+    if own is None or not theirs:
+        return None
+    return own, float(np.median(theirs)), lo, hi

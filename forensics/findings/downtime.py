@@ -1,0 +1,167 @@
+"""Findings of `forensics.analyses.downtime`: one `downtime` per dyno window, and one per
+process type while none of its dynos was up.
+
+Severity by what was lost: web with no dyno up is critical from `critical_web_minutes` down or
+`critical_failed_requests` failed requests; a worker type with no dyno up, and any dyno with
+its siblings up, is critical / warning from `worker_minutes` down (critical for a whole type,
+warning for one dyno); shorter windows are warnings for web and info for the rest. A window
+shorter than `min_minutes` with no failed request (a crash the platform restarted at once) is
+info.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from forensics.analyses.crash_reasons import crash_reasons, reason_for
+from forensics.analyses.downtime import downtime
+from forensics.findings import Finding, Source, line_sources
+from forensics.findings.reasons import attach_reason, reason_sources, with_reason
+
+
+def findings(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    min_minutes: float = 1.0,
+    critical_web_minutes: float = 2.0,
+    critical_failed_requests: int = 10,
+    worker_minutes: float = 10.0,
+    lifetimes: pl.DataFrame | None = None,
+) -> list[Finding]:
+    """`downtime` findings (see the module doc for severity), each with the app's own reason
+    for the crashes inside its window when the log has one (`evidence.reason`)."""
+    out = []
+    windows = downtime(con)
+    reasons = crash_reasons(con, lifetimes=lifetimes) if windows.height else None
+    for r in windows.iter_rows(named=True):
+        sev = _severity(
+            r,
+            min_minutes=min_minutes,
+            critical_web_minutes=critical_web_minutes,
+            critical_failed_requests=critical_failed_requests,
+            worker_minutes=worker_minutes,
+        )
+        out.append(_finding(r, sev, _reason(reasons, r)))
+    return out
+
+
+def _reason(reasons: pl.DataFrame | None, r: dict[str, Any]) -> dict[str, Any] | None:
+    """The reason of the crashes in a window: its dyno's, or for a process-type row the first
+    of its dynos that has one."""
+    if reasons is None or reasons.is_empty():
+        return None
+    for dyno in [r["dyno"]] if r["dyno"] else list(r["dynos"] or []):
+        found = reason_for(reasons, app=r["app"], dyno=dyno, start=r["start"], end=r["end"])
+        if found:
+            return found
+    return None
+
+
+def _severity(r: dict[str, Any], **t: float) -> str:
+    minutes, failed = r["minutes"], r["failed_requests"] or 0
+    whole = r["dyno"] is None
+    if r["process_type"] == "web":
+        if whole and (
+            minutes >= t["critical_web_minutes"] or failed >= t["critical_failed_requests"]
+        ):
+            return "critical"
+        if minutes >= t["min_minutes"] or failed:
+            return "warning"
+        return "info"
+    if minutes >= t["worker_minutes"]:
+        return "critical" if whole else "warning"
+    return "info"
+
+
+def _hm(ts: Any, ref: Any) -> str:
+    """`14:02`, or with the date when it differs from `ref`'s."""
+    return f"{ts:%H:%M}" if ts.date() == ref.date() else f"{ts:%Y-%m-%d %H:%M}"
+
+
+def _duration(minutes: float) -> str:
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
+
+
+def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) -> Finding:
+    what = r["dyno"] or r["process_type"]
+    none_up = "" if r["dyno"] else f"no {r['process_type']} dyno up"
+    start, end = r["start"], r["end"]
+    since = " (down when the log starts)" if r["started_before_log"] else ""
+    span = f"{start:%Y-%m-%d %H:%M}-{_hm(end, start)} UTC"
+    n = r["restart_attempts"]
+    rels = list(r["failed_releases"] or [])
+    tries = f"{n} failed restart{'s' if n != 1 else ''}" if n else ""
+    if len(rels) > 1:
+        tries = f"{tries} on {len(rels)} failing releases ({', '.join(rels)})"
+    detail = ", ".join(x for x in (none_up, tries) if x)
+    detail = f": {detail}" if detail else ""
+    if r["ongoing"]:
+        tail = "; it was still down when the log ends"
+    elif r["ended_by"] == "platform":
+        tail = "; the platform's own restart brought it back"
+    elif r["ended_by"] == "stop":
+        tail = "; it was then taken down on purpose"
+    elif r["ended_by"] is None:
+        tail = "; it ended when another dyno of the type came up"
+    else:
+        via = {"release": "release", "restart": "restart", "scale": "scaling"}[r["ended_by"]]
+        rel = f" ({r['ended_by_release']})" if r["ended_by_release"] and via == "release" else ""
+        tail = f"; {r['ended_by_release']} brought it back" if rel else f"; a {via} brought it back"
+    users = ""
+    failed = r["failed_requests"]
+    if failed:
+        codes = ", ".join(c["code"] for c in (r["failed_codes"] or [])[:3])
+        users = (
+            f"; {failed:,} request{'s' if failed != 1 else ''} failed "
+            f"({100 * (r['failed_share'] or 0):.0f} %, {codes})"
+        )
+    summary = f"{what} was down {_duration(r['minutes'])} ({span}){since}{detail}{users}{tail}."
+    summary = with_reason(summary, reason)
+    ended = (
+        None if r["ended_by"] is None else {"kind": r["ended_by"], "release": r["ended_by_release"]}
+    )
+    return Finding(
+        kind="downtime",
+        severity=severity,  # type: ignore[arg-type]
+        summary=summary,
+        app=r["app"],
+        dyno=r["dyno"],
+        process_type=r["process_type"],
+        release=r["release"],
+        start=start,
+        end=end,
+        evidence=attach_reason(
+            {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "ongoing": bool(r["ongoing"]),
+                "minutes": round(r["minutes"], 1),
+                "ended_by": ended,
+                "restart_attempts": int(r["restart_attempts"]),
+                "failed_releases": rels,
+                "failed_requests": int(failed or 0),
+                "failed_share": round(float(r["failed_share"] or 0.0), 3),
+                "failed_codes": list(r["failed_codes"] or []),
+                "opened_by": r["opened_by"],
+                "started_before_log": bool(r["started_before_log"]),
+                "dynos": list(r["dynos"] or []),
+            },
+            reason,
+        ),
+        sources=_sources(r) + reason_sources(reason),
+        score=float(r["minutes"]) + float(failed or 0) / 10,
+    )
+
+
+def _sources(r: dict[str, Any]) -> list[Source]:
+    lines = r["line_nos"] or [x for x in (r["line_no"], r["end_line_no"]) if x is not None]
+    if not lines or r["source_file"] is None:
+        return []
+    return line_sources(pl.DataFrame({"source_file": r["source_file"], "line_no": lines}))

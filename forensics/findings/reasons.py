@@ -1,0 +1,41 @@
+"""The app's own reason for a crash (`forensics.analyses.crash_reasons`) as finding text,
+evidence and sources: shared by every crash-related finding (crash, crash_loop, boot_timeout,
+downtime)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from forensics.analyses.crash_reasons import block_sources
+from forensics.findings import Source
+
+
+def with_reason(summary: str, reason: dict[str, Any] | None) -> str:
+    """`summary` ending with the app's own reason: `...: KeyError: 'X' (app/config.py:12).`"""
+    if not reason:
+        return summary
+    where = f" ({reason['location']})" if reason.get("location") else ""
+    share = ""
+    if reason.get("of_crashes", 0) > reason.get("crashes", 0):
+        share = f" in {reason['crashes']} of {reason['of_crashes']} crashes"
+    also = "; ".join(f"{o['text']} ({o['crashes']})" for o in reason.get("others", [])[:2])
+    also = f"; also {also}" if also else ""
+    return f"{summary.rstrip('.')}: {reason['text']}{where}{share}{also}."
+
+
+def reason_sources(reason: dict[str, Any] | None, rows: pl.DataFrame | None = None) -> list[Source]:
+    """The input lines of a reason's error block, or of every crash's block among `rows`."""
+    if rows is not None and "reason_sources" in rows.columns:
+        items = block_sources(rows)
+    else:
+        items = (reason or {}).get("sources", [])
+    return [Source(s["file"], int(s["first_line"]), int(s["last_line"])) for s in items]
+
+
+def attach_reason(evidence: dict[str, Any], reason: dict[str, Any] | None) -> dict[str, Any]:
+    """`evidence` with `reason` under its key when there is one."""
+    if reason:
+        evidence["reason"] = reason
+    return evidence

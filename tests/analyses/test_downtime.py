@@ -1,0 +1,412 @@
+"""Downtime windows: hand-written logs of each shape (and what is not downtime), and the real
+exports that show an outage, checked against what a person reading the raw log would say."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relative import)
+    by_kind,
+    ingest_lines,
+    real_dataset_fixture,  # noqa: F401 (fixture `b_real`)
+    utc,
+)
+
+from forensics.analyses.downtime import downtime
+from forensics.findings import collect_findings
+from forensics.findings.downtime import findings
+from forensics.store.views import open_dataset
+
+DAY = "2024-05-20"
+
+
+def h(ts: str, dyno: str, msg: str) -> str:
+    """A platform line at `ts` (HH:MM:SS on DAY)."""
+    src = "app[api]" if dyno == "api" else f"heroku[{dyno}]"
+    return f"{DAY}T{ts}.000000+00:00 {src}: {msg}"
+
+
+def req(t: datetime, path: str, *, dyno: str = "web.1", status: int = 200, code: str = "") -> str:
+    head = "at=info" if not code else f'at=error code={code} desc="App crashed"'
+    d = "" if code in ("H10", "H14", "H20") else dyno
+    return (
+        f'{t:%Y-%m-%dT%H:%M:%S}.000000+00:00 heroku[router]: {head} method=GET path="{path}" '
+        f'host=x.herokuapp.com request_id=r{t:%H%M%S}{path.strip("/")} fwd="1.2.3.4" dyno={d} '
+        f"connect=1ms service=5ms status={status} bytes=10 protocol=https"
+    )
+
+
+def at(ts: str) -> datetime:
+    return utc(f"{DAY}T{ts}Z")
+
+
+def lines(*parts: str | list[str]) -> str:
+    out: list[str] = []
+    for p in parts:
+        out += p if isinstance(p, list) else [p]
+    return "\n".join(out)
+
+
+def rows(df):
+    return df.select("dyno", "process_type", "start", "end", "ongoing", "ended_by").rows()
+
+
+# A sidekiq worker dies in the morning; the platform retries it (crashed again), then waits its
+# cool-off; a deploy in the afternoon brings it back.
+WORKER = lines(
+    h("08:00:00", "api", "Release v7 created by user a@b.c"),
+    h("08:00:05", "worker.1", "State changed from starting to up"),
+    h("09:00:00", "worker.1", "Process exited with status 1"),
+    h("09:00:00", "worker.1", "State changed from up to crashed"),
+    h("09:00:01", "worker.1", "State changed from crashed to starting"),
+    h("09:00:04", "worker.1", "Starting process with command `bundle exec sidekiq`"),
+    h("09:00:09", "worker.1", "Process exited with status 1"),
+    h("09:00:09", "worker.1", "State changed from starting to crashed"),
+    h("09:20:09", "worker.1", "State changed from crashed to starting"),
+    h("09:20:12", "worker.1", "Starting process with command `bundle exec sidekiq`"),
+    h("09:20:13", "worker.1", "State changed from starting to up"),
+    h("09:20:15", "worker.1", "Process exited with status 1"),
+    h("09:20:15", "worker.1", "State changed from up to crashed"),
+    h("14:30:00", "api", "Deploy 1a2b3c4d by user a@b.c"),
+    h("14:30:00", "api", "Release v8 created by user a@b.c"),
+    h("14:30:02", "worker.1", "State changed from crashed to starting"),
+    h("14:30:06", "worker.1", "Starting process with command `bundle exec sidekiq`"),
+    h("14:30:10", "worker.1", "State changed from starting to up"),
+    h("16:00:00", "worker.1", "Process running mem=200M(40.0%)"),
+)
+
+
+def test_worker_down_until_a_deploy(tmp_path) -> None:
+    con, _ = ingest_lines(tmp_path, WORKER)
+    d = downtime(con)
+    assert rows(d) == [
+        ("worker.1", "worker", at("09:00:00"), at("14:30:10"), False, "release"),
+        (None, "worker", at("09:00:00"), at("14:30:10"), False, "release"),
+    ]
+    r = d.row(0, named=True)
+    # crashed again at 09:00:09; up at 09:20:13 but crashed 2 s later: two failed boots
+    assert (r["restart_attempts"], r["release"], r["ended_by_release"]) == (2, "v7", "v8")
+    assert (r["line_no"], r["end_line_no"]) == (4, 18)
+    assert r["minutes"] == pytest.approx(330 + 10 / 60)
+    assert r["requests"] is None  # not web
+    (dyno, ptype) = findings(con)
+    assert (dyno.dyno, dyno.severity, ptype.process_type, ptype.severity) == (
+        "worker.1",
+        "warning",
+        "worker",
+        "critical",
+    )
+    assert ptype.dyno is None and ptype.evidence["dynos"] == ["worker.1"]
+    ev = dyno.evidence
+    assert ev["ended_by"] == {"kind": "release", "release": "v8"}
+    assert (ev["ongoing"], ev["minutes"], ev["restart_attempts"]) == (False, 330.2, 2)
+    assert "v8" in dyno.summary and "2 failed restarts" in dyno.summary
+
+
+def test_worker_down_to_the_end_is_ongoing(tmp_path) -> None:
+    text = "\n".join(WORKER.splitlines()[:13]) + "\n" + h("16:00:00", "api", "Set FOO config vars")
+    con, _ = ingest_lines(tmp_path, text)
+    d = downtime(con)
+    assert rows(d) == [
+        ("worker.1", "worker", at("09:00:00"), at("16:00:00"), True, None),
+        (None, "worker", at("09:00:00"), at("16:00:00"), True, None),
+    ]
+    assert d["ended_by_release"].to_list() == [None, None]
+    (f, _) = findings(con)
+    assert f.evidence["ongoing"] is True and f.evidence["ended_by"] is None
+    assert "still down when the log ends" in f.summary
+
+
+def _web_outage() -> str:
+    """The only web dyno stops for a deploy (v42), crashes booting it, v43 and v44 crash too,
+    v45 comes up and holds; every request meanwhile is an H10."""
+    out = [
+        h("13:00:00", "api", "Release v41 created by user a@b.c"),
+        h("13:00:05", "web.1", "State changed from starting to up"),
+        req(at("13:59:00"), "/"),
+        h("14:00:00", "api", "Deploy aaaa1111 by user a@b.c"),
+        h("14:00:00", "api", "Release v42 created by user a@b.c"),
+        h("14:00:02", "web.1", "Restarting"),
+        h("14:00:02", "web.1", "State changed from up to starting"),
+        h("14:00:03", "web.1", "Stopping all processes with SIGTERM"),
+        h("14:00:04", "web.1", "Process exited with status 143"),
+        h("14:00:06", "web.1", "Starting process with command `bundle exec puma`"),
+        h("14:00:09", "web.1", "Process exited with status 1"),
+        h("14:00:09", "web.1", "State changed from starting to crashed"),
+    ]
+    t = at("14:00:30")
+    while t < at("14:49:00"):
+        out.append(req(t, "/", status=503, code="H10"))
+        t += timedelta(seconds=30)
+    for ts, v in (("14:15:00", "v43"), ("14:30:00", "v44")):
+        hh, mm, _ = ts.split(":")
+        out += [
+            h(ts, "api", f"Release {v} created by user a@b.c"),
+            h(f"{hh}:{mm}:05", "web.1", "State changed from crashed to starting"),
+            h(f"{hh}:{mm}:08", "web.1", "Starting process with command `bundle exec puma`"),
+            h(f"{hh}:{mm}:10", "web.1", "State changed from starting to up"),
+            h(f"{hh}:{mm}:12", "web.1", "Process exited with status 1"),
+            h(f"{hh}:{mm}:12", "web.1", "State changed from up to crashed"),
+        ]
+    out += [
+        h("14:49:00", "api", "Release v45 created by user a@b.c"),
+        h("14:49:02", "web.1", "State changed from crashed to starting"),
+        h("14:49:05", "web.1", "Starting process with command `bundle exec puma`"),
+        h("14:49:10", "web.1", "State changed from starting to up"),
+        req(at("14:50:00"), "/"),
+        req(at("15:30:00"), "/"),
+    ]
+    return "\n".join(sorted(out, key=lambda x: x[:26]))
+
+
+def test_web_down_across_failing_releases(tmp_path) -> None:
+    con, _ = ingest_lines(tmp_path, _web_outage())
+    d = downtime(con)
+    assert rows(d) == [
+        ("web.1", "web", at("14:00:02"), at("14:49:10"), False, "release"),
+        (None, "web", at("14:00:02"), at("14:49:10"), False, "release"),
+    ]
+    r = d.row(1, named=True)
+    # the v42 boot, then v43's and v44's (up, crashed 2 s later)
+    assert (r["restart_attempts"], r["release"], r["ended_by_release"]) == (3, "v42", "v45")
+    assert (r["failed_requests"], r["requests"]) == (97, 97)
+    assert r["failed_share"] == 1.0
+    assert r["failed_codes"] == [{"code": "H10", "count": 97}]
+    web = [f for f in findings(con) if f.dyno is None]
+    (f,) = web
+    assert f.severity == "critical"
+    assert f.evidence["failed_requests"] == 97 and f.evidence["failed_share"] == 1.0
+    assert f.evidence["failed_releases"] == ["v42", "v43", "v44"]
+    assert f.evidence["ended_by"] == {"kind": "release", "release": "v45"}
+    assert f.summary == (
+        "web was down 49 min (2024-05-20 14:00-14:49 UTC): no web dyno up, 3 failed restarts "
+        "on 3 failing releases (v42, v43, v44); 97 requests failed (100 %, H10); v45 brought it "
+        "back."
+    )
+
+
+IDLING = lines(
+    h("10:00:00", "web.1", "State changed from starting to up"),
+    h("11:00:00", "web.1", "Idling"),
+    h("11:00:00", "web.1", "State changed from up to down"),
+    h("11:00:02", "web.1", "Stopping all processes with SIGTERM"),
+    h("11:00:03", "web.1", "Process exited with status 143"),
+    h("13:00:00", "web.1", "Unidling"),
+    h("13:00:00", "web.1", "State changed from down to starting"),
+    h("13:00:04", "web.1", "Starting process with command `npm start`"),
+    h("13:00:07", "web.1", "State changed from starting to up"),
+)
+
+
+def test_idling_is_not_downtime(tmp_path) -> None:
+    con, _ = ingest_lines(tmp_path, IDLING)
+    assert downtime(con).is_empty()
+    assert findings(con) == []
+
+
+def test_scaling_to_zero_is_not_downtime(tmp_path) -> None:
+    text = lines(
+        h("10:00:00", "web.1", "State changed from starting to up"),
+        h("10:00:00", "worker.1", "State changed from starting to up"),
+        h("11:00:00", "api", "Scaled to web@0:Basic worker@0:Basic by user a@b.c"),
+        h("11:00:01", "web.1", "State changed from up to down"),
+        h("11:00:01", "worker.1", "State changed from up to down"),
+        h("11:00:02", "web.1", "Stopping all processes with SIGTERM"),
+        h("11:00:03", "web.1", "Process exited with status 143"),
+        h("15:00:00", "api", "Scaled to web@1:Basic by user a@b.c"),
+        h("15:00:02", "web.1", "State changed from down to starting"),
+        h("15:00:05", "web.1", "Starting process with command `npm start`"),
+        h("15:00:09", "web.1", "State changed from starting to up"),
+        h("16:00:00", "api", "Set FOO config vars by user a@b.c"),
+    )
+    con, _ = ingest_lines(tmp_path, text)
+    assert downtime(con).is_empty()
+
+
+def test_normal_restart_is_not_downtime(tmp_path) -> None:
+    text = lines(
+        h("10:00:00", "web.1", "State changed from starting to up"),
+        h("11:00:00", "web.1", "Restarting"),
+        h("11:00:00", "web.1", "State changed from up to starting"),
+        h("11:00:01", "web.1", "Stopping all processes with SIGTERM"),
+        h("11:00:02", "web.1", "Process exited with status 143"),
+        h("11:00:05", "web.1", "Starting process with command `npm start`"),
+        h("11:00:40", "web.1", "State changed from starting to up"),
+        h("12:00:00", "web.1", "Cycling"),
+        h("12:00:00", "web.1", "State changed from up to starting"),
+        h("12:00:09", "web.1", "State changed from starting to up"),
+    )
+    con, _ = ingest_lines(tmp_path, text)
+    assert downtime(con).is_empty()
+    # the same restart taking 5 minutes to come up is downtime, ended by the restart
+    slow = text.replace("11:00:40", "11:05:00")
+    con, _ = ingest_lines(tmp_path, slow, name="slow.log")
+    assert rows(downtime(con))[0] == (
+        "web.1", "web", at("11:00:00"), at("11:05:00"), False, "restart",
+    )  # fmt: skip
+
+
+def test_platform_restart_that_holds_is_a_short_window(tmp_path) -> None:
+    text = lines(
+        h("10:00:00", "web.1", "State changed from starting to up"),
+        h("10:00:00", "web.2", "State changed from starting to up"),
+        h("11:00:00", "web.1", "Process exited with status 1"),
+        h("11:00:00", "web.1", "State changed from up to crashed"),
+        h("11:00:01", "web.1", "State changed from crashed to starting"),
+        h("11:00:05", "web.1", "Starting process with command `npm start`"),
+        h("11:00:09", "web.1", "State changed from starting to up"),
+        h("12:00:00", "web.1", "Process running mem=200M(40.0%)"),
+    )
+    con, _ = ingest_lines(tmp_path, text)
+    d = downtime(con)
+    # web.2 stayed up: a window of web.1 only, no process-type row
+    assert rows(d) == [("web.1", "web", at("11:00:00"), at("11:00:09"), False, "platform")]
+    assert d["restart_attempts"].to_list() == [0]
+    (f,) = findings(con)
+    assert f.severity == "info" and f.evidence["ended_by"] == {"kind": "platform", "release": None}
+
+
+def test_a_served_request_ends_a_window_whose_up_line_is_missing(tmp_path) -> None:
+    text = lines(
+        h("10:00:00", "web.1", "State changed from starting to up"),
+        h("11:00:00", "web.1", "State changed from up to crashed"),
+        req(at("11:00:30"), "/", code="H10", status=503),
+        h("11:00:40", "api", "Release v9 created by user a@b.c"),
+        h("11:00:42", "web.1", "State changed from crashed to starting"),
+        req(at("11:01:00"), "/"),  # served by web.1: it was up, the `up` line is not in the log
+        req(at("12:00:00"), "/"),
+    )
+    con, _ = ingest_lines(tmp_path, text)
+    d = downtime(con)
+    assert rows(d) == [
+        ("web.1", "web", at("11:00:00"), at("11:01:00"), False, "release"),
+        (None, "web", at("11:00:00"), at("11:01:00"), False, "release"),
+    ]
+    assert d["end_inferred"].to_list() == [True, True]
+    assert d["end_line_no"].to_list() == [6, 6]
+    assert d["failed_requests"].to_list() == [1, 1]
+
+
+def test_crashed_dyno_scaled_away_closes_its_window(tmp_path) -> None:
+    text = lines(
+        h("10:00:00", "worker.1", "State changed from starting to up"),
+        h("11:00:00", "worker.1", "State changed from up to crashed"),
+        h("11:30:00", "api", "Scaled to worker@0:Basic by user a@b.c"),
+        h("11:30:01", "worker.1", "State changed from crashed to down"),
+        h("15:00:00", "api", "Set FOO config vars by user a@b.c"),
+    )
+    con, _ = ingest_lines(tmp_path, text)
+    assert rows(downtime(con))[0] == (
+        "worker.1", "worker", at("11:00:00"), at("11:30:01"), False, "stop",
+    )  # fmt: skip
+
+
+def test_type_window_ended_by_a_scaled_up_sibling(tmp_path) -> None:
+    # worker.1 crashes and stays down; scaling to worker@2 starts worker.2, which comes up:
+    # the worker type was down from the crash to then, worker.1 to the end
+    text = lines(
+        h("10:00:00", "worker.1", "State changed from starting to up"),
+        h("11:00:00", "worker.1", "State changed from up to crashed"),
+        h("11:00:02", "worker.1", "State changed from crashed to starting"),
+        h("11:00:05", "worker.1", "State changed from starting to crashed"),
+        h("12:00:00", "api", "Scaled to worker@2:Standard-1X by user a@b.c"),
+        h("12:00:03", "worker.2", "Starting process with command `sidekiq`"),
+        h("12:00:06", "worker.2", "State changed from starting to up"),
+        h("15:00:00", "worker.2", "Process running mem=100M(20.0%)"),
+    )
+    con, _ = ingest_lines(tmp_path, text)
+    d = downtime(con)
+    assert rows(d) == [
+        ("worker.1", "worker", at("11:00:00"), at("15:00:00"), True, None),
+        (None, "worker", at("11:00:00"), at("12:00:06"), False, "scale"),
+    ]
+    assert d["restart_attempts"].to_list() == [1, 1]
+    ptype = next(f for f in findings(con) if f.dyno is None)
+    assert ptype.severity == "critical" and ptype.summary.endswith("a scaling brought it back.")
+
+
+def test_downtime_is_collected(tmp_path) -> None:
+    con, _ = ingest_lines(tmp_path, WORKER)
+    kinds = [f.kind for f in collect_findings(con)]
+    assert kinds.count("downtime") == 2 and "worker_down" not in kinds
+
+
+# ----- real exports ----------------------------------------------------------------------------
+
+
+def test_real_web_crash_after_deploy_fixed_by_a_release(b_real) -> None:
+    # src-012: scaled to web@1 with v59 (22:17:43), web.1 starts 22:17:50, is up at 22:18:05
+    # and 22:18:20 but crashes within 2 s each time; an H10 at 22:18:57; v61 (22:22:27) comes
+    # up at 22:22:35 and holds.
+    d = downtime(open_dataset(b_real("src-012")))
+    assert rows(d) == [
+        ("web.1", "web", utc("2024-05-20T22:17:50.990746Z"), utc("2024-05-20T22:22:35.257958Z"),
+         False, "release"),
+        (None, "web", utc("2024-05-20T22:17:50.990746Z"), utc("2024-05-20T22:22:35.257958Z"),
+         False, "release"),
+    ]  # fmt: skip
+    r = d.row(0, named=True)
+    assert (r["restart_attempts"], r["ended_by_release"], r["failed_requests"]) == (2, "v61", 1)
+    assert (r["line_no"], r["end_line_no"]) == (16, 507)
+
+
+def test_real_crash_loop_down_from_the_log_start(b_real) -> None:
+    # src-019: web.1 is crashed when the log starts, retried every ~10 min, never up; H10s
+    # the next day.
+    con = open_dataset(b_real("src-019"))
+    d = downtime(con)
+    assert d["dyno"].to_list() == ["web.1", None]
+    r = d.row(0, named=True)
+    assert r["ongoing"] and r["started_before_log"] and r["ended_by"] is None
+    assert r["start"] == utc("2013-09-28T03:30:35.383590Z")
+    assert r["end"] == utc("2013-09-29T21:52:36.503825Z")
+    assert r["restart_attempts"] == 18
+    assert (r["failed_requests"], r["failed_share"]) == (6, 1.0)
+    web = [f for f in findings(con) if f.dyno is None]
+    assert web[0].severity == "critical" and web[0].evidence["ongoing"] is True
+
+
+def test_real_r10_crash_not_back_by_the_end(b_real) -> None:
+    # src-041: R10 boot timeout at 23:52:35, a new start at 01:15:54 that never reports `up`
+    d = downtime(open_dataset(b_real("src-041")))
+    r = d.row(0, named=True)
+    assert (r["dyno"], r["start"], r["ongoing"]) == (
+        "web.1",
+        utc("2018-12-24T23:52:35.220316Z"),
+        True,
+    )
+
+
+@pytest.mark.parametrize("stem", ["src-010", "src-016", "src-007"])
+def test_real_idling_is_not_downtime(b_real, stem: str) -> None:
+    assert downtime(open_dataset(b_real(stem))).is_empty()
+
+
+def test_real_worker_r15_at_the_end_is_info(b_real) -> None:
+    # src-049 ends on the R15 crash: a window of 0 minutes (no process-type row for an empty
+    # span), nothing to alarm about
+    found = findings(open_dataset(b_real("src-049")))
+    assert [(f.dyno, f.severity) for f in found] == [("worker.1", "info")]
+    assert by_kind(found, "downtime") == found
+
+
+def test_downtime_says_why_it_crashed(tmp_path) -> None:
+    """The worker printed a missing config var before each exit: both downtime findings (the
+    dyno's and the type's) carry it as evidence.reason, in the summary and in the sources."""
+    app = f"{DAY}T09:00:00.000000+00:00 app[worker.1]: "
+    log = WORKER.replace(
+        f"{DAY}T09:00:00.000000+00:00 heroku[worker.1]: Process exited with status 1",
+        app
+        + 'KeyError: key not found: "SIDEKIQ_REDIS_URL"\n'
+        + app
+        + "/app/config/initializers/sidekiq.rb:4:in `fetch'\n"
+        + f"{DAY}T09:00:00.000000+00:00 heroku[worker.1]: Process exited with status 1",
+    )
+    con, _ = ingest_lines(tmp_path, log)
+    found = findings(con)
+    assert len(found) == 2
+    for f in found:
+        reason = f.evidence["reason"]
+        assert "SIDEKIQ_REDIS_URL" in reason["text"] and "SIDEKIQ_REDIS_URL" in f.summary
+        assert any(s.first_line <= 3 <= s.last_line for s in f.sources)  # the KeyError line

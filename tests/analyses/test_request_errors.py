@@ -1,0 +1,203 @@
+"""Bursts of failed requests: hand-written logs of each shape, the thresholds, the app's
+exceptions behind them, and the real exports that show failures."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relative import)
+    REAL_LOGS,
+    ingest_lines,
+    real_dataset_fixture,  # noqa: F401 (fixture `b_real`)
+    utc,
+)
+
+from forensics.analyses.request_errors import request_errors
+from forensics.findings.downtime import findings as downtime_findings
+from forensics.findings.request_errors import findings
+from forensics.store.views import open_dataset
+
+T0 = utc("2024-05-20T10:00:00Z")
+DESC = {
+    "H10": "App crashed",
+    "H13": "Connection closed without response",
+    "H14": "No web processes running",
+    "H27": "Client Request Interrupted",
+}
+
+
+def req(t: datetime, path: str, *, status: int = 200, code: str = "", rid: str = "") -> str:
+    head = "at=info" if not code else f'at=error code={code} desc="{DESC.get(code, "x")}"'
+    dyno = "" if code in ("H10", "H14") else "web.1"
+    rid = rid or f"{path.strip('/').replace('/', '-')}-{t:%H%M%S}"
+    return (
+        f'{t:%Y-%m-%dT%H:%M:%S}.000000+00:00 heroku[router]: {head} method=GET path="{path}" '
+        f'host=x.herokuapp.com request_id={rid} fwd="1.2.3.4" dyno={dyno} connect=1ms '
+        f"service=5ms status={status} bytes=10 protocol=https"
+    )
+
+
+def every(seconds: int, start_min: float, end_min: float):
+    """Times from T0 + start_min to T0 + end_min (exclusive), every `seconds`."""
+    t = T0 + timedelta(minutes=start_min)
+    while t < T0 + timedelta(minutes=end_min):
+        yield t
+        t += timedelta(seconds=seconds)
+
+
+def log(lines: list[str]) -> str:
+    return "\n".join(sorted(lines, key=lambda x: x[:26]))
+
+
+def test_an_hour_of_h10(tmp_path) -> None:
+    lines = [req(t, "/") for t in every(60, 0, 5)]
+    lines += [req(t, "/" if i % 2 else "/login", status=503, code="H10")
+              for i, t in enumerate(every(20, 5, 55))]  # fmt: skip
+    lines += [req(t, "/") for t in every(60, 55, 60)]
+    con, _ = ingest_lines(tmp_path, log(lines))
+    b = request_errors(con)
+    assert b.height == 1
+    r = b.row(0, named=True)
+    assert r["route"] is None  # app-wide: across / and /login
+    assert (r["start"], r["end"], r["count"]) == (
+        T0 + timedelta(minutes=5),
+        T0 + timedelta(minutes=55) - timedelta(seconds=20),
+        150,
+    )
+    assert (r["share"], r["share_of_all"]) == (1.0, 1.0)
+    assert r["codes"] == [{"code": "H10", "count": 150}]
+    assert r["statuses"] == [{"status": 503, "count": 150}]
+    (f,) = findings(con)
+    assert (f.severity, f.route, f.evidence["count"], f.evidence["codes"]) == (
+        "critical",
+        None,
+        150,
+        {"H10": 150},
+    )
+    assert "150 requests to the whole app failed" in f.summary
+
+
+def test_one_route_always_500(tmp_path) -> None:
+    lines = [req(t, "/ok") for t in every(10, 0, 30)]
+    lines += [req(t, "/reports/7", status=500) for t in every(30, 0, 30)]
+    con, _ = ingest_lines(tmp_path, log(lines))
+    (r,) = request_errors(con).rows(named=True)
+    assert (r["route"], r["count"], r["share"]) == ("/reports/:id", 60, 1.0)
+    assert r["share_of_all"] == pytest.approx(60 / (60 + 177), abs=0.01)
+    assert r["codes"] == [{"code": "500", "count": 60}] and r["dynos"] == ["web.1"]
+
+
+def test_a_route_failing_across_a_deploy_is_one_burst(tmp_path) -> None:
+    lines = [req(t, "/") for t in every(4, 0, 20)]
+    lines += [req(t, "/cart") for t in every(20, 0, 5)]
+    lines += [req(t, "/cart", status=502) for t in every(4, 5, 12)]
+    lines += [req(t, "/cart") for t in every(20, 12, 20)]
+    lines.append("2024-05-20T10:08:00.000000+00:00 app[api]: Release v9 created by user a@b.c")
+    con, _ = ingest_lines(tmp_path, log(lines))
+    (r,) = request_errors(con).rows(named=True)
+    assert (r["route"], r["count"]) == ("/cart", 105)
+    assert (r["start"], r["end"]) == (T0 + timedelta(minutes=5), T0 + timedelta(seconds=716))
+    assert r["share"] == 1.0 and r["share_of_all"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_quiet_gap_does_not_end_a_burst(tmp_path) -> None:
+    lines = [req(T0, "/a"), *[req(T0 + timedelta(minutes=m), "/a", status=500) for m in (1, 2)]]
+    lines += [req(T0 + timedelta(minutes=40), "/a", status=500), req(T0 + timedelta(hours=1), "/a")]
+    con, _ = ingest_lines(tmp_path, log(lines))
+    assert request_errors(con)["count"].to_list() == [3]
+
+
+def test_runs_of_h13_and_h14(tmp_path) -> None:
+    lines = [req(T0, "/")]
+    lines += [req(T0 + timedelta(seconds=s), "/", status=503, code="H13") for s in (5, 9, 30, 31)]
+    lines.append(req(T0 + timedelta(minutes=2), "/"))
+    lines += [req(T0 + timedelta(minutes=m), "/x", status=503, code="H14") for m in (5, 6, 7)]
+    con, _ = ingest_lines(tmp_path, log(lines))
+    b = request_errors(con)
+    assert b.select("route", "count").rows() == [(None, 4), (None, 3)]
+    assert [c[0]["code"] for c in b["codes"].to_list()] == ["H13", "H14"]
+
+
+def test_small_bursts_and_client_codes_are_not_reported(tmp_path) -> None:
+    lines = [req(T0, "/"), req(T0 + timedelta(seconds=1), "/", status=500)]
+    lines += [req(T0 + timedelta(seconds=2), "/", status=500), req(T0 + timedelta(seconds=3), "/")]
+    lines += [req(T0 + timedelta(seconds=s), "/", status=499, code="H27") for s in (4, 5, 6, 7)]
+    con, _ = ingest_lines(tmp_path, log(lines))
+    assert request_errors(con).is_empty()
+    assert request_errors(con, min_count=2)["count"].to_list() == [2]
+
+
+def test_router_timeouts_are_left_to_the_timeouts_analysis(tmp_path) -> None:
+    lines = [req(T0, "/s")]
+    lines += [req(T0 + timedelta(seconds=s), "/s", status=503, code="H12") for s in (40, 80, 120)]
+    lines.append(req(T0 + timedelta(seconds=130), "/s", status=500))
+    con, _ = ingest_lines(tmp_path, log(lines))
+    assert request_errors(con).is_empty()
+    assert request_errors(con, exclude_codes=())["count"].to_list() == [4]
+
+
+def test_the_apps_exception_by_dyno_and_time_and_by_request_id(tmp_path) -> None:
+    lines = [req(T0, "/orders")]
+    for i in range(4):
+        t = T0 + timedelta(minutes=1 + i)
+        lines += [
+            f"{t - timedelta(seconds=1):%Y-%m-%dT%H:%M:%S}.000000+00:00 app[web.1]: "
+            "NoMethodError (undefined method `total' for nil:NilClass):",
+            f"{t:%Y-%m-%dT%H:%M:%S}.000000+00:00 app[web.1]: Completed 500 Internal Server Error",
+            req(t, "/orders", status=500, rid=f"o{i}"),
+        ]
+    t = T0 + timedelta(minutes=6)
+    lines += [
+        f"{t:%Y-%m-%dT%H:%M:%S}.000000+00:00 app[web.1]: request_id=o9 "
+        "PG::ConnectionBad (could not connect to server: Connection refused):",
+        req(t + timedelta(seconds=3), "/orders", status=500, rid="o9"),
+    ]
+    con, _ = ingest_lines(tmp_path, log(lines))
+    (r,) = request_errors(con).rows(named=True)
+    assert r["count"] == 5
+    assert r["exceptions"] == [
+        {"exception": "NoMethodError", "count": 4},
+        {"exception": "PG::ConnectionBad", "count": 1},
+    ]
+    (f,) = findings(con)
+    assert "NoMethodError for 4 of them" in f.summary
+
+
+# ----- real exports ----------------------------------------------------------------------------
+
+
+def test_real_no_web_then_crashed(b_real) -> None:
+    # src-012: H14 "No web processes running" (22:12-22:15), then an H10 at 22:18:57, with no
+    # request served between: one app-wide burst
+    (r,) = request_errors(open_dataset(b_real("src-012"))).rows(named=True)
+    assert (r["route"], r["count"], r["line_nos"]) == (None, 4, [4, 5, 10, 494])
+    assert r["codes"] == [{"code": "H14", "count": 3}, {"code": "H10", "count": 1}]
+
+
+def test_real_h10_and_h13(b_real) -> None:
+    (r,) = request_errors(open_dataset(b_real("src-019"))).rows(named=True)
+    assert (r["route"], r["count"], r["codes"]) == (None, 6, [{"code": "H10", "count": 6}])
+    # src-016: every request of the log (15, over a day of idling) is an H13
+    (r,) = request_errors(open_dataset(b_real("src-016"))).rows(named=True)
+    assert (r["route"], r["count"], r["share"]) == (None, 15, 1.0)
+    (f,) = findings(open_dataset(b_real("src-016")))
+    assert "15 requests to the whole app failed in a row over 22.0 h" in f.summary
+
+
+def test_real_post_route_500_across_a_deploy(b_real) -> None:
+    # src-014: POST /api/posts/ answers 500 three times between 15:21 and 15:43, a deploy at
+    # 15:33 in between; the static files around it are served
+    (r,) = request_errors(open_dataset(b_real("src-014"))).rows(named=True)
+    assert (r["route"], r["count"], r["share"]) == ("/api/posts/", 3, 1.0)
+    assert r["start"] == utc("2025-02-07T15:21:16.300827Z")
+
+
+@pytest.mark.parametrize("stem", REAL_LOGS)
+def test_every_real_export_gives_sentences_with_sources(b_real, stem: str) -> None:
+    con = open_dataset(b_real(stem))
+    for f in [*findings(con), *downtime_findings(con)]:
+        assert f.summary.endswith(".") and f.sources, f
+        assert 0 <= f.evidence.get("share", f.evidence.get("failed_share", 0)) <= 1
+        if f.kind == "downtime":
+            assert f.evidence["minutes"] >= 0 and f.start <= f.end
