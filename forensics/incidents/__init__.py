@@ -41,9 +41,11 @@ def _events(con: Any) -> tuple[pl.DataFrame, Any]:
         'SELECT ts, app, dyno, kind, release, "user", command, message, '
         "source_file, line_no FROM events WHERE kind <> 'memory'",
     )
-    end = con.execute(
-        "SELECT max(ts) FROM (SELECT max(ts) ts FROM events UNION ALL SELECT max(ts) FROM requests)"
-    ).fetchone()[0]
+    end = query(
+        con,
+        "SELECT max(ts) AS t FROM (SELECT max(ts) ts FROM events UNION ALL "
+        "SELECT max(ts) FROM requests UNION ALL SELECT max(ts) FROM dyno_metrics)",
+    )["t"][0]
     return ev, end
 
 

@@ -12,13 +12,18 @@ Rules look at the incident's members, so a crash can join an outage through its 
 - `deploy_failure`: crash loops, crashes, downtime, worker_down and request errors overlapping
   a boot failure (boot_timeout) on the same process type.
 - `outage`: crashes, crash loops, request errors of the same dyno (or, for request errors, a
-  web outage) overlapping a downtime / worker_down / crash loop, with `SLACK` either side.
+  web outage) overlapping a downtime / worker_down / crash loop, with `SLACK` either side; a
+  dyno's downtime and its process type's overlapping one; and a later outage of the same
+  dyno or type with the same crash reason (a recurrence).
+- `leak_restart`: the short downtime of a leaking dyno that R15 killed (the platform's
+  restart), inside the leak's story.
 - `r15_kill`: the crash with cause R15 on the dyno of an R15 episode within a minute.
 - `quota_episodes`: R14/R15 episodes of the same process type and release with no leak.
 - `hotspot_route`: near-limit requests (offload_candidate) on the route of an H12 hotspot.
 - `hotspot_spread`: an H12 hotspot on another route of the same dynos in an overlapping window,
   and request errors with H12 codes in the window.
-- `r12_deploy`: R12s (unclean_shutdown) of other dynos within `SLACK` of an R12 at a deploy.
+- `r12_deploy`: R12s (unclean_shutdown) of other dynos, and app-wide request errors (H10 while
+  the dynos restart), within 2 min of an R12 at a deploy.
 """
 
 from __future__ import annotations
@@ -142,6 +147,24 @@ def deploy_failure(inc: Incident, f: Finding) -> bool:
     return f.process_type == boot.process_type or _same_place(boot, f)
 
 
+def _reason_key(f: Finding) -> str | None:
+    reason = f.evidence.get("reason")
+    return reason.get("key") if isinstance(reason, dict) else None
+
+
+def _down_together(d: Finding, f: Finding) -> bool:
+    """Two outage findings of one story: the same dyno, or a dyno and its whole process type
+    (or two windows of the type), overlapping; or the same dyno / type failing again later
+    for the same crash reason (a recurrence, not a new incident)."""
+    if d.app != f.app or d.process_type != f.process_type:
+        return False
+    same_place = d.dyno == f.dyno or d.dyno is None or f.dyno is None
+    if same_place and _overlap(d, f, timedelta(0)):
+        return True
+    key = _reason_key(d)
+    return bool(key) and key == _reason_key(f) and same_place
+
+
 def outage(inc: Incident, f: Finding) -> bool:
     downs = [m.finding for m in inc.members if m.finding.kind in DOWN_KINDS]
     if inc.root.kind not in DOWN_KINDS or f.kind not in ("crash", "request_errors", *DOWN_KINDS):
@@ -150,9 +173,25 @@ def outage(inc: Incident, f: Finding) -> bool:
         if f.kind == "request_errors":
             if d.process_type == "web" and _overlap(d, f):
                 return True
-        elif f.dyno and d.dyno == f.dyno and _overlap(d, f):
+        elif (f.kind in DOWN_KINDS and _down_together(d, f)) or (
+            f.dyno and d.dyno == f.dyno and _overlap(d, f)
+        ):
             return True
     return False
+
+
+def leak_restart(inc: Incident, f: Finding) -> bool:
+    """The short downtime of a leaking dyno killed by R15 (the platform restarts it): part of
+    the leak's story, not an outage of its own."""
+    if _root(inc, "memory_leak") is None or f.kind != "downtime" or not f.dyno:
+        return False
+    return any(
+        m.finding.kind in ("crash", "memory_quota")
+        and m.finding.dyno == f.dyno
+        and (m.finding.kind == "crash" or m.finding.evidence.get("code") == "R15")
+        and _overlap(m.finding, f, timedelta(minutes=1))
+        for m in inc.members
+    )
 
 
 def r15_kill(inc: Incident, f: Finding) -> bool:
@@ -196,8 +235,14 @@ def hotspot_spread(inc: Incident, f: Finding) -> bool:
 
 
 def r12_deploy(inc: Incident, f: Finding) -> bool:
+    """Other R12s of the same restart, and the requests that failed app-wide (H10, H13...)
+    while the dynos restarted: one deploy's story."""
     root = _root(inc, "unclean_shutdown")
-    return bool(root and f.kind == "unclean_shutdown" and _overlap(root, f))
+    if not root or not _overlap(root, f, timedelta(minutes=2)):
+        return False
+    if f.kind == "unclean_shutdown":
+        return True
+    return f.kind == "request_errors" and f.route is None and f.app == root.app
 
 
 RULES: tuple[Rule, ...] = (
@@ -207,6 +252,7 @@ RULES: tuple[Rule, ...] = (
     leak_concurrency,
     deploy_failure,
     outage,
+    leak_restart,
     r15_kill,
     quota_episodes,
     hotspot_route,
@@ -220,7 +266,10 @@ def _order(f: Finding) -> tuple:
 
 
 def group(findings: list[Finding]) -> list[Incident]:
-    """Each finding in exactly one incident; the first finding of an incident is its root."""
+    """Each finding in exactly one incident; the first finding of an incident is its root.
+
+    A second pass offers each incident still made of its root alone to the others, now that
+    they are complete (a short downtime is taken before the crashes that explain it)."""
     incidents: list[Incident] = []
     for f in sorted(findings, key=_order):
         fid = finding_id(f)
@@ -231,4 +280,12 @@ def group(findings: list[Finding]) -> list[Incident]:
                 break
         else:
             incidents.append(Incident(incident_id(f), f.kind, f.app, [Member(f, fid, "root")]))
+    for alone in [i for i in incidents if len(i.members) == 1]:
+        f = alone.root
+        for inc in incidents:
+            rule = None if inc is alone else next((r for r in RULES if r(inc, f)), None)
+            if rule:
+                inc.members.append(Member(f, alone.members[0].id, rule.__name__))
+                incidents.remove(alone)
+                break
     return incidents

@@ -1,6 +1,6 @@
 """What an incident cost, and the number it is ranked by.
 
-cost = sum of downtime minutes x process-type weight (web 3, worker 1.5, other 1)
+cost = downtime minutes (overlaps once) x process-type weight (web 3, worker 1.5, other 1)
      + failed requests + 10 per R15 kill + 2 per crash
      + minutes over quota (R14) x weight / 4 (a swapping dyno is slow, not down).
 Failed requests are the request_errors counts, or else the downtimes' failed requests plus
@@ -28,13 +28,38 @@ def _minutes(f: Any) -> float:
     return 0.0
 
 
+def _union_minutes(down: list[Any]) -> dict[str | None, float]:
+    """Minutes down per process type, overlapping windows counted once (a dyno's window and its
+    type's window tell the same minutes twice)."""
+    by_type: dict[str | None, list[tuple[Any, Any]]] = {}
+    for f in down:
+        if f.start is None:
+            continue
+        by_type.setdefault(f.process_type, []).append((f.start, f.end or f.start))
+    out: dict[str | None, float] = {}
+    for ptype, spans in by_type.items():
+        total, cur = 0.0, None
+        for lo, hi in sorted(spans):
+            if cur and lo <= cur[1]:
+                cur = (cur[0], max(cur[1], hi))
+                continue
+            if cur:
+                total += (cur[1] - cur[0]).total_seconds() / 60
+            cur = (lo, hi)
+        if cur:
+            total += (cur[1] - cur[0]).total_seconds() / 60
+        out[ptype] = total
+    return out
+
+
 def impact(inc: Incident) -> dict[str, Any]:
     """The incident's `impact` dict; also sets `inc.cost`."""
     fs = [m.finding for m in inc.members]
     down = [f for f in fs if f.kind in ("downtime", "worker_down")]
     if not down:
         down = [f for f in fs if f.kind == "crash_loop"]
-    down_min = sum(_minutes(f) for f in down)
+    spans = _union_minutes(down)
+    down_min = sum(spans.values()) if spans else sum(_minutes(f) for f in down)
     h12 = sum(
         int(f.evidence.get("count") or 0)
         for f in fs
@@ -67,7 +92,7 @@ def impact(inc: Incident) -> dict[str, Any]:
     lives = {(f.dyno, f.evidence.get("lifetime")): f for f in r14_eps}.values()
     over = sum(float(f.evidence.get("minutes_over_quota") or 0) for f in lives)
     inc.cost = (
-        sum(_minutes(f) * weight(f.process_type) for f in down)
+        sum(minutes * weight(ptype) for ptype, minutes in spans.items())
         + failed
         + 10 * r15
         + 2 * crashes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from forensics.findings import Source
 from forensics.incidents.model import Incident, Step
 
 TITLES = {
@@ -29,9 +30,13 @@ def cause(inc: Incident) -> tuple[str, list]:
     for m in inc.members:
         reason = m.finding.evidence.get("reason")
         if isinstance(reason, dict) and reason.get("text"):
-            return f"{m.finding.dyno or 'The dyno'} died: {reason['text']}.", list(
-                reason.get("sources") or m.finding.sources[:3]
-            )
+            where = m.finding.dyno or m.finding.process_type or "The dyno"
+            loc = f" ({reason['location']})" if reason.get("location") else ""
+            srcs = [
+                Source(x["file"], int(x["first_line"]), int(x["last_line"]))
+                for x in reason.get("sources") or []
+            ]
+            return f"{where} died: {reason['text']}{loc}.", srcs or m.finding.sources[:3]
     r = inc.root
     first = r.summary.split(": ")[0] if r.kind != "memory_leak" else r.summary.split("; ")[0]
     if r.kind == "memory_leak" and r.route:
