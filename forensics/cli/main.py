@@ -389,14 +389,102 @@ def findings(
     """
     from forensics.cli.text import findings_text
     from forensics.findings import SEVERITY_RANK, collect_findings
+    from forensics.incidents import build_incidents, finding_id
 
     con = _open(dataset, app, since, until, dyno, routes_file)
     found = collect_findings(con)
+    incident_of = {m.id: i.id for i in build_incidents(con, found) for m in i.members}
     found = [f for f in found if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[min_severity]]
     if as_json:
-        click.echo(json.dumps([f.to_json() for f in found], indent=1, default=str))
+        rows = []
+        for f in found:
+            fid = finding_id(f)
+            rows.append({"id": fid, "incident": incident_of.get(fid), **f.to_json()})
+        click.echo(json.dumps(rows, indent=1, default=str))
     else:
         click.echo(findings_text(found))
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of incidents.")
+@click.option(
+    "--markdown", is_flag=True, help="Print a postmortem draft in Markdown (with log excerpts)."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Mask IP and e-mail addresses, request ids and query strings everywhere.",
+)
+@cut_options
+def incidents(
+    dataset: Path,
+    as_json: bool,
+    markdown: bool,
+    output: Path | None,
+    redact: bool,
+    app: str | None,
+    since: str | None,
+    until: str | None,
+    dyno: str | None,
+    routes_file: Path | None,
+) -> None:
+    """Tell what happened as incidents: findings grouped into stories, most costly first.
+
+    Each incident says what broke, when, what users saw and for how long (its impact), what
+    caused it (with the log lines), what changed just before it, what ended it, and what to
+    do; then its timeline, with every step's source as file:line.
+
+    \b
+    Examples:
+      forensics incidents incident/
+      forensics incidents incident/ --json | jq '.[0].impact'
+      forensics incidents incident/ --markdown -o postmortem.md --redact
+    """
+    from forensics.findings import collect_findings
+    from forensics.incidents import build_incidents, incidents_markdown, incidents_text
+    from forensics.store.excerpts import excerpter
+
+    if as_json and markdown:
+        raise click.UsageError("--json and --markdown exclude each other; pick one")
+    con = _open(dataset, app, since, until, dyno, routes_file)
+    found = build_incidents(con, collect_findings(con))
+    if as_json:
+        text = json.dumps([i.to_json() for i in found], indent=1, default=str)
+    elif markdown:
+        text = incidents_markdown(found, excerpt=excerpter(con))
+    else:
+        text = incidents_text(found)
+    if redact:
+        from forensics.report.redact import redact_text
+
+        text = redact_text(text)
+    if output is None:
+        click.echo(_safe_terminal(text))
+        return
+    try:
+        output.write_text(text + "\n", encoding="utf-8")
+    except OSError as e:
+        raise OutputError(
+            f"{output}: cannot write ({e.strerror}); choose another output file"
+        ) from None
+    click.echo(f"wrote {output} ({len(found)} incidents)", err=True)
+
+
+def _safe_terminal(text: str) -> str:
+    """Log text with control characters (escape sequences, bidi overrides) made visible."""
+    keep = {"\n", "\t"}
+    return "".join(
+        c if c in keep or (c.isprintable() and not 0x202A <= ord(c) <= 0x202E) else repr(c)[1:-1]
+        for c in text
+    )
 
 
 @main.command()

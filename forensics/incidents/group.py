@@ -1,0 +1,291 @@
+"""Grouping rules: which findings tell one story. Each rule has a name the output shows.
+
+Findings are taken in root order (`ROOT_ORDER`: causes before consequences, then by start).
+Each finding joins the first incident for which a rule accepts it, else it starts its own.
+Rules look at the incident's members, so a crash can join an outage through its crash loop.
+
+- `leak_episode`: an R14/R15 episode (memory_quota) on a dyno of a leak of the same process
+  type and release (or inside the leak's span).
+- `leak_crash`: a crash caused by R14/R15 (or exit 137) on a leaking dyno inside the leak's span.
+- `leak_regression`: the release regression of the leaking release on memory (growth, R14, R15).
+- `leak_concurrency`: concurrency too high for the memory on the leaking process type.
+- `deploy_failure`: crash loops, crashes, downtime, worker_down and request errors overlapping
+  a boot failure (boot_timeout) on the same process type.
+- `outage`: crashes, crash loops, request errors of the same dyno (or, for request errors, a
+  web outage) overlapping a downtime / worker_down / crash loop, with `SLACK` either side; a
+  dyno's downtime and its process type's overlapping one; and a later outage of the same
+  dyno or type with the same crash reason (a recurrence).
+- `leak_restart`: the short downtime of a leaking dyno that R15 killed (the platform's
+  restart), inside the leak's story.
+- `r15_kill`: the crash with cause R15 on the dyno of an R15 episode within a minute.
+- `quota_episodes`: R14/R15 episodes of the same process type and release with no leak.
+- `hotspot_route`: near-limit requests (offload_candidate) on the route of an H12 hotspot.
+- `hotspot_spread`: an H12 hotspot on another route of the same dynos in an overlapping window,
+  and request errors with H12 codes in the window.
+- `r12_deploy`: R12s (unclean_shutdown) of other dynos, and app-wide request errors (H10 while
+  the dynos restart), within 2 min of an R12 at a deploy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import timedelta
+
+from forensics.findings import Finding
+from forensics.incidents.ids import finding_id, incident_id
+from forensics.incidents.model import Incident, Member
+
+SLACK = timedelta(minutes=10)
+ROOT_ORDER = {
+    "memory_leak": 0,
+    "boot_timeout": 1,
+    "downtime": 2,
+    "worker_down": 2,
+    "crash_loop": 3,
+    "hung_dyno": 3,
+    "timeout_hotspot": 4,
+    "unclean_shutdown": 5,
+    "release_regression": 6,
+    "memory_quota": 7,
+    "crash": 8,
+    "offload_candidate": 9,
+    "request_errors": 9,
+}
+DOWN_KINDS = ("downtime", "worker_down", "crash_loop", "hung_dyno")
+MEMORY_METRICS = ("memory_slope_mb_h", "r14_per_hour", "r15_per_hour")
+Rule = Callable[[Incident, Finding], bool]
+
+
+def _overlap(a: Finding, b: Finding, slack: timedelta = SLACK) -> bool:
+    if not (a.start and b.start):
+        return False
+    a_end, b_end = a.end or a.start, b.end or b.start
+    return a.start - slack <= b_end and b.start - slack <= a_end
+
+
+def _dynos(f: Finding) -> set[str]:
+    ev = f.evidence.get("dynos") or f.evidence.get("by_dyno") or []
+    out = set(ev) if isinstance(ev, list | dict) else set()
+    return out | ({f.dyno} if f.dyno else set())
+
+
+def _same_place(a: Finding, b: Finding) -> bool:
+    """Same dyno when both name one, else the same process type."""
+    if a.dyno and b.dyno:
+        return a.dyno == b.dyno
+    da, db = _dynos(a), _dynos(b)
+    if da and db and da & db:
+        return True
+    return bool(a.process_type) and a.process_type == b.process_type
+
+
+def _root(inc: Incident, *kinds: str) -> Finding | None:
+    return inc.root if inc.root.kind in kinds else None
+
+
+def _memory_cause(f: Finding) -> bool:
+    causes = {str(c) for c in f.evidence.get("causes") or []}
+    reason = f.evidence.get("reason") or {}
+    text = str(reason.get("text") or "") if isinstance(reason, dict) else ""
+    return (
+        bool(causes & {"R14", "R15"})
+        or 137 in (f.evidence.get("exit_statuses") or [])
+        or ("R15" in text or "memory" in text.lower())
+    )
+
+
+def leak_episode(inc: Incident, f: Finding) -> bool:
+    leak = _root(inc, "memory_leak")
+    if not leak or f.kind != "memory_quota" or f.process_type != leak.process_type:
+        return False
+    same_rel = f.release == leak.release or _overlap(leak, f, timedelta(0))
+    return same_rel and (not _dynos(leak) or f.dyno in _dynos(leak))
+
+
+def leak_crash(inc: Incident, f: Finding) -> bool:
+    leak = _root(inc, "memory_leak")
+    return bool(
+        leak
+        and f.kind == "crash"
+        and _memory_cause(f)
+        and f.process_type == leak.process_type
+        and (not _dynos(leak) or f.dyno in _dynos(leak))
+        and _overlap(leak, f)
+    )
+
+
+def leak_regression(inc: Incident, f: Finding) -> bool:
+    leak = _root(inc, "memory_leak")
+    metrics = {r.get("metric") for r in f.evidence.get("regressions") or []}
+    return bool(
+        leak
+        and f.kind == "release_regression"
+        and f.release == leak.release
+        and metrics & set(MEMORY_METRICS)
+    )
+
+
+def leak_concurrency(inc: Incident, f: Finding) -> bool:
+    leak = _root(inc, "memory_leak")
+    verdict = f.evidence.get("verdict")
+    return bool(
+        leak
+        and f.kind == "concurrency"
+        and f.process_type == leak.process_type
+        and verdict in ("too_high_for_memory", "both")
+    )
+
+
+def deploy_failure(inc: Incident, f: Finding) -> bool:
+    boot = _root(inc, "boot_timeout")
+    kinds = ("crash_loop", "crash", "downtime", "worker_down", "request_errors", "hung_dyno")
+    if not boot or f.kind not in kinds or not _overlap(boot, f):
+        return False
+    if f.kind == "request_errors":
+        return boot.process_type in (None, "web")
+    return f.process_type == boot.process_type or _same_place(boot, f)
+
+
+def _reason_key(f: Finding) -> str | None:
+    reason = f.evidence.get("reason")
+    return reason.get("key") if isinstance(reason, dict) else None
+
+
+def _down_together(d: Finding, f: Finding) -> bool:
+    """Two outage findings of one story: the same dyno, or a dyno and its whole process type
+    (or two windows of the type), overlapping; or the same dyno / type failing again later
+    for the same crash reason (a recurrence, not a new incident)."""
+    if d.app != f.app or d.process_type != f.process_type:
+        return False
+    same_place = d.dyno == f.dyno or d.dyno is None or f.dyno is None
+    if same_place and _overlap(d, f, timedelta(0)):
+        return True
+    key = _reason_key(d)
+    return bool(key) and key == _reason_key(f) and same_place
+
+
+def outage(inc: Incident, f: Finding) -> bool:
+    downs = [m.finding for m in inc.members if m.finding.kind in DOWN_KINDS]
+    if inc.root.kind not in DOWN_KINDS or f.kind not in ("crash", "request_errors", *DOWN_KINDS):
+        return False
+    for d in downs:
+        if f.kind == "request_errors":
+            if d.process_type == "web" and _overlap(d, f):
+                return True
+        elif (f.kind in DOWN_KINDS and _down_together(d, f)) or (
+            f.dyno and d.dyno == f.dyno and _overlap(d, f)
+        ):
+            return True
+    return False
+
+
+def leak_restart(inc: Incident, f: Finding) -> bool:
+    """The short downtime of a leaking dyno killed by R15 (the platform restarts it): part of
+    the leak's story, not an outage of its own."""
+    if _root(inc, "memory_leak") is None or f.kind != "downtime" or not f.dyno:
+        return False
+    return any(
+        m.finding.kind in ("crash", "memory_quota")
+        and m.finding.dyno == f.dyno
+        and (m.finding.kind == "crash" or m.finding.evidence.get("code") == "R15")
+        and _overlap(m.finding, f, timedelta(minutes=1))
+        for m in inc.members
+    )
+
+
+def r15_kill(inc: Incident, f: Finding) -> bool:
+    if f.kind != "crash" or not _memory_cause(f):
+        return False
+    return any(
+        m.finding.kind == "memory_quota"
+        and m.finding.evidence.get("code") == "R15"
+        and m.finding.dyno == f.dyno
+        and _overlap(m.finding, f, timedelta(minutes=1))
+        for m in inc.members
+    )
+
+
+def quota_episodes(inc: Incident, f: Finding) -> bool:
+    root = _root(inc, "memory_quota")
+    return bool(
+        root
+        and f.kind == "memory_quota"
+        and f.app == root.app
+        and f.process_type == root.process_type
+        and f.release == root.release
+    )
+
+
+def hotspot_route(inc: Incident, f: Finding) -> bool:
+    hot = _root(inc, "timeout_hotspot")
+    return bool(hot and f.kind == "offload_candidate" and f.route == hot.route)
+
+
+def hotspot_spread(inc: Incident, f: Finding) -> bool:
+    hot = _root(inc, "timeout_hotspot")
+    if not hot or not _overlap(hot, f):
+        return False
+    if f.kind == "timeout_hotspot":
+        return f.route != hot.route and bool(_dynos(hot) & _dynos(f))
+    if f.kind == "request_errors":
+        codes = set((f.evidence.get("codes") or {}).keys())
+        return "H12" in codes and (f.route in (None, hot.route) or bool(_dynos(hot) & _dynos(f)))
+    return False
+
+
+def r12_deploy(inc: Incident, f: Finding) -> bool:
+    """Other R12s of the same restart, and the requests that failed app-wide (H10, H13...)
+    while the dynos restarted: one deploy's story."""
+    root = _root(inc, "unclean_shutdown")
+    if not root or not _overlap(root, f, timedelta(minutes=2)):
+        return False
+    if f.kind == "unclean_shutdown":
+        return True
+    return f.kind == "request_errors" and f.route is None and f.app == root.app
+
+
+RULES: tuple[Rule, ...] = (
+    leak_episode,
+    leak_crash,
+    leak_regression,
+    leak_concurrency,
+    deploy_failure,
+    outage,
+    leak_restart,
+    r15_kill,
+    quota_episodes,
+    hotspot_route,
+    hotspot_spread,
+    r12_deploy,
+)
+
+
+def _order(f: Finding) -> tuple:
+    return (ROOT_ORDER.get(f.kind, 10), f.start.timestamp() if f.start else math.inf, finding_id(f))
+
+
+def group(findings: list[Finding]) -> list[Incident]:
+    """Each finding in exactly one incident; the first finding of an incident is its root.
+
+    A second pass offers each incident still made of its root alone to the others, now that
+    they are complete (a short downtime is taken before the crashes that explain it)."""
+    incidents: list[Incident] = []
+    for f in sorted(findings, key=_order):
+        fid = finding_id(f)
+        for inc in incidents:
+            rule = next((r for r in RULES if r(inc, f)), None)
+            if rule:
+                inc.members.append(Member(f, fid, rule.__name__))
+                break
+        else:
+            incidents.append(Incident(incident_id(f), f.kind, f.app, [Member(f, fid, "root")]))
+    for alone in [i for i in incidents if len(i.members) == 1]:
+        f = alone.root
+        for inc in incidents:
+            rule = None if inc is alone else next((r for r in RULES if r(inc, f)), None)
+            if rule:
+                inc.members.append(Member(f, alone.members[0].id, rule.__name__))
+                incidents.remove(alone)
+                break
+    return incidents

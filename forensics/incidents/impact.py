@@ -1,0 +1,113 @@
+"""What an incident cost, and the number it is ranked by.
+
+cost = downtime minutes (overlaps once) x process-type weight (web 3, worker 1.5, other 1)
+     + failed requests + 10 per R15 kill + 2 per crash
+     + minutes over quota (R14) x weight / 4 (a swapping dyno is slow, not down).
+Failed requests are the request_errors counts, or else the downtimes' failed requests plus
+H12s (never both: request_errors already counts H12s and outage errors).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forensics.incidents.model import Incident
+
+WEIGHT = {"web": 3.0, "worker": 1.5}
+
+
+def weight(process_type: str | None) -> float:
+    return WEIGHT.get(process_type or "", 1.0)
+
+
+def _minutes(f: Any) -> float:
+    ev = f.evidence
+    for key in ("minutes", "down_minutes"):
+        if ev.get(key) is not None:
+            return float(ev[key])
+    return 0.0
+
+
+def _union_minutes(down: list[Any]) -> dict[str | None, float]:
+    """Minutes down per process type, overlapping windows counted once (a dyno's window and its
+    type's window tell the same minutes twice)."""
+    by_type: dict[str | None, list[tuple[Any, Any]]] = {}
+    for f in down:
+        if f.start is None:
+            continue
+        by_type.setdefault(f.process_type, []).append((f.start, f.end or f.start))
+    out: dict[str | None, float] = {}
+    for ptype, spans in by_type.items():
+        total, cur = 0.0, None
+        for lo, hi in sorted(spans):
+            if cur and lo <= cur[1]:
+                cur = (cur[0], max(cur[1], hi))
+                continue
+            if cur:
+                total += (cur[1] - cur[0]).total_seconds() / 60
+            cur = (lo, hi)
+        if cur:
+            total += (cur[1] - cur[0]).total_seconds() / 60
+        out[ptype] = total
+    return out
+
+
+def impact(inc: Incident) -> dict[str, Any]:
+    """The incident's `impact` dict; also sets `inc.cost`."""
+    fs = [m.finding for m in inc.members]
+    down = [f for f in fs if f.kind in ("downtime", "worker_down")]
+    if not down:
+        down = [f for f in fs if f.kind == "crash_loop"]
+    spans = _union_minutes(down)
+    down_min = sum(spans.values()) if spans else sum(_minutes(f) for f in down)
+    h12 = sum(
+        int(f.evidence.get("count") or 0)
+        for f in fs
+        if f.kind == "timeout_hotspot" and "H12" in (f.evidence.get("codes") or [])
+    )
+    errs = [f for f in fs if f.kind == "request_errors"]
+    if errs:
+        failed = sum(int(f.evidence.get("count") or 0) for f in errs)
+        if not h12:
+            h12 = sum(int((f.evidence.get("codes") or {}).get("H12") or 0) for f in errs)
+    else:
+        failed = sum(int(f.evidence.get("failed_requests") or 0) for f in down) + h12
+    shares = [
+        float(f.evidence.get(k) or 0)
+        for f in fs
+        for k in ("failed_share", "share", "share_of_route_requests_in_window")
+        if f.kind in ("downtime", "request_errors", "timeout_hotspot")
+    ]
+    episodes = [f for f in fs if f.kind == "memory_quota"]
+    r14 = sum(
+        int(f.evidence.get("count") or 0) for f in episodes if f.evidence.get("code") == "R14"
+    )
+    r15 = sum(1 for f in episodes if f.evidence.get("code") == "R15")
+    leak = next((f for f in fs if f.kind == "memory_leak"), None)
+    if leak and not episodes:
+        r14, r15 = int(leak.evidence.get("r14") or 0), int(leak.evidence.get("r15") or 0)
+    crashes = sum(int(f.evidence.get("crashes") or 0) for f in fs if f.kind == "crash")
+    # minutes_over_quota is per lifetime: every R14 episode of one lifetime repeats it
+    r14_eps = [f for f in episodes if f.evidence.get("code") == "R14"]
+    lives = {(f.dyno, f.evidence.get("lifetime")): f for f in r14_eps}.values()
+    over = sum(float(f.evidence.get("minutes_over_quota") or 0) for f in lives)
+    inc.cost = (
+        sum(minutes * weight(ptype) for ptype, minutes in spans.items())
+        + failed
+        + 10 * r15
+        + 2 * crashes
+        + sum(
+            float(f.evidence.get("minutes_over_quota") or 0) * weight(f.process_type) / 4
+            for f in lives
+        )
+    )
+    return {
+        "downtime_minutes": round(down_min, 1),
+        "failed_requests": int(failed),
+        "failed_share": round(min(max(shares, default=0.0), 1.0), 4),
+        "h12": h12,
+        "r14": r14,
+        "r15": r15,
+        "crashes": crashes,
+        "minutes_over_quota": round(over, 1),
+    }

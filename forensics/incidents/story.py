@@ -1,0 +1,72 @@
+"""Title, cause and timeline sentences of an incident."""
+
+from __future__ import annotations
+
+from forensics.findings import Source
+from forensics.incidents.model import Incident, Step
+
+TITLES = {
+    "memory_leak": "Memory leak on {where} from {release}",
+    "boot_timeout": "Failing deploy: {where} could not boot",
+    "downtime": "{where} down",
+    "worker_down": "{where} crashed and stayed down",
+    "crash_loop": "{where} crash-looped",
+    "timeout_hotspot": "Request timeouts (H12) on {route}",
+    "unclean_shutdown": "Work cut off at shutdown (R12) on {where}",
+    "release_regression": "Release {release} regressed",
+    "memory_quota": "Memory over quota on {where}",
+}
+
+
+def title(inc: Incident) -> str:
+    r = inc.root
+    where = ", ".join(inc.dynos) if 0 < len(inc.dynos) <= 3 else r.process_type or "the app"
+    text = TITLES.get(r.kind, r.kind.replace("_", " ").capitalize() + " on {where}")
+    return text.format(where=where, release=r.release or "?", route=r.route or "?")
+
+
+def cause(inc: Incident) -> tuple[str, list]:
+    """A sentence naming the crash reason or the leaking route, with its sources."""
+    for m in inc.members:
+        reason = m.finding.evidence.get("reason")
+        if isinstance(reason, dict) and reason.get("text"):
+            where = m.finding.dyno or m.finding.process_type or "The dyno"
+            loc = f" ({reason['location']})" if reason.get("location") else ""
+            srcs = [
+                Source(x["file"], int(x["first_line"]), int(x["last_line"]))
+                for x in reason.get("sources") or []
+            ]
+            return f"{where} died: {reason['text']}{loc}.", srcs or m.finding.sources[:3]
+    r = inc.root
+    first = r.summary.split(": ")[0] if r.kind != "memory_leak" else r.summary.split("; ")[0]
+    if r.kind == "memory_leak" and r.route:
+        first += f"; the route that keeps memory is {r.route}"
+    return first.rstrip(".") + ".", r.sources[:3]
+
+
+def timeline(inc: Incident) -> list[Step]:
+    """The trigger, each member's finding and the resolving change, in time order."""
+    steps = []
+    if inc.trigger:
+        t = inc.trigger
+        steps.append(
+            Step(
+                t.ts,
+                f"{t.kind} {t.release or t.command or ''}: {t.summary}".strip(),
+                [t.source] if t.source else [],
+            )
+        )
+    for m in inc.members:
+        f = m.finding
+        text = f.summary if len(f.summary) <= 160 else f.summary[:157] + "..."
+        steps.append(Step(f.start, text, f.sources[:3]))
+    if inc.resolved_by:
+        c = inc.resolved_by
+        steps.append(
+            Step(
+                c.ts,
+                f"resolved by {c.kind} {c.release or c.command or ''}: {c.summary}".strip(),
+                [c.source] if c.source else [],
+            )
+        )
+    return sorted(steps, key=lambda s: s.ts.timestamp() if s.ts else float("inf"))

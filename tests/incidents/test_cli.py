@@ -1,0 +1,71 @@
+"""`forensics incidents` and the ids `findings --json` carries: exit codes, the JSON contract,
+the postmortem with its excerpts, redaction, and ids that agree across commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from forensics.cli import main
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "heroku-sample.log.gz"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("inc") / "ds"
+    done = CliRunner().invoke(main, ["ingest", str(SAMPLE), "-o", str(out), "--app", "acme-shop"])
+    assert done.exit_code == 0, done.output
+    return out
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_json_incidents_and_finding_ids_agree(dataset: Path) -> None:
+    code, out, _ = _run("incidents", str(dataset), "--json")
+    assert code == 0
+    incidents = json.loads(out)
+    assert 3 <= len(incidents) <= 8  # the sample plants about four incidents
+    for key in ("id", "title", "severity", "kind", "impact", "trigger", "resolved_by", "timeline"):
+        assert all(key in i for i in incidents), key
+    assert incidents[0]["kind"] in ("downtime", "memory_leak")
+    code, out, _ = _run("findings", str(dataset), "--json")
+    findings = json.loads(out)
+    members = {fid: i["id"] for i in incidents for fid in i["findings"]}
+    # every finding, info included, in exactly one incident, the same ids from both commands
+    assert sorted(f["id"] for f in findings) == sorted(members)
+    assert all(members[f["id"]] == f["incident"] for f in findings)
+    leak = next(i for i in incidents if i["kind"] == "memory_leak")
+    assert leak["trigger"]["release"] == "v3" and leak["impact"]["r15"] == 2
+
+
+def test_text_and_markdown(dataset: Path, tmp_path: Path) -> None:
+    code, out, _ = _run("incidents", str(dataset))
+    assert code == 0 and "impact:" in out and "heroku-sample.log.gz:" in out
+    target = tmp_path / "postmortem.md"
+    code, _, err = _run("incidents", str(dataset), "--markdown", "-o", str(target))
+    assert code == 0 and f"wrote {target}" in err
+    md = target.read_text()
+    for heading in ("Summary", "Impact", "Timeline", "Root cause", "What changed", "Advice"):
+        assert f"### {heading}" in md, heading
+    # the excerpt of a source line: the line itself, marked, with its neighbours
+    assert "State changed from up to crashed" in md and "\n    >" in md
+
+
+def test_redact_masks_the_postmortem(dataset: Path) -> None:
+    _, plain, _ = _run("incidents", str(dataset), "--markdown")
+    _, masked, _ = _run("incidents", str(dataset), "--markdown", "--redact")
+    assert "dev@example.com" in plain and "dev@example.com" not in masked
+
+
+def test_bad_cut_and_flags(dataset: Path) -> None:
+    code, _, err = _run("incidents", str(dataset), "--dyno", "wbe.1")
+    assert code == 2 and err.startswith("forensics: error: --dyno wbe.1 matches no dyno")
+    code, _, err = _run("incidents", str(dataset), "--json", "--markdown")
+    assert code == 2 and "--json and --markdown exclude each other" in err

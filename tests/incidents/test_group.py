@@ -1,0 +1,324 @@
+"""Grouping rules, ids and ranking on handwritten findings."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from forensics.findings import Finding, Source
+from forensics.incidents import build_incidents, incidents_markdown, incidents_text
+
+T0 = datetime(2024, 5, 20, 12, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def f(kind, start, end=None, line=1, **kw) -> Finding:
+    sev = kw.pop("severity", "warning")
+    return Finding(
+        kind,
+        sev,
+        f"{kind} at {start}",
+        app="acme",
+        start=at(start),
+        end=at(end if end is not None else start),
+        sources=[Source("log", line, line)],
+        **kw,
+    )
+
+
+def events(*rows) -> pl.DataFrame:
+    cols = {
+        "ts": [],
+        "app": [],
+        "dyno": [],
+        "kind": [],
+        "release": [],
+        "user": [],
+        "command": [],
+        "message": [],
+        "source_file": [],
+        "line_no": [],
+    }
+    for i, (minute, kind, release, dyno, command) in enumerate(rows):
+        vals = [
+            at(minute),
+            "acme",
+            dyno,
+            kind,
+            release,
+            "dev",
+            command,
+            f"{kind} {release}",
+            "log",
+            1000 + i,
+        ]
+        for k, v in zip(cols, vals, strict=True):
+            cols[k].append(v)
+    return pl.DataFrame(cols)
+
+
+def leak_findings() -> list[Finding]:
+    dynos = ["web.1", "web.2"]
+    out = [
+        f(
+            "memory_leak",
+            0,
+            1500,
+            10,
+            process_type="web",
+            release="v3",
+            route="/orders",
+            evidence={"dynos": dynos, "lifetimes": [{"peak_mb": 900.0}]},
+        )
+    ]
+    for i in range(14):
+        out.append(
+            f(
+                "memory_quota",
+                100 + 60 * i,
+                130 + 60 * i,
+                100 + i,
+                dyno=dynos[i % 2],
+                process_type="web",
+                release="v3",
+                evidence={"code": "R14", "count": 20, "minutes_over_quota": 30, "lifetime": i % 2},
+            )
+        )
+    for i, d in enumerate(dynos):
+        out.append(
+            f(
+                "memory_quota",
+                1000 + i,
+                line=200 + i,
+                dyno=d,
+                process_type="web",
+                release="v3",
+                severity="critical",
+                evidence={"code": "R15", "count": 1},
+            )
+        )
+        out.append(
+            f(
+                "crash",
+                1000 + i,
+                line=300 + i,
+                dyno=d,
+                process_type="web",
+                release="v3",
+                evidence={"crashes": 1, "causes": ["R15"], "exit_statuses": [137]},
+            )
+        )
+    out.append(
+        f(
+            "release_regression",
+            0,
+            1500,
+            400,
+            process_type="web",
+            release="v3",
+            evidence={"regressions": [{"metric": "memory_slope_mb_h"}]},
+        )
+    )
+    return out
+
+
+def deploy_findings() -> list[Finding]:
+    w = {"dyno": "web.1", "process_type": "web", "release": "v5"}
+    return [
+        f("boot_timeout", 2000, 2030, 500, severity="critical", **w),
+        f("crash_loop", 2001, 2030, 501, evidence={"crashes": 4, "minutes": 29}, **w),
+        f("crash", 2001, 2030, 502, evidence={"crashes": 4}, **w),
+        f(
+            "downtime",
+            2000,
+            2035,
+            503,
+            evidence={"minutes": 35, "failed_requests": 120, "failed_share": 0.8},
+            **w,
+        ),
+        f(
+            "request_errors",
+            2000,
+            2035,
+            504,
+            process_type="web",
+            evidence={"count": 130, "share": 0.8, "codes": {"H10": 130}},
+        ),
+    ]
+
+
+def hotspot_findings() -> list[Finding]:
+    return [
+        f(
+            "timeout_hotspot",
+            3000,
+            3030,
+            600,
+            route="/search",
+            process_type="web",
+            evidence={"codes": ["H12"], "count": 56, "by_dyno": {"web.1": 30, "web.2": 26}},
+        ),
+        f("offload_candidate", 2500, 3500, 601, route="/search", process_type="web"),
+        f(
+            "timeout_hotspot",
+            3010,
+            3020,
+            602,
+            route="/cart",
+            process_type="web",
+            evidence={"codes": ["H12"], "count": 5, "by_dyno": {"web.2": 5}},
+        ),
+    ]
+
+
+def outage_findings() -> list[Finding]:
+    w = {"dyno": "worker.1", "process_type": "worker"}
+    return [
+        f(
+            "worker_down",
+            4000,
+            5000,
+            700,
+            severity="critical",
+            release="v5",
+            evidence={"down_minutes": 1000, "stayed_down": True, "restart_attempts": 3},
+            **w,
+        ),
+        f("crash_loop", 4000, 4011, 701, release="v5", evidence={"crashes": 3}, **w),
+        f("crash", 4000, 4011, 702, release="v5", evidence={"crashes": 3}, **w),
+        f("crash", 4900, line=703, release="v6", evidence={"crashes": 1}, **w),
+    ]
+
+
+def r12_findings() -> list[Finding]:
+    return [
+        f(
+            "unclean_shutdown",
+            -179,
+            -178,
+            800,
+            dyno="web.1",
+            process_type="web",
+            release="v2",
+            evidence={"triggers": ["deploy"]},
+        )
+    ]
+
+
+EVENTS = events(
+    (-180, "release", "v2", None, None),
+    (0, "release", "v3", None, None),
+    (1990, "release", "v5", None, None),
+    (2036, "release", "v6", None, None),
+)
+
+
+def all_findings() -> list[Finding]:
+    return (
+        leak_findings()
+        + deploy_findings()
+        + hotspot_findings()
+        + outage_findings()
+        + r12_findings()
+        + [f("log_loss", 3200, line=900)]
+    )
+
+
+def by_root(incidents):
+    return {i.kind: i for i in incidents}
+
+
+def test_each_story_is_one_incident():
+    inc = build_incidents(None, all_findings(), events=EVENTS, log_end=at(5000))
+    kinds = sorted(i.kind for i in inc)
+    assert kinds == sorted(
+        [
+            "memory_leak",
+            "boot_timeout",
+            "timeout_hotspot",
+            "worker_down",
+            "unclean_shutdown",
+            "log_loss",
+        ]
+    )
+    r = by_root(inc)
+    assert len(r["memory_leak"].members) == 1 + 14 + 2 + 2 + 1
+    assert r["memory_leak"].impact["r15"] == 2 and r["memory_leak"].impact["r14"] == 280
+    # minutes over quota are per lifetime (two here), not per episode
+    assert r["memory_leak"].impact["minutes_over_quota"] == 60
+    assert len(r["boot_timeout"].members) == 5
+    assert len(r["timeout_hotspot"].members) == 3
+    assert len(r["worker_down"].members) == 4
+    assert {m.rule for m in r["timeout_hotspot"].members} == {
+        "root",
+        "hotspot_route",
+        "hotspot_spread",
+    }
+
+
+def test_every_finding_in_exactly_one_incident():
+    fs = all_findings()
+    inc = build_incidents(None, fs, events=EVENTS)
+    ids = [m.id for i in inc for m in i.members]
+    assert len(ids) == len(fs) == len(set(ids))
+
+
+def test_failing_deploy_trigger_and_resolution():
+    inc = build_incidents(None, deploy_findings(), events=EVENTS, log_end=at(5000))
+    assert len(inc) == 1
+    d = inc[0].to_json()
+    assert d["trigger"]["release"] == "v5" and d["trigger"]["kind"] == "release"
+    assert d["resolved_by"]["release"] == "v6"
+    assert d["impact"]["downtime_minutes"] == 35 and d["impact"]["failed_requests"] == 130
+
+
+def test_leak_trigger_is_its_release_and_advice_names_a_size():
+    more = pl.concat([EVENTS, events((1510, "release", "v4", None, None))])
+    inc = build_incidents(None, leak_findings(), events=more)
+    assert inc[0].trigger.release == "v3"
+    assert inc[0].resolved_by is None  # v4 right after the leak ends lifetimes, not the leak
+    assert any("ps:scale web=2:Standard-2X" in a for a in inc[0].advice)
+
+
+def test_r12_trigger_is_the_deploy_and_outage_is_ongoing():
+    r = by_root(build_incidents(None, all_findings(), events=EVENTS, log_end=at(5000)))
+    assert r["unclean_shutdown"].trigger.release == "v2"
+    assert r["worker_down"].ongoing and r["worker_down"].resolved_by is None
+
+
+def test_ids_stable_and_order_independent():
+    fs = all_findings()
+    a = [i.to_json() for i in build_incidents(None, fs, events=EVENTS)]
+    random.Random(1).shuffle(fs)
+    b = [i.to_json() for i in build_incidents(None, fs, events=EVENTS)]
+    assert [(x["id"], sorted(x["findings"])) for x in a] == [
+        (x["id"], sorted(x["findings"])) for x in b
+    ]
+
+
+def test_ranked_by_cost_not_count():
+    inc = build_incidents(None, all_findings(), events=EVENTS, log_end=at(5000))
+    # the worker down 1000 min (x1.5) outranks the leak's 20 findings
+    assert inc[0].kind == "worker_down"
+    assert [i.cost for i in inc] == sorted((i.cost for i in inc), reverse=True)
+
+
+def test_markdown_and_text():
+    inc = build_incidents(None, all_findings(), events=EVENTS)
+    md = incidents_markdown(inc, excerpt=lambda file, line: [f"raw {line}"])
+    for h in (
+        "### Summary",
+        "### Impact",
+        "### Timeline",
+        "### Root cause",
+        "### What changed",
+        "### Advice",
+    ):
+        assert h in md
+    assert "`log:10`" in md and "raw 10" in md
+    assert "log:500" in incidents_text(inc)
