@@ -9,6 +9,11 @@ from typing import Any
 from forensics.findings import Finding, Source
 
 
+# Version of the JSON form of an incident, described by schema/incidents.schema.json; bumped
+# when a change would break a reader.
+INCIDENTS_SCHEMA_VERSION = 1
+
+
 @dataclass
 class Change:
     """A change to the app from the events table: kind is release, deploy, config, scale,
@@ -81,6 +86,7 @@ class Incident:
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict: times as ISO-8601 UTC strings."""
         return {
+            "schema_version": INCIDENTS_SCHEMA_VERSION,
             "id": self.id,
             "title": self.title,
             "severity": self.severity,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -31,6 +32,10 @@ def test_json_incidents_and_finding_ids_agree(dataset: Path) -> None:
     code, out, _ = _run("incidents", str(dataset), "--json")
     assert code == 0
     incidents = json.loads(out)
+    schema = json.loads((SAMPLE.parents[2] / "schema" / "incidents.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(incidents)
+    broken = {k: v for k, v in incidents[0].items() if k != "impact"}
+    assert not jsonschema.Draft202012Validator(schema).is_valid([broken])
     assert 3 <= len(incidents) <= 8  # the sample plants about four incidents
     for key in ("id", "title", "severity", "kind", "impact", "trigger", "resolved_by", "timeline"):
         assert all(key in i for i in incidents), key
