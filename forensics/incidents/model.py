@@ -8,7 +8,6 @@ from typing import Any
 
 from forensics.findings import Finding, Source
 
-
 # Version of the JSON form of an incident, described by schema/incidents.schema.json; bumped
 # when a change would break a reader.
 INCIDENTS_SCHEMA_VERSION = 1
