@@ -1,4 +1,4 @@
-# Quick start: `make run` (set up, ingest the bundled sample, print findings)
+# Quick start: `make run` (set up, ingest the bundled sample, print the incidents)
 #              `make test` (set up, lint, run every test). CI runs `make test`.
 PY ?= python3
 VENV := .venv
@@ -18,7 +18,8 @@ setup: $(BIN)/forensics
 
 run: setup
 	$(BIN)/forensics ingest $(SAMPLE) -o $(OUT)/sample --app acme-shop
-	$(BIN)/forensics findings $(OUT)/sample
+	$(BIN)/forensics incidents $(OUT)/sample
+	$(BIN)/forensics incidents $(OUT)/sample --markdown -o $(OUT)/sample-postmortem.md
 	$(BIN)/forensics report $(OUT)/sample -o $(OUT)/sample-report.html
 
 lint: setup
