@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import duckdb
 import polars as pl
 
 from forensics import heroku
 from forensics.analyses.common import with_release
+from forensics.analyses.hung_dynos import hung_dynos
 from forensics.analyses.sql import app_key_expr, query, sql_list
 from forensics.analyses.timeouts import (
     DEFAULT_CODES,
@@ -37,6 +39,7 @@ def findings(
     """
     out: list[Finding] = []
     hot = hotspots(con, codes=codes, gap_seconds=gap_seconds, min_count=min_count)
+    hot = _not_a_stuck_dyno(con, hot)
     if not hot.is_empty():
         hot = with_release(con, hot, "start")
         code_sql = sql_list(codes)
@@ -55,6 +58,32 @@ def findings(
         for c in cand.iter_rows(named=True):
             out.append(_offload_finding(c, rows, threshold_ms))
     return out
+
+
+def _not_a_stuck_dyno(con: duckdb.DuckDBPyConnection, hot: pl.DataFrame) -> pl.DataFrame:
+    """Hotspots less those whose timeouts all came from one dyno while it was stuck
+    (`hung_dynos`, kind `stuck_requests`): that is the dyno's story, told once by `hung_dyno`,
+    not a slow route (a stuck dyno times out on every route it is sent)."""
+    if hot.is_empty():
+        return hot
+    stuck = hung_dynos(con).filter(pl.col("kind") == "stuck_requests")
+    if stuck.is_empty():
+        return hot
+    slack = timedelta(minutes=1)
+    windows = [
+        (r["app"], r["dyno"], r["start"] - slack, r["end"] + slack)
+        for r in stuck.iter_rows(named=True)
+    ]
+
+    def explained(h: dict) -> bool:
+        dynos = [d for d in h["dynos"] if d]
+        return len(dynos) == 1 and any(
+            app == h["app"] and dyno == dynos[0] and lo <= h["start"] and h["end"] <= hi
+            for app, dyno, lo, hi in windows
+        )
+
+    keep = [not explained(h) for h in hot.iter_rows(named=True)]
+    return hot.filter(pl.Series(keep, dtype=pl.Boolean))
 
 
 def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:

@@ -380,6 +380,8 @@ def test_hung_dyno_is_collected(tmp_path) -> None:
     con, _ = ingest_lines(tmp_path, _stuck([h(at("14:20:05"), "web.2", "Restarting")]))
     found = collect_findings(con)
     assert [f.dyno for f in by_kind(found, "hung_dyno")] == ["web.2"]
+    # the stuck dyno's H12s on each of its routes are its story, not two slow routes
+    assert by_kind(found, "timeout_hotspot") == []
 
 
 # ----- real exports and the sample ------------------------------------------------------------
