@@ -22,7 +22,8 @@ def with_reason(summary: str, reason: dict[str, Any] | None) -> str:
         share = f" in {reason['crashes']} of {reason['of_crashes']} crashes"
     also = "; ".join(f"{o['text']} ({o['crashes']})" for o in reason.get("others", [])[:2])
     also = f"; also {also}" if also else ""
-    return f"{summary.rstrip('.')}: {reason['text']}{where}{share}{also}."
+    text = str(reason["text"]).rstrip(".")
+    return f"{summary.rstrip('.')}: {text}{where}{share}{also}."
 
 
 def reason_sources(reason: dict[str, Any] | None, rows: pl.DataFrame | None = None) -> list[Source]:

@@ -9,8 +9,9 @@ Rules look at the incident's members, so a crash can join an outage through its 
 - `leak_crash`: a crash caused by R14/R15 (or exit 137) on a leaking dyno inside the leak's span.
 - `leak_regression`: the release regression of the leaking release on memory (growth, R14, R15).
 - `leak_concurrency`: concurrency too high for the memory on the leaking process type.
-- `deploy_failure`: crash loops, crashes, downtime, worker_down and request errors overlapping
-  a boot failure (boot_timeout) on the same process type.
+- `deploy_failure`: crash loops, crashes, downtime, worker_down, request errors and R14/R15
+  episodes (memory over quota during boot) overlapping a boot failure (boot_timeout) on the
+  same process type.
 - `outage`: crashes, crash loops, request errors of the same dyno (or, for request errors, a
   web outage) overlapping a downtime / worker_down / crash loop, with `SLACK` either side; a
   dyno's downtime and its process type's overlapping one; and a later outage of the same
@@ -139,7 +140,15 @@ def leak_concurrency(inc: Incident, f: Finding) -> bool:
 
 def deploy_failure(inc: Incident, f: Finding) -> bool:
     boot = _root(inc, "boot_timeout")
-    kinds = ("crash_loop", "crash", "downtime", "worker_down", "request_errors", "hung_dyno")
+    kinds = (
+        "crash_loop",
+        "crash",
+        "downtime",
+        "worker_down",
+        "request_errors",
+        "hung_dyno",
+        "memory_quota",  # over quota while booting: often why the boot failed
+    )
     if not boot or f.kind not in kinds or not _overlap(boot, f):
         return False
     if f.kind == "request_errors":

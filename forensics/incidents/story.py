@@ -36,7 +36,10 @@ def cause(inc: Incident) -> tuple[str, list]:
                 Source(x["file"], int(x["first_line"]), int(x["last_line"]))
                 for x in reason.get("sources") or []
             ]
-            return f"{where} died: {reason['text']}{loc}.", srcs or m.finding.sources[:3]
+            return (
+                f"{where} died: {str(reason['text']).rstrip('.')}{loc}.",
+                srcs or m.finding.sources[:3],
+            )
     r = inc.root
     first = r.summary.split(": ")[0] if r.kind != "memory_leak" else r.summary.split("; ")[0]
     if r.kind == "memory_leak" and r.route:

@@ -74,3 +74,44 @@ def test_bad_cut_and_flags(dataset: Path) -> None:
     assert code == 2 and err.startswith("forensics: error: --dyno wbe.1 matches no dyno")
     code, _, err = _run("incidents", str(dataset), "--json", "--markdown")
     assert code == 2 and "--json and --markdown exclude each other" in err
+
+
+REAL = SAMPLE.parents[2] / "tests" / "data" / "real"
+
+
+def _real_incidents(tmp_path: Path, stem: str) -> tuple[list[dict], list[dict]]:
+    out = tmp_path / stem
+    done = CliRunner().invoke(main, ["ingest", str(REAL / f"{stem}.log"), "-o", str(out), "-q"])
+    assert done.exit_code == 0, done.output
+    incidents = json.loads(_run("incidents", str(out), "--json")[1])
+    findings = json.loads(_run("findings", str(out), "--json")[1])
+    return incidents, findings
+
+
+def test_real_failing_boot_is_one_incident(tmp_path: Path) -> None:
+    """src-041: web.1 goes over its memory quota while booting, misses the 60 s bind (R10),
+    crashes and is still down at the end: one story, not a quota warning beside it."""
+    incidents, findings = _real_incidents(tmp_path, "src-041")
+    (inc,) = incidents
+    assert inc["kind"] == "boot_timeout" and inc["ongoing"]
+    assert {f["kind"] for f in findings} >= {"boot_timeout", "memory_quota", "downtime"}
+    assert {f["incident"] for f in findings} == {inc["id"]}
+
+
+def test_real_web_down_fixed_by_a_release(tmp_path: Path) -> None:
+    """src-012: after v57 web.1 crashes on boot across releases (eventlet's ReferenceError)
+    until v61 comes up: the incident names the reason and the release that ended it."""
+    incidents, _ = _real_incidents(tmp_path, "src-012")
+    down = incidents[0]
+    assert down["kind"] == "downtime" and down["dynos"] == ["web.1"]
+    assert "weakly-referenced object no longer exists" in down["cause"]
+    assert (down["resolved_by"]["kind"], down["resolved_by"]["release"]) == ("release", "v61")
+    assert down["impact"]["failed_requests"] >= 1
+
+
+def test_real_crash_loop_to_the_end(tmp_path: Path) -> None:
+    """src-019: web.1 crash-loops for 42 h on a Node too old for Meteor; requests get H10."""
+    incidents, _ = _real_incidents(tmp_path, "src-019")
+    (inc,) = incidents
+    assert inc["ongoing"] and "Meteor requires Node v0.8.24 or later." in inc["cause"]
+    assert ".." not in inc["cause"] and inc["impact"]["failed_requests"] == 6
