@@ -166,6 +166,26 @@ def test_findings_and_provenance(report: tuple[Path, dict], page: str) -> None:
         assert table in page
 
 
+def test_the_page_opens_with_the_incidents(
+    dataset: Path, report: tuple[Path, dict], page: str
+) -> None:
+    """The incidents come first (before the findings), one section each with its id, and each
+    holds its member findings: every finding of the page is in exactly one incident."""
+    from forensics.findings import collect_findings
+    from forensics.incidents import build_incidents
+    from forensics.store.views import open_dataset
+
+    con = open_dataset(dataset)
+    incidents = build_incidents(con, collect_findings(con))
+    assert report[1]["incidents"] == len(incidents) > 0
+    assert page.index('<h2 id="incidents">') < page.index('<h2 id="findings">')
+    body = page[page.index('<h2 id="incidents">') : page.index('<h2 id="findings">')]
+    for inc in incidents:
+        assert f'id="{inc.id}"' in body
+    assert body.count('<details class="finding') == report[1]["findings"]
+    assert '<a href="#incidents">Incidents</a>' in page
+
+
 def test_crash_table_lists_the_crashes_the_findings_count(dataset: Path, page: str) -> None:
     """One definition of a crash: the table shows `availability.crashes`, the crashes of the
     `crash` findings (it used to count only `State changed ... to crashed` lines)."""

@@ -129,6 +129,62 @@ class Page:
         cards = "\n".join(self._finding(f) for f in items)
         return f'<p class="count">{self.text(head)}</p>\n{cards}'
 
+    def incidents(
+        self, items: list[dict[str, Any]] | None, by_id: dict[str, dict[str, Any]]
+    ) -> str:
+        """The incidents (`Incident.to_json()`), most costly first: title, impact, cause, what
+        changed and what ended it, the timeline with its sources, and the member findings
+        folded (`by_id`: finding id -> finding JSON)."""
+        if items is None:
+            return '<p class="note">The incidents could not be built (see the findings).</p>'
+        if not items:
+            return '<p class="note">No incidents: the analyses found nothing to report.</p>'
+        head = f"{len(items)} incident{'s' if len(items) != 1 else ''}"
+        return f'<p class="count">{self.text(head)}</p>\n' + "\n".join(
+            self._incident(i, by_id) for i in items
+        )
+
+    def _incident(self, inc: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> str:
+        sev = str(inc.get("severity", "info"))
+        sev_class = sev if sev in ("critical", "warning", "info") else "info"
+        imp = inc.get("impact") or {}
+        impact = ", ".join(
+            f"{label} {fmt(imp.get(key))}"
+            for key, label in (
+                ("downtime_minutes", "minutes down"),
+                ("failed_requests", "failed requests"),
+                ("h12", "H12"),
+                ("r14", "R14"),
+                ("r15", "R15"),
+                ("crashes", "crashes"),
+            )
+            if imp.get(key)
+        )
+        span = fmt(inc.get("start")) + (" (ongoing)" if inc.get("ongoing") else "")
+        changes = []
+        for key, label in (("trigger", "after"), ("resolved_by", "ended by")):
+            c = inc.get(key)
+            if c:
+                changes.append(f"{label}: {c.get('summary') or c.get('kind')}")
+        steps = "".join(
+            f"<li><code>{self.text(s.get('ts'))}</code> {self.prose(str(s.get('text', '')))}"
+            f"{self._sources(s.get('sources') or [])}</li>"
+            for s in inc.get("timeline") or []
+        )
+        members = "".join(self._finding(by_id[f]) for f in inc.get("findings", []) if f in by_id)
+        advice = "".join(f"<li>{self.prose(a)}</li>" for a in inc.get("advice") or [])
+        return (
+            f'<section class="incident {sev_class}" id="{self.text(inc.get("id"))}">'
+            f'<h3><span class="sev">{self.text(sev)}</span> {self.prose(str(inc.get("title")))}'
+            f'</h3><p class="scope">{self.text(span)} · {self.text(impact or "no loss measured")}'
+            f"</p><p>{self.prose(str(inc.get('cause', '')))}</p>"
+            + (f"<p>{self.prose(' · '.join(changes))}</p>" if changes else "")
+            + (f'<ul class="advice">{advice}</ul>' if advice else "")
+            + f"<details><summary>timeline</summary><ol>{steps}</ol></details>"
+            + f"<details><summary>{len(inc.get('findings', []))} findings</summary>{members}"
+            + "</details></section>"
+        )
+
     def _finding(self, f: dict[str, Any]) -> str:
         """One finding: severity, kind and summary always visible; scope, key numbers and
         sources unfolded for critical findings, one click away for the others."""
@@ -245,13 +301,14 @@ class Page:
         facts: Sequence[tuple[str, Any]],
         findings_html: str,
         charts: Sequence[ChartBlock],
+        incidents_html: str = "",
         tables: Sequence[Table],
         provenance_html: str,
     ) -> str:
         """The complete HTML document."""
         chart_html = "\n".join(self.chart(c, i) for i, c in enumerate(charts))
         table_html = "\n".join(self.table(t) for t in tables)
-        links = [("findings", "Findings")]
+        links = [("incidents", "Incidents"), ("findings", "Findings")]
         links += [(c.key, c.title) for c in charts] + [(t.key, t.title) for t in tables]
         links.append(("provenance", "Provenance"))
         toc = "".join(f'<li><a href="#{k}">{self.text(label)}</a></li>' for k, label in links)
@@ -262,6 +319,7 @@ class Page:
             head_js=HEAD_JS,
             facts=self.definition_list(facts),
             toc=toc,
+            incidents=incidents_html,
             findings=findings_html,
             charts=chart_html,
             tables=table_html,
@@ -358,6 +416,13 @@ dl.facts { display: grid; grid-template-columns: max-content auto; gap: .15em 1.
 dl.facts dt { color: #666; }
 dl.facts dd { margin: 0; }
 nav ul { columns: 2; padding-left: 1.2em; }
+.incident { border: 1px solid #ddd; border-left: 8px solid #999; margin: .8em 0; padding: 0 1em; }
+.incident.critical { border-left-color: #c62828; }
+.incident.warning { border-left-color: #ef8f00; }
+.incident.info { border-left-color: #1e88e5; }
+.incident h3 { margin: .3em 0; font-size: 1.05em; }
+.incident .sev { font-weight: 700; text-transform: uppercase; margin-right: .4em; }
+.incident .scope { font-size: .9em; color: #555; }
 .finding { border-left: 6px solid #999; background: #fafafa; margin: .5em 0; padding: .4em 1em; }
 .finding summary { cursor: pointer; }
 .finding .scope { font-size: .9em; color: #555; margin: .3em 0; }
@@ -401,6 +466,8 @@ PAGE = Template("""<!DOCTYPE html>
 <h1>${title}</h1>
 ${facts}
 <nav><ul>${toc}</ul></nav>
+<h2 id="incidents">Incidents</h2>
+${incidents}
 <h2 id="findings">Findings</h2>
 ${findings}
 <h2 id="charts">Charts</h2>

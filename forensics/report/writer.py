@@ -28,6 +28,7 @@ from forensics.charts.releases import release_comparison_chart
 from forensics.charts.timeouts import timeout_hotspots_chart
 from forensics.errors import ForensicsError, OutputError
 from forensics.findings import Finding, collect_findings, rank
+from forensics.incidents import build_incidents, finding_id
 from forensics.report import provenance, tables
 from forensics.report.page import ChartBlock, Page, Table, json_for_script
 from forensics.report.redact import redact_text, redact_value
@@ -120,8 +121,18 @@ def _build(
         )
     else:
         items = list(findings)
-    finding_dicts = None if items is None else [f.to_json() for f in rank(_checked(items))]
+    ranked = None if items is None else rank(_checked(items))
+    finding_dicts = None if ranked is None else [f.to_json() for f in ranked]
     findings_html = page.findings(finding_dicts, "The findings could not be collected.")
+    incidents = (
+        None
+        if ranked is None
+        else _guard(b, "incidents", lambda: build_incidents(con, ranked), None)
+    )
+    by_id = {} if ranked is None else {finding_id(f): f.to_json() for f in ranked}
+    incidents_html = page.incidents(
+        None if incidents is None else [i.to_json() for i in incidents], by_id
+    )
 
     charts = [
         _chart(b, "chart-leak", "Memory per dyno", LEAK_CAPTION, _leak),
@@ -155,7 +166,8 @@ def _build(
     html_text = page.render(
         title=title or _title(root, facts),
         facts=head,
-        findings_html=errors_html + findings_html,
+        findings_html=findings_html,
+        incidents_html=errors_html + incidents_html,
         charts=charts,
         tables=key_tables,
         provenance_html=provenance_html,
@@ -164,6 +176,7 @@ def _build(
         "charts": sum(c.spec is not None for c in charts),
         "tables": len(key_tables),
         "findings": None if finding_dicts is None else len(finding_dicts),
+        "incidents": None if incidents is None else len(incidents),
         "redacted": redact,
         "notes": [f"{c.title}: {c.note}" for c in charts if c.spec is None],
         "errors": b.errors,
