@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from forensics.heroku import CURRENT_SIZES, quota_mb, r15_limit_mb
 from forensics.incidents.model import Incident
 
@@ -9,6 +11,13 @@ from forensics.incidents.model import Incident
 def _size_for(peak_mb: float) -> str | None:
     """The smallest current size whose quota holds `peak_mb`."""
     return next((s for s in CURRENT_SIZES if (quota_mb(s) or 0) >= peak_mb), None)
+
+
+# A config var named in a crash reason: KeyError: 'DATABASE_URL', "FOO is not set", ENV["FOO"]
+_CONFIG_VAR = re.compile(
+    r"""(?:KeyError: key not found: "|KeyError: '|ENV\[["']|\b)([A-Z][A-Z0-9_]{2,})"""
+    r"""(?:["']\]?| is not set| must be set| missing)"""
+)
 
 
 def advice(inc: Incident) -> list[str]:
@@ -41,12 +50,34 @@ def advice(inc: Incident) -> list[str]:
             f"Move the slow work of {', '.join(routes) or 'the route'} to a background "
             "worker; the router gives up at 30 s (H12) whatever the dyno keeps doing."
         )
-    if kinds & {"worker_down", "downtime", "crash_loop", "hung_dyno"}:
-        out.append(
-            "Add a health check and alerting for workers that die silently; a crashed "
-            "dyno is restarted with a growing back-off, so restart it (`heroku ps:restart`)"
-            " or fix the crash reason before it stays down."
+    reason = next(
+        (f.evidence["reason"] for f in fs if isinstance(f.evidence.get("reason"), dict)), None
+    )
+    if reason and not leak:
+        text = str(reason.get("text") or "").rstrip(".")
+        where = f" at {reason['location']}" if reason.get("location") else ""
+        var = _CONFIG_VAR.search(text)
+        fix = (
+            f" Set it: `heroku config:set {var.group(1)}=...` (a config change restarts the dynos)."
+            if var
+            else ""
         )
+        out.append(f"Fix what crashes it: {text}{where}.{fix}")
+    if not leak and kinds & {"worker_down", "downtime", "crash_loop", "hung_dyno"}:
+        types = {f.process_type for f in fs if f.process_type}
+        if types - {"web"}:
+            out.append(
+                "Alert on workers that stop: a crashed dyno is restarted with a growing "
+                "cool-off (up to hours), so restart it (`heroku ps:restart "
+                f"{sorted(types - {'web'})[0]}`) once the cause is fixed, and watch for the "
+                "next `State changed from up to crashed`."
+            )
+        if "web" in types:
+            out.append(
+                "Catch a release that does not boot before it takes web down: a release-phase "
+                "check or Preboot (`heroku features:enable preboot`), and `heroku rollback` to "
+                "the last release that came up."
+            )
     if "boot_timeout" in kinds:
         out.append(
             "Bind $PORT within 60 s of boot (R10): move slow boot work out of the boot "

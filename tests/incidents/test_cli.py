@@ -48,6 +48,14 @@ def test_json_incidents_and_finding_ids_agree(dataset: Path) -> None:
     assert all(members[f["id"]] == f["incident"] for f in findings)
     leak = next(i for i in incidents if i["kind"] == "memory_leak")
     assert leak["trigger"]["release"] == "v3" and leak["impact"]["r15"] == 2
+    # advice grounded in the evidence: the leak's route and a size, no worker advice there;
+    # the worker's missing config var as the command that sets it
+    assert (
+        "/users/:id/orders/:id" in leak["advice"][0] and "heroku ps:scale web=" in leak["advice"][0]
+    )
+    assert not any("worker" in a for a in leak["advice"])
+    worker = next(i for i in incidents if "worker" in i["process_types"])
+    assert any("heroku config:set IMPORT_FEED_TOKEN=" in a for a in worker["advice"])
 
 
 def test_text_and_markdown(dataset: Path, tmp_path: Path) -> None:
