@@ -171,3 +171,21 @@ def findings_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         for f in collect_findings(con)
     ]
     return pl.DataFrame(rows) if rows else pl.DataFrame({"summary": ["no findings"]})
+
+
+def incidents_view(con: duckdb.DuckDBPyConnection, *, excerpts: bool = False) -> Any:
+    """The incidents, most costly first, as Markdown the notebook renders: each its impact,
+    cause, what changed, advice and timeline (with the raw lines around each source when
+    `excerpts`)."""
+    from IPython.display import Markdown
+
+    from forensics.findings import collect_findings
+    from forensics.incidents import build_incidents, incidents_markdown
+    from forensics.store.excerpts import excerpter
+
+    found = build_incidents(con, collect_findings(con))
+    if not found:
+        return Markdown("No incidents: the analyses found nothing to report.")
+    if excerpts:
+        return Markdown(incidents_markdown(found, excerpt=excerpter(con)))
+    return Markdown(incidents_markdown(found))

@@ -104,3 +104,20 @@ def test_there_are_the_four_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "memory_leaks.ipynb", "releases.ipynb", "timeouts.ipynb", "triage.ipynb",
     ]  # fmt: skip
+
+
+def test_incidents_view_renders_the_incidents(tmp_path: Path) -> None:
+    """The triage notebook starts from the incidents: Markdown with a section per incident."""
+    from forensics.findings import collect_findings
+    from forensics.incidents import build_incidents
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "samples" / "heroku-sample.log.gz"
+    ingest([str(sample)], tmp_path / "ds", app="acme-shop")
+    con = open_dataset(tmp_path / "ds")
+
+    view = notebook.incidents_view(con)
+    incidents = build_incidents(con, collect_findings(con))
+    assert view.data.count("\n## ") == len(incidents) > 0
+    assert "### Timeline" in view.data
+    with_lines = notebook.incidents_view(con, excerpts=True)
+    assert len(with_lines.data) > len(view.data) and "```" in with_lines.data
