@@ -112,6 +112,7 @@ def main() -> int:
         print(f"{name:40s} {wall:8.2f} {cpu:8.2f}{flag}")
     for name, argv in {
         "forensics findings": [str(BIN / "forensics"), "findings", str(ds), "--json"],
+        "forensics incidents": [str(BIN / "forensics"), "incidents", str(ds), "--json"],
         "forensics report": [str(BIN / "forensics"), "report", str(ds), "-o", "/tmp/bench.html"],
     }.items():
         walls = []
