@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from forensics.analyses.sql import query
 
@@ -74,3 +75,12 @@ def dyno_key(name: str) -> tuple[str, int, str]:
     """Sort key for dyno names: `web.2` before `web.10`."""
     head, _, tail = name.rpartition(".")
     return (head, int(tail), name) if tail.isdigit() else (name, -1, name)
+
+
+def conform(df: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
+    """`df` with exactly the columns of `schema`, cast, missing ones as nulls, so the parts of a
+    long-form table concatenate."""
+    return df.select(
+        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in schema.items()
+    )
