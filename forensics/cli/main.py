@@ -241,6 +241,29 @@ def cut_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--app", default=None, help="Only this app.")(fn)
 
 
+def output_option(
+    *, help: str, default: Path | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`-o/--output FILE` (a Path, shown default when there is one) with the command's help."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def redact_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--redact`: the flag the commands that write shareable text have in common."""
+    return click.option(
+        "--redact",
+        is_flag=True,
+        help="Mask IP and e-mail addresses, request ids and query strings everywhere.",
+    )(fn)
+
+
 def _open(
     dataset: Path,
     app: str | None,
@@ -271,13 +294,7 @@ _SQL_FORMATS = ("csv", "json", "parquet")
 @main.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.argument("query_text", metavar="SQL")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the result to a file (.csv, .json or .parquet) instead of printing.",
-)
+@output_option(help="Write the result to a file (.csv, .json or .parquet) instead of printing.")
 @click.option(
     "--format",
     "fmt",
@@ -411,18 +428,8 @@ def findings(
 @click.option(
     "--markdown", is_flag=True, help="Print a postmortem draft in Markdown (with log excerpts)."
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write to this file instead of standard output.",
-)
-@click.option(
-    "--redact",
-    is_flag=True,
-    help="Mask IP and e-mail addresses, request ids and query strings everywhere.",
-)
+@output_option(help="Write to this file instead of standard output.")
+@redact_option
 @cut_options
 def incidents(
     dataset: Path,
@@ -489,19 +496,8 @@ def _safe_terminal(text: str) -> str:
 
 @main.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=Path("report.html"),
-    show_default=True,
-    help="The HTML file to write.",
-)
-@click.option(
-    "--redact",
-    is_flag=True,
-    help="Mask IP and e-mail addresses, request ids and query strings everywhere.",
-)
+@output_option(default=Path("report.html"), help="The HTML file to write.")
+@redact_option
 @click.option("--title", default=None, help="Title of the page.")
 @cut_options
 def report(
