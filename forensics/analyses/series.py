@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.sql import query
+from forensics.errors import ForensicsError
 
 # Bucket widths (seconds) a series may use: whole minutes, hours, days.
 NICE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
@@ -64,6 +65,15 @@ def span_seconds(con: duckdb.DuckDBPyConnection, table: str, cond: str, params: 
     row = query(con, sql, params)
     value = row["s"][0]
     return float(value) if value is not None else 0.0
+
+
+def bucket_width(bucket_seconds: float) -> int:
+    """`bucket_seconds` as the whole-second bucket width the SQL uses; a ForensicsError when it
+    is not positive."""
+    w = int(bucket_seconds)
+    if w <= 0:
+        raise ForensicsError("bucket_seconds must be positive")
+    return w
 
 
 def bucket_sql(width: int, ts: str = "ts") -> str:
