@@ -55,3 +55,12 @@ def test_each_option_goes_only_to_builders_that_declare_it(monkeypatch):
     assert sorted(f.summary for f in out) == ["a", "b"]
     with pytest.raises(ForensicsError, match="threads"):
         collect_findings(None, threads=2)  # a real builder's option, but not a fake one's
+
+
+def test_duration_text_reads_seconds_minutes_and_hours() -> None:
+    from forensics.findings import duration_text
+
+    assert duration_text(0.5) == "30 s"
+    assert duration_text(25.4) == "25 min"
+    assert duration_text(119.4) == "119 min"
+    assert duration_text(210) == "3.5 h"

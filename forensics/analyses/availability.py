@@ -592,7 +592,7 @@ def timeline(
       earliest kept).
     """
     from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
-    from forensics.analyses.series import where
+    from forensics.analyses.series import conform, where
 
     cond, params = where(dyno=dyno, since=since, until=until)
     app_cond, app_params = where(since=since, until=until)
@@ -650,23 +650,16 @@ def timeline(
             pl.col("release").fill_null("?"),
         ).alias("detail"),
     )
-    rows = pl.concat([_tl_conform(f) for f in (crash_rows, errors, periods, restarts)]).drop_nulls(
-        "ts"
-    )
+    rows = pl.concat(
+        [conform(f, TIMELINE_SCHEMA) for f in (crash_rows, errors, periods, restarts)]
+    ).drop_nulls("ts")
     lanes = (
         rows.group_by("lane").len().sort(["len", "lane"], descending=[True, False]).head(max_dynos)
     )
     rows = rows.filter(pl.col("lane").is_in(lanes["lane"].to_list()))
-    out = pl.concat([_tl_conform(app), rows])
+    out = pl.concat([conform(app, TIMELINE_SCHEMA), rows])
     # releases last among equal times, so their mark is drawn over the deploy's
     return out.sort(pl.col("ts"), pl.col("kind") == "release").head(max_events)
-
-
-def _tl_conform(df: pl.DataFrame) -> pl.DataFrame:
-    return df.select(
-        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
-        for c, t in TIMELINE_SCHEMA.items()
-    )
 
 
 def _filtered(

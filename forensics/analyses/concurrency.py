@@ -29,8 +29,8 @@ import duckdb
 import polars as pl
 
 from forensics import heroku
+from forensics.analyses.series import bucket_width
 from forensics.analyses.sql import app_key_expr, app_key_sql, query
-from forensics.errors import ForensicsError
 
 # Async gunicorn worker classes: one worker serves many requests; no fixed thread capacity.
 ASYNC_WORKERS = ("eventlet", "gevent", "tornado", "uvicorn", "aiohttp")
@@ -124,9 +124,7 @@ def in_flight(con: duckdb.DuckDBPyConnection, *, bucket_seconds: int = 60) -> pl
     connect_p95_ms, connect_max_ms, service_p95_ms, memory_max_mb, memory_mean_mb,
     memory_quota_mb (from runtime metrics in the bucket; null when there are none).
     """
-    w = int(bucket_seconds)
-    if w <= 0:
-        raise ForensicsError("bucket_seconds must be positive")
+    w = bucket_width(bucket_seconds)
     lv, names = _levels(con)
     step = w * _US
     a = (

@@ -744,7 +744,7 @@ def memory_trend(
     `Process running mem=` events as memory_total.
     """
     from forensics.analyses.availability import crashes
-    from forensics.analyses.series import nice_bucket, span_seconds, where
+    from forensics.analyses.series import conform, nice_bucket, span_seconds, where
 
     cond, params = where(dyno=dyno, since=since, until=until)
     dynos = _top_dynos(con, cond, params, max_dynos)
@@ -766,20 +766,12 @@ def memory_trend(
         _trend_crashes(k, dynos),
         _trend_releases(con, since, until, dynos),
     ]
-    out = pl.concat([_conform(p, TREND_SCHEMA) for p in parts])
+    out = pl.concat([conform(p, TREND_SCHEMA) for p in parts])
     if since is not None:
         out = out.filter(pl.col("ts") >= since)
     if until is not None:
         out = out.filter(pl.col("ts") < until)
     return out.sort("dyno", "layer", "series", "ts")
-
-
-def _conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """`df` with exactly the columns of `schema`, cast, missing ones as nulls (for concat)."""
-    return df.select(
-        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
-        for c, t in schema.items()
-    )
 
 
 def _top_dynos(con: duckdb.DuckDBPyConnection, cond: str, params: dict, limit: int) -> list[str]:

@@ -9,8 +9,10 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from forensics.analyses.sql import query
+from forensics.errors import ForensicsError
 
 # Bucket widths (seconds) a series may use: whole minutes, hours, days.
 NICE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
@@ -65,6 +67,15 @@ def span_seconds(con: duckdb.DuckDBPyConnection, table: str, cond: str, params: 
     return float(value) if value is not None else 0.0
 
 
+def bucket_width(bucket_seconds: float) -> int:
+    """`bucket_seconds` as the whole-second bucket width the SQL uses; a ForensicsError when it
+    is not positive."""
+    w = int(bucket_seconds)
+    if w <= 0:
+        raise ForensicsError("bucket_seconds must be positive")
+    return w
+
+
 def bucket_sql(width: int, ts: str = "ts") -> str:
     """SQL for the start of the epoch-aligned `width`-second bucket holding `ts`."""
     return f"to_timestamp(floor(epoch({ts}) / {int(width)}) * {int(width)})"
@@ -74,3 +85,12 @@ def dyno_key(name: str) -> tuple[str, int, str]:
     """Sort key for dyno names: `web.2` before `web.10`."""
     head, _, tail = name.rpartition(".")
     return (head, int(tail), name) if tail.isdigit() else (name, -1, name)
+
+
+def conform(df: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
+    """`df` with exactly the columns of `schema`, cast, missing ones as nulls, so the parts of a
+    long-form table concatenate."""
+    return df.select(
+        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in schema.items()
+    )

@@ -29,9 +29,8 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from forensics.analyses.series import bucket_sql, nice_bucket, where
+from forensics.analyses.series import bucket_sql, bucket_width, nice_bucket, span_seconds, where
 from forensics.analyses.sql import query, sql_list
-from forensics.errors import ForensicsError
 from forensics.heroku import process_type_sql
 
 DEFAULT_CODES: tuple[str, ...] = ("H12",)
@@ -55,15 +54,13 @@ def error_counts(
     code), route_requests (all router lines of that route on that dyno in that bucket, errors
     included), share (count / route_requests).
     """
-    w = int(bucket_seconds)
-    if w <= 0:
-        raise ForensicsError("bucket_seconds must be positive")
+    w = bucket_width(bucket_seconds)
     return query(
         con,
         f"""
         WITH g AS (
             SELECT app, route, dyno, code,
-                   to_timestamp(floor(epoch(ts) / {w}) * {w}) AS bucket_start,
+                   {bucket_sql(w)} AS bucket_start,
                    count(*) AS n
             FROM requests
             GROUP BY ALL
@@ -347,16 +344,9 @@ def error_heatmap(
     cond, params = where(dyno=dyno, route=route, since=since, until=until, route_col="route")
     codes_sql = sql_list(codes)
     if bucket_seconds is None:
-        span = query(
-            con,
-            f"SELECT epoch(max(ts)) - epoch(min(ts)) AS s FROM requests "
-            f"WHERE {cond} AND code IN {codes_sql}",
-            params,
-        )["s"][0]
-        bucket_seconds = nice_bucket(float(span or 0), max_buckets)
-    w = int(bucket_seconds)
-    if w <= 0:
-        raise ForensicsError("bucket_seconds must be positive")
+        span = span_seconds(con, "requests", f"{cond} AND code IN {codes_sql}", params)
+        bucket_seconds = nice_bucket(span, max_buckets)
+    w = bucket_width(bucket_seconds)
     return query(
         con,
         f"""

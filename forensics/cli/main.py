@@ -6,10 +6,12 @@ worked for some inputs but not others exits 1. No traceback for a user's mistake
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -225,44 +227,85 @@ def _app_options(values: tuple[str, ...]) -> tuple[str | None, list[tuple[str, s
 
 
 def cut_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that cut a dataset to the incident: --app, --since, --until, --dyno."""
-    fn = click.option(
+    """The options that cut a dataset to the incident: --app, --since, --until, --dyno,
+    --routes; the command receives them as one `cut: CutArgs`."""
+
+    @functools.wraps(fn)
+    def with_cut(
+        *args: Any,
+        app: str | None,
+        since: str | None,
+        until: str | None,
+        dyno: str | None,
+        routes_file: Path | None,
+        **kwargs: Any,
+    ) -> Any:
+        return fn(*args, cut=CutArgs(app, since, until, dyno, routes_file), **kwargs)
+
+    opts = click.option(
         "--routes",
         "routes_file",
         type=click.Path(path_type=Path),
         default=None,
         help="Route rules TOML (default: DIR/routes.toml if present).",
+    )(with_cut)
+    opts = click.option(
+        "--dyno", default=None, help="Only this dyno (web.1) or process type (web)."
+    )(opts)
+    opts = click.option("--until", default=None, help="Only before this UTC time (ISO-8601).")(opts)
+    opts = click.option("--since", default=None, help="Only from this UTC time (ISO-8601).")(opts)
+    return click.option("--app", default=None, help="Only this app.")(opts)
+
+
+def output_option(
+    *, help: str, default: Path | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`-o/--output FILE` (a Path, shown default when there is one) with the command's help."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def redact_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--redact`: the flag the commands that write shareable text have in common."""
+    return click.option(
+        "--redact",
+        is_flag=True,
+        help="Mask IP and e-mail addresses, request ids and query strings everywhere.",
     )(fn)
-    fn = click.option("--dyno", default=None, help="Only this dyno (web.1) or process type (web).")(
-        fn
-    )
-    fn = click.option("--until", default=None, help="Only before this UTC time (ISO-8601).")(fn)
-    fn = click.option("--since", default=None, help="Only from this UTC time (ISO-8601).")(fn)
-    return click.option("--app", default=None, help="Only this app.")(fn)
 
 
-def _open(
-    dataset: Path,
-    app: str | None,
-    since: str | None,
-    until: str | None,
-    dyno: str | None,
-    routes_file: Path | None,
-) -> Any:
-    from forensics.store.views import open_dataset
+@dataclass(frozen=True)
+class CutArgs:
+    """The cut options as given on the command line (see `cut_options`)."""
 
-    return open_dataset(dataset, cut=_cut(app, since, until, dyno), routes_file=routes_file)
+    app: str | None
+    since: str | None
+    until: str | None
+    dyno: str | None
+    routes_file: Path | None
 
+    def cut(self) -> Any:
+        """The `Cut` these options name, times parsed."""
+        from forensics.store.views import Cut, parse_time
 
-def _cut(app: str | None, since: str | None, until: str | None, dyno: str | None) -> Any:
-    from forensics.store.views import Cut, parse_time
+        return Cut(
+            app=self.app,
+            since=parse_time(self.since, field="since"),
+            until=parse_time(self.until, field="until"),
+            dyno=self.dyno,
+        )
 
-    return Cut(
-        app=app,
-        since=parse_time(since, field="since"),
-        until=parse_time(until, field="until"),
-        dyno=dyno,
-    )
+    def open(self, dataset: Path) -> Any:
+        """The dataset opened with this cut and route rules."""
+        from forensics.store.views import open_dataset
+
+        return open_dataset(dataset, cut=self.cut(), routes_file=self.routes_file)
 
 
 _SQL_FORMATS = ("csv", "json", "parquet")
@@ -271,13 +314,7 @@ _SQL_FORMATS = ("csv", "json", "parquet")
 @main.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.argument("query_text", metavar="SQL")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the result to a file (.csv, .json or .parquet) instead of printing.",
-)
+@output_option(help="Write the result to a file (.csv, .json or .parquet) instead of printing.")
 @click.option(
     "--format",
     "fmt",
@@ -299,11 +336,7 @@ def sql(
     output: Path | None,
     fmt: str | None,
     limit: int,
-    app: str | None,
-    since: str | None,
-    until: str | None,
-    dyno: str | None,
-    routes_file: Path | None,
+    cut: CutArgs,
 ) -> None:
     """Run SQL over the dataset's tables and print the result (or write it with -o).
 
@@ -317,7 +350,7 @@ def sql(
     """
     from forensics.store.views import query
 
-    con = _open(dataset, app, since, until, dyno, routes_file)
+    con = cut.open(dataset)
     result = query(con, query_text)
     if output is not None:
         kind = fmt or output.suffix.lstrip(".").lower()
@@ -369,11 +402,7 @@ def findings(
     dataset: Path,
     as_json: bool,
     min_severity: str,
-    app: str | None,
-    since: str | None,
-    until: str | None,
-    dyno: str | None,
-    routes_file: Path | None,
+    cut: CutArgs,
 ) -> None:
     """Rank what the logs say went wrong, most severe first, each with its evidence.
 
@@ -391,7 +420,7 @@ def findings(
     from forensics.findings import SEVERITY_RANK, collect_findings
     from forensics.incidents import build_incidents, finding_id
 
-    con = _open(dataset, app, since, until, dyno, routes_file)
+    con = cut.open(dataset)
     found = collect_findings(con)
     incident_of = {m.id: i.id for i in build_incidents(con, found) for m in i.members}
     found = [f for f in found if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[min_severity]]
@@ -411,18 +440,8 @@ def findings(
 @click.option(
     "--markdown", is_flag=True, help="Print a postmortem draft in Markdown (with log excerpts)."
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write to this file instead of standard output.",
-)
-@click.option(
-    "--redact",
-    is_flag=True,
-    help="Mask IP and e-mail addresses, request ids and query strings everywhere.",
-)
+@output_option(help="Write to this file instead of standard output.")
+@redact_option
 @cut_options
 def incidents(
     dataset: Path,
@@ -430,11 +449,7 @@ def incidents(
     markdown: bool,
     output: Path | None,
     redact: bool,
-    app: str | None,
-    since: str | None,
-    until: str | None,
-    dyno: str | None,
-    routes_file: Path | None,
+    cut: CutArgs,
 ) -> None:
     """Tell what happened as incidents: findings grouped into stories, most costly first.
 
@@ -454,7 +469,7 @@ def incidents(
 
     if as_json and markdown:
         raise click.UsageError("--json and --markdown exclude each other; pick one")
-    con = _open(dataset, app, since, until, dyno, routes_file)
+    con = cut.open(dataset)
     found = build_incidents(con, collect_findings(con))
     if as_json:
         text = json.dumps([i.to_json() for i in found], indent=1, default=str)
@@ -489,19 +504,8 @@ def _safe_terminal(text: str) -> str:
 
 @main.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=Path("report.html"),
-    show_default=True,
-    help="The HTML file to write.",
-)
-@click.option(
-    "--redact",
-    is_flag=True,
-    help="Mask IP and e-mail addresses, request ids and query strings everywhere.",
-)
+@output_option(default=Path("report.html"), help="The HTML file to write.")
+@redact_option
 @click.option("--title", default=None, help="Title of the page.")
 @cut_options
 def report(
@@ -509,11 +513,7 @@ def report(
     output: Path,
     redact: bool,
     title: str | None,
-    app: str | None,
-    since: str | None,
-    until: str | None,
-    dyno: str | None,
-    routes_file: Path | None,
+    cut: CutArgs,
 ) -> None:
     """Write one self-contained HTML report: findings, charts, key tables, provenance.
 
@@ -530,10 +530,10 @@ def report(
     stats = write_report(
         dataset,
         output,
-        cut=_cut(app, since, until, dyno),
+        cut=cut.cut(),
         redact=redact,
         title=title,
-        routes_file=routes_file,
+        routes_file=cut.routes_file,
     )
     size = stats.get("bytes", 0) / 1e6
     click.echo(

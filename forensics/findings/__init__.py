@@ -135,6 +135,16 @@ def round_or_none(value: Any, digits: int = 1) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def duration_text(minutes: float) -> str:
+    """A period's length for a summary: `40 s` under a minute, `25 min` under two hours, else
+    `3.5 h`."""
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
+
+
 def _iso(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts.tzinfo else ts.isoformat() + "Z"
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from forensics.analyses.crash_reasons import crash_reasons, reason_for
 from forensics.analyses.downtime import downtime
-from forensics.findings import Finding, Source, line_sources
+from forensics.findings import Finding, Source, duration_text, line_sources
 from forensics.findings.reasons import attach_reason, reason_sources, with_reason
 
 
@@ -81,14 +81,6 @@ def _hm(ts: Any, ref: Any) -> str:
     return f"{ts:%H:%M}" if ts.date() == ref.date() else f"{ts:%Y-%m-%d %H:%M}"
 
 
-def _duration(minutes: float) -> str:
-    if minutes < 1:
-        return f"{minutes * 60:.0f} s"
-    if minutes < 120:
-        return f"{minutes:.0f} min"
-    return f"{minutes / 60:.1f} h"
-
-
 def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) -> Finding:
     what = r["dyno"] or r["process_type"]
     none_up = "" if r["dyno"] else f"no {r['process_type']} dyno up"
@@ -122,7 +114,7 @@ def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) ->
             f"; {failed:,} request{'s' if failed != 1 else ''} failed "
             f"({100 * (r['failed_share'] or 0):.0f} %, {codes})"
         )
-    summary = f"{what} was down {_duration(r['minutes'])} ({span}){since}{detail}{users}{tail}."
+    summary = f"{what} was down {duration_text(r['minutes'])} ({span}){since}{detail}{users}{tail}."
     summary = with_reason(summary, reason)
     ended = (
         None if r["ended_by"] is None else {"kind": r["ended_by"], "release": r["ended_by_release"]}

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from forensics.analyses.hung_dynos import hung_dynos
-from forensics.findings import Finding, Source
+from forensics.findings import Finding, Source, duration_text
 
 _ENDED = {
     "restart": "a restart at {t} brought it back",
@@ -29,12 +29,6 @@ def findings(con: duckdb.DuckDBPyConnection, *, critical_minutes: float = 10.0) 
     for r in hung_dynos(con).iter_rows(named=True):
         out.append(_finding(r, critical_minutes))
     return out
-
-
-def _duration(minutes: float) -> str:
-    if minutes < 120:
-        return f"{minutes:.0f} min"
-    return f"{minutes / 60:.1f} h"
 
 
 def _tail(r: dict[str, Any]) -> str:
@@ -56,7 +50,7 @@ def _finding(r: dict[str, Any], critical_minutes: float) -> Finding:
         others = ", ".join(r["other_dynos"][:3]) + ("..." if len(r["other_dynos"]) > 3 else "")
         ok = r["other_requests"] - r["other_timeouts"]
         summary = (
-            f"{r['dyno']} stopped answering for {_duration(minutes)} ({span}): "
+            f"{r['dyno']} stopped answering for {duration_text(minutes)} ({span}): "
             f"{r['timeouts']:,} of its {r['requests']:,} requests timed out ({codes}) while "
             f"{others} served {ok:,} normally; {_tail(r)}."
         )
@@ -66,7 +60,7 @@ def _finding(r: dict[str, Any], critical_minutes: float) -> Finding:
         usual = r["usual_gap_seconds"] or 0
         usual_s = f"{usual:.0f} s" if usual < 120 else f"{usual / 60:.0f} min"
         summary = (
-            f"{r['dyno']} went silent for {_duration(minutes)} ({span}) without exiting: "
+            f"{r['dyno']} went silent for {duration_text(minutes)} ({span}) without exiting: "
             f"{what} stopped (usually at most {usual_s} apart) and no crash or stop was "
             f"logged; {_tail(r)}."
         )

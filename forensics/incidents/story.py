@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from forensics.findings import Source
-from forensics.incidents.model import Incident, Step
+from forensics.incidents.model import Change, Incident, Step
 
 TITLES = {
     "memory_leak": "Memory leak on {where} from {release}",
@@ -51,25 +51,20 @@ def timeline(inc: Incident) -> list[Step]:
     """The trigger, each member's finding and the resolving change, in time order."""
     steps = []
     if inc.trigger:
-        t = inc.trigger
-        steps.append(
-            Step(
-                t.ts,
-                f"{t.kind} {t.release or t.command or ''}: {t.summary}".strip(),
-                [t.source] if t.source else [],
-            )
-        )
+        steps.append(_change_step(inc.trigger, ""))
     for m in inc.members:
         f = m.finding
         text = f.summary if len(f.summary) <= 160 else f.summary[:157] + "..."
         steps.append(Step(f.start, text, f.sources[:3]))
     if inc.resolved_by:
-        c = inc.resolved_by
-        steps.append(
-            Step(
-                c.ts,
-                f"resolved by {c.kind} {c.release or c.command or ''}: {c.summary}".strip(),
-                [c.source] if c.source else [],
-            )
-        )
+        steps.append(_change_step(inc.resolved_by, "resolved by "))
     return sorted(steps, key=lambda s: s.ts.timestamp() if s.ts else float("inf"))
+
+
+def _change_step(c: Change, prefix: str) -> Step:
+    """The step of a change (the trigger, or with `resolved by ` the change that ended it)."""
+    return Step(
+        c.ts,
+        f"{prefix}{c.kind} {c.release or c.command or ''}: {c.summary}".strip(),
+        [c.source] if c.source else [],
+    )

@@ -266,3 +266,12 @@ def test_real_errors_without_dyno(b_real) -> None:
     assert df.select("route", "dyno", "count", "route_requests").rows() == [("/orders", None, 3, 4)]
     h18 = timeouts.timeout_details(open_dataset(b_real("src-010")), codes=("H18",))
     assert h18.select("dyno", "route", "service_ms").rows() == [("web.1", "/me/", 1109)]
+
+
+def test_bucket_seconds_must_be_positive(hand) -> None:
+    for call in (
+        lambda: timeouts.error_counts(hand[0], bucket_seconds=0),
+        lambda: timeouts.error_heatmap(hand[0], bucket_seconds=0.5),
+    ):
+        with pytest.raises(ForensicsError, match="bucket_seconds must be positive"):
+            call()
