@@ -202,3 +202,15 @@ def test_cli_passes_the_new_knobs(tmp_path: Path) -> None:
     assert cfg["hung_dyno"] == "web.1" and cfg["error_route"] == "/users/:id"
     assert cfg["crash_recovery"] == "cooloff" and cfg["crash_stack"] == "node"
     assert cfg["worker_warmup_hours"] == 5.0
+
+
+def test_generate_creates_the_output_folder(tmp_path) -> None:
+    """`forensics generate -o new/dir/app.log` writes there (it used to fail with a traceback)."""
+    from click.testing import CliRunner
+
+    from forensics.cli import main
+
+    out = tmp_path / "new" / "dir" / "app.log"
+    done = CliRunner().invoke(main, ["generate", "-o", str(out), "--hours", "0.5"])
+    assert done.exit_code == 0, done.output
+    assert out.stat().st_size > 0

@@ -45,6 +45,7 @@ class Sink:
         if str(out) == "-":
             self._fh: BinaryIO = sys.stdout.buffer
         else:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)  # `-o new/dir/app.log` works
             self._raw = open(out, "wb")  # noqa: SIM115 - closed in close()
             if str(out).endswith(".gz"):
                 self._fh = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
