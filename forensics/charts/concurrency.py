@@ -25,29 +25,36 @@ def concurrency_bars(sizing: pl.DataFrame) -> pl.DataFrame:
     base = sizing.with_columns(label.alias("label"))
     keep = ["app", "label", "process_type", "verdict", "suggested_workers", "suggested_threads",
             "reasoning"]  # fmt: skip
-    load = base.unpivot(
-        on=["in_flight_p50", "in_flight_p95", "in_flight_max"],
-        index=[*keep, "capacity"],
-        variable_name="measure",
-    ).select(
-        *keep,
-        pl.lit("requests in flight").alias("panel"),
-        pl.col("measure").str.replace("in_flight_", ""),
-        pl.col("value").cast(pl.Float64),
-        pl.col("capacity").cast(pl.Float64).alias("limit"),
+
+    def panel(title: str, measures: list[str], limit: str, strip: tuple[str, ...]) -> pl.DataFrame:
+        """One panel's bars in long form: a row per measure, with the panel's limit."""
+        name = pl.col("measure")
+        for part in strip:
+            name = name.str.replace(part, "")
+        return base.unpivot(on=measures, index=[*keep, limit], variable_name="measure").select(
+            *keep,
+            pl.lit(title).alias("panel"),
+            name,
+            pl.col("value").cast(pl.Float64),
+            pl.col(limit).cast(pl.Float64).alias("limit"),
+        )
+
+    return pl.concat(
+        [
+            panel(
+                "requests in flight",
+                ["in_flight_p50", "in_flight_p95", "in_flight_max"],
+                "capacity",
+                ("in_flight_",),
+            ),
+            panel(
+                "memory (MB)",
+                ["baseline_mb", "memory_p95_mb", "memory_max_mb"],
+                "memory_quota_mb",
+                ("memory_", "_mb"),
+            ),
+        ]
     )
-    memory = base.unpivot(
-        on=["baseline_mb", "memory_p95_mb", "memory_max_mb"],
-        index=[*keep, "memory_quota_mb"],
-        variable_name="measure",
-    ).select(
-        *keep,
-        pl.lit("memory (MB)").alias("panel"),
-        pl.col("measure").str.replace("memory_", "").str.replace("_mb", ""),
-        pl.col("value").cast(pl.Float64),
-        pl.col("memory_quota_mb").cast(pl.Float64).alias("limit"),
-    )
-    return pl.concat([load, memory])
 
 
 def concurrency_chart(sizing: pl.DataFrame, *, width: int = 260) -> alt.FacetChart:
