@@ -64,7 +64,8 @@ def _not_a_stuck_dyno(con: duckdb.DuckDBPyConnection, hot: pl.DataFrame) -> pl.D
     """Hotspots less those whose timeouts all came from one dyno while it was stuck
     (`hung_dynos`, kind `stuck_requests`): that is the dyno's story, told once by `hung_dyno`,
     not a slow route (a stuck dyno times out on every route it is sent)."""
-    if hot.is_empty():
+    single = hot.filter(pl.col("dynos").list.drop_nulls().list.len() == 1)
+    if single.is_empty():  # only a hotspot on one dyno can be a stuck dyno's (and it is cheap)
         return hot
     stuck = hung_dynos(con).filter(pl.col("kind") == "stuck_requests")
     if stuck.is_empty():
