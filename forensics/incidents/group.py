@@ -4,6 +4,7 @@ Findings are taken in root order (`ROOT_ORDER`: causes before consequences, then
 Each finding joins the first incident for which a rule accepts it, else it starts its own.
 Rules look at the incident's members, so a crash can join an outage through its crash loop.
 
+- `leak_continues`: the same leak (app, process type, route) on a later release.
 - `leak_episode`: an R14/R15 episode (memory_quota) on a dyno of a leak of the same process
   type and release (or inside the leak's span).
 - `leak_crash`: a crash caused by R14/R15 (or exit 137) on a leaking dyno inside the leak's span.
@@ -23,6 +24,8 @@ Rules look at the incident's members, so a crash can join an outage through its 
 - `hotspot_route`: near-limit requests (offload_candidate) on the route of an H12 hotspot.
 - `hotspot_spread`: an H12 hotspot on another route of the same dynos in an overlapping window,
   and request errors with H12 codes in the window.
+- `recurring_blips`: short (<= 2 min) app-wide request-error bursts with the same codes,
+  recurring (restarts or deploys without preboot): one incident listing each time.
 - `r12_deploy`: R12s (unclean_shutdown) of other dynos, and app-wide request errors (H10 while
   the dynos restart), within 2 min of an R12 at a deploy.
 """
@@ -96,33 +99,54 @@ def _memory_cause(f: Finding) -> bool:
     )
 
 
+def _leaks(inc: Incident) -> list[Finding]:
+    """The leak findings of a leak incident (its root and the same leak on later releases)."""
+    if inc.root.kind != "memory_leak":
+        return []
+    return [m.finding for m in inc.members if m.finding.kind == "memory_leak"]
+
+
 def leak_episode(inc: Incident, f: Finding) -> bool:
-    leak = _root(inc, "memory_leak")
-    if not leak or f.kind != "memory_quota" or f.process_type != leak.process_type:
+    if f.kind != "memory_quota":
         return False
-    same_rel = f.release == leak.release or _overlap(leak, f, timedelta(0))
-    return same_rel and (not _dynos(leak) or f.dyno in _dynos(leak))
+    for leak in _leaks(inc):
+        if f.process_type != leak.process_type:
+            continue
+        same_rel = f.release == leak.release or _overlap(leak, f, timedelta(0))
+        if same_rel and (not _dynos(leak) or f.dyno in _dynos(leak)):
+            return True
+    return False
 
 
-def leak_crash(inc: Incident, f: Finding) -> bool:
+def leak_continues(inc: Incident, f: Finding) -> bool:
+    """The same leak on a later release (same app, process type and blamed route, or no route
+    named on either): one leak that shipped on and on, not a new incident per release."""
     leak = _root(inc, "memory_leak")
     return bool(
         leak
-        and f.kind == "crash"
-        and _memory_cause(f)
+        and f.kind == "memory_leak"
+        and f.app == leak.app
         and f.process_type == leak.process_type
+        and (f.route == leak.route or not (f.route and leak.route))
+    )
+
+
+def leak_crash(inc: Incident, f: Finding) -> bool:
+    if f.kind != "crash" or not _memory_cause(f):
+        return False
+    return any(
+        f.process_type == leak.process_type
         and (not _dynos(leak) or f.dyno in _dynos(leak))
         and _overlap(leak, f)
+        for leak in _leaks(inc)
     )
 
 
 def leak_regression(inc: Incident, f: Finding) -> bool:
-    leak = _root(inc, "memory_leak")
     metrics = {r.get("metric") for r in f.evidence.get("regressions") or []}
     return bool(
-        leak
-        and f.kind == "release_regression"
-        and f.release == leak.release
+        f.kind == "release_regression"
+        and f.release in {leak.release for leak in _leaks(inc)}
         and metrics & set(MEMORY_METRICS)
     )
 
@@ -238,9 +262,39 @@ def hotspot_spread(inc: Incident, f: Finding) -> bool:
     if f.kind == "timeout_hotspot":
         return f.route != hot.route and bool(_dynos(hot) & _dynos(f))
     if f.kind == "request_errors":
-        codes = set((f.evidence.get("codes") or {}).keys())
-        return "H12" in codes and (f.route in (None, hot.route) or bool(_dynos(hot) & _dynos(f)))
+        return "H12" in _codes(f) and (
+            f.route in (None, hot.route) or bool(_dynos(hot) & _dynos(f))
+        )
     return False
+
+
+BLIP = timedelta(minutes=2)
+
+
+def _codes(f: Finding) -> set[str]:
+    """The error codes of a finding's evidence: a {code: n} dict, a list of codes, or a list
+    of {code, count} records."""
+    raw = f.evidence.get("codes") or {}
+    if isinstance(raw, dict):
+        return {str(k) for k in raw}
+    return {str(c.get("code")) if isinstance(c, dict) else str(c) for c in raw}
+
+
+def _blip(f: Finding) -> bool:
+    """A short app-wide burst of failed requests (the router's H10/H13... for a minute)."""
+    return bool(
+        f.kind == "request_errors"
+        and f.route is None
+        and f.start
+        and (f.end or f.start) - f.start <= BLIP
+    )
+
+
+def recurring_blips(inc: Incident, f: Finding) -> bool:
+    """Short app-wide bursts with the same codes, again and again (typically every restart or
+    deploy without preboot): one pattern, told once with each time in its timeline."""
+    root = inc.root
+    return _blip(root) and _blip(f) and f.app == root.app and _codes(f) == _codes(root)
 
 
 def r12_deploy(inc: Incident, f: Finding) -> bool:
@@ -255,6 +309,7 @@ def r12_deploy(inc: Incident, f: Finding) -> bool:
 
 
 RULES: tuple[Rule, ...] = (
+    leak_continues,
     leak_episode,
     leak_crash,
     leak_regression,
@@ -267,6 +322,7 @@ RULES: tuple[Rule, ...] = (
     hotspot_route,
     hotspot_spread,
     r12_deploy,
+    recurring_blips,
 )
 
 

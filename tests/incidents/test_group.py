@@ -322,3 +322,29 @@ def test_markdown_and_text():
         assert h in md
     assert "`log:10`" in md and "raw 10" in md
     assert "log:500" in incidents_text(inc)
+
+
+def test_one_leak_across_releases_and_recurring_blips_are_one_incident_each() -> None:
+    """A leak found again on every later release is one incident (its episodes and regressions
+    with it); brief app-wide H10 bursts at every restart are one recurring incident; a long
+    app-wide outage with the same code is not folded into those blips."""
+    leaks = [
+        f("memory_leak", 60 * k, 60 * k + 50, line=10 + k, process_type="web",
+          route="/x/:id", release=f"v{k + 3}", evidence={"dynos": ["web.1"]})
+        for k in range(4)
+    ]  # fmt: skip
+    episode = f("memory_quota", 170, 175, line=40, process_type="web", dyno="web.1",
+                release="v5", evidence={"code": "R14", "count": 9})  # fmt: skip
+    blips = [
+        f("request_errors", 30 + 60 * k, 30.5 + 60 * k, line=50 + k, evidence={"codes": {"H10": 4}})
+        for k in range(3)
+    ]
+    outage = f("request_errors", 400, 460, line=70, evidence={"codes": {"H10": 300}})
+    found = build_incidents(None, [*leaks, episode, *blips, outage], events=events())
+    by_kind = {}
+    for inc in found:
+        by_kind.setdefault(inc.kind, []).append(inc)
+    (leak,) = by_kind["memory_leak"]
+    assert len(leak.members) == 5
+    assert {m.rule for m in leak.members} == {"root", "leak_continues", "leak_episode"}
+    assert sorted(len(i.members) for i in by_kind["request_errors"]) == [1, 3]
