@@ -47,7 +47,7 @@ import polars as pl
 from scipy.optimize import nnls
 from scipy.special import fdtri
 
-from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+from forensics.analyses.lifetimes import given_or_computed
 from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
 from forensics.analyses.memory import NO_VERDICT, memory_growth
 from forensics.analyses.sql import (
@@ -99,7 +99,7 @@ def route_attribution(
         and has_rows(con, "requests", "dyno IS NOT NULL")
     ):
         return _empty()
-    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    lt = given_or_computed(con, lifetimes)
     if lt.height == 0:
         return _empty()
     gr = growth if growth is not None else memory_growth(con, lifetimes=lt)

@@ -591,7 +591,7 @@ def timeline(
     - at most `max_dynos` lanes (dynos with the most events first) and `max_events` rows (the
       earliest kept).
     """
-    from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+    from forensics.analyses.lifetimes import given_or_computed
     from forensics.analyses.series import conform, where
 
     cond, params = where(dyno=dyno, since=since, until=until)
@@ -636,7 +636,7 @@ def timeline(
     )
     end = log_end(con)
     periods = _down_periods(con, k, end, dyno, since, until)
-    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    lt = given_or_computed(con, lifetimes)
     restarts = _filtered(lt.filter(~pl.col("started_before_log")), "start", dyno, since, until)
     restarts = restarts.select(
         pl.col("dyno").alias("lane"),

@@ -715,3 +715,11 @@ def _metrics_stats_sql(lt: str) -> str:
         SELECT a.*, p.m_sources
         FROM agg a JOIN per_file p USING (akey, dyno, lifetime)
     """
+
+
+def given_or_computed(
+    con: duckdb.DuckDBPyConnection, lifetimes_frame: pl.DataFrame | None
+) -> pl.DataFrame:
+    """`lifetimes_frame` when the caller computed it already (analyses share it), else
+    `lifetimes(con)`."""
+    return lifetimes_frame if lifetimes_frame is not None else lifetimes(con)

@@ -70,7 +70,7 @@ import numpy as np
 import polars as pl
 
 from forensics import heroku
-from forensics.analyses.lifetimes import lifetimes as lifetimes_frame
+from forensics.analyses.lifetimes import given_or_computed
 from forensics.analyses.sql import (
     app_key_expr,
     app_key_sql,
@@ -153,7 +153,7 @@ def memory_growth(
         or has_rows(con, "events", "kind = 'memory' OR (kind = 'error' AND code IN ('R14', 'R15'))")
     ):
         return _empty()
-    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    lt = given_or_computed(con, lifetimes)
     if lt.height == 0:
         return _empty()
     with registered(con, lt.drop("sources")) as name:
@@ -170,7 +170,7 @@ def lifetimes_and_growth(
     **options: float,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(lifetimes, growth), each computed only when not passed in: several analyses share them."""
-    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    lt = given_or_computed(con, lifetimes)
     gr = growth if growth is not None else memory_growth(con, lifetimes=lt, **options)
     return lt, gr
 
@@ -601,7 +601,7 @@ def quota_episodes(
     lifetime, from `memory_growth`), and `sources` ({file, first_line, last_line} of the error
     lines).
     """
-    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    lt = given_or_computed(con, lifetimes)
     schema = {
         "app": pl.String,
         "dyno": pl.String,
@@ -756,7 +756,7 @@ def memory_trend(
         span = max(span_seconds(con, "dyno_metrics", cond, params), 0.0)
         bucket_seconds = nice_bucket(span, max(max_points // (2 * len(dynos)), 1))
     memory = _trend_memory(con, cond, params, bucket_seconds)
-    lt = lifetimes if lifetimes is not None else lifetimes_frame(con)
+    lt = given_or_computed(con, lifetimes)
     k = crash_table if crash_table is not None else crashes(con)
     parts = [
         memory,
