@@ -48,6 +48,11 @@ class Table:
     numeric: set[int] = field(default_factory=set)
 
 
+def _plural(n: int, noun: str) -> str:
+    """`1 finding`, `3 findings`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def json_for_script(value: Any) -> str:
     """JSON safe inside a `<script>` element: `<`, `>`, `&` and all non-ASCII as escapes."""
     text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
@@ -139,7 +144,7 @@ class Page:
             return '<p class="note">The incidents could not be built (see the findings).</p>'
         if not items:
             return '<p class="note">No incidents: the analyses found nothing to report.</p>'
-        head = f"{len(items)} incident{'s' if len(items) != 1 else ''}"
+        head = _plural(len(items), "incident")
         return f'<p class="count">{self.text(head)}</p>\n' + "\n".join(
             self._incident(i, by_id) for i in items
         )
@@ -181,7 +186,8 @@ class Page:
             + (f"<p>{self.prose(' · '.join(changes))}</p>" if changes else "")
             + (f'<ul class="advice">{advice}</ul>' if advice else "")
             + f"<details><summary>timeline</summary><ol>{steps}</ol></details>"
-            + f"<details><summary>{len(inc.get('findings', []))} findings</summary>{members}"
+            + f"<details><summary>{_plural(len(inc.get('findings', [])), 'finding')}</summary>"
+            + members
             + "</details></section>"
         )
 
