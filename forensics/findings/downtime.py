@@ -18,7 +18,7 @@ import polars as pl
 
 from forensics.analyses.crash_reasons import crash_reasons, reason_for
 from forensics.analyses.downtime import downtime
-from forensics.findings import Finding, Source, duration_text, line_sources
+from forensics.findings import Finding, Source, duration_text, line_sources, located
 from forensics.findings.reasons import attach_reason, reason_sources, with_reason
 
 
@@ -123,10 +123,7 @@ def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) ->
         kind="downtime",
         severity=severity,  # type: ignore[arg-type]
         summary=summary,
-        app=r["app"],
-        dyno=r["dyno"],
-        process_type=r["process_type"],
-        release=r["release"],
+        **located(r),
         start=start,
         end=end,
         evidence=attach_reason(

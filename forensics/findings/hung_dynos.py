@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from forensics.analyses.hung_dynos import hung_dynos
-from forensics.findings import Finding, Source, duration_text
+from forensics.findings import Finding, Source, duration_text, located
 
 _ENDED = {
     "restart": "a restart at {t} brought it back",
@@ -100,10 +100,7 @@ def _finding(r: dict[str, Any], critical_minutes: float) -> Finding:
         kind="hung_dyno",
         severity=severity,  # type: ignore[arg-type]
         summary=summary,
-        app=r["app"],
-        dyno=r["dyno"],
-        process_type=r["process_type"],
-        release=r["release"],
+        **located(r),
         start=start,
         end=end,
         evidence=evidence,
