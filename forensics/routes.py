@@ -38,9 +38,13 @@ def load_rules(path: Path | None) -> list[RouteRule]:
     if path is None:
         return []
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ForensicsError(f"{path}: route rules file not found") from None
+    except UnicodeDecodeError:
+        raise ForensicsError(f"{path}: not UTF-8 text; save the route rules as UTF-8") from None
+    except OSError as e:
+        raise ForensicsError(f"{path}: cannot read the route rules ({e.strerror})") from None
     except tomllib.TOMLDecodeError as e:
         raise ForensicsError(
             f"{path}: not valid TOML ({e}); see the README for the format"
@@ -49,8 +53,24 @@ def load_rules(path: Path | None) -> list[RouteRule]:
     for i, item in enumerate(data.get("route", []), start=1):
         if not isinstance(item, dict) or "pattern" not in item or "route" not in item:
             raise ForensicsError(f"{path}: [[route]] #{i} needs both `pattern` and `route`")
-        rules.append(RouteRule(str(item["pattern"]), str(item["route"])))
+        pattern = str(item["pattern"])
+        _check_pattern(path, i, pattern)
+        rules.append(RouteRule(pattern, str(item["route"])))
     return rules
+
+
+def _check_pattern(path: Path, number: int, pattern: str) -> None:
+    """Raise a one-line ForensicsError when `pattern` is not a regex the views can run (Polars'
+    Rust syntax: no look-around or back-references)."""
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(pattern)
+    except pl.exceptions.PolarsError as e:
+        lines = [x.strip() for x in str(e).splitlines()]
+        reason = next((x[6:].strip() for x in lines if x.startswith("error:")), "invalid regex")
+        raise ForensicsError(
+            f"{path}: [[route]] #{number} pattern {pattern!r} is not a valid regex ({reason}); "
+            "the syntax is Rust's regex (no look-around, no back-references)"
+        ) from None
 
 
 def default_route(path: pl.Expr) -> pl.Expr:
