@@ -47,7 +47,9 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except ForensicsError as e:
-            click.echo(f"forensics: error: {_worded(e, ctx)}", err=True)
+            from forensics.cli.text import terminal_safe
+
+            click.echo(f"forensics: error: {terminal_safe(_worded(e, ctx))}", err=True)
             sys.exit(EXIT_USAGE)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -176,7 +178,7 @@ def ingest(
     from forensics.ingest.allocator import tune_allocators
 
     tune_allocators()  # before Polars and pyarrow load: memory stays flat over a long job
-    from forensics.cli.text import ingest_summary_text
+    from forensics.cli.text import ingest_summary_text, terminal_safe
     from forensics.ingest import ingest as run_ingest
 
     app, app_by_file = _app_options(apps)
@@ -202,9 +204,9 @@ def ingest(
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=1, default=str))
     else:
-        click.echo(ingest_summary_text(summary))
+        click.echo(terminal_safe(ingest_summary_text(summary)))
     for f in summary.failed:
-        click.echo(f"forensics: skipped: {f.error}", err=True)
+        click.echo(f"forensics: skipped: {terminal_safe(str(f.error))}", err=True)
     if summary.failed or summary.not_logs:
         sys.exit(EXIT_PARTIAL)
 
@@ -329,6 +331,12 @@ _SQL_FORMATS = ("csv", "json", "parquet")
     show_default=True,
     help="Rows to print on the terminal (0 for all); files get every row.",
 )
+@click.option(
+    "--writable",
+    is_flag=True,
+    help="Run any statement (COPY ... TO, ATTACH, CREATE) and reach files outside the dataset; "
+    "writing into the dataset folder stays refused.",
+)
 @cut_options
 def sql(
     dataset: Path,
@@ -336,22 +344,33 @@ def sql(
     output: Path | None,
     fmt: str | None,
     limit: int,
+    writable: bool,
     cut: CutArgs,
 ) -> None:
-    """Run SQL over the dataset's tables and print the result (or write it with -o).
+    """Run SQL (DuckDB) over the dataset's tables and print the result (or write it with -o).
 
     Tables: requests, dyno_metrics, addon_metrics, events, app_logs, rejects (see the README
     for their columns). The cut options filter every table before your query sees it.
+
+    The dataset is opened read-only: only queries run (SELECT, WITH, FROM, DESCRIBE, SUMMARIZE,
+    EXPLAIN, PRAGMA, CALL; several separated by `;`, the last one printed) and only the
+    dataset's own files can be read. --writable allows other statements and other files
+    (COPY ... TO 'out.csv', read_csv('other.csv')), never a write into the dataset folder. It
+    never uses the network: extensions are not installed or loaded (no httpfs, no s3:// or
+    https:// paths), and SET cannot change that. Log text is printed with control characters
+    escaped (\\x1b) so it cannot drive the terminal.
 
     \b
     Examples:
       forensics sql incident/ "SELECT route, count(*) n FROM requests GROUP BY 1 ORDER BY 2 DESC"
       forensics sql incident/ "SELECT * FROM events WHERE code = 'R14'" --dyno web -o r14.csv
+      forensics sql incident/ "COPY requests TO 'requests.csv'" --writable
     """
-    from forensics.store.views import query
+    from forensics.cli.text import terminal_safe
+    from forensics.store.user_sql import run_user_sql
 
     con = cut.open(dataset)
-    result = query(con, query_text)
+    result = run_user_sql(con, query_text, root=dataset, writable=writable)
     if output is not None:
         kind = fmt or output.suffix.lstrip(".").lower()
         if kind not in _SQL_FORMATS:
@@ -382,7 +401,7 @@ def sql(
         tbl_width_chars=200,
         tbl_hide_dataframe_shape=True,
     ):
-        click.echo(str(shown))
+        click.echo(terminal_safe(str(shown)))
     if limit > 0 and result.height > limit:
         click.echo(f"({result.height:,} rows, first {limit} shown; --limit 0 for all)", err=True)
 
@@ -416,7 +435,7 @@ def findings(
       forensics findings incident/ --since 2024-05-20T08:00Z --until 2024-05-20T12:00Z
       forensics findings incident/ --json | jq '.[] | select(.kind == "memory_leak")'
     """
-    from forensics.cli.text import findings_text
+    from forensics.cli.text import findings_text, terminal_safe
     from forensics.findings import SEVERITY_RANK, collect_findings
     from forensics.incidents import build_incidents, finding_id
 
@@ -431,7 +450,7 @@ def findings(
             rows.append({"id": fid, "incident": incident_of.get(fid), **f.to_json()})
         click.echo(json.dumps(rows, indent=1, default=str))
     else:
-        click.echo(findings_text(found))
+        click.echo(terminal_safe(findings_text(found)))
 
 
 @main.command()
@@ -463,6 +482,7 @@ def incidents(
       forensics incidents incident/ --json | jq '.[0].impact'
       forensics incidents incident/ --markdown -o postmortem.md --redact
     """
+    from forensics.cli.text import terminal_safe
     from forensics.findings import collect_findings
     from forensics.incidents import build_incidents, incidents_markdown, incidents_text
     from forensics.store.excerpts import excerpter
@@ -481,8 +501,10 @@ def incidents(
         from forensics.report.redact import redact_text
 
         text = redact_text(text)
+    if not as_json:  # JSON escapes controls itself; in text and Markdown they are shown escaped
+        text = terminal_safe(text)
     if output is None:
-        click.echo(_safe_terminal(text))
+        click.echo(text)
         return
     try:
         output.write_text(text + "\n", encoding="utf-8")
@@ -491,15 +513,6 @@ def incidents(
             f"{output}: cannot write ({e.strerror}); choose another output file"
         ) from None
     click.echo(f"wrote {output} ({len(found)} incidents)", err=True)
-
-
-def _safe_terminal(text: str) -> str:
-    """Log text with control characters (escape sequences, bidi overrides) made visible."""
-    keep = {"\n", "\t"}
-    return "".join(
-        c if c in keep or (c.isprintable() and not 0x202A <= ord(c) <= 0x202E) else repr(c)[1:-1]
-        for c in text
-    )
 
 
 @main.command()
