@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from forensics.findings import Finding, Source
 from forensics.ingest.summary import IngestSummary
+
+# C0 controls but tab and newline (ESC starts `ESC[2J`, `ESC]0;title`), DEL, C1 controls (CSI,
+# OSC as one byte), bidi embeddings, overrides, isolates and marks, line/paragraph separators
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` fit for a terminal: every control or bidi character shown as an escape (`\\x1b`,
+    `\\u202e`), so log text can neither drive the terminal nor reorder what is shown."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
 
 _STATUS = {"already_ingested": "already ingested", "not_a_log": "not a Heroku log"}
 _TABLE_ORDER = ("requests", "dyno_metrics", "addon_metrics", "events", "app_logs")

@@ -17,6 +17,7 @@ from string import Template
 from typing import Any
 
 from forensics.report.assets import vega_bundle
+from forensics.report.bidi import neutral_bidi
 
 MAX_EVIDENCE_ITEMS = 8
 MAX_EVIDENCE_ROWS = 12
@@ -106,18 +107,19 @@ def _table_html(
 
 
 class Page:
-    """Builds the page; `clean` masks text (redaction) before it is escaped."""
+    """Builds the page; `clean` masks text (redaction) before bidi controls are made visible
+    and the text is escaped."""
 
     def __init__(self, clean: Callable[[str], str]) -> None:
         self.clean = clean
 
     def text(self, value: Any) -> str:
         """Log-derived text, masked if redacting, HTML-escaped (safe in elements and attributes)."""
-        return html.escape(self.clean(fmt(value)), quote=True)
+        return html.escape(neutral_bidi(self.clean(fmt(value))), quote=True)
 
     def prose(self, value: str) -> str:
         """Our own text (captions, notes), never shortened; masked and escaped all the same."""
-        return html.escape(self.clean(value), quote=True)
+        return html.escape(neutral_bidi(self.clean(value)), quote=True)
 
     # ----- sections -----------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from forensics.errors import ForensicsError, OutputError
 from forensics.findings import Finding, collect_findings, rank
 from forensics.incidents import build_incidents, finding_id
 from forensics.report import provenance, tables
+from forensics.report.bidi import neutral_value
 from forensics.report.page import ChartBlock, Page, Table, json_for_script
 from forensics.report.redact import redact_text, redact_value
 from forensics.store.views import Cut, open_dataset
@@ -300,6 +301,8 @@ def _chart(
         spec = None if chart is None else chart.to_dict()  # validates against the schema
         if spec is not None and b.redact:
             spec = redact_value(spec)
+        if spec is not None:
+            spec = neutral_value(spec)  # chart labels are log text too
         if spec is not None:
             json_for_script(spec)  # embeddable (no NaN): fail here, not in the page
     except ForensicsError as e:  # a data gap; any other exception is a bug and propagates
