@@ -273,13 +273,23 @@ def output_option(
     )
 
 
+# what forensics.report.redact masks (its module doc says the same)
+_REDACT_HELP = (
+    "Mask personal data and secrets everywhere: IPv4 addresses (also zero-padded, and in "
+    "ip-10-0-0-7 / ec2-54-1-2-3... host names) and IPv6 addresses; e-mails (any script, with "
+    "or without a TLD) and the user of 'by user ...' (releases, deploys); credentials in URLs "
+    "of any scheme; query strings; request ids and UUIDs; Bearer/Basic/Authorization values, "
+    "JWTs, AWS/Stripe/GitHub/Slack/Google key shapes, ;jsessionid= and long random path "
+    "segments; values of password, secret, token, api_key, session, cookie... keys (k=v, "
+    'k: v, JSON, Rails "k"=>"v") and cookie headers. A file name becomes its masked form and '
+    "a short hash of its content ([email]-[ip].log#1a2b3c4d). Not masked: phone numbers, "
+    "personal names and postal addresses in free text, secrets that look like ordinary words."
+)
+
+
 def redact_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`--redact`: the flag the commands that write shareable text have in common."""
-    return click.option(
-        "--redact",
-        is_flag=True,
-        help="Mask IP and e-mail addresses, request ids and query strings everywhere.",
-    )(fn)
+    return click.option("--redact", is_flag=True, help=_REDACT_HELP)(fn)
 
 
 @dataclass(frozen=True)
@@ -485,22 +495,24 @@ def incidents(
     from forensics.cli.text import terminal_safe
     from forensics.findings import collect_findings
     from forensics.incidents import build_incidents, incidents_markdown, incidents_text
+    from forensics.report.redact import Redactor
     from forensics.store.excerpts import excerpter
 
     if as_json and markdown:
         raise click.UsageError("--json and --markdown exclude each other; pick one")
     con = cut.open(dataset)
     found = build_incidents(con, collect_findings(con))
+    redactor = Redactor.for_dataset(dataset) if redact else None
     if as_json:
-        text = json.dumps([i.to_json() for i in found], indent=1, default=str)
+        rows = [json.loads(json.dumps(i.to_json(), default=str)) for i in found]
+        text = json.dumps(redactor.value(rows) if redactor else rows, indent=1)
     elif markdown:
-        text = incidents_markdown(found, excerpt=excerpter(con))
+        clean = redactor.text if redactor else None
+        text = incidents_markdown(found, excerpt=excerpter(con, clean=clean))
     else:
         text = incidents_text(found)
-    if redact:
-        from forensics.report.redact import redact_text
-
-        text = redact_text(text)
+    if redactor is not None and not as_json:  # the whole text: findings and file names too
+        text = redactor.text(text)
     if not as_json:  # JSON escapes controls itself; in text and Markdown they are shown escaped
         text = terminal_safe(text)
     if output is None:

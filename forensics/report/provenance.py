@@ -78,8 +78,8 @@ def facts(
         ("forensics", f"{__version__} (dataset written by {manifest.tool_version}, "
                       f"schema {SCHEMA_VERSION})"),
         ("charts", ", ".join(f"{k} {v}" for k, v in lib.items())),
-        ("redacted", "yes: IPs, e-mails, request ids and query strings masked"
-         if redacted else "no"),
+        ("redacted", "yes: personal data and secrets masked, file names as references "
+                     "(`forensics report --help` lists what)" if redacted else "no"),
     ]  # fmt: skip
 
 

@@ -32,7 +32,7 @@ from forensics.incidents import build_incidents, finding_id
 from forensics.report import provenance, tables
 from forensics.report.bidi import neutral_value
 from forensics.report.page import ChartBlock, Page, Table, json_for_script
-from forensics.report.redact import redact_text, redact_value
+from forensics.report.redact import Redactor
 from forensics.store.views import Cut, open_dataset
 
 
@@ -42,6 +42,7 @@ class _Build:
 
     con: duckdb.DuckDBPyConnection
     redact: bool
+    redactor: Redactor | None = None  # masks every text and chart value when redacting
     lifetimes: pl.DataFrame | None = None
     growth: pl.DataFrame | None = None
     attribution: pl.DataFrame | None = None
@@ -63,7 +64,8 @@ def write_report(
 
     `findings`: the findings to show (`Finding`s); None collects them with
     `forensics.findings.collect_findings`.
-    `redact` masks IPs, e-mails, request ids and query strings everywhere in the page.
+    `redact` masks personal data and secrets everywhere in the page
+    (`forensics.report.redact`; file names become stable references).
     `cut` and `routes_file` are those of `forensics.store.views.open_dataset`.
     Returns stats: path, bytes, charts (rendered), tables, findings (count or None),
     seconds, redacted, notes (sections shown as a note instead of a chart), errors (sections
@@ -96,8 +98,8 @@ def _build(
     title: str | None,
 ) -> tuple[str, dict[str, Any]]:
     """The page and its stats (without path, bytes, seconds)."""
-    b = _Build(con=con, redact=redact)
-    page = Page(redact_text if redact else _same)
+    b = _Build(con=con, redact=redact, redactor=Redactor.for_dataset(root) if redact else None)
+    page = Page(b.redactor.text if b.redactor else _same)
 
     b.lifetimes = _guard(b, "lifetimes", lambda: lifetimes(con), None)
     if b.lifetimes is not None:
@@ -299,8 +301,8 @@ def _chart(
     try:
         chart, note = build(b)
         spec = None if chart is None else chart.to_dict()  # validates against the schema
-        if spec is not None and b.redact:
-            spec = redact_value(spec)
+        if spec is not None and b.redactor is not None:
+            spec = b.redactor.value(spec)
         if spec is not None:
             spec = neutral_value(spec)  # chart labels are log text too
         if spec is not None:

@@ -38,22 +38,31 @@ _LINES_SQL = """
 
 
 def excerpt(
-    con: duckdb.DuckDBPyConnection, file: str, line: int, *, context_lines: int = 2
+    con: duckdb.DuckDBPyConnection,
+    file: str,
+    line: int,
+    *,
+    context_lines: int = 2,
+    clean: Callable[[str], str] | None = None,
 ) -> list[str]:
     """The lines of `file` from `line - context_lines` to `line + context_lines` that the
-    dataset holds, each as `line_no: [time] text` (the line itself marked with `>`)."""
+    dataset holds, each as `line_no: [time] text` (the line itself marked with `>`); `clean`
+    (redaction, `forensics.report.redact.Redactor.text`) is applied to each line's text."""
     params = {"file": file, "line": int(line), "context": int(context_lines)}
     df = query(con, _LINES_SQL, params)
     out = []
     for no, ts, text in df.iter_rows():
         mark = ">" if no == line else " "
         when = f"{ts:%Y-%m-%dT%H:%M:%S}Z " if ts is not None else ""
-        out.append(f"{mark}{no}: {when}{text}")
+        out.append(f"{mark}{no}: {when}{clean(text) if clean else text}")
     return out
 
 
 def excerpter(
-    con: duckdb.DuckDBPyConnection, *, context_lines: int = 2
+    con: duckdb.DuckDBPyConnection,
+    *,
+    context_lines: int = 2,
+    clean: Callable[[str], str] | None = None,
 ) -> Callable[[str, int], list[str]]:
     """`excerpt` bound to a connection: `(file, line) -> lines`, as the postmortem takes it."""
-    return lambda file, line: excerpt(con, file, line, context_lines=context_lines)
+    return lambda file, line: excerpt(con, file, line, context_lines=context_lines, clean=clean)
