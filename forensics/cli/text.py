@@ -64,6 +64,8 @@ def ingest_summary_text(summary: IngestSummary) -> str:
     rows.append(f"  {'time span':<16}{_iso(start)} .. {_iso(end)}")
     rows.append(f"  {'apps':<16}{_list(t['apps'])}")
     rows.append(f"  {'dynos':<16}{_list(t['dynos'])}")
+    for warning in summary.warnings:
+        rows.append(f"  warning: {warning}")
     for f in summary.files:
         for note in f.notes:
             rows.append(f"  {f.name}: note: {note}")
@@ -88,8 +90,10 @@ def findings_text(findings: list[Finding]) -> str:
     if not findings:
         return "No findings: nothing in these logs crossed a threshold."
     out = []
+    several = len({f.app for f in findings}) > 1  # then every line names its app
     for i, f in enumerate(findings, start=1):
-        where = ", ".join(x for x in (f.app, f.dyno or f.process_type, f.route, f.release) if x)
+        app = f.app or ("no app" if several else None)
+        where = ", ".join(x for x in (app, f.dyno or f.process_type, f.route, f.release) if x)
         span = f"{_iso(f.start)} .. {_iso(f.end)}" if f.start else ""
         out.append(f"{i:>2}. [{_MARK[f.severity]}] {f.kind}  {where}  {span}".rstrip())
         out.append(f"    {f.summary}")

@@ -330,6 +330,13 @@ def _order(f: Finding) -> tuple:
     return (ROOT_ORDER.get(f.kind, 10), f.start.timestamp() if f.start else math.inf, finding_id(f))
 
 
+def _rule(inc: Incident, f: Finding) -> Callable[[Incident, Finding], bool] | None:
+    """The first rule that joins `f` to `inc`; never across apps (a dataset may hold several)."""
+    if f.app != inc.app:
+        return None
+    return next((r for r in RULES if r(inc, f)), None)
+
+
 def group(findings: list[Finding]) -> list[Incident]:
     """Each finding in exactly one incident; the first finding of an incident is its root.
 
@@ -339,7 +346,7 @@ def group(findings: list[Finding]) -> list[Incident]:
     for f in sorted(findings, key=_order):
         fid = finding_id(f)
         for inc in incidents:
-            rule = next((r for r in RULES if r(inc, f)), None)
+            rule = _rule(inc, f)
             if rule:
                 inc.members.append(Member(f, fid, rule.__name__))
                 break
@@ -348,7 +355,7 @@ def group(findings: list[Finding]) -> list[Incident]:
     for alone in [i for i in incidents if len(i.members) == 1]:
         f = alone.root
         for inc in incidents:
-            rule = None if inc is alone else next((r for r in RULES if r(inc, f)), None)
+            rule = None if inc is alone else _rule(inc, f)
             if rule:
                 inc.members.append(Member(f, alone.members[0].id, rule.__name__))
                 incidents.remove(alone)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from forensics.incidents.model import Incident
-from forensics.incidents.text import impact_line
+from forensics.incidents.text import app_label, impact_line
 
 Excerpt = Callable[[str, int], list[str]]
 
@@ -31,7 +31,7 @@ def incidents_markdown(incidents: list[Incident], excerpt: Excerpt = _no_excerpt
     out = ["# Incident review", ""]
     for inc in incidents:
         out += [
-            f"## {inc.title}",
+            f"## {app_label(inc, incidents)}{inc.title}",
             "",
             f"`{inc.id}`, {inc.severity}, {inc.start} to {inc.end}"
             + (" (ongoing)" if inc.ongoing else ""),

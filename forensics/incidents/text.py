@@ -18,12 +18,20 @@ def impact_line(inc: Incident) -> str:
     )
 
 
+def app_label(inc: Incident, incidents: list[Incident]) -> str:
+    """`shop: ` before a title when the incidents are of more than one app, else nothing."""
+    if len({i.app for i in incidents}) < 2:
+        return ""
+    return f"{inc.app or 'no app'}: "
+
+
 def incidents_text(incidents: list[Incident]) -> str:
     out = []
     for n, inc in enumerate(incidents, 1):
         when = f"{inc.start:%Y-%m-%d %H:%M}" if inc.start else "?"
         state = " (ongoing)" if inc.ongoing else ""
-        out.append(f"{n}. [{inc.severity}] {inc.title} — {when}{state} ({inc.id})")
+        title = app_label(inc, incidents) + inc.title
+        out.append(f"{n}. [{inc.severity}] {title} — {when}{state} ({inc.id})")
         out.append(f"   {inc.cause}")
         out.append(f"   impact: {impact_line(inc)}")
         for s in inc.timeline:

@@ -23,7 +23,7 @@ import polars as pl
 
 from forensics import readers
 from forensics.errors import InputError
-from forensics.ingest import dedup
+from forensics.ingest import apps, dedup
 from forensics.ingest.allocator import release_free_memory
 from forensics.ingest.dedup import KeyIndex
 from forensics.ingest.options import IngestOptions
@@ -41,10 +41,12 @@ ProgressFn = Callable[[int], None]
 
 @dataclass
 class Input:
-    """One input of the job, with the app its lines get."""
+    """One input of the job, with the app its lines get (`infer_app`: from its first chunk,
+    for stdin and pipes, see `forensics.ingest.apps`)."""
 
     source: Source
     app: str | None
+    infer_app: bool = False
 
 
 class Job:
@@ -115,6 +117,8 @@ class Job:
                     continue
                 chunks = _with_progress(iter_chunks(source), source, self.progress)
                 first = next(chunks, b"")
+                if inp.infer_app:
+                    inp.app = apps.app_of(first[: apps.HEAD_BYTES]) or inp.app
                 name = fmt if fmt != "auto" else readers.detect(first[: readers.SNIFF_BYTES])
                 yield "start", i, name
                 stream = itertools.chain([first], chunks) if first else iter(())

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forensics.errors import ForensicsError, InputError
+from forensics.ingest import apps as app_evidence
 from forensics.ingest import dedup
 from forensics.ingest.compaction import BackgroundCompaction, compact, compact_keys
 from forensics.ingest.dedup import KeyIndex
@@ -67,7 +68,11 @@ def ingest(
             errors.append(str(e))
             results.append(FileResult(name=arg, status="failed", error=str(e)))
     sources, repeats = _named_once(sources)
-    inputs = [Input(s, options.app_for(s.name)) for s in sources]
+    named = app_evidence.assign(sources, options.app_for)  # --app, else what the logs say
+    inputs = [
+        Input(s, app, infer_app=infer)
+        for s, app, infer in zip(sources, named.apps, named.infer_in_job, strict=True)
+    ]
     job = Job(out_dir, manifest, index, options=options, progress=progress)
     with BackgroundCompaction(out_dir, manifest) as compaction:
 
@@ -83,7 +88,8 @@ def ingest(
             shutil.rmtree(out_dir, ignore_errors=True)
         raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
     compact(out_dir, manifest)
-    return IngestSummary(dataset=str(out_dir), files=results)
+    warnings = named.warnings([i.app for i in inputs])
+    return IngestSummary(dataset=str(out_dir), files=results, warnings=warnings)
 
 
 def _named_once(sources: list[Source]) -> tuple[list[Source], list[FileResult]]:

@@ -45,6 +45,7 @@ class IngestSummary:
 
     dataset: str
     files: list[FileResult]
+    warnings: list[str] = field(default_factory=list)  # about the job as a whole (apps)
 
     def _sum(self, attr: str) -> Counter[str]:
         total: Counter[str] = Counter()
@@ -86,6 +87,7 @@ class IngestSummary:
                 "dataset": self.dataset,
                 "totals": self.totals(),
                 "files": [asdict(f) for f in self.files],
+                "warnings": self.warnings,
             }
         )
 

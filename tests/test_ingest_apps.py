@@ -1,0 +1,173 @@
+"""Apps never mixed: without `--app`, each input gets the app its own lines name (router
+`host=`, runtime metrics' app id, drain hostnames); inputs of different apps stay apart (app
+column, dedup keys, findings, incidents) and the summary says so; `--app` always wins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from ingest_helpers import REAL
+
+from forensics.cli.main import main
+from forensics.ingest.apps import assign, evidence
+from forensics.readers.source import Source
+from forensics.store.views import open_dataset, query
+
+T = "2024-05-20T10:{m:02d}:{s:02d}.000000+00:00"
+
+
+def _router(host: str, m: int) -> str:
+    return (
+        f'{T.format(m=m, s=0)} heroku[router]: at=info method=GET path="/" host={host} '
+        f'request_id=r{m} fwd="203.0.113.5" dyno=web.1 connect=1ms service=5ms status=200 '
+        "bytes=10 protocol=https"
+    )
+
+
+CRASH = [  # the same lines, same second, in every app's export
+    f"{T.format(m=30, s=0)} heroku[web.1]: Process exited with status 1",
+    f"{T.format(m=30, s=0)} heroku[web.1]: State changed from up to crashed",
+]
+METRICS = (
+    f"{T.format(m=5, s=0)} heroku[web.1]: source=web.1 dyno=heroku.2808254.d97d0ea7-cf3d-411b-"
+    "b453-d2943a50b456 sample#memory_total=21.00MB sample#memory_rss=21.22MB"
+)
+
+
+def test_evidence() -> None:
+    head = "\n".join(
+        [
+            _router("shop.herokuapp.com", 1),
+            _router("shop-3996d65ded90.herokuapp.com", 2),  # the newer form, same app
+            _router("www.shop.example", 3),  # a custom domain names no app
+            METRICS,
+        ]
+    ).encode()
+    ev = evidence(head)
+    assert ev.name() == "shop" and ev.names["shop"] == 2 and ev.app_id() == "heroku.2808254"
+    old = b"heroku[router]: Error H12 (Request timeout) -> GET growing-dusk-20.heroku.com/t dyno="
+    assert evidence(old).name() == "growing-dusk-20"
+    drain = (
+        b"83 <40>1 2012-11-30T06:45:29+00:00 acme-api app web.3 - State changed\n"
+        b"90 <190>1 2014-07-17T12:59:25+00:00 d.8f7a4b11-c323-c764-a74f-89bf4c1100ab app web.2 - x"
+        b"70 <40>1 2012-11-30T06:45:29+00:00 host app web.3 - State changed"
+    )
+    ev = evidence(drain)
+    assert dict(ev.drain_names) == {"acme-api": 1}
+    assert list(ev.ids) == ["d.8f7a4b11-c323-c764-a74f-89bf4c1100ab"]
+    mixed = evidence(f"{_router('a.herokuapp.com', 1)}\n{_router('b.herokuapp.com', 2)}".encode())
+    assert mixed.mixed and mixed.name() is None
+
+
+def _assign(heads: dict[str, str], app_for=lambda name: None):
+    sources = [Source(name=n, path=Path(n)) for n in heads]
+    return assign(sources, app_for, head=lambda s: heads[s.name].encode())
+
+
+def test_rules() -> None:
+    shop, api = _router("shop.herokuapp.com", 1), _router("api-0123456789ab.herokuapp.com", 1)
+    # evidence per file; an id tied to a name by another file; no evidence: its own app
+    got = _assign({"a.log": shop + "\n" + METRICS, "b.log": METRICS, "c.log": api, "d.log": ""})
+    assert got.apps == ["shop", "shop", "api", "unknown:d.log"]
+    [warning] = got.warnings(got.apps)
+    assert warning.startswith("inputs of 2 apps, kept apart (app column): api (c.log); ")
+    assert "shop (a.log, b.log)" in warning and "no app named in d.log" in warning
+    # one app in the job: a file with no evidence gets it; an untied id too
+    got = _assign({"a.log": shop, "b.log": "", "c.log": METRICS})
+    assert got.apps == ["shop", "shop", "shop"] and got.warnings(got.apps) == []
+    # --app always wins, plain or GLOB=NAME
+    got = _assign({"a.log": shop, "b.log": api}, lambda n: "acme" if n == "b.log" else None)
+    assert got.apps == ["shop", "acme"]
+    # a GLOB=NAME does not spread to files it does not match; no evidence: no app
+    assert _assign({"a.log": "", "b.log": ""}, lambda n: "x" if n == "a.log" else None).apps == [
+        "x",
+        None,
+    ]
+    # an input whose lines name several apps gets none, and says so
+    got = _assign({"m.log": shop + "\n" + api})
+    assert got.apps == [None]
+    assert got.warnings(got.apps) == [
+        "m.log: lines name several apps (shop 1, api 1); given no app: name it with --app GLOB=NAME"
+    ]
+
+
+@pytest.fixture(scope="module")
+def two_apps(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("apps")
+    (root / "in").mkdir()
+    shop = [_router("shop.herokuapp.com", m) for m in range(5)]
+    api = [_router("api-3996d65ded90.herokuapp.com", m) for m in range(5)]
+    (root / "in" / "shop.log").write_text("\n".join(shop + CRASH) + "\n")
+    (root / "in" / "api.log").write_text("\n".join(api + CRASH) + "\n")
+    result = CliRunner().invoke(main, ["ingest", str(root / "in"), "-o", str(root / "ds"), "-q"])
+    assert result.exit_code == 0, result.output
+    return root / "ds", result.stdout
+
+
+def test_inputs_of_two_apps_stay_apart(two_apps: tuple[Path, str]) -> None:
+    ds, summary = two_apps
+    con = open_dataset(ds)
+    rows = query(con, "SELECT app, count(*) AS n FROM events GROUP BY 1 ORDER BY 1").rows()
+    assert rows == [("api", 2), ("shop", 2)]  # the same lines at the same second: both kept
+    assert query(con, "SELECT DISTINCT app FROM requests ORDER BY 1")["app"].to_list() == [
+        "api",
+        "shop",
+    ]
+    warning = [x for x in summary.splitlines() if "warning:" in x]
+    assert warning == [
+        f"  warning: inputs of 2 apps, kept apart (app column): api ({ds.parent}/in/api.log); "
+        f"shop ({ds.parent}/in/shop.log)"
+    ]
+
+
+def test_findings_and_incidents_name_the_app(two_apps: tuple[Path, str]) -> None:
+    ds, _ = two_apps
+    text = CliRunner().invoke(main, ["findings", str(ds)]).stdout
+    crashes = [x for x in text.splitlines() if "] crash " in x]
+    assert len(crashes) == 2 and "api, web.1" in crashes[0] + crashes[1]
+    assert "shop, web.1" in crashes[0] + crashes[1]
+    out = CliRunner().invoke(main, ["incidents", str(ds), "--json"]).stdout
+    incidents = json.loads(out)
+    assert sorted(i["app"] for i in incidents) == ["api", "shop"]  # one story per app
+    text = CliRunner().invoke(main, ["incidents", str(ds)]).stdout
+    heads = sorted(
+        x.split("] ", 1)[1].split(" — ")[0] for x in text.splitlines() if x[:1].isdigit()
+    )
+    assert heads == ["api: web.1 down", "shop: web.1 down"]
+
+
+def test_app_flag_wins(tmp_path: Path, two_apps: tuple[Path, str]) -> None:
+    ds, _ = two_apps
+    src = ds.parent / "in"
+    result = CliRunner().invoke(
+        main, ["ingest", str(src), "-o", str(tmp_path / "ds"), "-q", "--app", "acme"]
+    )
+    assert result.exit_code == 0 and "warning" not in result.stdout
+    con = open_dataset(tmp_path / "ds")
+    assert query(con, "SELECT DISTINCT app FROM events")["app"].to_list() == ["acme"]
+    assert query(con, "SELECT count(*) AS n FROM events")["n"][0] == 2  # one app: deduplicated
+
+
+def test_stdin_is_named_from_its_own_lines(tmp_path: Path) -> None:
+    text = "\n".join([_router("shop.herokuapp.com", 1), *CRASH]) + "\n"
+    result = CliRunner().invoke(main, ["ingest", "-", "-o", str(tmp_path / "ds"), "-q"], input=text)
+    assert result.exit_code == 0, result.output
+    con = open_dataset(tmp_path / "ds")
+    assert query(con, "SELECT DISTINCT app FROM events")["app"].to_list() == ["shop"]
+
+
+def test_unrelated_exports_give_no_story_across_files(tmp_path: Path) -> None:
+    # the real exports of tests/data/real are of many apps, years apart
+    result = CliRunner().invoke(main, ["ingest", str(REAL), "-o", str(tmp_path / "ds"), "-q"])
+    assert result.exit_code == 1, result.output  # PROVENANCE.md and src-036: not logs
+    assert "warning: inputs of" in result.stdout
+    found = json.loads(
+        CliRunner().invoke(main, ["findings", str(tmp_path / "ds"), "--json"]).stdout
+    )
+    assert found
+    for f in found:
+        files = {s["file"] for s in f["sources"]}
+        assert len(files) == 1, (f["kind"], f["app"], sorted(files))
