@@ -179,7 +179,8 @@ def test_hand_built_timeline_exact(timeline, lines, by_key):
     assert rows[("web.1", 2)]["dyno_id"] == "heroku.1234.b"
     assert rows[("web.2", 2)]["dyno_id"] == "heroku.1234.d2"
     assert rows[("web.1", 5)]["samples"] == 2
-    assert rows[("web.1", 2)]["lifetime_id"] == "web.1#2"
+    # the app its router lines name (host=app.herokuapp.com) prefixes the id
+    assert rows[("web.1", 2)]["lifetime_id"] == "app/web.1#2"
     assert set(df["process_type"]) == {"web"}
     # provenance: the old process's claimed exit line belongs to lifetime 1
     src = rows[("web.1", 1)]["sources"]
