@@ -53,6 +53,8 @@ def test_copy_over_a_part_is_refused_in_both_modes(ds: Path) -> None:
     _one_line_error(sql(str(ds), stmt, "--writable"), "is inside the dataset")
     _one_line_error(sql(str(ds), f"EXPORT DATABASE '{ds}/events'", "--writable"), "inside")
     _one_line_error(sql(str(ds), f"ATTACH '{ds}/x.db'", "--writable"), "inside")
+    result = sql(str(ds), "SELECT 1 AS x", "-o", str(part))
+    _one_line_error(result, "is inside the dataset", "choose another -o")
     assert _fingerprint(ds) == before
 
 

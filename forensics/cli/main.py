@@ -377,8 +377,10 @@ def sql(
       forensics sql incident/ "COPY requests TO 'requests.csv'" --writable
     """
     from forensics.cli.text import terminal_safe
-    from forensics.store.user_sql import run_user_sql
+    from forensics.store.user_sql import inside_dataset, run_user_sql
 
+    if output is not None and inside_dataset(output, dataset):
+        raise ForensicsError(f"{output} is inside the dataset {dataset}; choose another -o")
     con = cut.open(dataset)
     result = run_user_sql(con, query_text, root=dataset, writable=writable)
     if output is not None:

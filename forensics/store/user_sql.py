@@ -71,21 +71,24 @@ def check_statements(sql: str, *, root: Path, writable: bool) -> None:
 def _inside(kind: str, statement: str, root: Path) -> str | None:
     """The path a COPY writes to (or an EXPORT or ATTACH names) when it is in or is `root`.
     Every `TO 'path'` of a COPY is checked, so a literal in the query can only over-refuse."""
-    top = root.resolve()
+    top = root
     found = _TARGET.finditer(statement) if kind == "COPY" else _FIRST.finditer(statement)
     for m in found:
         quoted = m.group(1) if m.group(1) is not None else m.group(2).replace('""', '"')
         raw = quoted.replace("''", "'") if m.group(1) is not None else quoted
         raw = raw.removeprefix("file://")
-        if not raw:
-            continue
-        try:
-            p = Path(raw).expanduser().resolve()
-        except (OSError, RuntimeError, ValueError):
-            continue
-        if p == top or top in p.parents:
+        if raw and inside_dataset(Path(raw).expanduser(), top):
             return raw
     return None
+
+
+def inside_dataset(path: Path, root: Path) -> bool:
+    """Whether `path` is `root` or lies under it (symlinks resolved)."""
+    try:
+        p, top = path.resolve(), root.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return p == top or top in p.parents
 
 
 def run_user_sql(
