@@ -171,3 +171,17 @@ def test_unrelated_exports_give_no_story_across_files(tmp_path: Path) -> None:
     for f in found:
         files = {s["file"] for s in f["sources"]}
         assert len(files) == 1, (f["kind"], f["app"], sorted(files))
+
+
+def test_stdin_among_other_apps(tmp_path: Path, two_apps: tuple[Path, str]) -> None:
+    ds, _ = two_apps
+    text = "\n".join([_router("blog.herokuapp.com", 1), *CRASH]) + "\n"
+    files = [str(ds.parent / "in" / "shop.log"), str(ds.parent / "in" / "api.log"), "-"]
+    args = ["ingest", *files, "-o", str(tmp_path / "ds"), "-q"]
+    result = CliRunner().invoke(main, args, input=text)
+    assert result.exit_code == 0, result.output
+    con = open_dataset(tmp_path / "ds")
+    got = query(con, "SELECT DISTINCT app FROM events ORDER BY 1")["app"].to_list()
+    assert got == ["api", "blog", "shop"]
+    [warning] = [x for x in result.stdout.splitlines() if "warning:" in x]
+    assert "inputs of 3 apps" in warning and "blog (-)" in warning and "unknown" not in warning

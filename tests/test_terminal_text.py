@@ -105,3 +105,11 @@ def test_report_has_no_raw_bidi(ds: Path, tmp_path: Path) -> None:
     for spec in _specs(page):
         decoded = json.dumps(spec, ensure_ascii=False)
         assert "\u202e" not in decoded and "\u2067" not in decoded
+
+
+def test_error_lines_are_escaped(tmp_path: Path) -> None:
+    missing = tmp_path / "no\x1b]0;owned\x07such"
+    result = CliRunner().invoke(main, ["findings", str(missing)])
+    assert result.exit_code == 2
+    _clean(result.stderr)
+    assert "no\\x1b]0;owned\\x07such" in result.stderr

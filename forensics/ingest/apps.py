@@ -133,6 +133,7 @@ class Assignment:
     def warnings(self, final_apps: Sequence[str | None]) -> list[str]:
         """The summary's warnings, once the job has named the apps of stdin and pipes."""
         for i, app in zip(self._ins, final_apps, strict=True):
+            i.unknown = i.unknown and app == i.app  # the job may have found its app after all
             i.app = app
         known = {i.app for i in self._ins if i.app and not i.unknown}
         return _warnings(self._ins, known | _drain_names(self._ins))
