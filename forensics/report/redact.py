@@ -74,6 +74,8 @@ PERSON_KEY = re.compile(r"(?i)^(?:user|user_?name|email|e_?mail|by|actor|owner|l
 SECRET_KEY = re.compile(
     r"(?i)password|passwd|secret|token|api_?key|apikey|cookie|credentials?|session_?id"
 )
+# a command line's `--password hunter2`, `-api-key X`
+SENSITIVE_FLAG = re.compile(rf"(?i)(?<![\w-])(--?[\w-]*{_SENSITIVE}[\w-]*)(\s+)(?![-\[])[^\s\"']+")
 MATRIX_PARAM = re.compile(r"(?<=[\w/.-]);([\w.-]+)=[^\s/?#;&\"'<>]+")
 QUERY = re.compile(r"(?<=[\w/.%~-])\?[^\s\"'<>#]+|\?(?=[^\s\"'<>#]*=)[^\s\"'<>#]+")
 UUID = re.compile(rf"(?<![0-9A-Fa-f]){heroku.UUID}(?![0-9A-Fa-f])")
@@ -95,7 +97,7 @@ EMAIL = re.compile(
 BY_USER = re.compile(r"(?i)(\bby user\s+)(?!\[)[^\s,;]+")
 
 # a path segment of 16+ token characters that looks random: a digit in it, capitals and small
-# letters mixed evenly, or 24+ long (an invite link, a reset token)
+# letters mixed evenly, few vowels, or 24+ long (an invite link, a reset token)
 PATH_TOKEN = re.compile(r"(?<=/)[A-Za-z0-9_-]{16,}(?=[/?#;\s\"'<>]|$)")
 
 
@@ -105,7 +107,11 @@ def _random(segment: str) -> bool:
     letters = [c for c in segment if c.isalpha()]
     upper = sum(c.isupper() for c in letters)
     # random mixed case has about as many capitals as small letters; CamelCase words few
-    return min(upper, len(letters) - upper) >= 0.3 * len(letters) or len(segment) >= 24
+    if min(upper, len(letters) - upper) >= 0.3 * len(letters) or len(segment) >= 24:
+        return True
+    # random letters of one case have few vowels (5 in 26); words have about 40 %
+    vowels = sum(c in "aeiouyAEIOUY" for c in letters)
+    return vowels < 0.25 * len(letters)
 
 
 def _octets_ok(parts: Iterable[str]) -> bool:
@@ -164,6 +170,7 @@ def redact_text(text: str) -> str:
     text = JWT.sub(TOKEN_MASK, text)
     text = KEY_SHAPES.sub(TOKEN_MASK, text)
     text = SENSITIVE_VALUE.sub(_sensitive, text)
+    text = SENSITIVE_FLAG.sub(rf"\1\2{SECRET_MASK}", text)
     text = MATRIX_PARAM.sub(rf";\1={TOKEN_MASK}", text)
     text = QUERY.sub(QUERY_MASK, text)
     text = REQUEST_ID.sub(lambda m: m.group(1) + ID_MASK, text)
