@@ -7,10 +7,11 @@ user of `... by user X` (releases, deploys), credentials in URLs of any scheme, 
 request ids and UUIDs, `;jsessionid=`-style path parameters, long random path segments, Bearer /
 Basic / `Authorization` values, JWTs, well-known API key shapes (AWS, Stripe, GitHub, Slack,
 Google), the values of sensitive keys (`password`, `secret`, `token`, `api_key`, `session`,
-`cookie`, ... in `k=v`, `k: v`, JSON and Rails `"k"=>"v"` form) and cookie headers. A file name
-becomes its masked form plus a short hash of the file's content (`[email]-[ip].log#1a2b3c4d`):
-stable across outputs, and it says nothing about the name. Not masked: phone numbers, personal
-names and street addresses in free text, and secrets in free text that look like ordinary words.
+`cookie`, ... in `k=v`, `k: v`, `--k v`, JSON and Rails `"k"=>"v"` form) and cookie
+headers. A file name becomes its masked form plus a short hash of the file's content
+(`[email]-[ip].log#1a2b3c4d`): stable across outputs, and it says nothing about the name.
+Not masked: phone numbers, personal names and street addresses in free text, and secrets in
+free text that look like ordinary words.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ IPV6_CANDIDATE = re.compile(r"(?<![\w:.])(?=[\w.]*:[\w.]*:)[0-9A-Fa-f:.]*[0-9A-F
 _LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
 EMAIL = re.compile(
     rf"(?<![\w.%+-])[\w.%+-]*[\w%+-](?:@|%40)"
-    rf"(?:(?:{_LABEL}\.)+[^\W\d_]{{2,}}|[^\W\d_](?:[\w-]*[^\W_])?(?![\w.-]*\w)|\[ip\])"
+    rf"(?:(?:{_LABEL}\.)+[^\W\d_]{{2,}}|[^\W\d_](?:[\w-]*[^\W_])?(?![\w.-]*\w)|\[?\[ip\]\]?)"
 )
 BY_USER = re.compile(r"(?i)(\bby user\s+)(?!\[)[^\s,;]+")
 
