@@ -30,13 +30,21 @@ from forensics.readers.source import GZIP_MAGIC, Source
 
 UNKNOWN = "unknown:"  # the app of an input that names none, in a job of several apps
 
-_NAME = rb"([A-Za-z0-9][A-Za-z0-9-]*?)(?:-[0-9a-f]{12})?\.heroku(?:app)?\.com\b"
-ROUTER_HOST = re.compile(rb"\bhost=" + _NAME)
-OLD_ROUTER_ERROR = re.compile(rb"-> [A-Z]+ " + _NAME)
-APP_ID = re.compile(rb"\b(?:dyno|source)=heroku\.(\d+)\.")
+# literal prefixes, so each regex scans at memory speed; the rest is checked in Python
+HOST = re.compile(rb"host=([A-Za-z0-9][A-Za-z0-9.-]*)")
+OLD_ROUTER_ERROR = re.compile(rb"-> [A-Z]+ ([A-Za-z0-9][A-Za-z0-9.-]*)")
+APP_ID = re.compile(rb"=heroku\.(\d+)\.")  # after `dyno` or `source`
 # a drain frame: `LEN <PRI>1 TIMESTAMP HOSTNAME APP-NAME ...` (frames may be glued together)
-DRAIN_HOST = re.compile(rb"\d <\d{1,3}>1 \S+ ([A-Za-z0-9][A-Za-z0-9.-]*) (?:app|heroku)\b")
+DRAIN_HOST = re.compile(rb" <\d{1,3}>1 \S+ ([A-Za-z0-9][A-Za-z0-9.-]*) (?:app|heroku) ")
+HEROKU_DOMAIN = re.compile(r"^(.+?)(?:-[0-9a-f]{12})?\.heroku(?:app)?\.com$")
 _NOT_AN_APP = {"host", "heroku", "localhost"}
+
+
+def _app_name(host: bytes) -> str | None:
+    """`shop` from `shop.herokuapp.com`, `shop-3996d65ded90.herokuapp.com`, `shop.heroku.com`;
+    None for a custom domain."""
+    m = HEROKU_DOMAIN.match(host.decode("ascii", "replace").lower().rstrip("."))
+    return m.group(1) if m else None
 
 
 @dataclass
@@ -62,18 +70,22 @@ class Evidence:
 def evidence(head: bytes) -> Evidence:
     """The app names and ids in `head` (raw log bytes of any format)."""
     ev = Evidence()
-    for m in ROUTER_HOST.finditer(head):
-        ev.names[m.group(1).decode().lower()] += 1
-    for m in OLD_ROUTER_ERROR.finditer(head):
-        ev.names[m.group(1).decode().lower()] += 1
+    for m in (*HOST.finditer(head), *OLD_ROUTER_ERROR.finditer(head)):
+        if m.start() == 0 or not head[m.start() - 1 : m.start()].isalnum():
+            name = _app_name(m.group(1))
+            if name:
+                ev.names[name] += 1
     for m in APP_ID.finditer(head):
-        ev.ids["heroku." + m.group(1).decode()] += 1
+        before = head[max(0, m.start() - 6) : m.start()]
+        if before.endswith((b"dyno", b"source")):
+            ev.ids["heroku." + m.group(1).decode()] += 1
     for m in DRAIN_HOST.finditer(head):
-        host = m.group(1).decode()
-        if host.startswith("d."):
-            ev.ids[host] += 1
-        elif host.lower() not in _NOT_AN_APP:
-            ev.drain_names[host] += 1
+        if m.start() and head[m.start() - 1 : m.start()].isdigit():
+            host = m.group(1).decode()
+            if host.startswith("d."):
+                ev.ids[host] += 1
+            elif host.lower() not in _NOT_AN_APP:
+                ev.drain_names[host] += 1
     return ev
 
 
