@@ -185,3 +185,20 @@ def test_stdin_among_other_apps(tmp_path: Path, two_apps: tuple[Path, str]) -> N
     assert got == ["api", "blog", "shop"]
     [warning] = [x for x in result.stdout.splitlines() if "warning:" in x]
     assert "inputs of 3 apps" in warning and "blog (-)" in warning and "unknown" not in warning
+
+
+def test_dedup_keys_hash_the_app() -> None:
+    # the contract the native dedup key keeps too: same line, other app, other key
+    import polars as pl
+
+    from forensics.ingest.dedup import with_keys, with_reject_keys
+
+    ts = pl.lit("2024-05-20T10:00:00").str.to_datetime(time_zone="UTC").alias("ts")
+    env = pl.DataFrame(
+        {"message": ["boom"] * 3, "dyno": ["web.1"] * 3, "origin": ["heroku"] * 3,
+         "app": ["shop", "api", None]}
+    ).with_columns(ts)  # fmt: skip
+    assert with_keys(env)["_key"].n_unique() == 3
+    raw = pl.DataFrame({"raw": ["$ heroku logs"]})
+    keys = {with_reject_keys(raw, app=a)["_key"][0] for a in ("shop", "api", None)}
+    assert len(keys) == 3
