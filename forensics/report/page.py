@@ -428,7 +428,7 @@ class Page:
             when = f"{ln.ts:%Y-%m-%dT%H:%M:%S}Z " if ln.ts is not None else ""
             text = html.escape(_short(self.clean(f"{when}{ln.text}"), MAX_LINE), quote=True)
             cls = "cited" if ln.cited else "ctx"
-            out.append(f'<span class="{cls}"><i>{ln.line_no}</i>{text}</span>')
+            out.append(f'<span class="{cls}"><i>{ln.line_no}</i> {text}</span>')
         return '<pre class="excerpt">' + "".join(out) + "</pre>"
 
     def chart(self, block: ChartBlock, index: int | None = None, *, level: int = 3) -> str:
@@ -635,7 +635,7 @@ pre.excerpt { background: #f6f6f3; border: 1px solid #e0e0d8; padding: .4em .6em
               max-height: 22em; overflow: auto; }
 pre.excerpt span { display: block; padding-left: 5.5em; text-indent: -5.5em; }
 pre.excerpt i { font-style: normal; color: #999; display: inline-block; width: 5em;
-                text-indent: 0; text-align: right; margin-right: .5em; }
+                text-indent: 0; text-align: right; margin-right: .2em; }
 pre.excerpt .cited { background: #fff3c4; }
 pre.excerpt .gap { color: #999; }
 div.excerpt { font-size: .85em; }

@@ -5,6 +5,8 @@ step.
 Every row keeps `source_file` and `line_no`; app and platform lines keep their message, router
 lines and runtime/add-on metrics are rebuilt from their fields (`heroku[router]: at=error
 code=H12 ... service=30000ms status=503`), a line that went to `rejects` is shown as read.
+Router lines leave the query string out (the dataset keeps it in `requests.query`): it is
+what most often holds a secret, and a path the redaction cannot parse would carry it along.
 `excerpts` looks up any number of references in one query per table (the wanted line numbers
 joined on equality, so only those rows are read out); `excerpt` is one reference.
 """
@@ -33,7 +35,7 @@ _TEXT_SQL = {
     "requests": """'heroku[router]: ' || concat_ws(' ',
         'at=' || t."at", 'code=' || t.code, 'desc="' || t."desc" || '"',
         'method=' || t.method,
-        'path="' || t.path || coalesce('?' || t.query, '') || '"', 'host=' || t.host,
+        'path="' || t.path || '"', 'host=' || t.host,
         'request_id=' || t.request_id, 'fwd="' || t.fwd || '"', 'dyno=' || t.dyno,
         'connect=' || t.connect_ms || 'ms', 'service=' || t.service_ms || 'ms',
         'status=' || t.status, 'bytes=' || t.bytes, 'protocol=' || t.protocol)""",
