@@ -18,6 +18,7 @@ import polars as pl
 
 from forensics.analyses import availability, concurrency, latency, releases, timeouts, traffic
 from forensics.analyses.attribution import route_attribution
+from forensics.analyses.availability import APP_LANE
 from forensics.analyses.dataset import time_span
 from forensics.analyses.lifetimes import lifetimes
 from forensics.analyses.memory import memory_growth, memory_trend, quota_episodes
@@ -47,7 +48,7 @@ from forensics.report.page import (
     json_for_script,
 )
 from forensics.report.redact import redact_text, redact_value
-from forensics.report.zoom import MAX_ZOOMED, dyno_filter, side_chart, zoom_window
+from forensics.report.zoom import MAX_ZOOMED, cut_to, dyno_filter, side_chart, zoom_window
 from forensics.store.excerpts import excerpts
 from forensics.store.views import Cut, open_dataset
 
@@ -68,6 +69,8 @@ class _Build:
     status: pl.DataFrame | None = None
     latency: pl.DataFrame | None = None
     zooms: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    trend: pl.DataFrame | None = None
+    events: pl.DataFrame | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -387,14 +390,11 @@ def _zoomed(b: _Build, inc: Incident) -> list[ChartBlock]:
         _chart(b, key + "latency", "Service time", "", service),
     ]
     side, dyno = side_chart(inc), dyno_filter(inc)
-    since, until = window
     if side == "memory":
 
         def memory(b: _Build) -> ChartResult:
-            df = memory_trend(
-                b.con, dyno=dyno, since=since, until=until, max_points=800,
-                lifetimes=b.lifetimes, crash_table=b.crashes,
-            )  # fmt: skip
+            trend = _trend(b)
+            df = cut_to(trend, window, dyno=dyno, dyno_col="dyno")
             if df.filter(pl.col("layer") == "memory").is_empty():
                 return None, "No memory samples of these dynos in this window."
             return leak_trend_chart(df, row_height=90), ""
@@ -403,10 +403,7 @@ def _zoomed(b: _Build, inc: Incident) -> list[ChartBlock]:
     elif side == "availability":
 
         def events(b: _Build) -> ChartResult:
-            df = availability.timeline(
-                b.con, dyno=dyno, since=since, until=until,
-                lifetimes=b.lifetimes, crash_table=b.crashes,
-            )  # fmt: skip
+            df = cut_to(_events(b), window, dyno=dyno, dyno_col="lane", keep=(APP_LANE,))
             if df.is_empty():
                 return None, "No releases, restarts or crashes in this window."
             return event_timeline_chart(df), ""
@@ -416,8 +413,22 @@ def _zoomed(b: _Build, inc: Incident) -> list[ChartBlock]:
     return blocks
 
 
+def _trend(b: _Build) -> pl.DataFrame:
+    """The whole log's memory trend, computed once (the leak chart and the zoomed ones)."""
+    if b.trend is None:
+        b.trend = memory_trend(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
+    return b.trend
+
+
+def _events(b: _Build) -> pl.DataFrame:
+    """The whole log's event timeline, computed once (its chart and the zoomed ones)."""
+    if b.events is None:
+        b.events = availability.timeline(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
+    return b.events
+
+
 def _leak(b: _Build) -> ChartResult:
-    df = memory_trend(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
+    df = _trend(b)
     if df.filter(pl.col("layer") == "memory").is_empty():
         return None, "No memory data: neither runtime metrics nor `Process running mem=` lines."
     return leak_trend_chart(df), ""
@@ -455,7 +466,7 @@ def _releases(b: _Build) -> ChartResult:
 
 
 def _timeline(b: _Build) -> ChartResult:
-    df = availability.timeline(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
+    df = _events(b)
     if df.is_empty():
         return None, "No releases, scaling, restarts or crashes in the selected data."
     return event_timeline_chart(df), ""

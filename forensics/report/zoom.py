@@ -1,10 +1,13 @@
 """Which window and which charts the report shows for each incident: its span widened a little
 (so the before and after are in view), the status and latency charts of that window, and the
-memory chart (leaks, R14/R15) or the availability timeline (crashes, downtime) of its dynos."""
+memory chart (leaks, R14/R15) or the availability timeline (crashes, downtime) of its dynos,
+cut from the whole log's tables (`cut_to`) rather than computed again."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
+import polars as pl
 
 from forensics.incidents.model import Incident
 
@@ -49,3 +52,29 @@ def dyno_filter(inc: Incident) -> str | None:
     if len(inc.process_types) == 1:
         return inc.process_types[0]
     return None
+
+
+def cut_to(
+    df: pl.DataFrame,
+    window: tuple[datetime, datetime],
+    *,
+    dyno: str | None,
+    dyno_col: str,
+    keep: tuple[str, ...] = (),
+) -> pl.DataFrame:
+    """The rows of a whole-log table (`memory.memory_trend`, `availability.timeline`: `ts`, and
+    `ts_end` for periods) inside `window`, periods clipped to it, for `dyno` (a dyno or a
+    process type; rows whose `dyno_col` is in `keep`, like the app lane, stay): the incident's
+    view of a table already computed, instead of a second query."""
+    lo, hi = window
+    has_end = pl.col("ts_end").is_not_null()
+    inside = pl.when(has_end).then((pl.col("ts") < hi) & (pl.col("ts_end") > lo))
+    inside = inside.otherwise(pl.col("ts").is_between(lo, hi))
+    rows = df.filter(inside)
+    if dyno is not None:
+        d = pl.col(dyno_col)
+        rows = rows.filter((d == dyno) | d.str.starts_with(dyno + ".") | d.is_in(list(keep)))
+    return rows.with_columns(
+        pl.when(has_end).then(pl.max_horizontal("ts", pl.lit(lo))).otherwise("ts").alias("ts"),
+        pl.when(has_end).then(pl.min_horizontal("ts_end", pl.lit(hi))).alias("ts_end"),
+    )
