@@ -164,7 +164,9 @@ def _build(
     b.latency = _guard(
         b, "service time", lambda: latency.service_percentiles(con, windows=windows), None
     )
-    strip = _chart(b, "chart-strip", "Timeline", STRIP_CAPTION, lambda b: _strip(b, incident_dicts))
+    strip = _chart(
+        b, "chart-strip", "The whole log", STRIP_CAPTION, lambda b: _strip(b, incident_dicts)
+    )
     views = {
         inc.id: IncidentView(window=b.zooms[inc.id], charts=_zoomed(b, inc))
         for inc in (incidents or [])
