@@ -5,8 +5,10 @@ step.
 Every row keeps `source_file` and `line_no`; app and platform lines keep their message, router
 lines and runtime/add-on metrics are rebuilt from their fields (`heroku[router]: at=error
 code=H12 ... service=30000ms status=503`), a line that went to `rejects` is shown as read.
-Router lines leave the query string out (the dataset keeps it in `requests.query`): it is
-what most often holds a secret, and a path the redaction cannot parse would carry it along.
+Router lines are rebuilt from the fields that tell what happened (code, path, dyno, timings,
+status); the query string, request id, client address (`fwd`), host and protocol are left out
+(the dataset keeps them in `requests`): the query is what most often holds a secret, and those
+high-entropy strings are most of what a 1 GB log's excerpts would read.
 `excerpts` looks up any number of references in one query per table (the wanted line numbers
 joined on equality, so only those rows are read out); `excerpt` is one reference.
 """
@@ -34,11 +36,9 @@ _TEXT_SQL = {
     "events": "'heroku[' || coalesce(t.dyno, '?') || ']: ' || coalesce(t.message, '')",
     "requests": """'heroku[router]: ' || concat_ws(' ',
         'at=' || t."at", 'code=' || t.code, 'desc="' || t."desc" || '"',
-        'method=' || t.method,
-        'path="' || t.path || '"', 'host=' || t.host,
-        'request_id=' || t.request_id, 'fwd="' || t.fwd || '"', 'dyno=' || t.dyno,
+        'method=' || t.method, 'path="' || t.path || '"', 'dyno=' || t.dyno,
         'connect=' || t.connect_ms || 'ms', 'service=' || t.service_ms || 'ms',
-        'status=' || t.status, 'bytes=' || t.bytes, 'protocol=' || t.protocol)""",
+        'status=' || t.status, 'bytes=' || t.bytes)""",
     "dyno_metrics": """'heroku[' || coalesce(t.dyno, '?') || ']: ' || concat_ws(' ',
         'source=' || t.dyno, 'dyno=' || t.dyno_id,
         'sample#load_avg_1m=' || t.load_avg_1m,
