@@ -68,10 +68,12 @@ class SourceRef:
 
 @dataclass
 class IncidentView:
-    """What the report shows for one incident beside its JSON: its zoomed charts."""
+    """What the report shows for one incident beside its JSON: its zoomed charts, or for an
+    incident that spans about the whole log, links (key, title) to the whole log's charts."""
 
     window: tuple[datetime, datetime] | None = None
     charts: list[ChartBlock] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _plural(n: int, noun: str) -> str:
@@ -187,7 +189,8 @@ class Page:
         self.clean = clean
         self.excerpts: Mapping[Ref, Sequence[Any]] = excerpts or {}
         self._specs = 0
-        self._excerpt_html: dict[Ref, str] = {}
+        self._excerpt_ids: dict[Ref, str] = {}
+        self._excerpt_html: list[str] = []
 
     def text(self, value: Any) -> str:
         """Log-derived text, masked if redacting (before it is shortened, so a cut never leaves
@@ -312,7 +315,12 @@ class Page:
         """Links to the incident's charts and the charts themselves, zoomed to its window,
         folded (a link opens them)."""
         if not view.charts:
-            return ""
+            if not view.links:
+                return ""
+            links = " · ".join(
+                f'<a href="#{self.text(k)}">{self.text(t)}</a>' for k, t in view.links
+            )
+            return f'<p class="zoom-links">its window is the whole log: {links}</p>'
         links = " · ".join(
             f'<a class="zoom-link" href="#{self.text(c.key)}">{self.text(c.title)}</a>'
             for c in view.charts
@@ -406,14 +414,24 @@ class Page:
         return f'<div class="sources">sources: {" ".join(parts)}{tail}</div>'
 
     def source_ref(self, ref: Ref) -> str:
-        """`file:line` that opens the lines around it (embedded, masked and escaped like all
-        log text); a reference the dataset holds no line of says so when opened."""
+        """`file:line` that opens the lines around it (masked and escaped like all log text);
+        a reference the dataset holds no line of says so when opened. Each excerpt is in the
+        page once (a `<template>`, see `excerpt_store`) however often it is cited; opening a
+        reference copies it in."""
         file, first, last = ref
         lines = f"{first}" if first == last else f"{first}–{last}"
         label = f"<code>{self.text(file)}:{self.text(lines)}</code>"
-        if ref not in self._excerpt_html:
-            self._excerpt_html[ref] = self._excerpt(self.excerpts.get(ref))
-        return f'<details class="src"><summary>{label}</summary>{self._excerpt_html[ref]}</details>'
+        if ref not in self._excerpt_ids:
+            xid = f"x-{len(self._excerpt_ids)}"
+            self._excerpt_ids[ref] = xid
+            html_ = self._excerpt(self.excerpts.get(ref))
+            self._excerpt_html.append(f'<template id="{xid}">{html_}</template>')
+        xid = self._excerpt_ids[ref]
+        return f'<details class="src" data-excerpt="{xid}"><summary>{label}</summary></details>'
+
+    def excerpt_store(self) -> str:
+        """The excerpts of every reference drawn so far, once each."""
+        return '<div id="excerpts" hidden>' + "".join(self._excerpt_html) + "</div>"
 
     def _excerpt(self, lines: Sequence[Any] | None) -> str:
         if lines is None:
@@ -505,6 +523,7 @@ class Page:
             charts=chart_html,
             tables=table_html,
             provenance=provenance_html,
+            excerpts=self.excerpt_store(),
             bundle=vega_bundle(),
             embed_js=EMBED_JS,
         )
@@ -576,6 +595,13 @@ EMBED_JS = """
       fail(el.id + ": " + (err && err.message || err));
     }));
   });
+  document.addEventListener("toggle", function (e) {
+    var el = e.target;
+    if (!el.open || !el.getAttribute || !el.getAttribute("data-excerpt")) { return; }
+    if (el.querySelector(".excerpt")) { return; }
+    var t = document.getElementById(el.getAttribute("data-excerpt"));
+    if (t) { el.appendChild(t.content.cloneNode(true)); }
+  }, true);
   function reveal(id) {
     var el = id && document.getElementById(id);
     if (!el) { return; }
@@ -625,7 +651,7 @@ table.costs td.cost, .incident .cost { font-weight: 600; color: #222; }
 details.zoom > summary, details.steps > summary, details.members > summary { cursor: pointer;
     color: #333; margin: .3em 0; }
 details.zoom h4 { margin: .8em 0 .2em; font-size: .95em; }
-details.src { display: inline; }
+details.src { display: inline-block; margin-right: .6em; }
 details.src > summary { display: inline; cursor: pointer; list-style: none; }
 details.src > summary::-webkit-details-marker { display: none; }
 details.src > summary code { color: #0b57d0; border-bottom: 1px dotted #0b57d0; }
@@ -700,6 +726,7 @@ ${charts}
 ${tables}
 <h2 id="provenance">Provenance</h2>
 ${provenance}
+${excerpts}
 <script>${bundle}</script>
 <script>${embed_js}</script>
 </body>

@@ -53,6 +53,7 @@ from forensics.store.excerpts import excerpts
 from forensics.store.views import Cut, open_dataset
 
 WHOLE = "all"  # the key of the whole log's window in the traffic and latency series
+WHOLE_SHARE = 0.9  # an incident window this much of the log is drawn by the whole log's charts
 
 
 @dataclass
@@ -167,11 +168,7 @@ def _build(
     strip = _chart(
         b, "chart-strip", "The whole log", STRIP_CAPTION, lambda b: _strip(b, incident_dicts)
     )
-    views = {
-        inc.id: IncidentView(window=b.zooms[inc.id], charts=_zoomed(b, inc))
-        for inc in (incidents or [])
-        if inc.id in b.zooms
-    }
+    views = {inc.id: _view(b, inc) for inc in (incidents or []) if inc.id in b.zooms}
 
     charts = [
         _chart(b, "chart-status", "Requests by status", STATUS_CAPTION, _status),
@@ -246,8 +243,29 @@ def _windows(b: _Build, incidents: Sequence[Incident]) -> list[Window]:
         if inc.start is None:
             continue
         b.zooms[inc.id] = zoom_window(inc, log_start=lo, log_end=hi)
-        out.append((inc.id, *b.zooms[inc.id]))
+        if not _whole(b, inc.id):  # else drawn by the whole log's charts
+            out.append((inc.id, *b.zooms[inc.id]))
     return out
+
+
+def _view(b: _Build, inc: Incident) -> IncidentView:
+    """The incident's charts zoomed to its window; when that window is about the whole log,
+    links to the whole log's charts instead of copies of them."""
+    window = b.zooms[inc.id]
+    if _whole(b, inc.id):
+        side = {
+            "memory": [("chart-leak", "Memory per dyno")],
+            "availability": [("chart-timeline", "Event timeline")],
+        }.get(side_chart(inc) or "", [])
+        links = [("chart-status", "Requests by status"), ("chart-latency", "Service time"), *side]
+        return IncidentView(window=window, links=links)
+    return IncidentView(window=window, charts=_zoomed(b, inc))
+
+
+def _whole(b: _Build, inc_id: str) -> bool:
+    """Whether the incident's window is about the whole log."""
+    (lo, hi), window = b.span, b.zooms[inc_id]
+    return (window[1] - window[0]) >= WHOLE_SHARE * (hi - lo)
 
 
 def _rows(df: pl.DataFrame | None, key: str) -> pl.DataFrame | None:
