@@ -341,8 +341,8 @@ CONCURRENCY_CAPTION = (
 )
 
 STRIP_CAPTION = (
-    "The whole log: requests per minute (grey), the share that failed on the app's side (red: "
-    "5xx and H-codes but the client's H27/H28/H31), each incident over its span (click to open)."
+    "Requests per minute (grey), the share that failed on the app's side (red: 5xx and H-codes "
+    "but the client's H27/H28/H31), and each incident over its span (click one to open it)."
 )
 STATUS_CAPTION = (
     "Requests per minute per time bucket, each counted once: under its router error code when "
