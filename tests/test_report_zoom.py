@@ -61,3 +61,11 @@ def test_cut_to_keeps_the_window_and_clips_periods() -> None:
     assert got["ts_end"].to_list() == [None, T0 + 2 * H, None]  # points stay points
     by_type = cut_to(rows, (T0 - H, T0 + 3 * H), dyno="web", dyno_col="lane")
     assert by_type["lane"].to_list() == ["web.1", "web.1", "web.12"]
+
+
+def test_durations_read_as_people_say_them() -> None:
+    from forensics.report.page import _duration
+
+    assert [_duration(s) for s in (5, 1800, 7200, 9000, 260 * 3600 + 33 * 60)] == [
+        "5 s", "30 min", "2 h", "2 h 30 min", "10 d 21 h"
+    ]  # fmt: skip

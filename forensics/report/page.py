@@ -168,6 +168,9 @@ def _duration(seconds: float) -> str:
     if minutes < 120:
         return f"{minutes} min"
     h, m = divmod(minutes, 60)
+    if h >= 48:
+        d, h = divmod(round(minutes / 60), 24)
+        return f"{d} d {h} h" if h else f"{d} d"
     return f"{h} h {m} min" if m else f"{h} h"
 
 
