@@ -8,11 +8,12 @@ import html
 import ipaddress
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from report_browser import dump_dom, find_chromium
+from report_browser import dump_dom, find_chromium, offline_page
 
 import forensics.report.writer
 from forensics.errors import ForensicsError
@@ -135,12 +136,19 @@ def test_one_file_with_stats(report: tuple[Path, dict], page: str) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no side files
     assert stats["path"] == str(out) and stats["bytes"] == out.stat().st_size
     assert stats["errors"] == []
-    assert stats["charts"] == len(specs(page)) >= 5
-    assert stats["charts"] + len(stats["notes"]) == 7
+    assert stats["charts"] == len(specs(page)) == page.count('<div class="vega-chart"')
+    assert stats["sections"] >= 7 and stats["strip"] is True
+    # every chart is either drawn or says why not: the strip, 9 sections, the zoomed ones
+    zoom_blocks = len(re.findall(r'<h4 id="i-[0-9a-f]+-\w+">', page))
+    assert stats["charts"] + len(stats["notes"]) == 1 + 9 + zoom_blocks
+    assert stats["zoomed"] >= 2 * page.count('<details class="zoom"')  # status and latency
     assert stats["tables"] == 3 and stats["seconds"] > 0 and stats["redacted"] is False
+    assert stats["excerpts"] > 0
     assert stats["bytes"] < 3_000_000
-    sections = [page.index(f'id="{s}"') for s in ("findings", "charts", "tables", "provenance")]
-    assert sections == sorted(sections)  # findings first
+    sections = [
+        page.index(f'id="{s}"') for s in ("incidents", "findings", "charts", "tables", "provenance")
+    ]
+    assert sections == sorted(sections)  # incidents first
 
 
 def test_no_external_loads(page: str) -> None:
@@ -154,6 +162,107 @@ def test_no_external_loads(page: str) -> None:
     bundle = vega_bundle()
     assert page.count(bundle[:2000]) == 1  # Vega, Vega-Lite and vega-embed inlined once
     assert page.count("<script>") == 3  # error hook, the bundle, the embedding code
+
+
+def test_the_first_screen_counts_the_incidents_and_their_cost(
+    dataset: Path, report: tuple[Path, dict], page: str
+) -> None:
+    """Before any incident's own section: how many, one row each with what it cost (the
+    impact line) linking to it, then the timeline strip of them all."""
+    from forensics.charts.strip import impact_line
+
+    incidents = _incidents(dataset)
+    first = page[page.index('<div class="first">') : page.index('<section class="incident')]
+    n = len(incidents)
+    assert f"{n} incident{'' if n == 1 else 's'} (" in first
+    table = first.split('<table class="costs">', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr class=") == n
+    for inc in incidents:
+        assert f'<a href="#{inc["id"]}">' in table
+        assert html.escape(impact_line(inc["impact"])) in table
+    assert first.index("</table>") < first.index('id="chart-strip"')
+    strip = next(s for s in specs(first) if "vconcat" in s)
+    hrefs = {r["href"] for r in data_rows(strip) if "href" in r}
+    assert hrefs == {f"#{i['id']}" for i in incidents}
+
+
+def test_each_incident_has_its_charts_zoomed_to_its_window(
+    dataset: Path, report: tuple[Path, dict], page: str
+) -> None:
+    """Each incident links to its status and latency charts, drawn for its window (or, for one
+    that spans about the whole log, the whole log's own charts)."""
+    from forensics.report.zoom import MAX_ZOOMED
+
+    zoomed = 0
+    for inc in _incidents(dataset)[:MAX_ZOOMED]:
+        body = page[page.index('<section class="incident') :]
+        body = body[body.index(f'id="{inc["id"]}"') :].split("</section>", 1)[0]
+        if "its window is the whole log" in body:
+            assert '<a href="#chart-status">' in body and '<a href="#chart-latency">' in body
+            continue
+        zoomed += 1
+        for kind in ("status", "latency"):
+            assert f'<a class="zoom-link" href="#{inc["id"]}-{kind}">' in body
+            assert f'<h4 id="{inc["id"]}-{kind}">' in body
+        status = specs(body.split(f'<h4 id="{inc["id"]}-status">', 1)[1])[0]
+        area = next(u for u in _units(status) if _mark(u) == "area")
+        lo, hi = area["encoding"]["x"]["scale"]["domain"]
+        start = datetime.fromisoformat(inc["start"].replace("Z", "+00:00"))
+        assert lo <= start.timestamp() * 1000 <= hi
+        assert hi - lo < 0.9 * _log_ms(page)  # zoomed in
+        buckets = [r["bucket"] for r in data_rows(status) if "status_class" in r]
+        assert buckets and all(lo - 86_400_000 < b < hi for b in buckets)  # the window only
+    assert zoomed >= 1
+
+
+def _log_ms(page: str) -> float:
+    """The whole log's span in ms, from the strip's time domain."""
+    strip = next(s for s in specs(page) if "vconcat" in s)
+    lo, hi = next(u for u in _units(strip) if _mark(u) == "area")["encoding"]["x"]["scale"][
+        "domain"
+    ]
+    return hi - lo
+
+
+def test_every_source_reference_opens_its_lines(dataset: Path, page: str) -> None:
+    """Each `file:line` is a fold holding the lines around it, escaped: the crash of web.7
+    opens on its hostile app line (as text), the worker's crash on its own line."""
+    refs = re.findall(r'<details class="src" data-excerpt="(x-\d+)"><summary><code>', page)
+    assert refs and page.count('<details class="src"') == len(refs)
+    templates = re.findall(r'<template id="(x-\d+)">', page)
+    assert set(refs) == set(templates) and len(templates) == len(set(templates))  # once each
+    crashes = page.split('id="table-crashes"', 1)[1].split("</table>", 1)[0]
+    assert "hostile.log:9</code></summary>" in crashes
+    fold = _fold(page, "hostile.log:9")
+    assert '<span class="cited"><i>9</i> ' in fold
+    assert html.escape(SCRIPT, quote=True) in fold and SCRIPT not in fold
+    assert "State changed from up to crashed" in fold
+    assert "Process exited with status 1" in fold  # the line before, as context
+
+
+def _incidents(dataset: Path) -> list[dict[str, Any]]:
+    from forensics.findings import collect_findings
+    from forensics.incidents import build_incidents
+    from forensics.store.views import open_dataset
+
+    con = open_dataset(dataset)
+    try:
+        return [i.to_json() for i in build_incidents(con, collect_findings(con))]
+    finally:
+        con.close()
+
+
+def _units(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [spec] if "mark" in spec else []
+    for key in ("layer", "hconcat", "vconcat"):
+        for sub in spec.get(key, []):
+            out += _units(sub)
+    return out
+
+
+def _mark(unit: dict[str, Any]) -> str:
+    m = unit["mark"]
+    return m if isinstance(m, str) else m["type"]
 
 
 def test_findings_and_provenance(report: tuple[Path, dict], page: str) -> None:
@@ -232,6 +341,64 @@ def test_hostile_text_stays_text_in_the_page(page: str) -> None:
     assert any(isinstance(v, str) and APP_MESSAGE in v for v in values)
 
 
+@pytest.fixture(scope="module")
+def live(report: tuple[Path, dict]):
+    """The report open in headless Chromium (Playwright), offline."""
+    browser = find_chromium()
+    if browser is None:
+        pytest.skip("no Chromium installed (Debian: apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
+    with offline_page(report[0], browser=browser) as (pg, tried):
+        yield pg, tried
+
+
+def test_the_first_screen_in_a_browser(live, report: tuple[Path, dict]) -> None:
+    """The strip is drawn (a vega-embed `.marks` element with data) on the first screen,
+    below the table of what each incident cost, and nothing was fetched."""
+    pg, tried = live
+    assert tried == [] and pg.inner_text("#report-errors") == ""
+    strip = pg.locator("#chart-strip ~ div.vega-chart").first
+    assert strip.get_attribute("data-status") == "rendered"
+    assert int(strip.get_attribute("data-marks")) > 0
+    assert strip.locator(".marks").count() == 1
+    box = strip.bounding_box()
+    costs = pg.locator("table.costs").bounding_box()
+    assert costs["y"] < box["y"] and box["y"] + box["height"] <= 900 * 1.2  # on the first screen
+    assert pg.locator("table.costs tr.critical").count() >= 1
+    assert box["x"] + box["width"] <= 1280  # not wider than the window
+
+
+def test_an_incident_link_opens_its_zoomed_chart(live) -> None:
+    pg, _ = live
+    link = pg.locator("section.incident a.zoom-link").first
+    target = link.get_attribute("href")[1:]
+    fold = pg.locator(f"details.zoom:has(#{target})")
+    assert fold.get_attribute("open") is None  # folded until asked
+    link.click()
+    pg.wait_for_function(f"document.getElementById('{target}').closest('details').open")
+    chart = pg.locator(f"#{target} ~ div.vega-chart").first
+    assert chart.get_attribute("data-status") == "rendered"
+    assert int(chart.get_attribute("data-marks")) > 0
+    assert chart.locator(".marks").is_visible()
+
+
+def test_a_source_reference_opens_its_excerpt(live) -> None:
+    pg, _ = live
+    ref = pg.locator("section.incident details.src").first
+    excerpt = ref.locator(".excerpt")
+    assert not excerpt.is_visible()
+    ref.locator("summary").click()
+    excerpt.wait_for(state="visible", timeout=5000)  # copied in from its template
+    assert ref.locator(".cited").count() >= 1
+    ref.locator("summary").click()  # closed and opened again: still one excerpt
+    ref.locator("summary").click()
+    pg.wait_for_function("el => el.open", arg=ref.element_handle())
+    assert ref.locator(".excerpt").count() == 1
+    cited = ref.locator(".cited i").first.inner_text()
+    label = ref.locator("summary").inner_text()
+    assert cited == label.rsplit(":", 1)[1].split("–")[0]  # the cited line's number
+
+
 def test_hostile_text_stays_text_in_the_browser(dom: str) -> None:
     assert not re.search(r"<img\b", without_bundle(dom), re.I)
     assert BOLD not in dom and SCRIPT not in dom
@@ -279,6 +446,27 @@ def test_redacted_report_leaves_no_address_or_request_id(redacted: tuple[str, di
         assert value not in text
     assert "[email]" in text and "[ip]" in text and "[id]" in text and "?[query]" in text
     assert stats["charts"] >= 5  # redaction masks, it does not drop sections
+    # the excerpts are masked too (the unredacted ones hold the planted values: see below)
+    fold = _fold(text, "hostile.log:9")
+    assert "?[query]" in fold and "[ip]" in fold and "request_id=[id]" in fold
+    assert EMAIL not in fold and REQUEST_ID not in fold
+    h12 = _fold(text, "hostile.log:1")
+    assert "code=H12" in h12 and "token" not in h12  # router excerpts leave the query out
+
+
+def test_unredacted_excerpts_hold_the_planted_values(page: str) -> None:
+    fold = _fold(page, "hostile.log:9")
+    assert EMAIL in fold and IPV4 in fold and REQUEST_ID in fold
+    h12 = _fold(page, "hostile.log:1")
+    assert "code=H12" in h12 and "status=503" in h12
+    assert IPV4 not in h12 and REQUEST_ID[:-1] not in h12  # fwd and request id left out
+
+
+def _fold(text: str, ref: str) -> str:
+    """The excerpt a source reference opens (its template, stored once in the page)."""
+    head = text.split(f"{ref}</code></summary>", 1)[0]
+    xid = head[head.rindex('data-excerpt="') :].split('"')[1]
+    return text.split(f'<template id="{xid}">', 1)[1].split("</template>", 1)[0]
 
 
 def test_redact_text() -> None:
@@ -324,7 +512,9 @@ def test_a_forensics_error_in_a_section_is_shown_as_a_note(
 
     monkeypatch.setattr(forensics.report.writer.availability, "timeline", gap)
     stats = write_report(tiny, tmp_path / "r.html")
-    assert stats["errors"] == ["Event timeline: ForensicsError: no release lines"]
+    # the timeline section, and each incident's zoomed timeline, says so
+    assert "Event timeline: ForensicsError: no release lines" in stats["errors"]
+    assert all(e.endswith(": ForensicsError: no release lines") for e in stats["errors"])
     assert (
         "This chart failed: ForensicsError: no release lines" in (tmp_path / "r.html").read_text()
     )
@@ -376,7 +566,8 @@ def test_sparse_dataset_explains_missing_charts(tiny: Path, tmp_path: Path) -> N
     stats = write_report(tiny, tmp_path / "r.html", findings=[], cut=Cut(dyno="web"))
     text = (tmp_path / "r.html").read_text()
     assert stats["errors"] == []
-    assert stats["charts"] + len(stats["notes"]) == 7
+    zoom_blocks = len(re.findall(r'<h4 id="i-[0-9a-f]+-\w+">', text))
+    assert stats["charts"] + len(stats["notes"]) == 1 + 9 + zoom_blocks
     assert any("No memory data" in n for n in stats["notes"])
     assert "No findings" in text and "dyno web" in text
 

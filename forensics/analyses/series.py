@@ -94,3 +94,64 @@ def conform(df: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
         pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
         for c, t in schema.items()
     )
+
+
+# A named time window to cut a series to: (key, start, end); the whole log is one of them.
+Window = tuple[str, datetime, datetime]
+
+
+def table_window(
+    con: duckdb.DuckDBPyConnection, table: str = "requests", key: str = "all"
+) -> list[Window]:
+    """The window from the first to the last row of `table` (none when it has no row)."""
+    row = query(con, f"SELECT min(ts) AS lo, max(ts) AS hi FROM {table}")
+    lo, hi = row["lo"][0], row["hi"][0]
+    return [] if lo is None else [(key, lo, hi)]
+
+
+def window_buckets(windows: Sequence[Window], *, max_buckets: int) -> pl.DataFrame:
+    """One row per window: `window` (its key), `lo`/`hi` (its start and end widened to whole
+    buckets) and `width` (seconds: the nice bucket that cuts it into at most `max_buckets`), so
+    one GROUP BY can bucket several windows (the whole log and each incident) at their own
+    resolution. A ForensicsError when a window ends before it starts."""
+    rows = []
+    for key, start, end in windows:
+        span = (end - start).total_seconds()
+        if span < 0:
+            raise ForensicsError(f"window {key!r} ends ({end}) before it starts ({start})")
+        width = nice_bucket(span, max_buckets)
+        lo = math.floor(start.timestamp() / width) * width
+        hi = (math.floor(end.timestamp() / width) + 1) * width
+        rows.append({"window": key, "lo": lo, "hi": hi, "width": width})
+    schema = {"window": pl.String, "lo": pl.Float64, "hi": pl.Float64, "width": pl.Int64}
+    frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    return frame.with_columns(
+        pl.from_epoch((pl.col("lo") * 1_000_000).cast(pl.Int64), time_unit="us")
+        .dt.replace_time_zone("UTC")
+        .alias("lo"),
+        pl.from_epoch((pl.col("hi") * 1_000_000).cast(pl.Int64), time_unit="us")
+        .dt.replace_time_zone("UTC")
+        .alias("hi"),
+    )
+
+
+def bucket_grid(windows: pl.DataFrame) -> pl.DataFrame:
+    """Every bucket of every window of `window_buckets`: window, bucket (start), bucket_end,
+    bucket_seconds; the frame a sparse series is joined onto so empty buckets read as zero."""
+    step = pl.col("width") * 1_000_000
+    return (
+        windows.with_columns(
+            pl.int_ranges(pl.col("lo").dt.epoch("us"), pl.col("hi").dt.epoch("us"), step).alias(
+                "us"
+            )
+        )
+        .explode("us")
+        .select(
+            "window",
+            pl.from_epoch("us", time_unit="us").dt.replace_time_zone("UTC").alias("bucket"),
+            pl.from_epoch(pl.col("us") + step, time_unit="us")
+            .dt.replace_time_zone("UTC")
+            .alias("bucket_end"),
+            pl.col("width").alias("bucket_seconds"),
+        )
+    )

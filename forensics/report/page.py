@@ -10,12 +10,13 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from string import Template
 from typing import Any
 
+from forensics.charts.strip import impact_line
 from forensics.report.assets import vega_bundle
 from forensics.report.bidi import neutral_bidi
 
@@ -49,6 +50,33 @@ class Table:
     numeric: set[int] = field(default_factory=set)
 
 
+# A source reference: (file, first line, last line), as findings and incidents give them.
+Ref = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A table cell that is a source reference (`file:line`): drawn with its excerpt."""
+
+    file: str
+    first_line: int
+    last_line: int
+
+    @property
+    def ref(self) -> Ref:
+        return (self.file, self.first_line, self.last_line)
+
+
+@dataclass
+class IncidentView:
+    """What the report shows for one incident beside its JSON: its zoomed charts, or for an
+    incident that spans about the whole log, links (key, title) to the whole log's charts."""
+
+    window: tuple[datetime, datetime] | None = None
+    charts: list[ChartBlock] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
+
+
 def _plural(n: int, noun: str) -> str:
     """`1 finding`, `3 findings`."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
@@ -60,8 +88,9 @@ def json_for_script(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def fmt(value: Any) -> str:
-    """A table cell or evidence value as short text (times in UTC, numbers grouped)."""
+def fmt(value: Any, *, shorten: bool = True) -> str:
+    """A table cell or evidence value as short text (times in UTC, numbers grouped); `shorten`
+    cuts text to MAX_TEXT characters."""
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -83,7 +112,11 @@ def fmt(value: Any) -> str:
     text = str(value)
     if ISO_UTC.match(text):
         return text[:10] + " " + text[11:19] + "Z"
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+    return _short(text) if shorten else text
+
+
+def _short(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _table_html(
@@ -106,16 +139,68 @@ def _table_html(
     return f"<table><thead><tr>{ths}</tr></thead><tbody>{trs}</tbody></table>"
 
 
+MAX_LINE = 600  # characters of one excerpt line shown
+
+
+def _severity(inc: dict[str, Any]) -> str:
+    sev = str(inc.get("severity", "info"))
+    return sev if sev in ("critical", "warning", "info") else "info"
+
+
+def _when(inc: dict[str, Any]) -> str:
+    """`2024-05-20 20:00 → 05-21 17:59 (21 h 59 min, ongoing)`."""
+    start, end = _dt(inc.get("start")), _dt(inc.get("end"))
+    if start is None:
+        return "time unknown"
+    text = f"{start:%Y-%m-%d %H:%M}"
+    if end is not None and end > start:
+        text += f" → {end:%H:%M}" if end.date() == start.date() else f" → {end:%m-%d %H:%M}"
+        text += f" ({_duration((end - start).total_seconds())}"
+        text += ", ongoing)" if inc.get("ongoing") else ")"
+    elif inc.get("ongoing"):
+        text += " (ongoing)"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    h, m = divmod(minutes, 60)
+    if h >= 48:
+        d, h = divmod(round(minutes / 60), 24)
+        return f"{d} d {h} h" if h else f"{d} d"
+    return f"{h} h {m} min" if m else f"{h} h"
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 class Page:
     """Builds the page; `clean` masks text (redaction) before bidi controls are made visible
     and the text is escaped."""
 
-    def __init__(self, clean: Callable[[str], str]) -> None:
+    def __init__(
+        self, clean: Callable[[str], str], excerpts: Mapping[Ref, Sequence[Any]] | None = None
+    ) -> None:
         self.clean = clean
+        self.excerpts: Mapping[Ref, Sequence[Any]] = excerpts or {}
+        self._specs = 0
+        self._excerpt_ids: dict[Ref, str] = {}
+        self._excerpt_html: list[str] = []
 
     def text(self, value: Any) -> str:
-        """Log-derived text, masked if redacting, HTML-escaped (safe in elements and attributes)."""
-        return html.escape(neutral_bidi(self.clean(fmt(value))), quote=True)
+        """Log-derived text, masked if redacting (before it is shortened, so a cut never leaves
+        half an address unmasked), HTML-escaped (safe in elements and attributes)."""
+        return html.escape(neutral_bidi(_short(self.clean(fmt(value, shorten=False)))), quote=True)
 
     def prose(self, value: str) -> str:
         """Our own text (captions, notes), never shortened; masked and escaped all the same."""
@@ -137,42 +222,72 @@ class Page:
         return f'<p class="count">{self.text(head)}</p>\n{cards}'
 
     def incidents(
-        self, items: list[dict[str, Any]] | None, by_id: dict[str, dict[str, Any]]
+        self,
+        items: list[dict[str, Any]] | None,
+        by_id: dict[str, dict[str, Any]],
+        *,
+        views: Mapping[str, IncidentView] | None = None,
+        strip: ChartBlock | None = None,
     ) -> str:
-        """The incidents (`Incident.to_json()`), most costly first: title, impact, cause, what
-        changed and what ended it, the timeline with its sources, and the member findings
-        folded (`by_id`: finding id -> finding JSON)."""
+        """The first screen and the incidents: how many, what each cost (one row each, a link
+        to its section), the timeline `strip` of all of them over the whole log; then each
+        incident (`Incident.to_json()`, most costly first): title, impact, cause, what changed
+        and what ended it, advice, links to its charts zoomed to its window (`views`), the
+        timeline with its sources, and its member findings folded (`by_id`: finding id ->
+        finding JSON)."""
         if items is None:
             return '<p class="note">The incidents could not be built (see the findings).</p>'
         if not items:
-            return '<p class="note">No incidents: the analyses found nothing to report.</p>'
-        head = _plural(len(items), "incident")
-        return f'<p class="count">{self.text(head)}</p>\n' + "\n".join(
-            self._incident(i, by_id) for i in items
+            empty = '<p class="note">No incidents: the analyses found nothing to report.</p>'
+            return empty + (self.chart(strip) if strip is not None else "")
+        views = views or {}
+        counts: dict[str, int] = {}
+        for inc in items:
+            counts[str(inc.get("severity", "info"))] = (
+                counts.get(inc.get("severity", "info"), 0) + 1
+            )
+        by_sev = ", ".join(f"{n} {sev}" for sev, n in counts.items())
+        n = self.text(_plural(len(items), "incident"))
+        head = f'<p class="count">{n} ({self.text(by_sev)})</p>'
+        rows = "".join(self._cost_row(rank, inc) for rank, inc in enumerate(items, start=1))
+        costs = (
+            '<table class="costs"><thead><tr><th>#</th><th>incident</th><th>when (UTC)</th>'
+            f"<th>cost</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+        strip_html = self.chart(strip) if strip is not None else ""
+        cards = "\n".join(
+            self._incident(rank, i, by_id, views.get(str(i.get("id"))))
+            for rank, i in enumerate(items, start=1)
+        )
+        return f'<div class="first">{head}{costs}{strip_html}</div>\n{cards}'
+
+    def _cost_row(self, rank: int, inc: dict[str, Any]) -> str:
+        sev = _severity(inc)
+        return (
+            f'<tr class="{sev}"><td class="num">{rank}</td>'
+            f'<td><span class="sev">{self.text(sev)}</span> '
+            f'<a href="#{self.text(inc.get("id"))}">'
+            f"{self.prose(str(inc.get('title', '')))}</a></td>"
+            f"<td>{self.text(_when(inc))}</td>"
+            f'<td class="cost">{self.text(impact_line(inc.get("impact") or {}))}</td></tr>'
         )
 
-    def _incident(self, inc: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> str:
-        sev = str(inc.get("severity", "info"))
-        sev_class = sev if sev in ("critical", "warning", "info") else "info"
-        imp = inc.get("impact") or {}
-        impact = ", ".join(
-            f"{label} {fmt(imp.get(key))}"
-            for key, label in (
-                ("downtime_minutes", "minutes down"),
-                ("failed_requests", "failed requests"),
-                ("h12", "H12"),
-                ("r14", "R14"),
-                ("r15", "R15"),
-                ("crashes", "crashes"),
-            )
-            if imp.get(key)
-        )
-        span = fmt(inc.get("start")) + (" (ongoing)" if inc.get("ongoing") else "")
+    def _incident(
+        self,
+        rank: int,
+        inc: dict[str, Any],
+        by_id: dict[str, dict[str, Any]],
+        view: IncidentView | None,
+    ) -> str:
+        sev_class = _severity(inc)
         changes = []
         for key, label in (("trigger", "after"), ("resolved_by", "ended by")):
             c = inc.get(key)
             if c:
-                changes.append(f"{label}: {c.get('summary') or c.get('kind')}")
+                changes.append(
+                    f"{label}: {self.prose(str(c.get('summary') or c.get('kind')))}"
+                    + self._sources(c.get("sources") or [], inline=True)
+                )
         steps = "".join(
             f"<li><code>{self.text(s.get('ts'))}</code> {self.prose(str(s.get('text', '')))}"
             f"{self._sources(s.get('sources') or [])}</li>"
@@ -180,17 +295,49 @@ class Page:
         )
         members = "".join(self._finding(by_id[f]) for f in inc.get("findings", []) if f in by_id)
         advice = "".join(f"<li>{self.prose(a)}</li>" for a in inc.get("advice") or [])
+        inc_id = self.text(inc.get("id"))
+        charts = "" if view is None else self._zoomed(inc_id, view)
         return (
-            f'<section class="incident {sev_class}" id="{self.text(inc.get("id"))}">'
-            f'<h3><span class="sev">{self.text(sev)}</span> {self.prose(str(inc.get("title")))}'
-            f'</h3><p class="scope">{self.text(span)} · {self.text(impact or "no loss measured")}'
-            f"</p><p>{self.prose(str(inc.get('cause', '')))}</p>"
-            + (f"<p>{self.prose(' · '.join(changes))}</p>" if changes else "")
+            f'<section class="incident {sev_class}" id="{inc_id}">'
+            f'<h3><span class="rank">#{rank}</span> '
+            f'<span class="sev">{self.text(sev_class)}</span> '
+            f"{self.prose(str(inc.get('title')))}</h3>"
+            f'<p class="scope">{self.text(_when(inc))} · '
+            f'<b class="cost">{self.text(impact_line(inc.get("impact") or {}))}</b></p>'
+            f"<p>{self.prose(str(inc.get('cause', '')))}"
+            f"{self._sources(inc.get('cause_sources') or [], inline=True)}</p>"
+            + (f"<p>{' · '.join(changes)}</p>" if changes else "")
             + (f'<ul class="advice">{advice}</ul>' if advice else "")
-            + f"<details><summary>timeline</summary><ol>{steps}</ol></details>"
-            + f"<details><summary>{_plural(len(inc.get('findings', [])), 'finding')}</summary>"
+            + charts
+            + f'<details class="steps"><summary>timeline</summary><ol>{steps}</ol></details>'
+            + f'<details class="members"><summary>'
+            f"{_plural(len(inc.get('findings', [])), 'finding')}</summary>"
             + members
             + "</details></section>"
+        )
+
+    def _zoomed(self, inc_id: str, view: IncidentView) -> str:
+        """Links to the incident's charts and the charts themselves, zoomed to its window,
+        folded (a link opens them)."""
+        if not view.charts:
+            if not view.links:
+                return ""
+            links = " · ".join(
+                f'<a href="#{self.text(k)}">{self.text(t)}</a>' for k, t in view.links
+            )
+            return f'<p class="zoom-links">its window is the whole log: {links}</p>'
+        links = " · ".join(
+            f'<a class="zoom-link" href="#{self.text(c.key)}">{self.text(c.title)}</a>'
+            for c in view.charts
+        )
+        span = ""
+        if view.window is not None:
+            span = f" ({self.text(fmt(view.window[0]))} → {self.text(fmt(view.window[1]))})"
+        body = "".join(self.chart(c, level=4) for c in view.charts)
+        return (
+            f'<p class="zoom-links">charts of this window: {links}</p>'
+            f'<details class="zoom" id="{inc_id}-charts"><summary>charts zoomed to the '
+            f"incident{span}</summary>{body}</details>"
         )
 
     def _finding(self, f: dict[str, Any]) -> str:
@@ -256,30 +403,72 @@ class Page:
             return shown + (f" (+{more} more)" if more > 0 else "")
         return self.text(value)
 
-    def _sources(self, sources: Sequence[dict[str, Any]]) -> str:
+    def _sources(self, sources: Sequence[dict[str, Any]], *, inline: bool = False) -> str:
+        """Source references, each opening the raw lines around it (`source_ref`)."""
         if not sources:
             return ""
-        parts = []
-        for s in sources[:MAX_SOURCES_SHOWN]:
-            first, last = s.get("first_line"), s.get("last_line")
-            lines = f"{first}" if first == last else f"{first}–{last}"
-            parts.append(f"<code>{self.text(s.get('file'))}:{self.text(lines)}</code>")
+        parts = [
+            self.source_ref((str(s.get("file")), int(s.get("first_line") or 0),
+                             int(s.get("last_line") or s.get("first_line") or 0)))
+            for s in sources[:MAX_SOURCES_SHOWN]
+        ]  # fmt: skip
         more = len(sources) - MAX_SOURCES_SHOWN
         tail = f" (+{more} more)" if more > 0 else ""
-        return f'<p class="sources">sources: {", ".join(parts)}{tail}</p>'
+        if inline:
+            return f' <span class="sources">{" ".join(parts)}{tail}</span>'
+        return f'<div class="sources">sources: {" ".join(parts)}{tail}</div>'
 
-    def chart(self, block: ChartBlock, index: int) -> str:
-        """A chart's heading, caption and either its view (spec embedded as JSON) or its note."""
-        head = f'<h3 id="{block.key}">{self.text(block.title)}</h3>'
+    def source_ref(self, ref: Ref) -> str:
+        """`file:line` that opens the lines around it (masked and escaped like all log text);
+        a reference the dataset holds no line of says so when opened. Each excerpt is in the
+        page once (a `<template>`, see `excerpt_store`) however often it is cited; opening a
+        reference copies it in."""
+        file, first, last = ref
+        lines = f"{first}" if first == last else f"{first}–{last}"
+        label = f"<code>{self.text(file)}:{self.text(lines)}</code>"
+        if ref not in self._excerpt_ids:
+            xid = f"x-{len(self._excerpt_ids)}"
+            self._excerpt_ids[ref] = xid
+            html_ = self._excerpt(self.excerpts.get(ref))
+            self._excerpt_html.append(f'<template id="{xid}">{html_}</template>')
+        xid = self._excerpt_ids[ref]
+        return f'<details class="src" data-excerpt="{xid}"><summary>{label}</summary></details>'
+
+    def excerpt_store(self) -> str:
+        """The excerpts of every reference drawn so far, once each."""
+        return '<div id="excerpts" hidden>' + "".join(self._excerpt_html) + "</div>"
+
+    def _excerpt(self, lines: Sequence[Any] | None) -> str:
+        if lines is None:
+            return '<div class="excerpt note">no excerpt looked up for this reference</div>'
+        if not lines:
+            return '<div class="excerpt note">the dataset holds none of these lines</div>'
+        out, prev = [], None
+        for ln in lines:
+            if prev is not None and ln.line_no > prev + 1:
+                out.append('<span class="gap">⋯</span>')
+            prev = ln.line_no
+            when = f"{ln.ts:%Y-%m-%dT%H:%M:%S}Z " if ln.ts is not None else ""
+            text = html.escape(_short(self.clean(f"{when}{ln.text}"), MAX_LINE), quote=True)
+            cls = "cited" if ln.cited else "ctx"
+            out.append(f'<span class="{cls}"><i>{ln.line_no}</i> {text}</span>')
+        return '<pre class="excerpt">' + "".join(out) + "</pre>"
+
+    def chart(self, block: ChartBlock, index: int | None = None, *, level: int = 3) -> str:
+        """A chart's heading, caption and either its view (spec embedded as JSON) or its note.
+        Spec ids are numbered in page order (`index` is ignored: kept for callers)."""
+        head = f'<h{level} id="{block.key}">{self.text(block.title)}</h{level}>'
         caption = f'<p class="caption">{self.prose(block.caption)}</p>' if block.caption else ""
         if block.spec is None:
             return f'{head}{caption}<p class="note">{self.prose(block.note)}</p>'
-        spec_id = f"spec-{index}"
+        n = self._specs
+        self._specs += 1
+        spec_id = f"spec-{n}"
         note = f'<p class="note">{self.prose(block.note)}</p>' if block.note else ""
         return (
             f"{head}{caption}{note}"
             f'<script type="application/json" id="{spec_id}">{json_for_script(block.spec)}</script>'
-            f'<div class="vega-chart" id="chart-{index}" data-spec="{spec_id}"></div>'
+            f'<div class="vega-chart" id="chart-{n}" data-spec="{spec_id}"></div>'
         )
 
     def table(self, t: Table) -> str:
@@ -289,7 +478,11 @@ class Page:
         if not t.rows:
             return head + (note or '<p class="note">none</p>')
         heads = [self.text(c) for c in t.columns]
-        cells = [[(self.text(v), i in t.numeric) for i, v in enumerate(row)] for row in t.rows]
+        cells = [
+            [(self.source_ref(v.ref) if isinstance(v, SourceRef) else self.text(v), i in t.numeric)
+             for i, v in enumerate(row)]
+            for row in t.rows
+        ]  # fmt: skip
         return head + note + _table_html(heads, cells, numeric_heads=t.numeric)
 
     def definition_list(self, items: Sequence[tuple[str, Any]]) -> str:
@@ -319,19 +512,23 @@ class Page:
         links = [("incidents", "Incidents"), ("findings", "Findings")]
         links += [(c.key, c.title) for c in charts] + [(t.key, t.title) for t in tables]
         links.append(("provenance", "Provenance"))
-        toc = "".join(f'<li><a href="#{k}">{self.text(label)}</a></li>' for k, label in links)
+        toc = " · ".join(f'<a href="#{k}">{self.text(label)}</a>' for k, label in links)
+        facts_html = " · ".join(
+            f'<span><span class="k">{self.text(k)}</span> {self.text(v)}</span>' for k, v in facts
+        )
         return PAGE.substitute(
             title=self.text(title),
             csp=CSP,
             css=CSS,
             head_js=HEAD_JS,
-            facts=self.definition_list(facts),
+            facts=f'<p class="facts">{facts_html}</p>',
             toc=toc,
             incidents=incidents_html,
             findings=findings_html,
             charts=chart_html,
             tables=table_html,
             provenance=provenance_html,
+            excerpts=self.excerpt_store(),
             bundle=vega_bundle(),
             embed_js=EMBED_JS,
         )
@@ -403,6 +600,23 @@ EMBED_JS = """
       fail(el.id + ": " + (err && err.message || err));
     }));
   });
+  document.addEventListener("toggle", function (e) {
+    var el = e.target;
+    if (!el.open || !el.getAttribute || !el.getAttribute("data-excerpt")) { return; }
+    if (el.querySelector(".excerpt")) { return; }
+    var t = document.getElementById(el.getAttribute("data-excerpt"));
+    if (t) { el.appendChild(t.content.cloneNode(true)); }
+  }, true);
+  function reveal(id) {
+    var el = id && document.getElementById(id);
+    if (!el) { return; }
+    for (var p = el; p; p = p.parentElement) { if (p.tagName === "DETAILS") { p.open = true; } }
+    el.scrollIntoView();
+  }
+  window.addEventListener("hashchange", function () {
+    reveal(decodeURIComponent(location.hash.slice(1)));
+  });
+  if (location.hash) { reveal(decodeURIComponent(location.hash.slice(1))); }
   Promise.all(jobs).then(function () {
     document.body.setAttribute("data-charts-done", String(jobs.length));
   });
@@ -423,7 +637,39 @@ code { font-size: .92em; }
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: .15em 1.2em; }
 dl.facts dt { color: #666; }
 dl.facts dd { margin: 0; }
-nav ul { columns: 2; padding-left: 1.2em; }
+p.facts { color: #444; font-size: .9em; margin: .2em 0; }
+p.facts .k { color: #888; }
+nav { font-size: .85em; color: #888; margin: .3em 0 0; line-height: 1.7; }
+.first { margin-bottom: 1.2em; }
+.first .count { font-size: 1.15em; margin: .4em 0; }
+table.costs { font-size: .95em; margin: .3em 0 .8em; }
+table.costs td { padding: .3em .8em; }
+table.costs tr.critical td:first-child { border-left: 5px solid #c62828; }
+table.costs tr.warning td:first-child { border-left: 5px solid #ef8f00; }
+table.costs tr.info td:first-child { border-left: 5px solid #1e88e5; }
+table.costs .sev { font-size: .78em; font-weight: 700; text-transform: uppercase; color: #666;
+                   margin-right: .3em; }
+table.costs tr.critical .sev { color: #c62828; }
+table.costs td.cost, .incident .cost { font-weight: 600; color: #222; }
+.incident .rank { color: #888; }
+.zoom-links { font-size: .9em; margin: .3em 0; }
+details.zoom > summary, details.steps > summary, details.members > summary { cursor: pointer;
+    color: #333; margin: .3em 0; }
+details.zoom h4 { margin: .8em 0 .2em; font-size: .95em; }
+details.src { display: inline-block; margin-right: .6em; }
+details.src > summary { display: inline; cursor: pointer; list-style: none; }
+details.src > summary::-webkit-details-marker { display: none; }
+details.src > summary code { color: #0b57d0; border-bottom: 1px dotted #0b57d0; }
+details.src[open] { display: block; margin: .2em 0; }
+pre.excerpt { background: #f6f6f3; border: 1px solid #e0e0d8; padding: .4em .6em; margin: .2em 0;
+              font-size: .82em; line-height: 1.35; white-space: pre-wrap; word-break: break-all;
+              max-height: 22em; overflow: auto; }
+pre.excerpt span { display: block; padding-left: 5.5em; text-indent: -5.5em; }
+pre.excerpt i { font-style: normal; color: #999; display: inline-block; width: 5em;
+                text-indent: 0; text-align: right; margin-right: .2em; }
+pre.excerpt .cited { background: #fff3c4; }
+pre.excerpt .gap { color: #999; }
+div.excerpt { font-size: .85em; }
 .incident { border: 1px solid #ddd; border-left: 8px solid #999; margin: .8em 0; padding: 0 1em; }
 .incident.critical { border-left-color: #c62828; }
 .incident.warning { border-left-color: #ef8f00; }
@@ -449,6 +695,7 @@ dl.evidence div.records { display: block; flex-basis: 100%; }
 dl.evidence div.records table { margin: .2em 0 .4em; font-size: .95em; }
 dl.evidence div.records td, dl.evidence div.records th { word-break: normal; }
 .sources { font-size: .85em; color: #555; margin: .3em 0 0; word-break: break-all; }
+.incident .sources { word-break: normal; }
 table { border-collapse: collapse; font-size: .92em; margin: .4em 0 1em; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: .25em .7em; text-align: left;
          vertical-align: top; }
@@ -473,7 +720,7 @@ PAGE = Template("""<!DOCTYPE html>
 <div id="report-errors" hidden></div>
 <h1>${title}</h1>
 ${facts}
-<nav><ul>${toc}</ul></nav>
+<nav>${toc}</nav>
 <h2 id="incidents">Incidents</h2>
 ${incidents}
 <h2 id="findings">Findings</h2>
@@ -484,6 +731,7 @@ ${charts}
 ${tables}
 <h2 id="provenance">Provenance</h2>
 ${provenance}
+${excerpts}
 <script>${bundle}</script>
 <script>${embed_js}</script>
 </body>

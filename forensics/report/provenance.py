@@ -59,10 +59,12 @@ def facts(
     *,
     redacted: bool,
     generated: str,
+    span: tuple[Any, Any] | None = None,
 ) -> list[tuple[str, Any]]:
-    """Label/value pairs for the provenance section (and the page header)."""
+    """Label/value pairs for the provenance section (and the page header); `span`: the
+    dataset's time span when the caller has it (else it is looked up)."""
     manifest = load_manifest(root)
-    lo, hi = time_span(con)
+    lo, hi = span if span is not None and span[0] is not None else time_span(con)
     counts = row_counts(con)
     lines = sum(int(f.get("lines") or 0) for f in manifest.files)
     lib = versions()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from forensics.report.page import Table
+from forensics.report.page import SourceRef, Table
 
 
 def top_routes(df: pl.DataFrame) -> Table:
@@ -54,7 +54,7 @@ def crashes(df: pl.DataFrame, *, limit: int = 50) -> Table:
     more = df.height - limit
     rows = [
         [r["ts"], r["dyno"], r["release"], r["from_state"], r["exit_status"], r["cause"],
-         r["last_app_line"], f"{r['source_file']}:{r['line_no']}"]
+         r["last_app_line"], SourceRef(r["source_file"], r["line_no"], r["line_no"])]
         for r in df.head(limit).iter_rows(named=True)
     ]  # fmt: skip
     return Table(

@@ -16,24 +16,45 @@ import altair as alt
 import duckdb
 import polars as pl
 
-from forensics.analyses import availability, concurrency, releases, timeouts
+from forensics.analyses import availability, concurrency, latency, releases, timeouts, traffic
 from forensics.analyses.attribution import route_attribution
+from forensics.analyses.availability import APP_LANE
+from forensics.analyses.dataset import time_span
 from forensics.analyses.lifetimes import lifetimes
 from forensics.analyses.memory import memory_growth, memory_trend, quota_episodes
+from forensics.analyses.series import Window
+from forensics.analyses.traffic import error_share
 from forensics.charts.attribution import attribution_bars, route_attribution_chart
 from forensics.charts.availability import event_timeline_chart
 from forensics.charts.concurrency import concurrency_chart
+from forensics.charts.latency import latency_chart
 from forensics.charts.memory import growth_by_release_chart, growth_points, leak_trend_chart
 from forensics.charts.releases import release_comparison_chart
+from forensics.charts.strip import incident_rows, incident_strip_chart
 from forensics.charts.timeouts import timeout_hotspots_chart
+from forensics.charts.traffic import status_chart
 from forensics.errors import ForensicsError, OutputError
 from forensics.findings import Finding, collect_findings, rank
 from forensics.incidents import build_incidents, finding_id
+from forensics.incidents.model import Incident
 from forensics.report import provenance, tables
 from forensics.report.bidi import neutral_value
-from forensics.report.page import ChartBlock, Page, Table, json_for_script
+from forensics.report.page import (
+    MAX_SOURCES_SHOWN,
+    ChartBlock,
+    IncidentView,
+    Page,
+    SourceRef,
+    Table,
+    json_for_script,
+)
 from forensics.report.redact import Redactor
+from forensics.report.zoom import MAX_ZOOMED, cut_to, dyno_filter, side_chart, zoom_window
+from forensics.store.excerpts import excerpts
 from forensics.store.views import Cut, open_dataset
+
+WHOLE = "all"  # the key of the whole log's window in the traffic and latency series
+WHOLE_SHARE = 0.9  # an incident window this much of the log is drawn by the whole log's charts
 
 
 @dataclass
@@ -47,6 +68,12 @@ class _Build:
     growth: pl.DataFrame | None = None
     attribution: pl.DataFrame | None = None
     crashes: pl.DataFrame | None = None
+    span: tuple[Any, Any] = (None, None)
+    status: pl.DataFrame | None = None
+    latency: pl.DataFrame | None = None
+    zooms: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    trend: pl.DataFrame | None = None
+    events: pl.DataFrame | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -99,7 +126,6 @@ def _build(
 ) -> tuple[str, dict[str, Any]]:
     """The page and its stats (without path, bytes, seconds)."""
     b = _Build(con=con, redact=redact, redactor=Redactor.for_dataset(root) if redact else None)
-    page = Page(b.redactor.text if b.redactor else _same)
 
     b.lifetimes = _guard(b, "lifetimes", lambda: lifetimes(con), None)
     if b.lifetimes is not None:
@@ -126,18 +152,30 @@ def _build(
         items = list(findings)
     ranked = None if items is None else rank(_checked(items))
     finding_dicts = None if ranked is None else [f.to_json() for f in ranked]
-    findings_html = page.findings(finding_dicts, "The findings could not be collected.")
     incidents = (
         None
         if ranked is None
         else _guard(b, "incidents", lambda: build_incidents(con, ranked), None)
     )
     by_id = {} if ranked is None else {finding_id(f): f.to_json() for f in ranked}
-    incidents_html = page.incidents(
-        None if incidents is None else [i.to_json() for i in incidents], by_id
+    incident_dicts = None if incidents is None else [i.to_json() for i in incidents]
+
+    # the traffic and latency series of the whole log and of every incident's window: one
+    # query each, shared by the strip, the charts section and the zoomed charts
+    b.span = _guard(b, "time span", lambda: time_span(con), (None, None))
+    windows = _windows(b, incidents or [])
+    b.status = _guard(b, "traffic", lambda: traffic.status_series(con, windows=windows), None)
+    b.latency = _guard(
+        b, "service time", lambda: latency.service_percentiles(con, windows=windows), None
     )
+    strip = _chart(
+        b, "chart-strip", "The whole log", STRIP_CAPTION, lambda b: _strip(b, incident_dicts)
+    )
+    views = {inc.id: _view(b, inc) for inc in (incidents or []) if inc.id in b.zooms}
 
     charts = [
+        _chart(b, "chart-status", "Requests by status", STATUS_CAPTION, _status),
+        _chart(b, "chart-latency", "Service time", LATENCY_CAPTION, _latency),
         _chart(b, "chart-leak", "Memory per dyno", LEAK_CAPTION, _leak),
         _chart(b, "chart-growth", "Memory growth by release", GROWTH_CAPTION, _growth),
         _chart(b, "chart-attribution", "Memory growth by route", ATTR_CAPTION, _attribution),
@@ -151,11 +189,17 @@ def _build(
         _table(b, "table-r14", "R14 / R15 memory episodes", _memory_table),
         _table(b, "table-crashes", "Crashes", _crash_table),
     ]
+    refs = source_refs(incident_dicts or [], finding_dicts or [], key_tables)
+    found = _guard(b, "log excerpts", lambda: excerpts(con, refs), {})
+    page = Page(b.redactor.text if b.redactor else _same, excerpts=found)
+    incidents_html = page.incidents(incident_dicts, by_id, views=views, strip=strip)
+    findings_html = page.findings(finding_dicts, "The findings could not be collected.")
+
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     facts = _guard(
         b,
         "provenance",
-        lambda: provenance.facts(root, con, cut, redacted=redact, generated=generated),
+        lambda: provenance.facts(root, con, cut, redacted=redact, generated=generated, span=b.span),
         [],
     )
     inputs_table = _guard(
@@ -175,15 +219,87 @@ def _build(
         tables=key_tables,
         provenance_html=provenance_html,
     )
+    zoomed = [c for v in views.values() for c in v.charts]
+    every = [strip, *charts, *zoomed]
     return html_text, {
-        "charts": sum(c.spec is not None for c in charts),
+        "charts": sum(c.spec is not None for c in every),
+        "sections": sum(c.spec is not None for c in charts),
+        "zoomed": sum(c.spec is not None for c in zoomed),
+        "strip": strip.spec is not None,
         "tables": len(key_tables),
         "findings": None if finding_dicts is None else len(finding_dicts),
         "incidents": None if incidents is None else len(incidents),
+        "excerpts": len(found),
         "redacted": redact,
-        "notes": [f"{c.title}: {c.note}" for c in charts if c.spec is None],
+        "notes": [f"{c.title}: {c.note}" for c in every if c.spec is None],
         "errors": b.errors,
     }
+
+
+def _windows(b: _Build, incidents: Sequence[Incident]) -> list[Window]:
+    """The whole log ("all") and each of the most costly incidents' zoom windows."""
+    lo, hi = b.span
+    if lo is None or hi is None:
+        return []
+    out: list[Window] = [(WHOLE, lo, hi)]
+    for inc in incidents[:MAX_ZOOMED]:
+        if inc.start is None:
+            continue
+        b.zooms[inc.id] = zoom_window(inc, log_start=lo, log_end=hi)
+        if not _whole(b, inc.id):  # else drawn by the whole log's charts
+            out.append((inc.id, *b.zooms[inc.id]))
+    return out
+
+
+def _view(b: _Build, inc: Incident) -> IncidentView:
+    """The incident's charts zoomed to its window; when that window is about the whole log,
+    links to the whole log's charts instead of copies of them."""
+    window = b.zooms[inc.id]
+    if _whole(b, inc.id):
+        side = {
+            "memory": [("chart-leak", "Memory per dyno")],
+            "availability": [("chart-timeline", "Event timeline")],
+        }.get(side_chart(inc) or "", [])
+        links = [("chart-status", "Requests by status"), ("chart-latency", "Service time"), *side]
+        return IncidentView(window=window, links=links)
+    return IncidentView(window=window, charts=_zoomed(b, inc))
+
+
+def _whole(b: _Build, inc_id: str) -> bool:
+    """Whether the incident's window is about the whole log."""
+    (lo, hi), window = b.span, b.zooms[inc_id]
+    return (window[1] - window[0]) >= WHOLE_SHARE * (hi - lo)
+
+
+def _rows(df: pl.DataFrame | None, key: str) -> pl.DataFrame | None:
+    return None if df is None else df.filter(pl.col("window") == key)
+
+
+def source_refs(
+    incidents: Sequence[dict[str, Any]],
+    findings: Sequence[dict[str, Any]],
+    key_tables: Sequence[Table],
+) -> list[tuple[str, int, int]]:
+    """Every source reference the page shows (the first MAX_SOURCES_SHOWN of each list), once,
+    to look their excerpts up in one go."""
+    lists: list[list[dict[str, Any]]] = []
+    for inc in incidents:
+        lists.append(inc.get("cause_sources") or [])
+        lists += [s.get("sources") or [] for s in inc.get("timeline") or []]
+        lists += [(inc.get(k) or {}).get("sources") or [] for k in ("trigger", "resolved_by")]
+    lists += [f.get("sources") or [] for f in findings]
+    refs = {
+        (str(s.get("file")), int(s.get("first_line") or 0),
+         int(s.get("last_line") or s.get("first_line") or 0)): None
+        for sources in lists
+        for s in sources[:MAX_SOURCES_SHOWN]
+    }  # fmt: skip
+    for t in key_tables:
+        for row in t.rows:
+            for v in row:
+                if isinstance(v, SourceRef):
+                    refs[v.ref] = None
+    return list(refs)
 
 
 # ----- charts --------------------------------------------------------------------------------
@@ -227,11 +343,115 @@ CONCURRENCY_CAPTION = (
     "against the quota (dashed), coloured by the concurrency analysis' verdict."
 )
 
+STRIP_CAPTION = (
+    "Requests per minute (grey), the share that failed on the app's side (red: 5xx and H-codes "
+    "but the client's H27/H28/H31), and each incident over its span (click one to open it)."
+)
+STATUS_CAPTION = (
+    "Requests per minute per time bucket, each counted once: under its router error code when "
+    "the router logged one (H12, H10, ...; purple, at the bottom), else under its status class "
+    "(5xx red, 4xx orange, 3xx blue, 2xx green)."
+)
+LATENCY_CAPTION = (
+    "p50 / p95 / p99 of the router's service time per time bucket (log scale; a request the "
+    "router gave up on counts with the time it waited), and above it the buckets with router "
+    "error codes (size: how many requests got that code)."
+)
+
 ChartResult = tuple[alt.TopLevelMixin | None, str]
 
 
+def _strip(b: _Build, incidents: list[dict[str, Any]] | None) -> ChartResult:
+    status, (lo, hi) = _rows(b.status, WHOLE), b.span
+    if status is None or status.is_empty() or lo is None:
+        return None, "No router lines: no traffic to draw the incidents over."
+    rows = incident_rows(incidents or [], log_end=hi)
+    note = ""
+    if incidents and len(incidents) > rows.height:
+        note = f"The {rows.height} most costly of {len(incidents)} incidents are drawn."
+    return incident_strip_chart(error_share(status), rows, window=(lo, hi)), note
+
+
+def _status(b: _Build) -> ChartResult:
+    status = _rows(b.status, WHOLE)
+    if status is None or status.is_empty():
+        return None, "No router lines in the selected data."
+    return status_chart(status), ""
+
+
+def _latency(b: _Build) -> ChartResult:
+    pct = _rows(b.latency, WHOLE)
+    if pct is None or pct.is_empty():
+        return None, "No router lines with a service time in the selected data."
+    return latency_chart(pct, _rows(b.status, WHOLE)), ""
+
+
+def _zoomed(b: _Build, inc: Incident) -> list[ChartBlock]:
+    """The incident's charts, zoomed to its window: status, service time, and its memory or
+    availability chart (`forensics.report.zoom.side_chart`)."""
+    window = b.zooms[inc.id]
+    span = (inc.start or window[0], inc.end or inc.start or window[0])
+    key = f"{inc.id}-"
+
+    def status(b: _Build) -> ChartResult:
+        rows = _rows(b.status, inc.id)
+        if rows is None or rows.is_empty():
+            return None, "No router lines in this window."
+        return status_chart(rows, window=window, highlight=span, height=160), ""
+
+    def service(b: _Build) -> ChartResult:
+        rows = _rows(b.latency, inc.id)
+        if rows is None or rows.is_empty():
+            return None, "No router lines with a service time in this window."
+        chart = latency_chart(
+            rows, _rows(b.status, inc.id), window=window, highlight=span, height=160
+        )
+        return chart, ""
+
+    blocks = [
+        _chart(b, key + "status", "Requests by status", "", status),
+        _chart(b, key + "latency", "Service time", "", service),
+    ]
+    side, dyno = side_chart(inc), dyno_filter(inc)
+    if side == "memory":
+
+        def memory(b: _Build) -> ChartResult:
+            trend = _trend(b)
+            df = cut_to(trend, window, dyno=dyno, dyno_col="dyno")
+            if df.filter(pl.col("layer") == "memory").is_empty():
+                return None, "No memory samples of these dynos in this window."
+            return leak_trend_chart(df, row_height=90), ""
+
+        blocks.append(_chart(b, key + "memory", f"Memory of {dyno or 'the dynos'}", "", memory))
+    elif side == "availability":
+
+        def events(b: _Build) -> ChartResult:
+            df = cut_to(_events(b), window, dyno=dyno, dyno_col="lane", keep=(APP_LANE,))
+            if df.is_empty():
+                return None, "No releases, restarts or crashes in this window."
+            return event_timeline_chart(df), ""
+
+        title = f"Events of {dyno or 'the dynos'}"
+        blocks.append(_chart(b, key + "availability", title, "", events))
+    return blocks
+
+
+def _trend(b: _Build) -> pl.DataFrame:
+    """The whole log's memory trend, computed once (the leak chart and the zoomed ones)."""
+    if b.trend is None:
+        b.trend = memory_trend(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
+    return b.trend
+
+
+def _events(b: _Build) -> pl.DataFrame:
+    """The whole log's event timeline, computed once (its chart and the zoomed ones)."""
+    if b.events is None:
+        b.events = availability.timeline(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
+    return b.events
+
+
 def _leak(b: _Build) -> ChartResult:
-    df = memory_trend(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
+    df = _trend(b)
     if df.filter(pl.col("layer") == "memory").is_empty():
         return None, "No memory data: neither runtime metrics nor `Process running mem=` lines."
     return leak_trend_chart(df), ""
@@ -269,7 +489,7 @@ def _releases(b: _Build) -> ChartResult:
 
 
 def _timeline(b: _Build) -> ChartResult:
-    df = availability.timeline(b.con, lifetimes=b.lifetimes, crash_table=b.crashes)
+    df = _events(b)
     if df.is_empty():
         return None, "No releases, scaling, restarts or crashes in the selected data."
     return event_timeline_chart(df), ""
