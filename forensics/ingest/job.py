@@ -226,7 +226,13 @@ class Job:
             "app": inp.input.app,
             "token": token,
         }
-        update_manifest(self.root, self.manifest, lambda m: m.files.append(entry))
+        parts = writer.parts
+
+        def record(m: Manifest) -> None:
+            m.files.append(entry)
+            m.add_parts(parts)
+
+        update_manifest(self.root, self.manifest, record)
 
 
 @dataclass

@@ -45,6 +45,7 @@ class IngestSummary:
 
     dataset: str
     files: list[FileResult]
+    notes: list[str] = field(default_factory=list)  # about the dataset, not one input
 
     def _sum(self, attr: str) -> Counter[str]:
         total: Counter[str] = Counter()
@@ -86,6 +87,7 @@ class IngestSummary:
                 "dataset": self.dataset,
                 "totals": self.totals(),
                 "files": [asdict(f) for f in self.files],
+                "notes": self.notes,
             }
         )
 
