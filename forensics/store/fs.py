@@ -39,7 +39,7 @@ def point(op: str) -> None:
         return
     want_op, _, rest = spec.partition(":")
     nth, _, sig = rest.partition(":")
-    if want_op in seen and nth.isdigit() and seen[want_op] == int(nth):
+    if want_op in (op, "any") and nth.isdigit() and seen[want_op] == int(nth):
         if sig.startswith("E"):  # an errno instead: ENOSPC is a full disk
             code = getattr(errno, sig)
             raise OSError(code, os.strerror(code))
