@@ -113,7 +113,9 @@ class Job:
                 if known:
                     yield "known", i, known
                     continue
-                chunks = _Ending(_with_progress(iter_chunks(source), source, self.progress))
+                chunks = _Ending(
+                    _cr_to_lf(_with_progress(iter_chunks(source), source, self.progress), source)
+                )
                 first = next(chunks, b"")
                 name = fmt if fmt != "auto" else readers.detect(first[: readers.SNIFF_BYTES])
                 yield "start", i, name
@@ -193,6 +195,7 @@ class Job:
             return
         current = self.open[-1]
         current.read = True
+        current.result.notes.extend(source.notes)
         if payload:  # its last line was torn
             current.result.notes.append(
                 "its last line has no newline (a file still being written, or cut): held in "
@@ -335,8 +338,8 @@ def _parse_and_write(env: pl.DataFrame, read_rejects: pl.DataFrame, writer: File
 def _known_file(source: Source, manifest: Manifest) -> str | None:
     """The hash of a regular file the manifest already holds (checked only when a recorded
     file has the same size, so new files are not read twice)."""
-    if source.path is None:
-        return None
+    if source.path is None or not source.is_regular:
+        return None  # stdin, a FIFO: read once, so never hashed ahead
     size = source.path.stat().st_size
     if not any(f.get("size") == size for f in manifest.files):
         return None
@@ -346,6 +349,22 @@ def _known_file(source: Source, manifest: Manifest) -> str | None:
             digest.update(block)
     sha = digest.hexdigest()
     return sha if manifest.find(sha) else None
+
+
+def _cr_to_lf(chunks: Iterator[bytes], source: Source) -> Iterator[bytes]:
+    """The chunks, with CR-only line endings (a classic Mac editor, some Windows tools) turned
+    into newlines, and a note on the source: otherwise a whole export is one line. Decided on
+    the first chunk: CRs and not one newline."""
+    first = next(chunks, b"")
+    if b"\r" not in first or b"\n" in first:
+        if first:
+            yield first
+        yield from chunks
+        return
+    source.notes.append("its lines end with CR only (no newline): split at each CR")
+    yield first.replace(b"\r", b"\n")
+    for chunk in chunks:
+        yield chunk.replace(b"\r", b"\n")
 
 
 # Formats whose records end at a newline (a drain body's frames carry their length instead).

@@ -60,8 +60,8 @@ def ingest(
     with fs.signals_raise(), writing(out_dir) as w:
         try:
             summary = _run(paths, out_dir, w.manifest, options, progress)
-        except OSError as e:
-            if e.errno not in (errno.ENOSPC, errno.EDQUOT) and "No space left" not in str(e):
+        except Exception as e:
+            if not _disk_full(e):
                 raise
             kept = len(load_manifest(out_dir).files)
             raise OutputError(
@@ -102,7 +102,10 @@ def _run(
         except InputError as e:
             errors.append(str(e))
             results.append(FileResult(name=arg, status="failed", error=str(e)))
-    sources, repeats = _named_once(sources)
+    for skipped in [s for s in sources if s.skipped]:
+        errors.append(skipped.skipped)
+        results.append(FileResult(name=skipped.name, status="failed", error=skipped.skipped))
+    sources, repeats = _named_once([s for s in sources if not s.skipped])
     inputs = [Input(s, options.app_for(s.name)) for s in sources]
     job = Job(out_dir, manifest, index, options=options, progress=progress)
     with BackgroundCompaction(out_dir, manifest) as compaction:
@@ -118,6 +121,15 @@ def _run(
         raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
     compact(out_dir, manifest)
     return IngestSummary(dataset=str(out_dir), files=results)
+
+
+def _disk_full(error: BaseException) -> bool:
+    """A full disk or quota, however the writer reported it (OSError, or pyarrow's and
+    Polars' own errors, which carry only the message)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error)
+    return "No space left on device" in text or "Disk quota exceeded" in text
 
 
 def _named_once(sources: list[Source]) -> tuple[list[Source], list[FileResult]]:
