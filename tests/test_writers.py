@@ -210,3 +210,31 @@ def test_the_lock_file_is_not_a_foreign_file(tmp_path: Path) -> None:
     ingest([str(a)], root)
     assert set(state(root)) == {str(a)}
     assert os.listdir(root / "requests")
+
+
+def test_readers_read_the_parts_the_manifest_lists_not_the_folder(tmp_path: Path) -> None:
+    # Issue 16 item 2: a kill after a compaction renamed its merged part in, before the
+    # manifest recorded it, doubled every count (the views globbed the folder).
+    inputs = tiny_inputs(tmp_path / "in", 2)
+    root = tmp_path / "ds"
+    ingest([str(p) for p in inputs], root)
+    before = state(root)
+    part = next((root / "requests").glob("part-*.parquet"))
+    shutil.copy(part, root / "requests" / "part-cdeadbeefdeadbee.parquet")  # not recorded
+    assert state(root) == before
+    ingest([str(inputs[0])], root)  # the next writer removes it
+    assert glob_state(root) == before
+
+
+def test_a_manifest_written_before_it_listed_parts_still_opens(tmp_path: Path) -> None:
+    inputs = tiny_inputs(tmp_path / "in", 2)
+    root = tmp_path / "ds"
+    ingest([str(p) for p in inputs], root)
+    before = state(root)
+    data = json.loads((root / "manifest.json").read_text())
+    del data["parts"]
+    (root / "manifest.json").write_text(json.dumps(data))
+    assert state(root) == before
+    more = tiny_inputs(tmp_path / "in", 1, start=5)
+    ingest([str(more[0])], root)
+    assert set(state(root)) == {*before, str(more[0])}
