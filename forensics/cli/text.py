@@ -47,6 +47,7 @@ def ingest_summary_text(summary: IngestSummary) -> str:
     rows.append(f"  {'time span':<16}{_iso(start)} .. {_iso(end)}")
     rows.append(f"  {'apps':<16}{_list(t['apps'])}")
     rows.append(f"  {'dynos':<16}{_list(t['dynos'])}")
+    rows.extend(f"  note: {note}" for note in summary.notes)
     for f in summary.files:
         for note in f.notes:
             rows.append(f"  {f.name}: note: {note}")
