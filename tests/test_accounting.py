@@ -20,6 +20,7 @@ from ingest_helpers import (
     Ingested,
     coverage,
     line_count_of,
+    real_line,
     run_ingest,
     summary_adds_up,
     write_lines,
@@ -200,3 +201,39 @@ def test_multi_line_reject_is_counted_in_the_summary(ingest_lines, lines):
     assert coverage(ds) == {(ds.file.name, 1): 1, (ds.file.name, 2): 1}
     lines_read, parts = summary_adds_up(ds.file)
     assert (lines_read, parts) == (2, 2)
+
+
+# Lines a truncated or mangled export holds, inserted into every real text export: each must
+# be accounted for (a record or a reject with its reason), never lost.
+MUTATIONS = (
+    "2023-07-04T08:15:00.000000+00:00",  # a timestamp alone (issue 16 item 6)
+    "2023-07-04T08:15:00Z ",
+    "2023-07-04T08:15:00.000000+00:00 heroku[web.1]:",  # an empty message: an event
+    "2023-07-04T08:1",  # cut inside the timestamp
+    "heroku[router]:",
+    "",
+)
+
+
+@pytest.mark.parametrize("name", sorted(TEXT))
+def test_the_summary_adds_up_on_mutated_real_exports(tmp_path, name):
+    lines = (REAL / f"{name}.log").read_bytes().split(b"\n")[:-1]
+    step = max(1, len(lines) // len(MUTATIONS))
+    mutated = list(lines)
+    for k, extra in reversed(list(enumerate(MUTATIONS))):
+        mutated.insert(min(k * step, len(mutated)), extra.encode())
+    src = write_lines(tmp_path / f"{name}.log", mutated)
+    ds = run_ingest([src], tmp_path / "ds")
+    lines_read, parts = summary_adds_up(ds.file)
+    assert lines_read == len(mutated) == parts
+    assert set(coverage(ds)) == {(ds.file.name, i) for i in range(1, len(mutated) + 1)}
+
+
+def test_a_line_with_only_a_timestamp_is_a_no_source_reject(ingest_lines):
+    # (after a line too short to have wrapped: after a long app line it is joined as a wrap)
+    ds = ingest_lines([real_line("src-049:1"), "2023-07-04T08:15:00.000000+00:00"])
+    rejects = ds.table("rejects")
+    assert rejects.select("line_no", "reason", "raw").rows() == [
+        (2, "no_source", "2023-07-04T08:15:00.000000+00:00")
+    ]
+    assert summary_adds_up(ds.file) == (2, 2)

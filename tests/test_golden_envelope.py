@@ -194,13 +194,16 @@ def test_crlf_gives_the_same_rows_as_lf(tmp_path: Path):
     assert crlf.file.lines == lf.file.lines == 15
 
 
-def test_last_line_without_newline_is_a_line(tmp_path: Path):
+def test_last_line_without_newline_is_a_line_held_as_partial(tmp_path: Path):
+    # Still a line, but one still being written or cut (see tests/test_torn_lines.py): in
+    # rejects as `partial`, not a record with what fields it happened to have.
     data = real_line("src-049:1") + "\n" + real_line("src-049:2")
     src = tmp_path / "x.log"
     src.write_text(data)
     ds = run_ingest([src], tmp_path / "ds")
     assert ds.file.lines == 2
-    assert ds.table("events").select("line_no", "kind").rows() == [(1, "memory"), (2, "error")]
+    assert ds.table("events").select("line_no", "kind").rows() == [(1, "memory")]
+    assert ds.table("rejects").select("line_no", "reason").rows() == [(2, "partial")]
 
 
 # --- batches -----------------------------------------------------------------------------

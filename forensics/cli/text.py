@@ -66,6 +66,7 @@ def ingest_summary_text(summary: IngestSummary) -> str:
     rows.append(f"  {'dynos':<16}{_list(t['dynos'])}")
     for warning in summary.warnings:
         rows.append(f"  warning: {warning}")
+    rows.extend(f"  note: {note}" for note in summary.notes)
     for f in summary.files:
         for note in f.notes:
             rows.append(f"  {f.name}: note: {note}")

@@ -6,7 +6,6 @@ thousands of files that every query and every dedup check would open.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,7 +15,8 @@ import pyarrow.parquet as pq
 
 from forensics.ingest import dedup
 from forensics.schema import TABLE_NAMES
-from forensics.store.layout import TMP_PREFIX
+from forensics.store import fs
+from forensics.store.layout import STAGING_DIR
 from forensics.store.manifest import Manifest, part_token, update_manifest
 from forensics.store.parts import parquet_writer
 
@@ -36,56 +36,74 @@ def compact(root: Path, manifest: Manifest) -> int:
 def compact_tables(root: Path, manifest: Manifest) -> int:
     """Merge the small parts of each table into one, a row group at a time (little memory, but
     most of compaction's time: this is the part that runs beside the job)."""
-    return _compact(root, manifest, [root / t for t in TABLE_NAMES], _append_parts)
+    with manifest.lock:
+        listed = {t: list(manifest.parts.get(t, [])) for t in TABLE_NAMES}
+    plans = [(root / t, _small([root / p for p in listed[t]])) for t in TABLE_NAMES]
+    return _compact(root, manifest, plans, _append_parts, tables=True)
 
 
 def compact_keys(root: Path, manifest: Manifest) -> int:
     """Merge the small key parts of each day into one. A day's counts are merged in memory
     (a million keys or more for a busy day): cheap in time, so it runs between batches, not
-    beside them."""
-    days = sorted((root / dedup.KEYS_DIR).glob("*"))
-    return _compact(root, manifest, days, dedup.merge_key_parts)  # the multiplicity rule
+    beside them. Only key parts of inputs the manifest records are merged: beside a running
+    job, an input's parts are renamed a moment before its manifest entry is saved."""
+    with manifest.lock:
+        live = {f.get("token") for f in manifest.files} | set(manifest.extra_tokens)
+    plans = [
+        (day, _small([p for p in sorted(day.glob("part-*.parquet")) if part_token(p) in live]))
+        for day in sorted((root / dedup.KEYS_DIR).glob("*"))
+    ]
+    return _compact(root, manifest, plans, dedup.merge_key_parts, tables=False)  # max rule
+
+
+def _small(parts: list[Path]) -> list[Path]:
+    return [p for p in parts if p.stat().st_size < COMPACT_SMALL_BYTES]
 
 
 def _compact(
-    root: Path, manifest: Manifest, folders: list[Path], merge: Callable[[list[Path], Path], None]
+    root: Path,
+    manifest: Manifest,
+    plans: list[tuple[Path, list[Path]]],
+    merge: Callable[[list[Path], Path], None],
+    *,
+    tables: bool,
 ) -> int:
-    """Merge the small parts of each folder into one with `merge(parts, out)`.
+    """Merge each folder's `parts` into one with `merge(parts, out)`, where there are enough.
 
-    Only parts of inputs the manifest records are merged: beside a running job, an input's
-    parts are renamed a moment before its manifest entry is saved. Crash-safe: the merged part
-    is written under a temp name and renamed, then the manifest records its token as live and
-    the old parts as retired, and only then are they deleted (a retired part left behind is
-    removed on next open).
+    Crash-safe: the merged part is written in `DIR/.staging/` and renamed into the folder,
+    then the manifest records it (its token live; for tables, in place of the merged parts in
+    the list readers read; the old parts as retired), and only then are they deleted. Killed
+    before the manifest, the new part is an orphan; after it, the old ones are: the next
+    writer removes either, and readers meanwhile read the list, so nothing counts twice.
     """
-    with manifest.lock:
-        live = {f.get("token") for f in manifest.files} | set(manifest.extra_tokens)
-    plans = []
-    for folder in folders:
-        small = sorted(
-            p
-            for p in folder.glob("part-*.parquet")
-            if part_token(p) in live and p.stat().st_size < COMPACT_SMALL_BYTES
-        )
-        if len(small) >= COMPACT_MIN_PARTS:
-            plans.append((folder, small))
+    plans = [(folder, parts) for folder, parts in plans if len(parts) >= COMPACT_MIN_PARTS]
     if not plans:
         return 0
     token = "c" + uuid.uuid4().hex[:15]
-    merged_away = []
-    for folder, small in plans:
-        tmp = folder / f"{TMP_PREFIX}{token}.parquet"
+    staging = root / STAGING_DIR / token
+    staging.mkdir(parents=True, exist_ok=True)
+    merged_away: list[str] = []
+    done: list[tuple[str, list[str], str]] = []
+    for i, (folder, small) in enumerate(plans):
+        tmp = staging / f"{i}.parquet"
+        fs.point("write")
         merge(small, tmp)
-        os.replace(tmp, folder / f"part-{token}.parquet")
-        merged_away.extend(str(p.relative_to(root)) for p in small)
+        fs.replace(tmp, folder / f"part-{token}.parquet")
+        away = [str(p.relative_to(root)) for p in small]
+        merged_away.extend(away)
+        done.append((folder.name, away, f"{folder.name}/part-{token}.parquet"))
+    staging.rmdir()
 
     def retire(m: Manifest) -> None:
         m.extra_tokens.append(token)
         m.retired = sorted(set(m.retired) | set(merged_away))
+        if tables:
+            for table, away, merged in done:
+                m.replace_parts(table, away, merged)
 
     update_manifest(root, manifest, retire)
     for rel in merged_away:
-        (root / rel).unlink(missing_ok=True)
+        fs.unlink(root / rel)
 
     def forget(m: Manifest) -> None:  # only its own: another compaction may be mid-way
         m.retired = sorted(set(m.retired) - set(merged_away))

@@ -30,7 +30,7 @@ from forensics.ingest.options import IngestOptions
 from forensics.ingest.pipeline import Workers, prefetch
 from forensics.ingest.summary import FileResult
 from forensics.parsers import parse_envelope
-from forensics.readers.envelope import REJECT_COLUMNS
+from forensics.readers.envelope import REJECT_COLUMNS, Batch
 from forensics.readers.source import Source, iter_chunks
 from forensics.schema import TABLE_NAMES, conform
 from forensics.store.manifest import Manifest, now_iso, update_manifest
@@ -115,7 +115,9 @@ class Job:
                 if known:
                     yield "known", i, known
                     continue
-                chunks = _with_progress(iter_chunks(source), source, self.progress)
+                chunks = _Ending(
+                    _cr_to_lf(_with_progress(iter_chunks(source), source, self.progress), source)
+                )
                 first = next(chunks, b"")
                 if inp.infer_app:
                     inp.app = apps.app_of(first[: apps.HEAD_BYTES]) or inp.app
@@ -129,9 +131,22 @@ class Job:
                     app=inp.app,
                     calendar=self.options.calendar,
                 )
+                lines, torn, held = 0, False, None
                 for batch in batches:
-                    yield "batch", i, batch
-                yield "end", i, None
+                    lines += batch.lines
+                    if not chunks.done:
+                        yield "batch", i, batch
+                        continue
+                    # past the last byte: hold one batch back, so the one with the last line
+                    # is known (a torn last line becomes `partial` in it)
+                    if held is not None:
+                        yield "batch", i, held
+                    held = batch
+                if held is not None:
+                    if name in _LINE_FORMATS and chunks.unterminated:
+                        held, torn = _hold_partial(held, last_line=lines)
+                    yield "batch", i, held
+                yield "end", i, torn
             except InputError as e:
                 yield "failed", i, e
 
@@ -184,6 +199,12 @@ class Job:
             return
         current = self.open[-1]
         current.read = True
+        current.result.notes.extend(source.notes)
+        if payload:  # its last line was torn
+            current.result.notes.append(
+                "its last line has no newline (a file still being written, or cut): held in "
+                "rejects as `partial`; ingest the finished file again to add that line"
+            )
         sha = source.sha256 or ""
         current.seen_before = bool(self.manifest.find(sha)) or any(
             o.input.source.sha256 == sha for o in self.open if o is not current
@@ -230,7 +251,13 @@ class Job:
             "app": inp.input.app,
             "token": token,
         }
-        update_manifest(self.root, self.manifest, lambda m: m.files.append(entry))
+        parts = writer.parts
+
+        def record(m: Manifest) -> None:
+            m.files.append(entry)
+            m.add_parts(parts)
+
+        update_manifest(self.root, self.manifest, record)
 
 
 @dataclass
@@ -315,8 +342,8 @@ def _parse_and_write(env: pl.DataFrame, read_rejects: pl.DataFrame, writer: File
 def _known_file(source: Source, manifest: Manifest) -> str | None:
     """The hash of a regular file the manifest already holds (checked only when a recorded
     file has the same size, so new files are not read twice)."""
-    if source.path is None:
-        return None
+    if source.path is None or not source.is_regular:
+        return None  # stdin, a FIFO: read once, so never hashed ahead
     size = source.path.stat().st_size
     if not any(f.get("size") == size for f in manifest.files):
         return None
@@ -326,6 +353,75 @@ def _known_file(source: Source, manifest: Manifest) -> str | None:
             digest.update(block)
     sha = digest.hexdigest()
     return sha if manifest.find(sha) else None
+
+
+def _cr_to_lf(chunks: Iterator[bytes], source: Source) -> Iterator[bytes]:
+    """The chunks, with CR-only line endings (a classic Mac editor, some Windows tools) turned
+    into newlines, and a note on the source: otherwise a whole export is one line. Decided on
+    the first chunk: CRs and not one newline."""
+    first = next(chunks, b"")
+    if b"\r" not in first or b"\n" in first:
+        if first:
+            yield first
+        yield from chunks
+        return
+    source.notes.append("its lines end with CR only (no newline): split at each CR")
+    yield first.replace(b"\r", b"\n")
+    for chunk in chunks:
+        yield chunk.replace(b"\r", b"\n")
+
+
+# Formats whose records end at a newline (a drain body's frames carry their length instead).
+_LINE_FORMATS = frozenset(("heroku-cli", "syslog", "papertrail"))
+
+
+class _Ending:
+    """The input's chunks, remembering whether they are all read (`done`) and whether the
+    last one ended without a newline (`unterminated`)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self.done = False
+        self.unterminated = False
+
+    def __iter__(self) -> _Ending:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self.done = True
+            raise
+        if chunk:
+            self.unterminated = not chunk.endswith(b"\n")
+        return chunk
+
+
+def _hold_partial(batch: Any, *, last_line: int) -> tuple[Any, bool]:
+    """The batch with the record (or reject) that holds the input's last line moved to rejects
+    as `partial`: a line without its newline is one still being written (`heroku logs --tail >
+    FILE`) or cut, whose fields would be wrong (a request with no status). Its reject key is
+    its text, so the finished line ingested later is a new record, added once."""
+    env, rejects = batch.envelope, batch.rejects
+    end = pl.col("line_no") + pl.col("line_count") - 1
+    torn = env.filter(end == last_line)
+    raw = pl.col("raw") if "raw" in env.columns else pl.col("message")
+    rejects = rejects.select(REJECT_COLUMNS)
+    if rejects.height:
+        rejects = rejects.with_columns(
+            pl.when(end == last_line).then(pl.lit("partial")).otherwise("reason").alias("reason")
+        )
+    found = torn.height > 0 or bool((rejects["reason"] == "partial").any())
+    if torn.height:
+        moved = torn.select(
+            *(pl.col(c).cast(rejects.schema[c]) for c in REJECT_COLUMNS[:4]),
+            raw.cast(pl.String).alias("raw"),
+            pl.lit("partial").alias("reason"),
+        )
+        env = env.filter(end != last_line)
+        rejects = pl.concat([rejects, moved])
+    return Batch(envelope=env, rejects=rejects, lines=batch.lines), found
 
 
 def _with_progress(

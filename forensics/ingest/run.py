@@ -7,11 +7,12 @@ reports progress through a callback and never prints; the CLI decides what to sh
 
 from __future__ import annotations
 
+import errno
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from forensics.errors import ForensicsError, InputError
+from forensics.errors import ForensicsError, InputError, OutputError
 from forensics.ingest import apps as app_evidence
 from forensics.ingest import dedup
 from forensics.ingest.compaction import BackgroundCompaction, compact, compact_keys
@@ -20,7 +21,8 @@ from forensics.ingest.job import Input, Job, ProgressFn
 from forensics.ingest.options import IngestOptions
 from forensics.ingest.summary import FileResult, IngestSummary
 from forensics.readers.source import Source, expand_paths
-from forensics.store.manifest import open_for_writing
+from forensics.store import fs
+from forensics.store.manifest import Manifest, load_manifest, writing
 
 
 def ingest(
@@ -42,8 +44,11 @@ def ingest(
     zone (BSD syslog, Papertrail's text view); by default the current year (the last one for
     dates ahead of today) and UTC.
 
-    Raises ForensicsError when nothing can be done (bad output dir, no input could be read);
-    a bad input among good ones is recorded as `failed` in the summary instead.
+    Raises ForensicsError when nothing can be done (bad output dir, another process writing
+    it, no input could be read, a full disk); a bad input among good ones is recorded as
+    `failed` in the summary instead. One writer at a time: the dataset is locked meanwhile
+    (`forensics.store.lock`). SIGTERM and SIGINT raise `KeyboardInterrupt` (`fs.Interrupted`)
+    after removing what was not committed; the inputs committed before are kept.
 
     For long jobs from Python (a notebook, a script), call
     `forensics.ingest.allocator.tune_allocators()`
@@ -53,7 +58,38 @@ def ingest(
     # Validated once (a bad format or zone fails here, before anything is written).
     options = IngestOptions(app=app, app_by_file=app_by_file, fmt=fmt, year=year, tz=tz)
     created = not out_dir.exists()
-    manifest = open_for_writing(out_dir)
+    with fs.signals_raise(), writing(out_dir) as w:
+        try:
+            summary = _run(paths, out_dir, w.manifest, options, progress)
+        except Exception as e:
+            if not _disk_full(e):
+                raise
+            kept = len(load_manifest(out_dir).files)
+            raise OutputError(
+                f"{out_dir}: no space left on the device; the {kept} input(s) committed before "
+                "are kept, nothing of the rest was; free space and run the same command again"
+            ) from None
+        except InputError:
+            if created:  # nothing could be read into a directory made for it
+                shutil.rmtree(out_dir, ignore_errors=True)
+            raise
+        if w.stale_holder:
+            pid = w.stale_holder.get("pid")
+            summary.notes.append(
+                f"an earlier writer (pid {pid}) had stopped mid-way; what it had not "
+                "committed was removed"
+            )
+    return summary
+
+
+def _run(
+    paths: list[str],
+    out_dir: Path,
+    manifest: Manifest,
+    options: IngestOptions,
+    progress: ProgressFn | None,
+) -> IngestSummary:
+    """The job itself, under the dataset's write lock (see `ingest`)."""
     canary = dedup.hash_canary()
     if manifest.key_canary is None:
         manifest.key_canary = canary
@@ -67,7 +103,10 @@ def ingest(
         except InputError as e:
             errors.append(str(e))
             results.append(FileResult(name=arg, status="failed", error=str(e)))
-    sources, repeats = _named_once(sources)
+    for skipped in [s for s in sources if s.skipped]:
+        errors.append(skipped.skipped)
+        results.append(FileResult(name=skipped.name, status="failed", error=skipped.skipped))
+    sources, repeats = _named_once([s for s in sources if not s.skipped])
     named = app_evidence.assign(sources, options.app_for)  # --app, else what the logs say
     inputs = [
         Input(s, app, infer_app=infer)
@@ -84,12 +123,19 @@ def ingest(
     results += done + repeats
     errors += [r.error for r in done if r.error]
     if errors and all(r.status == "failed" for r in results):
-        if created:
-            shutil.rmtree(out_dir, ignore_errors=True)
         raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
     compact(out_dir, manifest)
     warnings = named.warnings([i.app for i in inputs])
     return IngestSummary(dataset=str(out_dir), files=results, warnings=warnings)
+
+
+def _disk_full(error: BaseException) -> bool:
+    """A full disk or quota, however the writer reported it (OSError, or pyarrow's and
+    Polars' own errors, which carry only the message)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error)
+    return "No space left on device" in text or "Disk quota exceeded" in text
 
 
 def _named_once(sources: list[Source]) -> tuple[list[Source], list[FileResult]]:

@@ -46,6 +46,7 @@ class IngestSummary:
     dataset: str
     files: list[FileResult]
     warnings: list[str] = field(default_factory=list)  # about the job as a whole (apps)
+    notes: list[str] = field(default_factory=list)  # about the dataset, not one input
 
     def _sum(self, attr: str) -> Counter[str]:
         total: Counter[str] = Counter()
@@ -88,6 +89,7 @@ class IngestSummary:
                 "totals": self.totals(),
                 "files": [asdict(f) for f in self.files],
                 "warnings": self.warnings,
+                "notes": self.notes,
             }
         )
 

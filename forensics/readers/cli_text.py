@@ -9,7 +9,8 @@ Example line and the envelope it becomes:
 Timestamps may have 0-9 fractional digits, `Z` or any offset (normalized to UTC). Lines that a
 terminal hard-wrapped are joined back (see `join_wrapped`). Lines with no envelope become
 rejects: `blank`, `no_prefix` (no timestamp and source, e.g. a shell prompt or a pasted
-fragment), `no_timestamp` (`heroku[router]: ...` without a time) or `bad_timestamp`.
+fragment), `no_timestamp` (`heroku[router]: ...` without a time), `no_source` (a time and
+nothing after it: an export cut right after a timestamp) or `bad_timestamp`.
 """
 
 from __future__ import annotations
@@ -88,9 +89,10 @@ def _parse(df: pl.DataFrame, app: str | None) -> pl.DataFrame:
         )
     )
     lf = with_timestamp(lf, "_ts")
-    return lf.with_columns(_ok=pl.col("ts").is_not_null() & pl.col("_src_ok")).collect(
-        engine="streaming"
-    )
+    # fill_null: a line with only a timestamp has no `_src` at all; it must be a reject, not
+    # dropped by both filters below
+    ok = (pl.col("ts").is_not_null() & pl.col("_src_ok")).fill_null(False)
+    return lf.with_columns(_ok=ok).collect(engine="streaming")
 
 
 def _reason(raw: pl.Expr) -> pl.Expr:
@@ -101,6 +103,8 @@ def _reason(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit("no_timestamp"))
         .when(pl.col("_src_ok") & pl.col("_ts").str.contains(r"^\d{4}-"))
         .then(pl.lit("bad_timestamp"))
+        .when(raw.str.contains(rf"^{_TS}\s*$"))
+        .then(pl.lit("no_source"))
         .otherwise(pl.lit("no_prefix"))
     )
 

@@ -10,6 +10,7 @@ import glob
 import gzip
 import hashlib
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Iterator
@@ -36,17 +37,28 @@ class Source:
     sha256: str | None = None
     compressed: bool = False
     bytes_read: int = 0
+    skipped: str | None = None  # why it is not read (see `expand_paths`)
+    notes: list[str] = field(default_factory=list)  # what reading it found (trailing bytes)
     _hasher: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
 
     @property
     def is_stdin(self) -> bool:
         return self.path is None
 
+    @property
+    def is_regular(self) -> bool:
+        """A regular file (not stdin, not a FIFO): one that can be hashed before reading."""
+        return self.path is not None and self.path.is_file()
+
 
 def expand_paths(paths: list[str]) -> list[Source]:
     """Turn CLI arguments (files, directories, globs, `-`) into sources, in a stable order.
 
-    Raises InputError naming the argument when it matches nothing or names an empty directory.
+    Names are shown as UTF-8, bytes that are not escaped (`bad\\xff.log`). In a directory, an
+    entry that is neither a file nor a directory (a FIFO, a socket, a device) is a source
+    with `skipped` saying so, not silently left out; a FIFO named on its own is read like
+    stdin. Raises InputError naming the argument when it matches nothing or names an empty
+    directory.
     """
     out: list[Source] = []
     for arg in paths:
@@ -55,27 +67,56 @@ def expand_paths(paths: list[str]) -> list[Source]:
             continue
         p = Path(arg)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-            if not files:
-                raise InputError(f"{arg}: directory has no files; pass log files or a glob")
-            out.extend(Source(name=str(f), path=f) for f in files)
+            entries = sorted(f for f in p.rglob("*") if not f.name.startswith("."))
+            found = [f for f in entries if not f.is_dir()]
+            if not found:
+                raise InputError(f"{shown(arg)}: directory has no files; pass log files or a glob")
+            out.extend(_source(f, in_dir=True) for f in found)
         elif p.exists():
-            out.append(Source(name=arg, path=p))
+            out.append(_source(p))
         elif glob.has_magic(arg):
             matches = sorted(m for m in glob.glob(arg, recursive=True) if os.path.isfile(m))
             if not matches:
-                raise InputError(f"{arg}: the pattern matches no file; check the path and quoting")
-            out.extend(Source(name=m, path=Path(m)) for m in matches)
+                raise InputError(
+                    f"{shown(arg)}: the pattern matches no file; check the path and quoting"
+                )
+            out.extend(_source(Path(m)) for m in matches)
         else:
-            raise InputError(f"{arg}: no such file or directory")
+            raise InputError(f"{shown(arg)}: no such file or directory")
     return out
+
+
+def shown(name: str | Path) -> str:
+    """A path as text that can be printed and stored: bytes that are not UTF-8 (a file name
+    from another system) escaped as `\\xNN` instead of breaking every writer downstream."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+
+
+def _source(path: Path, *, in_dir: bool = False) -> Source:
+    source = Source(name=shown(path), path=path)
+    if in_dir and not path.is_file():
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            mode = 0
+        kind = (
+            "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file (a broken link?)"
+        )  # fmt: skip
+        source.skipped = (
+            f"{source.name}: {kind} in an input directory, not read (it could block forever); "
+            "name it on its own to read it like stdin"
+        )
+    return source
 
 
 def _open_raw(source: Source) -> BinaryIO:
     if source.path is None:
         return sys.stdin.buffer
     try:
-        source.size = source.path.stat().st_size
+        source.size = source.path.stat().st_size if source.is_regular else None
         return open(source.path, "rb")
     except PermissionError:
         raise InputError(
@@ -147,9 +188,12 @@ def _iter_gzip(source: Source, head: bytes, raw, chunk_bytes: int) -> Iterator[b
 
     gz = gzip.GzipFile(fileobj=_Prefixed(), mode="rb")
     checked = False
+    out = 0
+    ended = False
     try:
-        while True:
-            data = gz.read(chunk_bytes)
+        while not ended:
+            data, ended = _read_member_data(gz, chunk_bytes, out, source)
+            out += len(data)
             if not data:
                 return
             if not checked:
@@ -168,3 +212,30 @@ def _iter_gzip(source: Source, head: bytes, raw, chunk_bytes: int) -> Iterator[b
         ) from None
     except (gzip.BadGzipFile, zlib.error) as e:
         raise InputError(f"{source.name}: corrupt gzip data ({e}); re-copy the file") from None
+
+
+def _read_member_data(
+    gz: gzip.GzipFile, chunk_bytes: int, out: int, source: Source
+) -> tuple[bytes, bool]:
+    """The next decompressed chunk (up to `chunk_bytes`) and whether the data ends with it:
+    at the end of the stream, or where bytes that are no gzip member follow complete members
+    (a download or `cat` that appended something): the data before them is kept, with a note
+    on the source. (`read1` pieces: `read` would drop what it had buffered there.)"""
+    pieces: list[bytes] = []
+    size = 0
+    while size < chunk_bytes:
+        try:
+            piece = gz.read1(chunk_bytes - size)
+        except gzip.BadGzipFile as e:
+            if out + size == 0 or not str(e).startswith("Not a gzipped file"):
+                raise
+            source.notes.append(
+                "bytes that are not gzip data follow the compressed data: ignored, the "
+                f"{out + size:,} decompressed bytes before them are kept"
+            )
+            return b"".join(pieces), True
+        if not piece:
+            return b"".join(pieces), True
+        pieces.append(piece)
+        size += len(piece)
+    return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), False

@@ -1,10 +1,9 @@
-"""Parquet parts: one input's rows written table by table under temporary names, renamed to
+"""Parquet parts: one input's rows written table by table in `DIR/.staging/<token>/`, renamed to
 `DIR/<table>/part-<token>.parquet` at commit, with the dataset's one set of writer settings."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import uuid
 from pathlib import Path
@@ -14,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from forensics.schema import TABLE_NAMES, polars_schema
-from forensics.store.layout import TMP_PREFIX
+from forensics.store import fs
+from forensics.store.layout import STAGING_DIR, TMP_PREFIX
 
 # Columns with mostly distinct values: dictionary encoding only costs time there.
 _NO_DICTIONARY = frozenset(
@@ -47,18 +47,22 @@ def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
 
 
 class FileWriter:
-    """Writes one input's rows, table by table, as temp Parquet files until `commit`.
+    """Writes one input's rows, table by table, as staged Parquet files until `commit`.
 
-    Final names carry the writer's token, which the manifest records: a part whose token no
-    manifest entry names is an orphan of an interrupted commit and is removed on next open.
+    Staged files live outside the table folders (`DIR/.staging/<token>/`), so a reader of
+    `DIR/<table>/*.parquet` never meets one. Final names carry the writer's token; `parts`
+    (what the manifest then records) lists them: a part renamed in but not recorded is an
+    orphan of an interrupted commit, removed by the next writer.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.token = uuid.uuid4().hex[:16]
+        self.staging = root / STAGING_DIR / self.token
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._paths: dict[str, Path] = {}
         self._extra: list[Path] = []
+        self.parts: list[str] = []
         self.rows: dict[str, int] = dict.fromkeys(TABLE_NAMES, 0)
         self._locks = {t: threading.Lock() for t in TABLE_NAMES}
 
@@ -72,12 +76,12 @@ class FileWriter:
 
     def _append(self, table: str, data: pa.Table) -> None:
         if table not in self._writers:
-            folder = self.root / table
-            folder.mkdir(exist_ok=True)
-            path = folder / f"{TMP_PREFIX}{self.token}.parquet"
+            self.staging.mkdir(parents=True, exist_ok=True)
+            path = self.staging / f"{table}.parquet"
             schema = _arrow(pl.DataFrame(schema=polars_schema(table))).schema
             self._writers[table] = parquet_writer(path, schema)
             self._paths[table] = path
+        fs.point("write")
         self._writers[table].write_table(data)
         self.rows[table] += data.num_rows
 
@@ -86,12 +90,21 @@ class FileWriter:
         self._extra.extend(Path(p) for p in paths if Path(p) not in self._extra)
 
     def commit(self) -> str:
-        """Close and rename every temp file to its final name; returns the token."""
+        """Close and rename every staged file to its final name (`parts` then lists the table
+        parts, for the manifest); returns the token."""
         for writer in self._writers.values():
+            fs.point("write")
             writer.close()
         self._writers.clear()
-        for path in [*self._paths.values(), *self._extra]:
-            os.replace(path, path.with_name(path.name.replace(TMP_PREFIX, "part-", 1)))
+        for path in self._extra:
+            fs.replace(path, path.with_name(path.name.replace(TMP_PREFIX, "part-", 1)))
+        for table, path in self._paths.items():
+            (self.root / table).mkdir(exist_ok=True)
+            rel = f"{table}/part-{self.token}.parquet"
+            fs.replace(path, self.root / rel)
+            self.parts.append(rel)
+        with contextlib.suppress(OSError):
+            self.staging.rmdir()
         return self.token
 
     def abort(self) -> None:
@@ -101,4 +114,6 @@ class FileWriter:
                 writer.close()
         self._writers.clear()
         for path in [*self._paths.values(), *self._extra]:
-            path.unlink(missing_ok=True)
+            fs.unlink(path)
+        with contextlib.suppress(OSError):
+            self.staging.rmdir()

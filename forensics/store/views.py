@@ -19,7 +19,7 @@ from forensics.errors import CutError, ForensicsError, NotADatasetError
 from forensics.routes import load_rules, routes_for_paths
 from forensics.schema import TABLE_NAMES, empty_frame
 from forensics.store.layout import MANIFEST, ROUTES_FILE
-from forensics.store.manifest import load_manifest
+from forensics.store.manifest import Manifest, load_manifest
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,17 @@ def parse_time(text: str | None, *, field: str) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def _files(root: Path, table: str) -> list[str]:
-    return sorted(str(p) for p in (root / table).glob("*.parquet"))
+def _files(root: Path, manifest: Manifest, table: str) -> list[str]:
+    """The parts of `table` the manifest lists (not a glob of the folder: a part an
+    interrupted commit or compaction left there is not the dataset's)."""
+    files = [root / p for p in manifest.parts.get(table, [])]
+    missing = [p for p in files if not p.exists()]
+    if missing:
+        raise ForensicsError(
+            f"{missing[0]}: listed in the dataset's manifest but missing (an ingest writing "
+            "the dataset may have just merged it); run the command again"
+        )
+    return [str(p) for p in files]
 
 
 def _where(table: str, cut: Cut) -> str:
@@ -91,12 +100,12 @@ def open_dataset(
     root = Path(path)
     if not (root / MANIFEST).exists():
         raise NotADatasetError(root, f"{root}: not a forensics dataset (no {MANIFEST})")
-    load_manifest(root)
+    manifest = load_manifest(root)
     cut = cut or Cut()
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for table in TABLE_NAMES:
-        files = _files(root, table)
+        files = _files(root, manifest, table)
         if files:
             source = f"read_parquet({files!r}, union_by_name = true)"
         else:

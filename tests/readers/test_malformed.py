@@ -114,7 +114,7 @@ CASES: dict[str, tuple[str, bytes, set[str], int]] = {
     "papertrail_tabs_in_message": ("papertrail", (TSV_ROW + "\tmore\t\n").encode(), set(), 1),
     "papertrail_bad_timestamp": (
         "papertrail",
-        (TSV_ROW.replace("2019-11-25 10:28:00", "yesterday noon") + "\n" + TSV_ROW).encode(),
+        (TSV_ROW.replace("2019-11-25 10:28:00", "yesterday noon") + "\n" + TSV_ROW + "\n").encode(),
         {"bad_timestamp"},
         1,
     ),
