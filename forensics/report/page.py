@@ -449,7 +449,9 @@ class Page:
                 out.append('<span class="gap">⋯</span>')
             prev = ln.line_no
             when = f"{ln.ts:%Y-%m-%dT%H:%M:%S}Z " if ln.ts is not None else ""
-            text = html.escape(_short(self.clean(f"{when}{ln.text}"), MAX_LINE), quote=True)
+            text = html.escape(
+                neutral_bidi(_short(self.clean(f"{when}{ln.text}"), MAX_LINE)), quote=True
+            )
             cls = "cited" if ln.cited else "ctx"
             out.append(f'<span class="{cls}"><i>{ln.line_no}</i> {text}</span>')
         return '<pre class="excerpt">' + "".join(out) + "</pre>"
