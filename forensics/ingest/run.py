@@ -31,6 +31,7 @@ def ingest(
     fmt: str = "auto",
     year: int | None = None,
     tz: str = "UTC",
+    engine: str | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestSummary:
     """Ingest every input into the dataset at `out_dir`.
@@ -39,7 +40,8 @@ def ingest(
     per file instead (`(glob, app)`, first match on the path or the file name wins, e.g.
     `("drains/shop-*", "acme-shop")`). `year` and `tz` place timestamps that carry no year or
     zone (BSD syslog, Papertrail's text view); by default the current year (the last one for
-    dates ahead of today) and UTC.
+    dates ahead of today) and UTC. `engine` is `native` (the compiled core) or `polars`; by
+    default native when it is built.
 
     Raises ForensicsError when nothing can be done (bad output dir, no input could be read);
     a bad input among good ones is recorded as `failed` in the summary instead.
@@ -50,7 +52,9 @@ def ingest(
     inputs (see that module).
     """
     # Validated once (a bad format or zone fails here, before anything is written).
-    options = IngestOptions(app=app, app_by_file=app_by_file, fmt=fmt, year=year, tz=tz)
+    options = IngestOptions(
+        app=app, app_by_file=app_by_file, fmt=fmt, year=year, tz=tz, engine=engine
+    )
     created = not out_dir.exists()
     manifest = open_for_writing(out_dir)
     canary = dedup.hash_canary()
@@ -83,7 +87,7 @@ def ingest(
             shutil.rmtree(out_dir, ignore_errors=True)
         raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
     compact(out_dir, manifest)
-    return IngestSummary(dataset=str(out_dir), files=results)
+    return IngestSummary(dataset=str(out_dir), files=results, engine=options.engine)
 
 
 def _named_once(sources: list[Source]) -> tuple[list[Source], list[FileResult]]:

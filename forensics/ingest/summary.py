@@ -45,6 +45,7 @@ class IngestSummary:
 
     dataset: str
     files: list[FileResult]
+    engine: str = "polars"  # the parsing engine that ran: native (compiled core) or polars
 
     def _sum(self, attr: str) -> Counter[str]:
         total: Counter[str] = Counter()
@@ -84,6 +85,7 @@ class IngestSummary:
         return _iso_times(
             {
                 "dataset": self.dataset,
+                "engine": self.engine,
                 "totals": self.totals(),
                 "files": [asdict(f) for f in self.files],
             }

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from forensics import native
 from forensics.parsers import logfmt
 from forensics.routes import route_expr, split_path
 
@@ -109,6 +110,31 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     parsed = _with_routes(
         _finish(pl.concat(parts, how="diagonal_relaxed").drop("_t", "_canon", strict=False))
     )
+    return _split_rejects(parsed)
+
+
+def parse_native(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """`parse` with the usual line read by the compiled core; every other line goes through
+    the same Polars fallbacks (and a batch with an odd number in a usual line, all of it)."""
+    df = env.collect()
+    cols = native.router_canonical(df.get_column("message"))
+    if cols.get_column("odd").any():
+        return parse(df.lazy())
+    canonical = cols.get_column("canonical")
+    canon = (
+        df.drop("dyno")
+        .hstack(cols.drop("canonical", "odd"))
+        .filter(canonical)
+        .with_columns(pl.lit(False).alias("legacy"))
+    )
+    parts = [canon.lazy()]
+    if not canonical.all():
+        parts.append(_finish(_parse_other(df.lazy().filter(~canonical))))
+    return _split_rejects(_with_routes(pl.concat(parts, how="diagonal_relaxed")))
+
+
+def _split_rejects(parsed: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(requests rows, rejects): a router line with neither a method nor a path is rejected."""
     ok = pl.col("method").is_not_null() | pl.col("path").is_not_null()
     rebuilt = pl.concat_str(pl.lit("heroku[router]: "), "message")
     rejects = parsed.filter(~ok).select(
