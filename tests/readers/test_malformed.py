@@ -118,6 +118,13 @@ CASES: dict[str, tuple[str, bytes, set[str], int]] = {
         {"bad_timestamp"},
         1,
     ),
+    # a Unicode digit in the fraction (U+0663) is a bad time, not a crash of the reader
+    "cli_unicode_digit_in_fraction": (
+        "heroku-cli",
+        "2016-01-17T16:13:56.\u0663Z app[web.1]: x\n2016-01-17T16:13:56Z app[web.1]: ok\n".encode(),
+        {"bad_timestamp"},
+        1,
+    ),
     "papertrail_text": (
         "papertrail",
         f"{TEXT_ROW}\nJan 32 10:00:00 my-app app/web.1:  x\nnot a line\n".encode(),
