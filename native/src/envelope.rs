@@ -17,11 +17,18 @@ pub fn cli_envelope(raw: &StringViewArray) -> StructArray {
     let n = raw.len();
     let mut handled = Vec::with_capacity(n);
     let mut ts = Vec::with_capacity(n);
-    let (mut origin, mut dyno, mut message) =
-        (SubViews::with_capacity(n), SubViews::with_capacity(n), SubViews::with_capacity(n));
+    let (mut origin, mut dyno, mut message) = (
+        SubViews::with_capacity(n),
+        SubViews::with_capacity(n),
+        SubViews::with_capacity(n),
+    );
     let views = raw.views();
     for i in 0..n {
-        let parts = if raw.is_null(i) { None } else { split(raw.value(i).as_bytes()) };
+        let parts = if raw.is_null(i) {
+            None
+        } else {
+            split(raw.value(i).as_bytes())
+        };
         match parts {
             Some(p) => {
                 let s = raw.value(i).as_bytes();
@@ -44,7 +51,11 @@ pub fn cli_envelope(raw: &StringViewArray) -> StructArray {
     let ts = TimestampMicrosecondArray::new(ts.into(), Some(nulls)).with_timezone("UTC");
     let fields = Fields::from(vec![
         Field::new("handled", DataType::Boolean, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
         Field::new("origin", DataType::Utf8View, true),
         Field::new("dyno", DataType::Utf8View, true),
         Field::new("message", DataType::Utf8View, true),
@@ -76,7 +87,12 @@ fn split(s: &[u8]) -> Option<Parts> {
         None => (s.len(), s.len()),
     };
     let (origin, dyno) = parse_source(s, src_start, src_end)?;
-    Some(Parts { ts_us, origin, dyno, message })
+    Some(Parts {
+        ts_us,
+        origin,
+        dyno,
+        message,
+    })
 }
 
 /// `origin[dyno]:` as `^[a-z][a-z0-9_-]*\[[^\]\s]+\]:$`: the ranges of origin and dyno.
@@ -141,7 +157,11 @@ fn parse_tail(tail: &[u8]) -> Option<(i64, i64)> {
             return None;
         }
         for k in 0..6 {
-            let b = tail.get(1 + k).filter(|_| k < digits).copied().unwrap_or(b'0');
+            let b = tail
+                .get(1 + k)
+                .filter(|_| k < digits)
+                .copied()
+                .unwrap_or(b'0');
             frac = frac * 10 + (b - b'0') as i64;
         }
         i = 1 + digits;
@@ -198,13 +218,25 @@ mod tests {
     #[test]
     fn timestamps_in_every_plain_form() {
         assert_eq!(parse_timestamp(b"2016-01-17T16:13:56Z"), Some(T0));
-        assert_eq!(parse_timestamp(b"2016-01-17T16:13:56.982182+00:00"), Some(T0 + 982_182));
-        assert_eq!(parse_timestamp(b"2016-01-17T16:13:56.9+00:00"), Some(T0 + 900_000));
-        assert_eq!(parse_timestamp(b"2016-01-17T16:13:56.123456789Z"), Some(T0 + 123_456));
+        assert_eq!(
+            parse_timestamp(b"2016-01-17T16:13:56.982182+00:00"),
+            Some(T0 + 982_182)
+        );
+        assert_eq!(
+            parse_timestamp(b"2016-01-17T16:13:56.9+00:00"),
+            Some(T0 + 900_000)
+        );
+        assert_eq!(
+            parse_timestamp(b"2016-01-17T16:13:56.123456789Z"),
+            Some(T0 + 123_456)
+        );
         assert_eq!(parse_timestamp(b"2016-01-17T18:13:56+0200"), Some(T0));
         assert_eq!(parse_timestamp(b"2016-01-17T14:13:56-02:00"), Some(T0));
         assert_eq!(parse_timestamp(b"1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_timestamp(b"2016-02-29T00:00:00Z"), Some(1_456_704_000_000_000));
+        assert_eq!(
+            parse_timestamp(b"2016-02-29T00:00:00Z"),
+            Some(1_456_704_000_000_000)
+        );
     }
 
     #[test]
@@ -242,8 +274,11 @@ mod tests {
         assert_eq!(got, [true, true, true, false, false, false, false]);
         let ts = out.column(1).as_primitive::<TimestampMicrosecondType>();
         assert_eq!(ts.value(0), T0);
-        let (origin, dyno, msg) =
-            (out.column(2).as_string_view(), out.column(3).as_string_view(), out.column(4).as_string_view());
+        let (origin, dyno, msg) = (
+            out.column(2).as_string_view(),
+            out.column(3).as_string_view(),
+            out.column(4).as_string_view(),
+        );
         assert_eq!((origin.value(0), dyno.value(0)), ("heroku", "router"));
         assert_eq!(msg.value(0), "at=info method=GET path=\"/\"");
         assert_eq!((msg.value(1), msg.value(2)), ("", ""));

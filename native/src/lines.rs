@@ -62,13 +62,19 @@ mod tests {
 
     #[test]
     fn replaces_nul_and_invalid_utf8() {
-        assert_eq!(lines(b"a\x00b\n\xffx\xe2\x82"), ["a\u{FFFD}b", "\u{FFFD}x\u{FFFD}"]);
+        assert_eq!(
+            lines(b"a\x00b\n\xffx\xe2\x82"),
+            ["a\u{FFFD}b", "\u{FFFD}x\u{FFFD}"]
+        );
     }
 
     #[test]
     fn long_lines_point_into_the_buffer() {
         let long = "x".repeat(40);
         let buf = format!("{long}\r\nshort\n{long}y");
-        assert_eq!(lines(buf.as_bytes()), [long.clone(), "short".into(), format!("{long}y")]);
+        assert_eq!(
+            lines(buf.as_bytes()),
+            [long.clone(), "short".into(), format!("{long}y")]
+        );
     }
 }

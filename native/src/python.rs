@@ -52,7 +52,9 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
 fn import(obj: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
     let pair = obj.call_method0("__arrow_c_array__")?;
     let (schema, array): (Bound<'_, PyCapsule>, Bound<'_, PyCapsule>) = pair.extract()?;
-    let schema_ptr = schema.pointer_checked(Some(SCHEMA))?.cast::<FFI_ArrowSchema>();
+    let schema_ptr = schema
+        .pointer_checked(Some(SCHEMA))?
+        .cast::<FFI_ArrowSchema>();
     let array_ptr = array.pointer_checked(Some(ARRAY))?.cast::<FFI_ArrowArray>();
     // SAFETY: the capsules are named per the Arrow PyCapsule interface, so they hold a valid
     // ArrowSchema and ArrowArray; `from_raw` moves the array out (marking the capsule's one
@@ -69,16 +71,24 @@ fn string_view(obj: &Bound<'_, PyAny>) -> PyResult<StringViewArray> {
     let array = import(obj)?;
     match array.data_type() {
         DataType::Utf8View => Ok(array.as_string_view().clone()),
-        other => Err(PyTypeError::new_err(format!("expected a string_view array, got {other}"))),
+        other => Err(PyTypeError::new_err(format!(
+            "expected a string_view array, got {other}"
+        ))),
     }
 }
 
 /// The lines of `buf[:end]` (see `lines::split_lines`) as a string_view array.
 #[pyfunction]
 fn split_lines(py: Python<'_>, buf: &[u8], end: usize) -> PyResult<Arrow> {
-    let text = buf.get(..end).ok_or_else(|| PyValueError::new_err("end is past the buffer"))?;
-    let lines = py.detach(|| lines::split_lines(text)).map_err(PyValueError::new_err)?;
-    Ok(Arrow { array: std::sync::Arc::new(lines) })
+    let text = buf
+        .get(..end)
+        .ok_or_else(|| PyValueError::new_err("end is past the buffer"))?;
+    let lines = py
+        .detach(|| lines::split_lines(text))
+        .map_err(PyValueError::new_err)?;
+    Ok(Arrow {
+        array: std::sync::Arc::new(lines),
+    })
 }
 
 /// The `heroku logs` envelope of each raw line (see `envelope::cli_envelope`), as a struct.
@@ -86,7 +96,9 @@ fn split_lines(py: Python<'_>, buf: &[u8], end: usize) -> PyResult<Arrow> {
 fn cli_envelope(py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Arrow> {
     let raw = string_view(raw)?;
     let out = py.detach(|| crate::envelope::cli_envelope(&raw));
-    Ok(Arrow { array: std::sync::Arc::new(out) })
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
 }
 
 /// The canonical router columns of each message (see `router::router_canonical`), as a struct.
@@ -94,7 +106,9 @@ fn cli_envelope(py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Arrow> {
 fn router_canonical(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arrow> {
     let message = string_view(message)?;
     let out = py.detach(|| crate::router::router_canonical(&message));
-    Ok(Arrow { array: std::sync::Arc::new(out) })
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
 }
 
 use crate::lines;

@@ -16,13 +16,33 @@ use crate::views::SubViews;
 
 /// Key of each token of the canonical line, in order (`protocol` is optional).
 const CANON: [&str; 12] = [
-    "at", "method", "path", "host", "request_id", "fwd", "dyno", "connect", "service", "status",
-    "bytes", "protocol",
+    "at",
+    "method",
+    "path",
+    "host",
+    "request_id",
+    "fwd",
+    "dyno",
+    "connect",
+    "service",
+    "status",
+    "bytes",
+    "protocol",
 ];
-const QUOTED: [bool; 12] =
-    [false, false, true, false, false, true, false, false, false, false, false, false];
+const QUOTED: [bool; 12] = [
+    false, false, true, false, false, true, false, false, false, false, false, false,
+];
 /// The text columns: path and query come from the `path` token, the rest one token each.
-const TEXT: [&str; 8] = ["at", "method", "host", "request_id", "fwd", "dyno", "protocol", "query"];
+const TEXT: [&str; 8] = [
+    "at",
+    "method",
+    "host",
+    "request_id",
+    "fwd",
+    "dyno",
+    "protocol",
+    "query",
+];
 const INTS: [&str; 4] = ["connect_ms", "service_ms", "status", "bytes"];
 
 /// Columns `canonical, odd, at, method, host, request_id, fwd, dyno, protocol, query, path,
@@ -31,12 +51,18 @@ pub fn router_canonical(msg: &StringViewArray) -> StructArray {
     let n = msg.len();
     let mut canonical = Vec::with_capacity(n);
     let mut odd = Vec::with_capacity(n);
-    let mut text: Vec<SubViews> = (0..TEXT.len()).map(|_| SubViews::with_capacity(n)).collect();
+    let mut text: Vec<SubViews> = (0..TEXT.len())
+        .map(|_| SubViews::with_capacity(n))
+        .collect();
     let mut path = SubViews::with_capacity(n);
     let mut ints: Vec<Vec<Option<i64>>> = (0..INTS.len()).map(|_| Vec::with_capacity(n)).collect();
     let views = msg.views();
     for i in 0..n {
-        let s = if msg.is_null(i) { &b""[..] } else { msg.value(i).as_bytes() };
+        let s = if msg.is_null(i) {
+            &b""[..]
+        } else {
+            msg.value(i).as_bytes()
+        };
         let Some(tok) = (!msg.is_null(i)).then(|| tokens(s)).flatten() else {
             canonical.push(false);
             odd.push(false);
@@ -83,8 +109,10 @@ pub fn router_canonical(msg: &StringViewArray) -> StructArray {
         Field::new("canonical", DataType::Boolean, false),
         Field::new("odd", DataType::Boolean, false),
     ];
-    let mut columns: Vec<ArrayRef> =
-        vec![Arc::new(BooleanArray::from(canonical)), Arc::new(BooleanArray::from(odd))];
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(BooleanArray::from(canonical)),
+        Arc::new(BooleanArray::from(odd)),
+    ];
     for (name, col) in TEXT.iter().zip(text) {
         fields.push(Field::new(*name, DataType::Utf8View, true));
         columns.push(Arc::new(col.finish(msg)));
@@ -181,10 +209,22 @@ mod tests {
         assert!(col(&out, "canonical").as_boolean().value(0));
         assert!(!col(&out, "odd").as_boolean().value(0));
         let s = |name| col(&out, name).as_string_view().value(0).to_string();
-        assert_eq!((s("method"), s("path"), s("query")), ("GET".into(), "/a/b".into(), "x=1".into()));
-        assert_eq!((s("host"), s("fwd"), s("protocol")), ("h.example".into(), "1.2.3.4".into(), "https".into()));
-        assert_eq!(col(&out, "service_ms").as_primitive::<Int64Type>().value(0), 18);
-        assert_eq!(col(&out, "status").as_primitive::<Int32Type>().value(0), 200);
+        assert_eq!(
+            (s("method"), s("path"), s("query")),
+            ("GET".into(), "/a/b".into(), "x=1".into())
+        );
+        assert_eq!(
+            (s("host"), s("fwd"), s("protocol")),
+            ("h.example".into(), "1.2.3.4".into(), "https".into())
+        );
+        assert_eq!(
+            col(&out, "service_ms").as_primitive::<Int64Type>().value(0),
+            18
+        );
+        assert_eq!(
+            col(&out, "status").as_primitive::<Int32Type>().value(0),
+            200
+        );
     }
 
     #[test]
@@ -197,7 +237,10 @@ mod tests {
             assert!(col(&out, name).is_null(0), "{name}");
         }
         assert!(col(&out, "status").is_null(0));
-        assert_eq!(col(&out, "service_ms").as_primitive::<Int64Type>().value(0), 5);
+        assert_eq!(
+            col(&out, "service_ms").as_primitive::<Int64Type>().value(0),
+            5
+        );
     }
 
     #[test]

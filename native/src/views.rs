@@ -14,7 +14,10 @@ pub struct SubViews {
 
 impl SubViews {
     pub fn with_capacity(n: usize) -> Self {
-        Self { views: Vec::with_capacity(n), valid: Vec::with_capacity(n) }
+        Self {
+            views: Vec::with_capacity(n),
+            valid: Vec::with_capacity(n),
+        }
     }
 
     /// Append `whole[start..end]`, where `whole` is row `view` of the input.
