@@ -57,6 +57,12 @@ def cli_envelope(raw: pl.Series) -> pl.DataFrame:
     return pl.Series(_native.cli_envelope(_arrow(raw))).struct.unnest()
 
 
+def route_templates(paths: pl.Series) -> pl.DataFrame:
+    """`handled, route`: the default route template of each path (null where the path is not
+    plain ASCII and is left to the Polars rules, `forensics.routes.route_expr`)."""
+    return pl.Series(_native.route_templates(_arrow(paths))).struct.unnest()
+
+
 def router_canonical(message: pl.Series) -> pl.DataFrame:
     """`canonical, odd` and the typed request columns of each router message (nulls where the
     line is not the usual `at=info` form and is left to the Polars parser)."""

@@ -146,3 +146,23 @@ def test_a_polars_only_engine_is_said_once(tmp_path, monkeypatch):
     text = ingest_summary_text(ds.summary)
     assert ds.summary.engine == "polars"
     assert text.count("native engine is not built") == 1
+
+
+_SEGMENTS = st.sampled_from(
+    ("", "users", "123", "123.json", "123.toolong", "123.", "9f86d081", "9F86D081", "9F86d081",
+     "deadbeef", "deadbeefdeadbeef", "123e4567-e89b-12d3-a456-426614174000", "AbCdEfGh12345678_-",
+     "abcdefghijklmnopq", "app-0123456789abcdef0123.css", "caf\u00e9", "\u0663\u0664", "a b",
+     ":id", "x\x01y", "%20", "0x1F"))  # fmt: skip
+
+
+@PROFILE
+@given(paths=st.lists(st.lists(_SEGMENTS, max_size=6).map("/".join), min_size=1, max_size=30))
+def test_route_templates_match_the_polars_rules(paths):
+    from forensics.routes import route_expr
+
+    paths = pl.Series("path", [*paths, None], dtype=pl.String)
+    want = paths.to_frame().select(route_expr(pl.col("path")).alias("route"))["route"]
+    got = native.route_templates(paths)
+    handled = got["handled"]
+    assert handled[:-1].to_list() == [p.isascii() and p.isprintable() for p in paths[:-1]]
+    assert_frame_equal(got.filter(handled).select("route"), want.filter(handled).to_frame())

@@ -130,7 +130,7 @@ def parse_native(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     parts = [canon.lazy()]
     if not canonical.all():
         parts.append(_finish(_parse_other(df.lazy().filter(~canonical))))
-    return _split_rejects(_with_routes(pl.concat(parts, how="diagonal_relaxed")))
+    return _split_rejects(_with_native_routes(pl.concat(parts, how="diagonal_relaxed").collect()))
 
 
 def _split_rejects(parsed: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -236,6 +236,19 @@ def _with_routes(lf: pl.LazyFrame) -> pl.LazyFrame:
     lf = lf.cache()
     routes = lf.select("path").unique().with_columns(route_expr(pl.col("path")).alias("route"))
     return lf.join(routes, on="path", how="left", nulls_equal=True, maintain_order="left")
+
+
+def _with_native_routes(df: pl.DataFrame) -> pl.LazyFrame:
+    """`_with_routes` with the compiled core templating each row's path (cheaper per row than
+    the distinct paths and a join); paths it does not take (not plain ASCII) get the Polars
+    rules."""
+    out = native.route_templates(df.get_column("path"))
+    handled, route = out.get_column("handled"), out.get_column("route")
+    if not handled.all():
+        rows = (~handled).arg_true()
+        rest = df.select(route_expr(pl.col("path").gather(rows))).to_series()
+        route = route.scatter(rows, rest)
+    return df.with_columns(route.alias("route")).lazy()
 
 
 def _finish(lf: pl.LazyFrame) -> pl.LazyFrame:

@@ -5,6 +5,7 @@
 pub mod envelope;
 pub mod lines;
 pub mod router;
+pub mod routes;
 mod views;
 
 #[cfg(feature = "python")]

@@ -111,6 +111,16 @@ fn router_canonical(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arro
     })
 }
 
+/// The default route template of each path (see `routes::route_templates`), as a struct.
+#[pyfunction]
+fn route_templates(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Arrow> {
+    let paths = string_view(paths)?;
+    let out = py.detach(|| crate::routes::route_templates(&paths));
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
+}
+
 use crate::lines;
 
 #[pymodule]
@@ -119,5 +129,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_lines, m)?)?;
     m.add_function(wrap_pyfunction!(cli_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(router_canonical, m)?)?;
+    m.add_function(wrap_pyfunction!(route_templates, m)?)?;
     Ok(())
 }

@@ -43,6 +43,8 @@ const TEXT: [&str; 8] = [
     "protocol",
     "query",
 ];
+/// The token of each text column but `query` (which `zip` leaves out: one index fewer).
+const TEXT_TOKEN: [usize; 7] = [0, 1, 3, 4, 5, 6, 11];
 const INTS: [&str; 4] = ["connect_ms", "service_ms", "status", "bytes"];
 
 /// Columns `canonical, odd, at, method, host, request_id, fwd, dyno, protocol, query, path,
@@ -74,11 +76,8 @@ pub fn router_canonical(msg: &StringViewArray) -> StructArray {
         canonical.push(true);
         let v = views[i];
         // Text tokens: "" becomes null.
-        for (col, key) in text.iter_mut().zip(TEXT) {
-            if key == "query" {
-                continue;
-            }
-            match tok[CANON.iter().position(|k| *k == key).unwrap()] {
+        for (col, k) in text.iter_mut().zip(TEXT_TOKEN) {
+            match tok[k] {
                 Some((a, b)) if b > a => col.push(v, s, a, b),
                 _ => col.push_null(),
             }
