@@ -137,7 +137,10 @@ fn tokens(s: &[u8]) -> Option<[Option<(usize, usize)>; 12]> {
     let mut start = 0usize;
     let mut k = 0usize;
     loop {
-        let end = memchr::memchr(b' ', &s[start..]).map_or(s.len(), |p| start + p);
+        let end = s[start..]
+            .iter()
+            .position(|&c| c == b' ')
+            .map_or(s.len(), |p| start + p);
         if k >= CANON.len() {
             return None; // a 13th token: not canonical
         }

@@ -5,7 +5,7 @@
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
-use forensics_native::{envelope, lines, router};
+use forensics_native::{envelope, lines, router, routes};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -35,6 +35,17 @@ fuzz_target!(|data: &[u8]| {
         assert!(line.starts_with(&head));
         assert!(line.ends_with(message.value(i)));
         assert!((-2_300_000_000_000_000..7_300_000_000_000_000).contains(&ts.value(i)));
+    }
+    let templates = routes::route_templates(&raw);
+    let route = templates.column(1).as_string_view();
+    for i in 0..raw.len() {
+        if !route.is_null(i) && !raw.value(i).contains(":id") {
+            // A template is at most 2 bytes longer per segment (`1` -> `:id`).
+            assert!(
+                route.value(i).len()
+                    <= raw.value(i).len() + 2 * raw.value(i).matches('/').count() + 3
+            );
+        }
     }
     for msgs in [message, &raw] {
         let out = router::router_canonical(msgs);
