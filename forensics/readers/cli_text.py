@@ -21,7 +21,7 @@ import polars as pl
 
 from forensics import native
 from forensics.readers.envelope import ENVELOPE_COLUMNS, Batch, empty_rejects, with_timestamp
-from forensics.readers.lines import iter_line_batches
+from forensics.readers.lines import BATCH_BYTES, NATIVE_BATCH_BYTES, iter_line_batches
 
 NAME = "heroku-cli"
 CALENDAR = False  # timestamps carry their year and zone
@@ -44,8 +44,9 @@ def read(
     chunks: Iterable[bytes], *, source_file: str, app: str | None, engine: str = "polars"
 ) -> Iterator[Batch]:
     """Yield envelope batches (and their rejects) for one input's byte chunks."""
+    size = NATIVE_BATCH_BYTES if engine == "native" else BATCH_BYTES
     for lines in iter_line_batches(
-        chunks, source_file=source_file, record_start=RECORD_START, engine=engine
+        chunks, source_file=source_file, record_start=RECORD_START, batch_bytes=size, engine=engine
     ):
         yield envelope(lines, app=app, engine=engine)
 
