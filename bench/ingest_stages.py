@@ -27,7 +27,7 @@ from forensics import native
 from forensics.ingest import dedup
 from forensics.parsers import FAMILIES, family_expr, parse_envelope, router
 from forensics.readers import cli_text
-from forensics.readers.lines import iter_line_batches
+from forensics.readers.lines import BATCH_BYTES, NATIVE_BATCH_BYTES, iter_line_batches
 from forensics.readers.source import Source, iter_chunks
 from forensics.store.parts import FileWriter, parquet_writer
 
@@ -66,8 +66,13 @@ def run(path: Path, engine: str, out: Path) -> Counter[str]:
     """Every stage of ingesting `path` with `engine`, timed."""
     clock = Clock()
     chunks = clock.iterate("read", iter_chunks(Source(name=path.name, path=path)))
+    size = NATIVE_BATCH_BYTES if engine == "native" else BATCH_BYTES  # as cli_text.read
     lines_iter = iter_line_batches(
-        chunks, source_file=path.name, record_start=cli_text.RECORD_START, engine=engine
+        chunks,
+        source_file=path.name,
+        record_start=cli_text.RECORD_START,
+        batch_bytes=size,
+        engine=engine,
     )
     batches = clock.iterate("split", lines_iter, inner="read")
     writer = FileWriter(out)
