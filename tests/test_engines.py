@@ -166,3 +166,21 @@ def test_route_templates_match_the_polars_rules(paths):
     handled = got["handled"]
     assert handled[:-1].to_list() == [p.isascii() and p.isprintable() for p in paths[:-1]]
     assert_frame_equal(got.filter(handled).select("route"), want.filter(handled).to_frame())
+
+
+@pytest.mark.parametrize("engine", ["native", "polars"])
+def test_the_cli_summary_says_which_engine_ran(tmp_path, engine):
+    import json
+
+    from click.testing import CliRunner
+
+    from forensics.cli.main import main
+
+    log = tmp_path / "in.log"
+    log.write_bytes(b"2016-01-17T16:13:56Z app[web.1]: hi\n")
+    args = ["ingest", str(log), "-o", str(tmp_path / engine), "-q", "--engine", engine]
+    text = CliRunner().invoke(main, args)
+    as_json = CliRunner().invoke(main, [*args[:3], str(tmp_path / "j"), *args[4:], "--json"])
+    assert text.exit_code == 0 and as_json.exit_code == 0, text.output + as_json.output
+    assert f"engine          {engine}" in text.output
+    assert json.loads(as_json.output)["engine"] == engine
