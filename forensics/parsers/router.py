@@ -264,7 +264,8 @@ def _finish(lf: pl.LazyFrame) -> pl.LazyFrame:
         _nz(pl.col("_fwd")).alias("fwd"),
         _int(pl.col("_connect")).alias("connect_ms"),
         _int(pl.col("_service")).alias("service_ms"),
-        _int(pl.col("_status")).cast(pl.Int32).alias("status"),
+        # not strict: a status past Int32 (a mangled line) is null, not a failed batch
+        _int(pl.col("_status")).cast(pl.Int32, strict=False).alias("status"),
         _int(pl.col("_bytes")).alias("bytes"),
         _nz(pl.col("_protocol")).alias("protocol"),
         _nz(pl.col("_at")).alias("at"),

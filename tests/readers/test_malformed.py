@@ -125,6 +125,14 @@ CASES: dict[str, tuple[str, bytes, set[str], int]] = {
         {"bad_timestamp"},
         1,
     ),
+    # a status past Int32 is a null status, not a crash of the router parser
+    "cli_router_status_overflow": (
+        "heroku-cli",
+        b"2016-01-17T16:13:56Z heroku[router]: at=info method=GET path=/ host=h fwd=f "
+        b"dyno=web.1 connect=1 service=2 status=2147483648 bytes=3\n",
+        set(),
+        1,
+    ),
     "papertrail_text": (
         "papertrail",
         f"{TEXT_ROW}\nJan 32 10:00:00 my-app app/web.1:  x\nnot a line\n".encode(),
