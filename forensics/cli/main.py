@@ -7,6 +7,7 @@ worked for some inputs but not others exits 1. No traceback for a user's mistake
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -23,6 +24,8 @@ from forensics.errors import CutError, ForensicsError, NotADatasetError, OutputE
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 
+# Whether the compiled core was built (found without importing it: `--help` stays quick).
+_NATIVE_BUILT = importlib.util.find_spec("forensics._native") is not None
 _CUT_FLAGS = {"app": "--app", "dyno": "--dyno", "since": "--since", "until": "--until"}
 
 
@@ -148,6 +151,12 @@ def _total_bytes(paths: list[str]) -> int | None:
     "--tz", default="UTC", show_default=True,
     help="Time zone (IANA name) of timestamps that carry none.",
 )  # fmt: skip
+@click.option(
+    "--engine", type=click.Choice(["native", "polars"]), default=None,
+    help="Parsing engine: native (the compiled core) or polars (the reference). Default: "
+    + ("native (built here)." if _NATIVE_BUILT else "polars: the native core is not built here "
+       "(cargo was missing at install time; install Rust and `pip install -e .` again)."),
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def ingest(
@@ -157,6 +166,7 @@ def ingest(
     fmt: str,
     year: int | None,
     tz: str,
+    engine: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -192,6 +202,7 @@ def ingest(
                 fmt=fmt,
                 year=year,
                 tz=tz,
+                engine=engine,
                 progress=progress,
             )
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from forensics import native
 from forensics.findings import Finding, Source
 from forensics.ingest.summary import IngestSummary
 
@@ -64,6 +65,9 @@ def ingest_summary_text(summary: IngestSummary) -> str:
     rows.append(f"  {'time span':<16}{_iso(start)} .. {_iso(end)}")
     rows.append(f"  {'apps':<16}{_list(t['apps'])}")
     rows.append(f"  {'dynos':<16}{_list(t['dynos'])}")
+    rows.append(f"  {'engine':<16}{summary.engine}")
+    if summary.engine != "native" and not native.AVAILABLE:
+        rows.append(f"  note: {native.NOT_BUILT}")
     for warning in summary.warnings:
         rows.append(f"  warning: {warning}")
     rows.extend(f"  note: {note}" for note in summary.notes)

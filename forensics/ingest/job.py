@@ -130,6 +130,7 @@ class Job:
                     source_file=source.name,
                     app=inp.app,
                     calendar=self.options.calendar,
+                    engine=self.options.engine,
                 )
                 lines, torn, held = 0, False, None
                 for batch in batches:
@@ -178,7 +179,8 @@ class Job:
             inp.keys.add(keyed)
             result.duplicate_lines += int(dropped["line_count"].sum())
             read_rejects = read_rejects.drop("_key", "_day")
-        job = functools.partial(_parse_and_write, env, read_rejects, inp.writer)
+        engine = self.options.engine
+        job = functools.partial(_parse_and_write, env, read_rejects, inp.writer, engine)
         del batch, keyed, env, read_rejects, dropped  # the job holds what it needs
         inp.unfinished_batches += 1
         self.owners.append(inp)
@@ -315,9 +317,11 @@ class _Open:
         self.writer.abort()
 
 
-def _parse_and_write(env: pl.DataFrame, read_rejects: pl.DataFrame, writer: FileWriter) -> Tally:
+def _parse_and_write(
+    env: pl.DataFrame, read_rejects: pl.DataFrame, writer: FileWriter, engine: str
+) -> Tally:
     """Parse one deduplicated batch, write its rows and rejects; return what it adds up to."""
-    parsed = parse_envelope(env)
+    parsed = parse_envelope(env, engine=engine)
     for table, rows in parsed.tables.items():
         writer.write(table, rows)
     out = Tally(records=Counter(parsed.records))

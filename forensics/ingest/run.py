@@ -34,6 +34,7 @@ def ingest(
     fmt: str = "auto",
     year: int | None = None,
     tz: str = "UTC",
+    engine: str | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestSummary:
     """Ingest every input into the dataset at `out_dir`.
@@ -42,7 +43,8 @@ def ingest(
     per file instead (`(glob, app)`, first match on the path or the file name wins, e.g.
     `("drains/shop-*", "acme-shop")`). `year` and `tz` place timestamps that carry no year or
     zone (BSD syslog, Papertrail's text view); by default the current year (the last one for
-    dates ahead of today) and UTC.
+    dates ahead of today) and UTC. `engine` is `native` (the compiled core) or `polars`; by
+    default native when it is built.
 
     Raises ForensicsError when nothing can be done (bad output dir, another process writing
     it, no input could be read, a full disk); a bad input among good ones is recorded as
@@ -56,7 +58,9 @@ def ingest(
     inputs (see that module).
     """
     # Validated once (a bad format or zone fails here, before anything is written).
-    options = IngestOptions(app=app, app_by_file=app_by_file, fmt=fmt, year=year, tz=tz)
+    options = IngestOptions(
+        app=app, app_by_file=app_by_file, fmt=fmt, year=year, tz=tz, engine=engine
+    )
     created = not out_dir.exists()
     with fs.signals_raise(), writing(out_dir) as w:
         try:
@@ -126,7 +130,9 @@ def _run(
         raise InputError(errors[0] if len(errors) == 1 else "; ".join(errors))
     compact(out_dir, manifest)
     warnings = named.warnings([i.app for i in inputs])
-    return IngestSummary(dataset=str(out_dir), files=results, warnings=warnings)
+    return IngestSummary(
+        dataset=str(out_dir), files=results, warnings=warnings, engine=options.engine
+    )
 
 
 def _disk_full(error: BaseException) -> bool:

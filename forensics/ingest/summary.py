@@ -45,6 +45,7 @@ class IngestSummary:
 
     dataset: str
     files: list[FileResult]
+    engine: str = "polars"  # the parsing engine that ran: native (compiled core) or polars
     warnings: list[str] = field(default_factory=list)  # about the job as a whole (apps)
     notes: list[str] = field(default_factory=list)  # about the dataset, not one input
 
@@ -86,6 +87,7 @@ class IngestSummary:
         return _iso_times(
             {
                 "dataset": self.dataset,
+                "engine": self.engine,
                 "totals": self.totals(),
                 "files": [asdict(f) for f in self.files],
                 "warnings": self.warnings,

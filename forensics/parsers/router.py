@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from forensics import native
 from forensics.parsers import logfmt
 from forensics.routes import route_expr, split_path
 
@@ -109,6 +110,31 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     parsed = _with_routes(
         _finish(pl.concat(parts, how="diagonal_relaxed").drop("_t", "_canon", strict=False))
     )
+    return _split_rejects(parsed)
+
+
+def parse_native(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """`parse` with the usual line read by the compiled core; every other line goes through
+    the same Polars fallbacks (and a batch with an odd number in a usual line, all of it)."""
+    df = env.collect()
+    cols = native.router_canonical(df.get_column("message"))
+    if cols.get_column("odd").any():
+        return parse(df.lazy())
+    canonical = cols.get_column("canonical")
+    canon = (
+        df.drop("dyno")
+        .hstack(cols.drop("canonical", "odd"))
+        .filter(canonical)
+        .with_columns(pl.lit(False).alias("legacy"))
+    )
+    parts = [canon.lazy()]
+    if not canonical.all():
+        parts.append(_finish(_parse_other(df.lazy().filter(~canonical))))
+    return _split_rejects(_with_native_routes(pl.concat(parts, how="diagonal_relaxed").collect()))
+
+
+def _split_rejects(parsed: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(requests rows, rejects): a router line with neither a method nor a path is rejected."""
     ok = pl.col("method").is_not_null() | pl.col("path").is_not_null()
     rebuilt = pl.concat_str(pl.lit("heroku[router]: "), "message")
     rejects = parsed.filter(~ok).select(
@@ -212,6 +238,19 @@ def _with_routes(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.join(routes, on="path", how="left", nulls_equal=True, maintain_order="left")
 
 
+def _with_native_routes(df: pl.DataFrame) -> pl.LazyFrame:
+    """`_with_routes` with the compiled core templating each row's path (cheaper per row than
+    the distinct paths and a join); paths it does not take (not plain ASCII) get the Polars
+    rules."""
+    out = native.route_templates(df.get_column("path"))
+    handled, route = out.get_column("handled"), out.get_column("route")
+    if not handled.all():
+        rows = (~handled).arg_true()
+        rest = df.select(route_expr(pl.col("path").gather(rows))).to_series()
+        route = route.scatter(rows, rest)
+    return df.with_columns(route.alias("route")).lazy()
+
+
 def _finish(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Turn the `_key` text columns into typed request columns."""
     path, query, _ = split_path(pl.col("_path"))
@@ -225,7 +264,8 @@ def _finish(lf: pl.LazyFrame) -> pl.LazyFrame:
         _nz(pl.col("_fwd")).alias("fwd"),
         _int(pl.col("_connect")).alias("connect_ms"),
         _int(pl.col("_service")).alias("service_ms"),
-        _int(pl.col("_status")).cast(pl.Int32).alias("status"),
+        # not strict: a status past Int32 (a mangled line) is null, not a failed batch
+        _int(pl.col("_status")).cast(pl.Int32, strict=False).alias("status"),
         _int(pl.col("_bytes")).alias("bytes"),
         _nz(pl.col("_protocol")).alias("protocol"),
         _nz(pl.col("_at")).alias("at"),

@@ -68,10 +68,14 @@ def read(
     source_file: str,
     app: str | None,
     calendar: Calendar | None = None,
+    engine: str = "polars",
 ) -> Iterator[Batch]:
     """Envelope batches of one input through the reader `name`; `calendar` (the year and zone
-    of timestamps without them, UTC this year by default) reaches only the readers that need it."""
+    of timestamps without them, UTC this year by default) reaches only the readers that need it,
+    `engine` ("native": the compiled core) only the readers that have one (`NATIVE`)."""
     mod = get(name)
+    if getattr(mod, "NATIVE", False):
+        return mod.read(chunks, source_file=source_file, app=app, engine=engine)
     if mod.CALENDAR:
         return mod.read(chunks, source_file=source_file, app=app, calendar=calendar)
     return mod.read(chunks, source_file=source_file, app=app)

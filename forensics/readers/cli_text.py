@@ -20,11 +20,13 @@ from collections.abc import Iterable, Iterator
 
 import polars as pl
 
+from forensics import native
 from forensics.readers.envelope import ENVELOPE_COLUMNS, Batch, empty_rejects, with_timestamp
-from forensics.readers.lines import iter_line_batches
+from forensics.readers.lines import BATCH_BYTES, NATIVE_BATCH_BYTES, iter_line_batches
 
 NAME = "heroku-cli"
 CALENDAR = False  # timestamps carry their year and zone
+NATIVE = True  # `read` takes `engine="native"` (the compiled core) as well as "polars"
 
 _TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)"
 _SRC = r"([a-z][a-z0-9_-]*)\[([^\]\s]+)\]:"
@@ -39,20 +41,26 @@ def sniff(head: bytes) -> bool:
     return SNIFF.search(head) is not None
 
 
-def read(chunks: Iterable[bytes], *, source_file: str, app: str | None) -> Iterator[Batch]:
+def read(
+    chunks: Iterable[bytes], *, source_file: str, app: str | None, engine: str = "polars"
+) -> Iterator[Batch]:
     """Yield envelope batches (and their rejects) for one input's byte chunks."""
-    for lines in iter_line_batches(chunks, source_file=source_file, record_start=RECORD_START):
-        yield envelope(lines, app=app)
+    size = NATIVE_BATCH_BYTES if engine == "native" else BATCH_BYTES
+    for lines in iter_line_batches(
+        chunks, source_file=source_file, record_start=RECORD_START, batch_bytes=size, engine=engine
+    ):
+        yield envelope(lines, app=app, engine=engine)
 
 
-def envelope(lines: pl.DataFrame, *, app: str | None) -> Batch:
+def envelope(lines: pl.DataFrame, *, app: str | None, engine: str = "polars") -> Batch:
     """Split numbered raw lines into the envelope columns, re-joining wrapped lines.
 
     Lines are parsed first; only when some have no envelope are wraps looked for and the
     batch parsed again (rare, so clean exports pay nothing for it).
     """
+    parse = _parse_native if engine == "native" else _parse
     df = lines.with_columns(pl.lit(1, dtype=pl.Int32).alias("line_count"))
-    out = _parse(df, app)
+    out = parse(df, app)
     if out.select(pl.col("_ok").all()).item():
         return Batch(
             envelope=out.select(*ENVELOPE_COLUMNS, "raw"),
@@ -61,7 +69,7 @@ def envelope(lines: pl.DataFrame, *, app: str | None) -> Batch:
         )
     joined = join_wrapped(df.with_columns(_has=out["_ok"]))
     if joined.height != df.height:
-        out = _parse(joined, app)
+        out = parse(joined, app)
     good = out.filter(pl.col("_ok")).select(*ENVELOPE_COLUMNS, "raw")
     bad = out.filter(~pl.col("_ok")).with_columns(_reason(pl.col("raw")).alias("reason"))
     return Batch(envelope=good, rejects=bad, lines=lines.height)
@@ -93,6 +101,26 @@ def _parse(df: pl.DataFrame, app: str | None) -> pl.DataFrame:
     # dropped by both filters below
     ok = (pl.col("ts").is_not_null() & pl.col("_src_ok")).fill_null(False)
     return lf.with_columns(_ok=ok).collect(engine="streaming")
+
+
+def _parse_native(df: pl.DataFrame, app: str | None) -> pl.DataFrame:
+    """`_parse` with the compiled core on the lines in the plain form; the Polars `_parse`
+    decides every other line (so the two can only differ where the core takes a line)."""
+    env = native.cli_envelope(df.get_column("raw"))
+    handled = env.get_column("handled")
+    good = df.hstack(env.drop("handled")).with_columns(
+        pl.lit(app, dtype=pl.String).alias("app"),
+        pl.lit(None, dtype=pl.Int64).alias("byte_offset"),
+        pl.lit(True).alias("_ok"),
+        pl.lit(None, dtype=pl.String).alias("_ts"),  # read by `_reason`, for rejects only
+        pl.lit(None, dtype=pl.Boolean).alias("_src_ok"),
+    )
+    if handled.all():
+        return good
+    i = pl.int_range(pl.len(), dtype=pl.Int64).alias("_i")
+    rest = _parse(df.with_columns(i).filter(~handled), app)
+    good = good.with_columns(i).filter(handled)
+    return pl.concat([good, rest], how="diagonal").sort("_i").drop("_i")
 
 
 def _reason(raw: pl.Expr) -> pl.Expr:

@@ -44,7 +44,9 @@ class Batch:
     lines: int
 
 
-_TAIL_RE = r"^(?:\.(\d{1,9}))?(Z|([+-])(\d\d):?(\d\d))$"
+# ASCII digits only: `\d` is Unicode in Polars' regex, and a digit like U+0663 matched and
+# then failed the integer cast (a crash of the whole batch, found by the engines' fuzz test).
+_TAIL_RE = r"^(?:\.([0-9]{1,9}))?(Z|([+-])([0-9]{2}):?([0-9]{2}))$"
 
 
 def with_timestamp(lf: pl.LazyFrame, src: str, out: str = "ts") -> pl.LazyFrame:

@@ -118,6 +118,21 @@ CASES: dict[str, tuple[str, bytes, set[str], int]] = {
         {"bad_timestamp"},
         1,
     ),
+    # a Unicode digit in the fraction (U+0663) is a bad time, not a crash of the reader
+    "cli_unicode_digit_in_fraction": (
+        "heroku-cli",
+        "2016-01-17T16:13:56.\u0663Z app[web.1]: x\n2016-01-17T16:13:56Z app[web.1]: ok\n".encode(),
+        {"bad_timestamp"},
+        1,
+    ),
+    # a status past Int32 is a null status, not a crash of the router parser
+    "cli_router_status_overflow": (
+        "heroku-cli",
+        b"2016-01-17T16:13:56Z heroku[router]: at=info method=GET path=/ host=h fwd=f "
+        b"dyno=web.1 connect=1 service=2 status=2147483648 bytes=3\n",
+        set(),
+        1,
+    ),
     "papertrail_text": (
         "papertrail",
         f"{TEXT_ROW}\nJan 32 10:00:00 my-app app/web.1:  x\nnot a line\n".encode(),

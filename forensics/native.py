@@ -1,0 +1,69 @@
+"""The compiled core (`native/`, imported as `forensics._native`), seen from Python.
+
+Polars Series go in and come out through the Arrow C data interface, without a copy and with
+no Python loop over lines; the core releases the GIL while it runs. `AVAILABLE` says whether
+the core was built (cargo present at install time); without it ingest runs the Polars engine.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+try:
+    from forensics import _native
+except ImportError:  # installed without cargo: the Polars engine only
+    _native = None
+
+AVAILABLE = _native is not None
+ENGINES = ("native", "polars")
+NOT_BUILT = (
+    "the native engine is not built (cargo was missing at install time), so ingest runs the "
+    "Polars engine; install Rust (cargo) and run `pip install -e .` again to build it"
+)
+
+
+def default_engine() -> str:
+    """`native` when the core is built, else `polars`."""
+    return "native" if AVAILABLE else "polars"
+
+
+def resolve_engine(engine: str | None) -> str:
+    """The engine to run: `engine`, or the default when None; ForensicsError for an unknown
+    one or for `native` when the core is not built."""
+    from forensics.errors import ForensicsError
+
+    if engine is None:
+        return default_engine()
+    if engine not in ENGINES:
+        raise ForensicsError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if engine == "native" and not AVAILABLE:
+        raise ForensicsError(f"--engine native: {NOT_BUILT}")
+    return engine
+
+
+def _arrow(s: pl.Series):
+    return s.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
+def split_lines(buf: bytes, end: int) -> pl.Series:
+    """The lines of `buf[:end]` (`\\n`-separated, one trailing `\\r` dropped, invalid UTF-8 and
+    NUL replaced by U+FFFD), as a String Series named `raw`."""
+    return pl.Series(_native.split_lines(buf, end)).alias("raw")
+
+
+def cli_envelope(raw: pl.Series) -> pl.DataFrame:
+    """`handled, ts, origin, dyno, message` of each `heroku logs` line (nulls where the line is
+    not in its plain form and is left to the Polars reader)."""
+    return pl.Series(_native.cli_envelope(_arrow(raw))).struct.unnest()
+
+
+def route_templates(paths: pl.Series) -> pl.DataFrame:
+    """`handled, route`: the default route template of each path (null where the path is not
+    plain ASCII and is left to the Polars rules, `forensics.routes.route_expr`)."""
+    return pl.Series(_native.route_templates(_arrow(paths))).struct.unnest()
+
+
+def router_canonical(message: pl.Series) -> pl.DataFrame:
+    """`canonical, odd` and the typed request columns of each router message (nulls where the
+    line is not the usual `at=info` form and is left to the Polars parser)."""
+    return pl.Series(_native.router_canonical(_arrow(message))).struct.unnest()

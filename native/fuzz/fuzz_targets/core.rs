@@ -1,0 +1,59 @@
+//! Any bytes through the whole core: split into lines, envelope, router columns (of the
+//! envelope's messages and of the raw lines), with the invariants the Python side relies on.
+#![no_main]
+
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use forensics_native::{envelope, lines, router, routes};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let raw = lines::split_lines(data).expect("small inputs always split");
+    assert_eq!(raw.len(), data.iter().filter(|&&b| b == b'\n').count() + 1);
+    let env = envelope::cli_envelope(&raw);
+    let handled = env.column(0).as_boolean();
+    let ts = env.column(1).as_primitive::<TimestampMicrosecondType>();
+    let (origin, dyno, message) = (
+        env.column(2).as_string_view(),
+        env.column(3).as_string_view(),
+        env.column(4).as_string_view(),
+    );
+    for i in 0..raw.len() {
+        if !handled.value(i) {
+            assert!(ts.is_null(i) && message.is_null(i));
+            continue;
+        }
+        // The parts put back together are the line again.
+        let line = raw.value(i);
+        let head = format!(
+            "{} {}[{}]:",
+            &line[..line.find(' ').unwrap()],
+            origin.value(i),
+            dyno.value(i)
+        );
+        assert!(line.starts_with(&head));
+        assert!(line.ends_with(message.value(i)));
+        assert!((-2_300_000_000_000_000..7_300_000_000_000_000).contains(&ts.value(i)));
+    }
+    let templates = routes::route_templates(&raw);
+    let route = templates.column(1).as_string_view();
+    for i in 0..raw.len() {
+        if !route.is_null(i) && !raw.value(i).contains(":id") {
+            // A template is at most 2 bytes longer per segment (`1` -> `:id`).
+            assert!(
+                route.value(i).len()
+                    <= raw.value(i).len() + 2 * raw.value(i).matches('/').count() + 3
+            );
+        }
+    }
+    for msgs in [message, &raw] {
+        let out = router::router_canonical(msgs);
+        let canonical = out.column(0).as_boolean();
+        for i in 0..msgs.len() {
+            if canonical.value(i) {
+                assert!(msgs.value(i).starts_with("at=info method="));
+            }
+        }
+    }
+});

@@ -1,0 +1,134 @@
+//! `forensics._native`: the core's functions for Python. Arrays come in as any object with
+//! `__arrow_c_array__` (a pyarrow array) and go out as `Arrow`, an object with
+//! `__arrow_c_array__` that `polars.Series(...)` imports without a copy. The GIL is released
+//! while a function runs, so two ingest workers parse in parallel.
+
+use std::ffi::CStr;
+
+use arrow_array::cast::AsArray;
+use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi};
+use arrow_array::{Array, ArrayRef, StringViewArray, make_array};
+use arrow_schema::{DataType, Field};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyTuple};
+
+const SCHEMA: &CStr = c"arrow_schema";
+const ARRAY: &CStr = c"arrow_array";
+
+/// An Arrow array held for Python, exported through the Arrow PyCapsule interface.
+#[pyclass(frozen, module = "forensics._native")]
+struct Arrow {
+    array: ArrayRef,
+}
+
+#[pymethods]
+impl Arrow {
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let _ = requested_schema; // the array is handed over in its own type
+        let field = Field::new("", self.array.data_type().clone(), true);
+        let schema = FFI_ArrowSchema::try_from(&field).map_err(value_error)?;
+        let array = FFI_ArrowArray::new(&self.array.to_data());
+        let schema = PyCapsule::new_with_value(py, schema, SCHEMA)?;
+        let array = PyCapsule::new_with_value(py, array, ARRAY)?;
+        PyTuple::new(py, [schema.into_any(), array.into_any()])
+    }
+
+    fn __len__(&self) -> usize {
+        self.array.len()
+    }
+}
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// Import an array from an object with `__arrow_c_array__`.
+fn import(obj: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
+    let pair = obj.call_method0("__arrow_c_array__")?;
+    let (schema, array): (Bound<'_, PyCapsule>, Bound<'_, PyCapsule>) = pair.extract()?;
+    let schema_ptr = schema
+        .pointer_checked(Some(SCHEMA))?
+        .cast::<FFI_ArrowSchema>();
+    let array_ptr = array.pointer_checked(Some(ARRAY))?.cast::<FFI_ArrowArray>();
+    // SAFETY: the capsules are named per the Arrow PyCapsule interface, so they hold a valid
+    // ArrowSchema and ArrowArray; `from_raw` moves the array out (marking the capsule's one
+    // released), and the schema is only borrowed while the capsule is alive.
+    let data = unsafe {
+        let array = FFI_ArrowArray::from_raw(array_ptr.as_ptr());
+        from_ffi(array, schema_ptr.as_ref())
+    }
+    .map_err(value_error)?;
+    Ok(make_array(data))
+}
+
+fn string_view(obj: &Bound<'_, PyAny>) -> PyResult<StringViewArray> {
+    let array = import(obj)?;
+    match array.data_type() {
+        DataType::Utf8View => Ok(array.as_string_view().clone()),
+        other => Err(PyTypeError::new_err(format!(
+            "expected a string_view array, got {other}"
+        ))),
+    }
+}
+
+/// The lines of `buf[:end]` (see `lines::split_lines`) as a string_view array.
+#[pyfunction]
+fn split_lines(py: Python<'_>, buf: &[u8], end: usize) -> PyResult<Arrow> {
+    let text = buf
+        .get(..end)
+        .ok_or_else(|| PyValueError::new_err("end is past the buffer"))?;
+    let lines = py
+        .detach(|| lines::split_lines(text))
+        .map_err(PyValueError::new_err)?;
+    Ok(Arrow {
+        array: std::sync::Arc::new(lines),
+    })
+}
+
+/// The `heroku logs` envelope of each raw line (see `envelope::cli_envelope`), as a struct.
+#[pyfunction]
+fn cli_envelope(py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Arrow> {
+    let raw = string_view(raw)?;
+    let out = py.detach(|| crate::envelope::cli_envelope(&raw));
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
+}
+
+/// The canonical router columns of each message (see `router::router_canonical`), as a struct.
+#[pyfunction]
+fn router_canonical(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arrow> {
+    let message = string_view(message)?;
+    let out = py.detach(|| crate::router::router_canonical(&message));
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
+}
+
+/// The default route template of each path (see `routes::route_templates`), as a struct.
+#[pyfunction]
+fn route_templates(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Arrow> {
+    let paths = string_view(paths)?;
+    let out = py.detach(|| crate::routes::route_templates(&paths));
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
+}
+
+use crate::lines;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Arrow>()?;
+    m.add_function(wrap_pyfunction!(split_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_envelope, m)?)?;
+    m.add_function(wrap_pyfunction!(router_canonical, m)?)?;
+    m.add_function(wrap_pyfunction!(route_templates, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+"""The native engine (the compiled core) against the Polars engine, the reference: both give
+identical frames (every column, dtype, null and row, in order) at every step of ingest (the
+reader's envelope and rejects, each table and the parser rejects) on every test corpus, every
+real export, the bundled sample, and generated and mangled lines; and the same dataset from
+`forensics ingest`.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ingest_helpers import ALL_TABLES, REAL, run_ingest
+from polars.testing import assert_frame_equal
+from test_properties import PROFILE, mangled_export, random_export
+
+from forensics import native, readers
+from forensics.parsers import parse_envelope
+from forensics.readers.envelope import REJECT_COLUMNS
+
+pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason=native.NOT_BUILT)
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = [*sorted(REAL.glob("*.log")), ROOT / "tests/data/formats/equivalence.log"]
+SAMPLE = ROOT / "data/samples/heroku-sample.log.gz"
+
+
+def steps(data: bytes, engine: str, fmt: str | None = None) -> dict[str, object]:
+    """Every frame ingest makes of `data` before writing, by step and batch."""
+    fmt = fmt or readers.detect(data[: readers.SNIFF_BYTES])
+    out: dict[str, object] = {}
+    batches = readers.read(fmt, iter([data]), source_file="in.log", app="acme", engine=engine)
+    for i, batch in enumerate(batches):
+        out[f"{i}/envelope"] = batch.envelope
+        out[f"{i}/read_rejects"] = batch.rejects.select(REJECT_COLUMNS)  # what the job keeps
+        out[f"{i}/lines"] = batch.lines
+        parsed = parse_envelope(batch.envelope, engine=engine)
+        out |= {f"{i}/{t}": df for t, df in parsed.tables.items()}
+        out[f"{i}/rejects"] = parsed.rejects
+        out[f"{i}/records"] = parsed.records
+    return out
+
+
+def assert_same(data: bytes, fmt: str | None = None) -> dict[str, object]:
+    ours, ref = steps(data, "native", fmt), steps(data, "polars", fmt)
+    assert ours.keys() == ref.keys()
+    for key, want in ref.items():
+        got = ours[key]
+        if isinstance(want, pl.DataFrame):
+            assert isinstance(got, pl.DataFrame), key
+            assert_frame_equal(got, want, check_exact=True), key
+        else:
+            assert got == want, key
+    return ref
+
+
+@pytest.mark.parametrize("path", CORPORA, ids=lambda p: p.name)
+def test_every_corpus_gives_the_same_frames(path):
+    ref = assert_same(path.read_bytes())
+    assert any(isinstance(v, pl.DataFrame) and v.height for v in ref.values())
+
+
+def test_the_sample_gives_the_same_frames():
+    ref = assert_same(gzip.decompress(SAMPLE.read_bytes()))
+    assert ref["0/requests"].height > 10_000  # the router path really ran
+
+
+def test_the_sample_gives_the_same_dataset(tmp_path):
+    ours = run_ingest([SAMPLE], tmp_path / "n", app="acme", engine="native")
+    ref = run_ingest([SAMPLE], tmp_path / "p", app="acme", engine="polars")
+    assert ours.summary.engine == "native" and ref.summary.engine == "polars"
+    assert ours.summary.to_json()["totals"] == ref.summary.to_json()["totals"]
+    for table in ALL_TABLES:
+        order = ("source_file", "line_no")
+        want = ref.table(table).sort(order, maintain_order=True)
+        assert_frame_equal(ours.table(table).sort(order, maintain_order=True), want)
+
+
+@PROFILE
+@given(data=mangled_export())
+def test_mangled_real_lines_give_the_same_frames(data):
+    assert_same(data, "heroku-cli")
+
+
+@PROFILE
+@given(data=random_export())
+def test_random_text_gives_the_same_frames(data):
+    assert_same(data, "heroku-cli")
+
+
+# Router lines and timestamps built from the pieces the parsers branch on.
+_VALUES = st.sampled_from(
+    ("", "0", "007", "18ms", "18", "+5", "-5", "1.5", "99999999999999999999", "2147483648",
+     "ms", "x", "\u0663", " ", '"', "a b", "/p?q=1", "/", "?", "h.example", "é"))  # fmt: skip
+_KEYS = ("at", "code", "desc", "method", "path", "host", "request_id", "fwd", "dyno",
+         "connect", "service", "status", "bytes", "protocol", "tls_version", "extra")  # fmt: skip
+_CANON = ("at", "method", "path", "host", "request_id", "fwd", "dyno", "connect", "service",
+          "status", "bytes", "protocol")  # fmt: skip
+
+
+@st.composite
+def router_message(draw) -> str:
+    """Mostly the usual line with odd values; sometimes keys dropped, added or reordered."""
+    keys = list(_CANON)
+    if draw(st.booleans()):
+        keys = draw(st.permutations(keys)) if draw(st.booleans()) else keys[:-1]
+    if draw(st.integers(0, 3)) == 0:
+        keys.insert(draw(st.integers(0, len(keys))), draw(st.sampled_from(_KEYS)))
+    parts = []
+    for key in keys:
+        value = "info" if key == "at" and draw(st.booleans()) else draw(_VALUES)
+        if key in ("path", "fwd", "desc") and draw(st.integers(0, 4)):
+            value = f'"{value}"'
+        parts.append(f"{key}={value}")
+    sep = draw(st.sampled_from((" ", " ", " ", "  ")))
+    return sep.join(parts) + draw(st.sampled_from(("", "", " ", " tail")))
+
+
+_DATES = ("2016-01-17T16:13:56", "2016-02-29T23:59:59", "2015-02-29T00:00:00",
+          "1999-12-31T24:00:00", "2016-01-17T16:13:60", "0012-01-01T00:00:00",
+          "2016-1-17T16:13:56", "2016-01-17 16:13:56")  # fmt: skip
+_FRACTIONS = ("", ".", ".9", ".123456", ".1234567", ".123456789", ".1234567890", ".12a456",
+              ".\u0663")  # fmt: skip
+_ZONES = ("Z", "+00:00", "-07:00", "+0530", "+05:3", "", "z", "+99:99")
+_TS = st.builds(lambda *p: "".join(p), *map(st.sampled_from, (_DATES, _FRACTIONS, _ZONES)))
+_SOURCES = st.sampled_from(("heroku[router]:", "app[web.1]:", "heroku[web.1]:"))
+
+
+@PROFILE
+@given(lines=st.lists(st.tuples(_TS, _SOURCES, router_message()), min_size=1, max_size=20))
+def test_generated_router_lines_give_the_same_frames(lines):
+    assert_same("\n".join(" ".join(parts) for parts in lines).encode(), "heroku-cli")
+
+
+def test_a_polars_only_engine_is_said_once(tmp_path, monkeypatch):
+    from forensics.cli.text import ingest_summary_text
+
+    monkeypatch.setattr(native, "AVAILABLE", False)
+    log = tmp_path / "in.log"
+    log.write_bytes(b"2016-01-17T16:13:56Z app[web.1]: hi\n")
+    ds = run_ingest([log], tmp_path / "d", engine=None)
+    text = ingest_summary_text(ds.summary)
+    assert ds.summary.engine == "polars"
+    assert text.count("native engine is not built") == 1
+
+
+_SEGMENTS = st.sampled_from(
+    ("", "users", "123", "123.json", "123.toolong", "123.", "9f86d081", "9F86D081", "9F86d081",
+     "deadbeef", "deadbeefdeadbeef", "123e4567-e89b-12d3-a456-426614174000", "AbCdEfGh12345678_-",
+     "abcdefghijklmnopq", "app-0123456789abcdef0123.css", "caf\u00e9", "\u0663\u0664", "a b",
+     ":id", "x\x01y", "%20", "0x1F"))  # fmt: skip
+
+
+@PROFILE
+@given(paths=st.lists(st.lists(_SEGMENTS, max_size=6).map("/".join), min_size=1, max_size=30))
+def test_route_templates_match_the_polars_rules(paths):
+    from forensics.routes import route_expr
+
+    paths = pl.Series("path", [*paths, None], dtype=pl.String)
+    want = paths.to_frame().select(route_expr(pl.col("path")).alias("route"))["route"]
+    got = native.route_templates(paths)
+    handled = got["handled"]
+    assert handled[:-1].to_list() == [p.isascii() and p.isprintable() for p in paths[:-1]]
+    assert_frame_equal(got.filter(handled).select("route"), want.filter(handled).to_frame())
+
+
+@pytest.mark.parametrize("engine", ["native", "polars"])
+def test_the_cli_summary_says_which_engine_ran(tmp_path, engine):
+    import json
+
+    from click.testing import CliRunner
+
+    from forensics.cli.main import main
+
+    log = tmp_path / "in.log"
+    log.write_bytes(b"2016-01-17T16:13:56Z app[web.1]: hi\n")
+    args = ["ingest", str(log), "-o", str(tmp_path / engine), "-q", "--engine", engine]
+    text = CliRunner().invoke(main, args)
+    as_json = CliRunner().invoke(main, [*args[:3], str(tmp_path / "j"), *args[4:], "--json"])
+    assert text.exit_code == 0 and as_json.exit_code == 0, text.output + as_json.output
+    assert f"engine          {engine}" in text.output
+    assert json.loads(as_json.output)["engine"] == engine
