@@ -98,6 +98,9 @@ class _Life:
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.cls: str = row["classification"]
+        self.dyno: str = row.get("dyno") or "?"
+        self.release: str | None = row["release"]
+        self.version = _version(row["release"])
         self.t = np.asarray(row["w_t"] or [], dtype=float) / 3600
         self.lvl = np.asarray(row["w_lvl"] or [], dtype=float)
         boot = row["boot_s"]
@@ -107,7 +110,21 @@ class _Life:
         self.blocks = bl
         self.trend_p = mann_kendall_p(bl)
         self.early, self.late = _halves(self.t, self.lvl)
+        self.first = float(np.median(self.lvl[:3])) if len(self.lvl) else None
         self.last = float(np.median(self.lvl[-3:])) if len(self.lvl) else None
+        # whole-lifetime rates: per hour, and per request served when the dyno serves requests
+        # (a leak follows the traffic, which swings several-fold over a day)
+        enough = len(self.lvl) >= 4
+        self.rate_h = sen_slope(self.t, self.lvl) if enough else None
+        x = np.asarray(row.get("w_x") or [], dtype=float)
+        by_req = row.get("growth_axis") == "requests" and len(x) == len(self.lvl)
+        self.rate_req = sen_slope(x, self.lvl) if enough and by_req else None
+        self.r15 = int(row.get("r15") or 0)
+        self.peak = row.get("peak_mb")
+        self.end_total = row.get("end_mb")
+        start, end = row.get("start"), row.get("end")
+        self.t_start = start.timestamp() if start is not None else math.inf
+        self.t_end = end.timestamp() if end is not None else -math.inf
 
     def slope_between(self, lo: float, hi: float) -> tuple[float | None, float]:
         """Theil-Sen slope over ages [lo, hi] and the hours of that range it covers."""
@@ -134,9 +151,9 @@ def judge_by_age(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
     started before the log). Adds age_start_h, age_end_h, trend_p, late_slope_mb_h,
     ref_slope_mb_h, judgement and settle; replaces classification.
     """
-    rows = df.select(
-        "app", "process_type", "release", "classification", "w_t", "w_lvl", "boot_s"
-    ).to_dicts()
+    need = ["app", "process_type", "release", "classification", "w_t", "w_lvl", "boot_s"]
+    extra = ["dyno", "start", "end", "w_x", "growth_axis", "r15", "peak_mb", "end_mb"]
+    rows = df.select(need + [c for c in extra if c in df.columns]).to_dicts()
     lives = [_Life(r) for r in rows]
     n = len(rows)
     cls = [lv.cls for lv in lives]
@@ -163,6 +180,10 @@ def judge_by_age(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
                     if got[0] in JUDGED:
                         cls[i], why[i], settle[i], ref_slope[i] = got
             refs += [i for i in by_rel[rel] if cls[i] not in ("leak", "insufficient")]
+        while _one_curve(idx, lives, cls, why, settle, ref_slope, o) or _as_a_leak(
+            idx, lives, cls, why, settle, ref_slope, o
+        ):
+            pass  # each pass turns at least one more lifetime into `leak`
     return df.with_columns(
         pl.Series("classification", cls, dtype=pl.String),
         pl.Series("age_start_h", [_age(lv, 0) for lv in lives], dtype=pl.Float64),
@@ -188,8 +209,9 @@ def _judge(
 ) -> tuple[str, str, str | None, float | None]:
     """(class, judgement, settle, reference slope) of one growing lifetime."""
     min_slope, min_growth = o["min_slope"], o["min_growth"]
-    long_enough = lv.span >= o["min_leak_hours"]
-    leak = "leak" if long_enough else "growing"
+    # rules 3 and 4 compare with other lifetimes: that, not the lifetime's length, is the
+    # evidence, so a lifetime of an hour or two can leak by them
+    leak = "leak"
     bl = lv.blocks
     if len(bl) >= 3:
         rises = np.diff(bl)
@@ -289,3 +311,140 @@ def _same_age(
     if own is None or not theirs:
         return None
     return own, float(np.median(theirs)), lo, hi
+
+
+# classes rule 6 may turn into `leak`: rising lifetimes the rules before could not convict
+_OPEN = ("warmup", "inconclusive", "growing")
+
+
+def _rising(lv: _Life, o: dict[str, float]) -> bool:
+    """A significant, steady rise (Mann-Kendall, late-half slope), not one step."""
+    return (
+        len(lv.blocks) >= 3
+        and lv.trend_p < o["trend_p"]
+        and (lv.late or 0.0) >= o["min_slope"]
+        and lv.first is not None
+        and lv.last is not None
+    )
+
+
+def _rate_ratio(upper: _Life, lower: _Life) -> tuple[float, str] | None:
+    """upper's rate over lower's, per request when both serve requests, else per hour."""
+    if upper.rate_req is not None and lower.rate_req is not None and lower.rate_req > 0:
+        return upper.rate_req / lower.rate_req, "per request served"
+    if upper.rate_h is not None and lower.rate_h is not None and lower.rate_h > 0:
+        return upper.rate_h / lower.rate_h, "per hour"
+    return None
+
+
+def _one_curve(
+    idx: list[int],
+    lives: list[_Life],
+    cls: list[str],
+    why: list[str | None],
+    settle: list[str | None],
+    ref_slope: list[float | None],
+    o: dict[str, float],
+) -> bool:
+    """Rule 6: memory that keeps rising as fast far above where other lifetimes stop.
+
+    A cache fills ever slower as it fills (its rate falls with the level it has reached); a
+    leak does not slow down. So when a lifetime of the same process type, on the same or an
+    earlier release, ran at a level above where a rising lifetime ended (by a third of its
+    own growth, at least 2 x `min_growth`) and still rose at least `linear_ratio` x as fast (per request
+    served when both serve requests: the traffic differs between them), or when the previous
+    lifetime of the same dyno was killed there for memory (R15) before it could be measured
+    (a dyno R15'd, restarted, and climbing again without bending), the growth is not a warm-up but one curve
+    that does not bend: both are `leak`. This is how a leak that predates the log (on every
+    release in it, lifetimes that started before the log already high and still rising) is
+    told from a slow cache, whose older lifetimes rise more slowly.
+    """
+    min_growth = o["min_growth"]
+    changed = False
+    for i in idx:
+        lv = lives[i]
+        if cls[i] not in _OPEN or not _rising(lv, o):
+            continue
+        assert lv.first is not None and lv.last is not None
+        gap = max(2 * min_growth, (lv.last - lv.first) / 3)
+        best: tuple[float, int, str] | None = None
+        for j in idx:
+            h = lives[j]
+            if j == i or h.version > lv.version or h.first is None and not h.r15:
+                continue
+            if h.rate_h is not None and h.first is not None and h.first >= lv.last + gap:
+                got = _rate_ratio(h, lv)
+                if got is None or got[0] < o["linear_ratio"]:
+                    continue
+                ratio, axis = got
+                text = (
+                    f"{h.dyno} ({h.release or 'release unknown'}) still rose {ratio:.0%} as "
+                    f"fast ({axis}) from {h.first:.0f} MB, {h.first - lv.last:.0f} MB above "
+                    f"where this lifetime ended at {lv.last:.0f} MB"
+                )
+            elif h.rate_h is None and h.r15 and h.dyno == lv.dyno and h.t_end < lv.t_start:
+                if h.peak is None or lv.end_total is None or h.peak < lv.end_total + gap:
+                    continue
+                text = (
+                    f"its previous lifetime on {h.dyno} ({h.release or 'release unknown'}) was "
+                    f"killed for memory (R15) at {h.peak:.0f} MB, "
+                    f"{h.peak - lv.end_total:.0f} MB above where this one ended"
+                )
+            else:
+                continue
+            level = h.first if h.first is not None and h.rate_h is not None else h.peak
+            if best is None or float(level or 0.0) > best[0]:
+                best = (float(level or 0.0), j, text)
+        if best is None:
+            continue
+        _, j, text = best
+        rate = lv.rate_h if lv.rate_h is not None else (lv.late or 0.0)
+        changed = True
+        cls[i], settle[i] = "leak", None
+        ref_slope[i] = lives[j].rate_h
+        why[i] = (
+            f"rises {rate:.1f} MB/h and does not slow down higher up: {text} (a cache "
+            f"filling up slows as it fills)"
+        )
+        h = lives[j]
+        if cls[j] in _OPEN and _rising(h, o):
+            cls[j], settle[j], ref_slope[j] = "leak", None, lv.rate_h
+            why[j] = (
+                f"rises {h.rate_h or 0.0:.1f} MB/h at {h.first:.0f} MB and more, as fast as "
+                f"{lv.dyno} ({lv.release or 'release unknown'}) lower down: one curve that "
+                f"does not bend (a cache filling up slows as it fills)"
+            )
+    return changed
+
+
+def _as_a_leak(
+    idx: list[int],
+    lives: list[_Life],
+    cls: list[str],
+    why: list[str | None],
+    settle: list[str | None],
+    ref_slope: list[float | None],
+    o: dict[str, float],
+) -> bool:
+    """Rule 7: a rising lifetime that grows at least `linear_ratio` x as fast, at the same age,
+    as lifetimes of the same or earlier releases judged `leak` (by rules 3-6) follows their
+    curve: it leaks too (rule 3 had called it a warm-up only for growing as they did)."""
+    changed = False
+    for i in idx:
+        lv = lives[i]
+        if cls[i] not in _OPEN or not _rising(lv, o):
+            continue
+        leaks = [j for j in idx if j != i and cls[j] == "leak" and lives[j].version <= lv.version]
+        same_age = _same_age(lv, leaks[-MAX_REFS:], lives, o) if leaks else None
+        if same_age is None:
+            continue
+        own, ref, lo, hi = same_age
+        if ref < o["min_slope"] or own < o["linear_ratio"] * ref:
+            continue
+        changed = True
+        cls[i], settle[i], ref_slope[i] = "leak", None, ref
+        why[i] = (
+            f"{own:.1f} MB/h at ages {lo:.1f}-{hi:.1f} h, as the lifetimes judged to leak "
+            f"({ref:.1f} MB/h at the same age)"
+        )
+    return changed
