@@ -147,8 +147,21 @@ def planted(truth: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         out["crash"].append({"dyno": r["dyno"], "start": r["time"], "end": r["time"]})
     hung = truth.get("hung_dyno")
     if hung and hung["h12"]:
-        out["hung_dyno"].append({"dyno": hung["dyno"], "start": hung["start"], "end": hung["end"]})
+        p = {"dyno": hung["dyno"], "start": hung["start"], "end": hung["end"]}
+        if hung.get("only_dyno"):
+            # the only web dyno: no other dyno to compare, so the logs show a dyno-wide
+            # timeout (every request it got timed out), which a timeout_hotspot may tell
+            p["alt"] = ("timeout_hotspot",)
+        out["hung_dyno"].append(p)
     return out
+
+
+def _candidates(plants: dict[str, list[dict[str, Any]]], kind: str) -> list[dict[str, Any]]:
+    """The planted incidents a finding of `kind` may match: its own, and those of other kinds
+    that name `kind` as an alternative way to see them (`alt`)."""
+    return plants[kind] + [
+        p for k, ps in plants.items() if k != kind for p in ps if kind in p.get("alt", ())
+    ]
 
 
 def _agree(f: Finding, p: dict[str, Any]) -> bool:
@@ -208,8 +221,10 @@ def score(
     for kind in kinds:
         fs = [f for f in found if f.kind == kind]
         ps = plants[kind]
-        hit_p = [any(_agree(f, p) for f in fs) for p in ps]
-        hit_f = [any(_agree(f, p) for p in ps) for f in fs]
+        hit_p = [
+            any(_agree(f, p) for f in found if f.kind in (kind, *p.get("alt", ()))) for p in ps
+        ]
+        hit_f = [any(_agree(f, p) for p in _candidates(plants, kind)) for f in fs]
         res["kinds"][kind] = {
             "planted": len(ps),
             "found": len(fs),

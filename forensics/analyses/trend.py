@@ -19,11 +19,25 @@ classifier of `memory` called `leak` or `growing`, in release order per (app, pr
    lifetimes levelled off (their late-half slope < `min_slope`), by more than
    max(`min_growth`, 3 MAD of those levels); else, when 3 could compare, `warmup` (it grows
    as the earlier releases did at that age);
+   Rules 3 and 4 need no long lifetime: the comparison, not the lifetime's own shape, is the
+   evidence (an hour or two of lifetime, past where the earlier release levelled off);
 5. without a comparison (first release, unknown boot times, no overlap): its own shape. Shorter
    than `min_shape_hours` of samples it is `inconclusive` (a warm-up with a time constant of
    8 h is as straight as a leak over 4 h; one of 11 h bends below `linear_ratio` within
    5 h); else `leak` when the late-half slope is at least
    `linear_ratio` x the early-half slope (linear or accelerating), `warmup` when it bends.
+
+Then, per (app, process type), until nothing changes:
+
+6. one curve that does not bend (`_one_curve`): a rising lifetime below another lifetime of
+   the same or an earlier release that ran well above where it ended and still rose as fast
+   (per request served: a leak follows the traffic), or below the R15 kill of the previous
+   lifetime of its dyno, is `leak`, and so is that rising lifetime above: a cache fills ever
+   slower as it fills, a leak does not. This finds a leak that predates the log (every release
+   in it leaks; the lifetimes up when the log starts are already high and still rising), which
+   rules 3-5 call a warm-up or inconclusive;
+7. a rising lifetime that grows as fast at the same age as lifetimes judged `leak` follows
+   their curve: `leak` (`_as_a_leak`).
 
 A `plateau` (it bends) that still rises by `min_slope` MB/h in its late half is checked by
 rules 3 and 4 too: a warm-up with a leak on top bends like a cache but grows faster than the
@@ -45,6 +59,8 @@ BLOCK_WINDOWS = 3
 # lifetimes, and the recent releases are the comparison that matters.
 MAX_REFS = 40
 JUDGED = ("leak", "growing")
+# passes of rules 6 and 7 (each goes through the releases in order, so one usually settles it)
+MAX_PASSES = 4
 
 
 def sen_slope(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -180,10 +196,11 @@ def judge_by_age(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
                     if got[0] in JUDGED:
                         cls[i], why[i], settle[i], ref_slope[i] = got
             refs += [i for i in by_rel[rel] if cls[i] not in ("leak", "insufficient")]
-        while _one_curve(idx, lives, cls, why, settle, ref_slope, o) or _as_a_leak(
-            idx, lives, cls, why, settle, ref_slope, o
-        ):
-            pass  # each pass turns at least one more lifetime into `leak`
+        order = sorted(idx, key=lambda i: lives[i].version)
+        for _ in range(MAX_PASSES):  # each pass turns more lifetimes into `leak`
+            a = _one_curve(order, lives, cls, why, settle, ref_slope, o)
+            if not (_as_a_leak(order, lives, cls, why, settle, ref_slope, o) or a):
+                break
     return df.with_columns(
         pl.Series("classification", cls, dtype=pl.String),
         pl.Series("age_start_h", [_age(lv, 0) for lv in lives], dtype=pl.Float64),
@@ -337,6 +354,31 @@ def _rate_ratio(upper: _Life, lower: _Life) -> tuple[float, str] | None:
     return None
 
 
+def _above(h: _Life, lv: _Life, o: dict[str, float]) -> str | None:
+    """Why `h`, higher up, shows that rising `lv` does not bend (rule 6), or None."""
+    if h is lv or h.version > lv.version or lv.first is None or lv.last is None:
+        return None
+    gap = max(2 * o["min_growth"], (lv.last - lv.first) / 3)
+    where = f"{h.dyno} ({h.release or 'release unknown'})"
+    if h.rate_h is not None and h.first is not None:
+        got = _rate_ratio(h, lv)
+        if h.first < lv.last + gap or got is None or got[0] < o["linear_ratio"]:
+            return None
+        return (
+            f"{where} still rose {got[0]:.0%} as fast ({got[1]}) from {h.first:.0f} MB, "
+            f"{h.first - lv.last:.0f} MB above where {lv.dyno} ({lv.release}) ended at "
+            f"{lv.last:.0f} MB"
+        )
+    if h.r15 and h.dyno == lv.dyno and h.t_end < lv.t_start and lv.end_total is not None:
+        if h.peak is None or h.peak < lv.end_total + gap:
+            return None
+        return (
+            f"the previous lifetime of {where} was killed for memory (R15) at "
+            f"{h.peak:.0f} MB, {h.peak - lv.end_total:.0f} MB above where the next ended"
+        )
+    return None
+
+
 def _one_curve(
     idx: list[int],
     lives: list[_Life],
@@ -351,69 +393,47 @@ def _one_curve(
     A cache fills ever slower as it fills (its rate falls with the level it has reached); a
     leak does not slow down. So when a lifetime of the same process type, on the same or an
     earlier release, ran at a level above where a rising lifetime ended (by a third of its
-    own growth, at least 2 x `min_growth`) and still rose at least `linear_ratio` x as fast (per request
-    served when both serve requests: the traffic differs between them), or when the previous
-    lifetime of the same dyno was killed there for memory (R15) before it could be measured
-    (a dyno R15'd, restarted, and climbing again without bending), the growth is not a warm-up but one curve
-    that does not bend: both are `leak`. This is how a leak that predates the log (on every
-    release in it, lifetimes that started before the log already high and still rising) is
-    told from a slow cache, whose older lifetimes rise more slowly.
+    own growth, at least 2 x `min_growth`) and still rose at least `linear_ratio` x as fast
+    (per request served when both serve requests: the traffic differs between them), or when
+    the previous lifetime of the same dyno was killed there for memory (R15) before it could
+    be measured (a dyno R15'd, restarted, and climbing again without bending), the growth is
+    not a warm-up but one curve that does not bend: the rising lifetimes on it, below and
+    above, are `leak`. This is how a leak that predates the log (on every release in it,
+    lifetimes that started before the log already high and still rising) is told from a slow
+    cache, whose older lifetimes rise more slowly.
     """
-    min_growth = o["min_growth"]
     changed = False
+    first = np.array([lives[j].first if lives[j].first is not None else np.nan for j in idx])
+    last = np.array([lives[j].last if lives[j].last is not None else np.nan for j in idx])
+    killed = np.array([lives[j].r15 > 0 for j in idx])
+    floor = 2 * o["min_growth"]
     for i in idx:
         lv = lives[i]
         if cls[i] not in _OPEN or not _rising(lv, o):
             continue
         assert lv.first is not None and lv.last is not None
-        gap = max(2 * min_growth, (lv.last - lv.first) / 3)
-        best: tuple[float, int, str] | None = None
-        for j in idx:
+        # only lifetimes that can be above or below it by the least gap need a closer look
+        near = (first >= lv.last + floor) | killed | (last + floor <= lv.first)
+        found: tuple[float, int, str] | None = None
+        for k in np.flatnonzero(near).tolist():
+            j = idx[k]
             h = lives[j]
-            if j == i or h.version > lv.version or h.first is None and not h.r15:
-                continue
-            if h.rate_h is not None and h.first is not None and h.first >= lv.last + gap:
-                got = _rate_ratio(h, lv)
-                if got is None or got[0] < o["linear_ratio"]:
-                    continue
-                ratio, axis = got
-                text = (
-                    f"{h.dyno} ({h.release or 'release unknown'}) still rose {ratio:.0%} as "
-                    f"fast ({axis}) from {h.first:.0f} MB, {h.first - lv.last:.0f} MB above "
-                    f"where this lifetime ended at {lv.last:.0f} MB"
-                )
-            elif h.rate_h is None and h.r15 and h.dyno == lv.dyno and h.t_end < lv.t_start:
-                if h.peak is None or lv.end_total is None or h.peak < lv.end_total + gap:
-                    continue
-                text = (
-                    f"its previous lifetime on {h.dyno} ({h.release or 'release unknown'}) was "
-                    f"killed for memory (R15) at {h.peak:.0f} MB, "
-                    f"{h.peak - lv.end_total:.0f} MB above where this one ended"
-                )
-            else:
-                continue
-            level = h.first if h.first is not None and h.rate_h is not None else h.peak
-            if best is None or float(level or 0.0) > best[0]:
-                best = (float(level or 0.0), j, text)
-        if best is None:
+            text = _above(h, lv, o)  # lv is the lower one
+            if text is not None:
+                level = h.first if h.rate_h is not None else h.peak
+                if found is None or float(level or 0.0) > found[0]:
+                    found = (float(level or 0.0), j, f"does not slow down higher up: {text}")
+            elif found is None and _rising(h, o) and (text := _above(lv, h, o)) is not None:
+                found = (0.0, j, f"rises as fast as lower down: {text}")
+        if found is None:
             continue
-        _, j, text = best
-        rate = lv.rate_h if lv.rate_h is not None else (lv.late or 0.0)
+        _, j, text = found
         changed = True
-        cls[i], settle[i] = "leak", None
-        ref_slope[i] = lives[j].rate_h
+        cls[i], settle[i], ref_slope[i] = "leak", None, lives[j].rate_h
         why[i] = (
-            f"rises {rate:.1f} MB/h and does not slow down higher up: {text} (a cache "
-            f"filling up slows as it fills)"
+            f"rises {lv.rate_h or 0.0:.1f} MB/h and {text}: one curve that does not bend "
+            f"(a cache filling up slows as it fills)"
         )
-        h = lives[j]
-        if cls[j] in _OPEN and _rising(h, o):
-            cls[j], settle[j], ref_slope[j] = "leak", None, lv.rate_h
-            why[j] = (
-                f"rises {h.rate_h or 0.0:.1f} MB/h at {h.first:.0f} MB and more, as fast as "
-                f"{lv.dyno} ({lv.release or 'release unknown'}) lower down: one curve that "
-                f"does not bend (a cache filling up slows as it fills)"
-            )
     return changed
 
 

@@ -75,6 +75,7 @@ class Simulation:
             hs = self.t0 + int((cfg.hung_at_hours or 0) * HOUR)
             self.hung = (hs, hs + int(cfg.hung_minutes * MINUTE))
         self.hung_count = 0
+        self.hung_peers = 0  # most other web dynos up while it hung
         self.quiet: tuple[int, int] | None = None
         if cfg.idle_at_hours is not None:
             qs = self.t0 + int(cfg.idle_at_hours * HOUR)
@@ -245,6 +246,8 @@ class Simulation:
         names = [d.name for d in webs]
         if self.hung is not None and c.hung_dyno in names:
             hung = (names.index(str(c.hung_dyno)), *self.hung)
+            if t0 < self.hung[1] and self.hung[0] < t1:
+                self.hung_peers = max(self.hung_peers, len(names) - 1)
         req = traffic.generate(rng, t0, t1, c.rps, len(webs), self.burst, zero, self.errors, hung)
         if self.quiet is not None:
             req = req.take((req.arrive < self.quiet[0]) | (req.arrive >= self.quiet[1] + 30 * US))

@@ -220,6 +220,9 @@ def _incidents(sim: Simulation) -> dict[str, object]:
             "minutes": c.hung_minutes,
             "h12": sim.hung_count,
             "ended_by": "restart",
+            # no other web dyno served meanwhile: the logs cannot tell a stuck dyno from a
+            # stalled app, only that every request it got timed out (a dyno-wide timeout)
+            "only_dyno": sim.hung_peers == 0,
         }
     return out
 
