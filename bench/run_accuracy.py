@@ -116,7 +116,7 @@ def planted(truth: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Incidents per finding kind, each with the keys a finding must agree on and a window."""
     out: dict[str, list[dict[str, Any]]] = {k: [] for k in SCORED}
     leak = truth.get("leak")
-    if leak and leak["active_in_log"]:
+    if leak and leak.get("visible_in_log", leak["active_in_log"]):
         out["memory_leak"].append(
             {"process_type": "web", "start": truth["start"], "end": truth["end"], "what": "leak"}
         )
@@ -261,7 +261,7 @@ def score(
             res["downtime_errors"].append(
                 {
                     "truth": p["minutes"],
-                    "found": round(got, 1),
+                    "found": round(got, 2),
                     "rel": abs(got - p["minutes"]) / p["minutes"],
                 }
             )

@@ -157,6 +157,7 @@ class Simulation:
                 if life.mem.leak_mb:
                     rate = c.rps * ROUTES[self.leak_idx].weight / _total_weight() / c.web_dynos
                     life.mem.leak_count = int(rng.poisson(rate * (self.t0 - life.start) / US))
+                    life.leak_count0 = life.mem.leak_count
                 self.schedule_cycle(d, life)
         for k, h in enumerate(c.release_hours or ()):
             t = self.t0 + int(h * HOUR) + int(rng.integers(0, 60 * US))

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from .engine import Simulation
 
 CODES = ("H10", "H12", "H13", "H14", "H27")
+LEAK_VISIBLE_HOURS = 1.25
+LEAK_VISIBLE_MB = 20.0
 
 
 def default_truth_path(out: str | Path) -> Path:
@@ -75,7 +77,7 @@ def build(sim: Simulation, out: str | Path) -> dict[str, object]:
         "output": {"path": str(out), "bytes": sim.sink.bytes, "gzip": str(out).endswith(".gz")},
         "routes": [{"route": r.template, "method": r.method, "weight": r.weight} for r in ROUTES],
         "releases": releases,
-        "lifetimes": [x.truth(end) for x in lifetimes],
+        "lifetimes": [x.truth(end, sim.t0) for x in lifetimes],
         "restarts": [r for r in sim.restarts if str(r["time"]) < iso(end)],
         "leak": None,
         "transient": None,
@@ -98,6 +100,14 @@ def build(sim: Simulation, out: str | Path) -> dict[str, object]:
             "fixed_release": fixed,
             "fixed_time": rel_time.get(fixed) if fixed else None,
             "active_in_log": bool(leaking),
+            # what the log can show: a leaking lifetime up for 1.25 h or more in the log (an
+            # hour past the boot's warm-up) that retained 20 MB or more there (the GC sawtooth
+            # alone swings 12-21 MB); a leaking release whose dynos never came up, or lived
+            # minutes, leaves no trace of it
+            "visible_in_log": any(
+                up_h >= LEAK_VISIBLE_HOURS and mb >= LEAK_VISIBLE_MB
+                for mb, up_h in (x.leak_in_log(sim.t0, end) for x in leaking)
+            ),
             "dynos": sorted({x.dyno for x in leaking}),
             "lifetimes": [x.dyno_id for x in leaking],
         }
@@ -197,8 +207,10 @@ def _incidents(sim: Simulation) -> dict[str, object]:
                 "fixed_release": f"v{(c.web_outage_release or 0) + c.web_outage_releases}",
             }
         )
+    crashed = bool(downtime)  # the crashed worker or the web outage: they print a reason
+    downtime += _r15_downtime(sim)
     out["downtime"] = downtime
-    if downtime:
+    if crashed:
         text = CRASH_STACKS[c.crash_stack][0]
         texts = [text]
         if sim.crash is not None and c.crash_stack == "ruby":
@@ -224,6 +236,43 @@ def _incidents(sim: Simulation) -> dict[str, object]:
             # stalled app, only that every request it got timed out (a dyno-wide timeout)
             "only_dyno": sim.hung_peers == 0,
         }
+    return out
+
+
+def _r15_downtime(sim: Simulation) -> list[dict[str, object]]:
+    """An R15 kill is a crash: the dyno is down from `up -> crashed` to its next `up` (seconds,
+    the platform restarts it at once), and its process type too when no other of its dynos
+    was up meanwhile (the only web dyno: requests get H10 App crashed)."""
+    end = sim.end
+    lives = sorted(sim.lifetimes, key=lambda x: x.start)
+    out: list[dict[str, object]] = []
+    for r in sim.r15:
+        dead = next((x for x in lives if x.dyno_id == r["dyno_id"]), None)
+        if dead is None or dead.end is None or dead.end >= end:
+            continue
+        t0 = dead.end
+        ups = [x.up for x in lives if x.dyno == dead.dyno and x.up is not None and x.up > t0]
+        t1 = min([*ups, end])
+        base = {
+            "process_type": dead.ptype,
+            "start": iso(t0),
+            "end": iso(t1),
+            "minutes": _minutes(t0, t1),
+            "ended_by": "platform" if t1 < end else "end-of-log",
+            "failed_requests": None,
+            "cause": "R15",
+        }
+        out.append({"dyno": dead.dyno, **base})
+        others_up = any(
+            x.ptype == dead.ptype
+            and x.dyno != dead.dyno
+            and x.up is not None
+            and x.up <= t0
+            and (x.end is None or x.end >= t1)
+            for x in lives
+        )
+        if not others_up:
+            out.append({"dyno": None, **base})
     return out
 
 
