@@ -93,6 +93,9 @@ class Simulation:
         self.r12: dict[str, Any] | None = None
         self.r15: list[dict[str, object]] = []
         self.crash: dict[str, Any] | None = None
+        # every crash planted: dyno, time (us) and what the app printed before it ("job": the
+        # worker's job exception, "boot": the boot error, None: an R15 kill, nothing printed)
+        self.crash_events: list[dict[str, Any]] = []
         self.scale: dict[str, Any] | None = None
         prompt = f"dev@laptop:~/src/{cfg.app_name}$ heroku logs -n 1500 -a {cfg.app_name}"
         self.emitter = Emitter(sink, self._artifact_targets(aux), aux, prompt)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .engine import Simulation
 
 CODES = ("H10", "H12", "H13", "H14", "H27")
+JOB_REASON = "undefined method `fetch' for nil (NoMethodError)"  # lifecycle.JOB_ERROR's
 LEAK_VISIBLE_HOURS = 1.25
 LEAK_VISIBLE_MB = 20.0
 
@@ -149,6 +150,7 @@ def _incidents(sim: Simulation) -> dict[str, object]:
         "request_errors": [],
         "downtime": [],
         "crash_reason": None,
+        "crashes": [],
         "idling": None,
         "hung_dyno": None,
     }
@@ -210,12 +212,20 @@ def _incidents(sim: Simulation) -> dict[str, object]:
     crashed = bool(downtime)  # the crashed worker or the web outage: they print a reason
     downtime += _r15_downtime(sim)
     out["downtime"] = downtime
+    boot = CRASH_STACKS[c.crash_stack][0]  # what every failing boot printed
+    job = JOB_REASON if c.crash_stack == "ruby" else boot  # the crashed worker's job
     if crashed:
-        text = CRASH_STACKS[c.crash_stack][0]
-        texts = [text]
-        if sim.crash is not None and c.crash_stack == "ruby":
-            texts.insert(0, "undefined method `fetch' for nil (NoMethodError)")
-        out["crash_reason"] = {"stack": c.crash_stack, "text": texts[0], "texts": texts}
+        texts = [job, boot] if sim.crash is not None and job != boot else [boot]
+        out["crash_reason"] = {
+            "stack": c.crash_stack, "text": texts[0], "texts": texts, "job": job, "boot": boot,
+        }  # fmt: skip
+    # every crash, with the reason the app printed before it (null: none, an R15 kill)
+    said = {"job": job, "boot": boot}
+    out["crashes"] = [
+        {"dyno": x["dyno"], "time": iso(x["time"]), "reason": said.get(x["reason"] or "")}
+        for x in sim.crash_events
+        if x["time"] < end
+    ]
     if sim.quiet is not None and sim.idled:
         out["idling"] = {
             "dynos": sorted(sim.idled),
