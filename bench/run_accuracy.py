@@ -2,7 +2,7 @@
 
 Each seed (a fixed list no test uses) draws its own scenario: a random subset of incidents
 (leak, H12 burst, warm-up, error burst, worker crash with or without recovery, web outage
-across failing releases, Eco idling, a hung dyno, R12), random times, sizes and process
+across failing releases, Eco idling, a hung dyno, R12, files lost on restart), random times, sizes and process
 counts, and some apps with no incident at all. Each scenario is generated, ingested and run
 through `collect_findings`; findings are matched to planted incidents per kind (same dyno,
 process type or route, overlapping windows) and precision, recall and the error of downtime
@@ -42,6 +42,7 @@ SCORED = (
     "hung_dyno",
     "ephemeral_files",
 )
+EPHEMERAL_STACKS = ("ruby", "python", "node", "java")
 ERROR_ROUTES = ("/users/:id", "/products/:id", "/api/v1/items/:id", "/search")
 SLACK = timedelta(minutes=2)  # windows closer than this count as overlapping
 
@@ -102,6 +103,10 @@ def draw(seed: int) -> ScenarioConfig:
         k.update(hung_minutes=round(float(rng.uniform(5, 30)), 1))
     if on(0.25):
         k.update(r12_restart=int(rng.integers(1, 4)))
+    # drawn last, so that the scenarios drawn before this knob existed stay the same
+    if on(0.3):
+        k.update(ephemeral_files=True, ephemeral_stack=str(rng.choice(EPHEMERAL_STACKS)))
+        k.update(ephemeral_reads_per_hour=round(float(rng.uniform(4, 20)), 1))
     return ScenarioConfig(**k)
 
 
@@ -153,15 +158,27 @@ def planted(truth: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             # timeout (every request it got timed out), which a timeout_hotspot may tell
             p["alt"] = ("timeout_hotspot",)
         out["hung_dyno"].append(p)
+    eph = truth.get("ephemeral_files")
+    if eph and eph["errors"]:
+        # the failed downloads are 500s to users too: a request_errors finding on the read
+        # route in that window tells them truly (not a false alarm), though not as lost files
+        also = {"request_errors": {"route": eph["read_route"]}}
+        out["ephemeral_files"].append({"start": eph["start"], "end": eph["end"], "also": also})
     return out
 
 
 def _candidates(plants: dict[str, list[dict[str, Any]]], kind: str) -> list[dict[str, Any]]:
     """The planted incidents a finding of `kind` may match: its own, and those of other kinds
-    that name `kind` as an alternative way to see them (`alt`)."""
-    return plants[kind] + [
-        p for k, ps in plants.items() if k != kind for p in ps if kind in p.get("alt", ())
-    ]
+    that name `kind` as an alternative way to see them (`alt`, which also counts for their
+    recall) or as another true telling of them (`also`, with the keys that must agree, e.g. the
+    route: precision only)."""
+    out = list(plants[kind])
+    for k, ps in plants.items():
+        if k == kind:
+            continue
+        out += [p for p in ps if kind in p.get("alt", ())]
+        out += [{**p, **p["also"][kind]} for p in ps if kind in p.get("also", {})]
+    return out
 
 
 def _agree(f: Finding, p: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ Paths that are code (`node_modules`, gems, site-packages, `.py`/`.rb`/`.js` file
 paths are left out: a missing module at boot is a crash reason, not ephemeral storage.
 
 Table: `ephemeral_files` (one row per missing-file error); `forensics.findings.ephemeral_files`
-groups it by path template.
+groups it by path template (`file_template`: ids in directories and file names -> `:id`).
 """
 
 from __future__ import annotations
@@ -123,12 +123,25 @@ def ephemeral_files(
     minutes = (pl.col("ts") - pl.col("process_start")).dt.total_seconds(fractional=True) / 60
     return out.with_columns(
         pl.col("dyno").str.replace(r"\..*$", "").alias("process_type"),
-        route_expr(pl.col("path")).alias("path_template"),
+        file_template(pl.col("path")).alias("path_template"),
         pl.col("message").alias("error"),
         minutes.alias("minutes_since_start"),
         (minutes <= restart_minutes).fill_null(False).alias("after_restart"),
         pl.col("named_by").fill_null([]),
     ).select(_COLUMNS)
+
+
+def file_template(path: pl.Expr) -> pl.Expr:
+    """A path with its ids templated: the route rules (whole numeric, UUID, hex segments), and
+    inside file names every token with a digit (`report-23765.csv`, `upload_1x9f.png`,
+    `RackMultipart20240520-12-ab3.png`) becomes `:id`; the extension stays (`.mp4`)."""
+    p = route_expr(path)
+    ext = p.str.extract(r"(\.[A-Za-z][A-Za-z0-9]{0,4})$", 1).fill_null("")
+    stem = p.str.slice(0, p.str.len_chars() - ext.str.len_chars())
+    token = r"([/_.-])[A-Za-z]*[0-9][A-Za-z0-9]*([/_.-]|$)"
+    for _ in range(2):  # adjacent tokens share a separator: a second pass takes the rest
+        stem = stem.str.replace_all(token, "${1}:id${2}")
+    return stem + ext
 
 
 _COLUMNS = [

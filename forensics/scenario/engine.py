@@ -11,7 +11,7 @@ import numpy as np
 
 from forensics import heroku
 
-from . import memory, render, traffic
+from . import files, memory, render, traffic
 from .addons import Addons
 from .catalog import ROUTES, route_index
 from .config import DYNO_SIZES, ScenarioConfig
@@ -81,6 +81,11 @@ class Simulation:
             qs = self.t0 + int(cfg.idle_at_hours * HOUR)
             self.quiet = (qs, qs + int(cfg.idle_minutes * MINUTE))
         self.idled: list[str] = []
+        self.files = (
+            files.new_files(cfg.seed, cfg.ephemeral_stack, cfg.ephemeral_reads_per_hour)
+            if cfg.ephemeral_files
+            else None
+        )
         self.worker_fixed = False
         self.recoveries: list[dict[str, Any]] = []
         self.outage: dict[str, Any] = {"start_us": None, "boot_failures": 0, "failed": 0}
@@ -262,6 +267,8 @@ class Simulation:
         t_end = first[0] + 1 if first else t1
         if first:
             req = req.take(req.arrive < t_end)
+        if self.files is not None:
+            self.files.segment(self, t0, t_end, req, webs)
         self._count(req, hung)
         for i, p in enumerate(plans):
             self._commit(p, t_end, first is not None and first[1] == i)

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import files
 from .catalog import ROUTES, route_index
 from .config import DYNO_SIZES
 from .lifecycle import CRASH_STACKS, WEB_COMMAND, WORKER_COMMAND
@@ -153,6 +154,7 @@ def _incidents(sim: Simulation) -> dict[str, object]:
         "crashes": [],
         "idling": None,
         "hung_dyno": None,
+        "ephemeral_files": None,
     }
     if c.worker_warmup_hours is not None and c.worker_dynos:
         out["warmup"] = {
@@ -232,6 +234,24 @@ def _incidents(sim: Simulation) -> dict[str, object]:
             "start": iso(sim.quiet[0]),
             "end": iso(sim.quiet[1]),
             "downtime": False,
+        }
+    f = sim.files
+    if f is not None:
+        lost = [x for x in f.errors if x["time"] < iso(end)]
+        out["ephemeral_files"] = {
+            "stack": c.ephemeral_stack,
+            "write_route": files.WRITE_ROUTE,
+            "read_route": files.READ_ROUTE,
+            "directory": files.DIRS[c.ephemeral_stack],
+            "writes": f.writes,
+            "reads": f.reads,
+            "errors": len(lost),
+            "start": lost[0]["time"] if lost else None,
+            "end": lost[-1]["time"] if lost else None,
+            "dynos": sorted({x["dyno"] for x in lost}),
+            "other_dyno": sum(x["why"] == "other_dyno" for x in lost),
+            "after_restart": sum(x["why"] == "restart" for x in lost),
+            "lost": lost[:200],
         }
     if sim.hung is not None and sim.hung[0] < end:
         out["hung_dyno"] = {
