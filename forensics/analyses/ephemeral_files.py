@@ -4,7 +4,9 @@ A dyno's filesystem is its own and is thrown away at every restart: a file writt
 or under `/app` (uploads, generated reports, caches) is gone after the dyno restarts and was
 never there on the other dynos. The symptom in the log is a missing-file error
 (`FileNotFoundError`, `Errno::ENOENT`, `ENOENT: no such file or directory`, `No such file or
-directory @ rb_sysopen`, `java.io.FileNotFoundException`) for such a path, above all right
+directory @ rb_sysopen`, `java.io.FileNotFoundException`, `NoSuchFileException`, Go's `open
+/tmp/x: no such file or directory`, Elixir's `could not read file "/tmp/x"`, PHP's
+`fopen(/tmp/x): Failed to open stream`) for such a path, above all right
 after that dyno restarted, or on a dyno other than the one whose lines named the file before.
 Paths that are code (`node_modules`, gems, site-packages, `.py`/`.rb`/`.js` files) and system
 paths are left out: a missing module at boot is a crash reason, not ephemeral storage.
@@ -31,6 +33,12 @@ _PATH_PATTERNS = (
     r"|rename|mkdir|opendir|readlink|copyfile)?\s*'([^']+)'",
     r"No such file or directory: ['\"]([^'\"]+)['\"]",
     r"FileNotFoundException: (\S+) \(No such file",
+    r"NoSuchFileException: (/\S+)",  # java.nio
+    r"\w+\((/[^)\s]+)\): [Ff]ailed to open stream: No such file",  # PHP fopen(...)
+    # Go (`open /tmp/x: no such file or directory`) and the path before the phrase
+    r"(?i)\b(?:open|stat|lstat|remove|rename|mkdir|readdir|chdir) (/[^\s:]+): no such file",
+    # Elixir `could not read file "/tmp/x": no such file`, Postgres `could not open file "..."`
+    r"(?i)(?:file|directory|path) \"(/[^\"]+)\"[^\"]*?no such file or directory",
     r"No such file or directory[^/]*?(/[^\s'\",)]+)",
 )
 _CODE = (
@@ -39,7 +47,8 @@ _CODE = (
 )
 _SYSTEM = r"^/(?:usr|etc|proc|sys|lib|lib64|bin|sbin|dev|run|var/run|opt)/"
 _SQL_FILTER = (
-    "(message ILIKE '%no such file%' OR message LIKE '%ENOENT%' OR message LIKE '%FileNotFound%')"
+    "(message ILIKE '%no such file%' OR message LIKE '%ENOENT%' OR message LIKE '%FileNotFound%'"
+    " OR message LIKE '%NoSuchFile%')"
 )
 
 

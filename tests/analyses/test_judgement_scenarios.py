@@ -65,3 +65,25 @@ def test_slow_worker_cache_deployed_every_three_hours_is_not_a_leak(
     assert truth["warmup"] and truth["leak"] is None
     assert not of(fs, "memory_leak"), [f.summary for f in of(fs, "memory_leak")]
     assert not [f for f in of(fs, "release_regression") if "memory" in f.summary.lower()]
+
+
+@pytest.mark.parametrize(("stack", "webs"), [("python", 2), ("java", 3), ("ruby", 1)])
+def test_files_lost_on_restart_are_one_finding_per_template(
+    tmp_path: Path, stack: str, webs: int
+) -> None:
+    """Exports written to the dyno's disk and read back from any dyno: one `ephemeral_files`
+    finding for the templated path, counting every failed read; with one web dyno the reads
+    fail only after its restarts."""
+    truth, fs = found(
+        tmp_path, seed=64, hours=6.0, web_dynos=webs, releases=2, ephemeral_files=True,
+        ephemeral_stack=stack, ephemeral_reads_per_hour=15.0,
+    )  # fmt: skip
+    e = truth["ephemeral_files"]
+    assert e["errors"] >= 3
+    (f,) = of(fs, "ephemeral_files")
+    assert f.evidence["path_template"] == f"{e['directory']}/report-:id.csv"
+    assert f.evidence["errors"] == e["errors"] and f.severity == "warning"
+    assert f.evidence["other_dyno"] == e["other_dyno"]
+    if webs == 1:
+        assert e["other_dyno"] == 0 and f.evidence["before_restart"] == e["errors"]
+        assert f.evidence["restarts"]
