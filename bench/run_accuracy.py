@@ -44,6 +44,7 @@ SCORED = (
 )
 EPHEMERAL_STACKS = ("ruby", "python", "node", "java")
 ERROR_ROUTES = ("/users/:id", "/products/:id", "/api/v1/items/:id", "/search")
+BURST_MIN = 3  # failed requests that make a burst (request_errors' own least count)
 SLACK = timedelta(minutes=2)  # windows closer than this count as overlapping
 
 
@@ -135,6 +136,14 @@ def planted(truth: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     for e in truth.get("request_errors") or []:
         if e["count"]:
             out["request_errors"].append(e)
+    for g in truth.get("no_web_up") or []:
+        # requests that got H10 while no web dyno was up: the only web dyno restarting (a
+        # deploy, a cycle), an outage, an R15 kill; an app-wide request_errors burst (of 3 or
+        # more: one or two failed requests in a restart's seconds are not a burst)
+        if g["h10"] < BURST_MIN:
+            continue
+        what = "no web up (outage)" if g["in_downtime"] else "no web up (restart)"
+        out["request_errors"].append({"route": None, **g, "what": what})
     r12 = truth.get("r12")
     if r12:
         t = _ts(r12["time"])

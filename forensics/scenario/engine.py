@@ -76,6 +76,7 @@ class Simulation:
             self.hung = (hs, hs + int(cfg.hung_minutes * MINUTE))
         self.hung_count = 0
         self.hung_peers = 0  # most other web dynos up while it hung
+        self.no_web: list[tuple[int, int, int]] = []  # (first, last, H10s) with no web up
         self.quiet: tuple[int, int] | None = None
         if cfg.idle_at_hours is not None:
             qs = self.t0 + int(cfg.idle_at_hours * HOUR)
@@ -304,6 +305,11 @@ class Simulation:
         down = self.outage["start_us"]
         if down is not None and (req.dyno < 0).all():
             self.outage["failed"] += int(((req.code == traffic.H10) & (req.arrive >= down)).sum())
+        h10 = req.code == traffic.H10
+        if len(req) and (req.dyno < 0).all() and h10.any():
+            # no web dyno up (a restart of the only one, an outage, an R15): H10 App crashed
+            self.no_web.append((int(req.arrive[h10].min()), int(req.logged[h10].max()),
+                                int(h10.sum())))  # fmt: skip
 
     def _plan(
         self, d: Dyno, j: int, req: traffic.Requests, jobs: dict[str, Jobs], t1: int

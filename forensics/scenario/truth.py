@@ -235,6 +235,7 @@ def _incidents(sim: Simulation) -> dict[str, object]:
             "end": iso(sim.quiet[1]),
             "downtime": False,
         }
+    out["no_web_up"] = _no_web(sim, downtime)
     f = sim.files
     if f is not None:
         lost = [x for x in f.errors if x["time"] < iso(end)]
@@ -267,6 +268,37 @@ def _incidents(sim: Simulation) -> dict[str, object]:
             "only_dyno": sim.hung_peers == 0,
         }
     return out
+
+
+def _no_web(sim: Simulation, downtime: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The times no web dyno was up and requests got H10 (App crashed), merged when closer
+    than a minute, each with its H10 count and whether a planted downtime holds it: the only
+    web dyno restarting for a deploy, a cycle or a restart (seconds; Heroku's preboot would
+    avoid them), or an outage / an R15 kill (planted as downtime)."""
+    spans: list[list[int]] = []
+    for a, b, n in sorted(sim.no_web):
+        if spans and a - spans[-1][1] < MINUTE:
+            spans[-1][1], spans[-1][2] = max(spans[-1][1], b), spans[-1][2] + n
+        else:
+            spans.append([a, b, n])
+    down = [
+        (
+            to_us(datetime.fromisoformat(str(d["start"]))),
+            to_us(datetime.fromisoformat(str(d["end"]))),
+        )
+        for d in downtime
+        if d["process_type"] == "web"
+    ]
+    return [
+        {
+            "start": iso(a),
+            "end": iso(b),
+            "h10": n,
+            "in_downtime": any(s - MINUTE <= b and a <= e + MINUTE for s, e in down),
+        }
+        for a, b, n in spans
+        if a < sim.end
+    ]
 
 
 def _r15_downtime(sim: Simulation) -> list[dict[str, object]]:
