@@ -6,7 +6,9 @@ across failing releases, Eco idling, a hung dyno, R12, files lost on restart), r
 counts, and some apps with no incident at all. Each scenario is generated, ingested and run
 through `collect_findings`; findings are matched to planted incidents per kind (same dyno,
 process type or route, overlapping windows) and precision, recall and the error of downtime
-minutes are printed, with every miss and false alarm listed. A JSON goes to bench/results/.
+minutes are printed, with every miss and false alarm listed; the incidents made of the
+findings are scored against the planted ones (`incident_score`). A JSON goes to
+bench/results/.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from incident_score import score_incidents
+
 from forensics.findings import KINDS, Finding, collect_findings
+from forensics.incidents import build_incidents
 from forensics.ingest.run import ingest
 from forensics.scenario import generate
 from forensics.scenario.config import ScenarioConfig
@@ -143,7 +148,7 @@ def planted(truth: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         if g["h10"] < BURST_MIN:
             continue
         what = "no web up (outage)" if g["in_downtime"] else "no web up (restart)"
-        out["request_errors"].append({"route": None, **g, "what": what})
+        out["request_errors"].append({"route": None, "app_wide": True, **g, "what": what})
     r12 = truth.get("r12")
     if r12:
         t = _ts(r12["time"])
@@ -193,6 +198,8 @@ def _candidates(plants: dict[str, list[dict[str, Any]]], kind: str) -> list[dict
 def _agree(f: Finding, p: dict[str, Any]) -> bool:
     """Same dyno / process type / route, and the windows overlap (with SLACK)."""
     if p.get("route") and f.route != p["route"]:
+        return False
+    if p.get("app_wide") and f.route is not None:
         return False
     if p.get("dyno"):
         dynos = set((f.evidence or {}).get("dynos") or [])
@@ -359,6 +366,14 @@ def _same_reason(planted_text: str, found_text: str) -> bool:
 
 def run_one(cfg: ScenarioConfig, work: Path) -> tuple[dict[str, Any], list[Finding], float]:
     """Generate, ingest and run the findings of one scenario; returns truth, findings, seconds."""
+    truth, found, _, secs = run_incidents(cfg, work)
+    return truth, found, secs
+
+
+def run_incidents(
+    cfg: ScenarioConfig, work: Path
+) -> tuple[dict[str, Any], list[Finding], list[Any], float]:
+    """`run_one`, and the incidents made of the findings."""
     t = time.perf_counter()
     log = work / f"s{cfg.seed}.log"
     truth = generate(cfg, log)
@@ -367,9 +382,10 @@ def run_one(cfg: ScenarioConfig, work: Path) -> tuple[dict[str, Any], list[Findi
     con = open_dataset(ds)
     try:
         found = collect_findings(con)
+        incidents = build_incidents(con, found)
     finally:
         con.close()
-    return truth, found, time.perf_counter() - t
+    return truth, found, incidents, time.perf_counter() - t
 
 
 def _table(results: list[dict[str, Any]], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -406,8 +422,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="forensics-accuracy-") as tmp:
         for seed in SEEDS[: args.seeds]:
             cfg = draw(seed)
-            truth, found, secs = run_one(cfg, Path(tmp))
+            truth, found, incidents, secs = run_incidents(cfg, Path(tmp))
             r = score(seed, truth, found, kinds)
+            r["incidents"] = score_incidents(planted(truth), incidents, _agree, _candidates)
             r["seconds"] = round(secs, 1)
             r["planted"] = {k: len(v) for k, v in planted(truth).items() if v}
             r["found"] = {
@@ -455,6 +472,26 @@ def main() -> int:
                 f"  seed {seed} {x['stack']:<7}MISS {x['kind']} {x['where']}: planted "
                 f"{' or '.join(x['planted'])!r}, found {x['found']!r}"
             )
+    inc = [r["incidents"] for r in results]
+    n_planted, n_found = sum(x["planted"] for x in inc), sum(x["found"] for x in inc)
+    n_serious, n_true = sum(x["serious"] for x in inc), sum(x["true_serious"] for x in inc)
+    splits = [(r["seed"], s) for r in results for s in r["incidents"]["split"]]
+    many = [r["seed"] for r in results if r["incidents"]["too_many"]]
+    most = max(inc, key=lambda x: x["serious"] - x["planted"])
+    print(
+        f"incidents: recall {n_found}/{n_planted} planted incidents ({_pct(n_found / n_planted)})"
+        f", precision {n_true}/{n_serious} incidents not info ({_pct(n_true / n_serious)}), "
+        f"{len(splits)} planted incidents split, {len(many)} scenarios with more than planted + 3 "
+        f"incidents (most: {most['serious']} for {most['planted']} planted; "
+        f"{sum(x['incidents'] for x in inc)} incidents in all, info included)"
+    )
+    for seed, s in splits:
+        print(f"  seed {seed} split {s}")
+    for r in results:
+        for m in r["incidents"]["missed"]:
+            print(f"  seed {r['seed']} incident missed: {m}")
+        for m in r["incidents"]["false"]:
+            print(f"  seed {r['seed']} incident false: {m}")
     print("\nmisses and false alarms:")
     for r in results:
         for m in r["misses"]:

@@ -51,9 +51,11 @@ def findings(
 
 def _reason(reasons: pl.DataFrame | None, r: dict[str, Any]) -> dict[str, Any] | None:
     """The reason of the crashes in a window (its dyno's, or for a process-type row its dynos'):
-    that of the first crash, which took it down, even when the failed restarts after it died
-    of something else (a job's exception, then every boot on a missing config var); those
-    come in `others` and, as `kept_down_by`, the most frequent of them."""
+    for a window a running process's crash opened, that crash's, which took it down, even
+    when the failed restarts after it died of something else (a job's exception, then every
+    boot on a missing config var): those come in `others` and, as `kept_down_by`, the most
+    frequent of them. For a window a deploy or restart opened (its boots failed), the reason
+    most of its crashes printed."""
     if reasons is None or reasons.is_empty():
         return None
     dynos = [r["dyno"]] if r["dyno"] else list(r["dynos"] or [])
@@ -65,6 +67,10 @@ def _reason(reasons: pl.DataFrame | None, r: dict[str, Any]) -> dict[str, Any] |
     ).sort("crash_ts")
     if rows.is_empty():
         return None
+    if r.get("opened_by") != "crash":
+        # opened by a deploy or restart whose new process failed: every crash is a boot
+        # failure, and the one most of them printed is the reason
+        return reason_evidence(rows)
     first = rows["reason_key"][0]
     main = reason_evidence(rows.filter(pl.col("reason_key") == first))
     assert main is not None
