@@ -87,3 +87,21 @@ def test_files_lost_on_restart_are_one_finding_per_template(
     if webs == 1:
         assert e["other_dyno"] == 0 and f.evidence["before_restart"] == e["errors"]
         assert f.evidence["restarts"]
+
+
+def test_lost_files_and_the_failed_downloads_are_one_incident(tmp_path: Path) -> None:
+    from forensics.incidents import build_incidents
+
+    log = tmp_path / "s.log"
+    knobs = dict(seed=65, hours=5.0, web_dynos=2, releases=1, ephemeral_files=True,
+                 ephemeral_stack="ruby", ephemeral_reads_per_hour=20.0)  # fmt: skip
+    generate(ScenarioConfig(**{**QUIET, **knobs}), log)
+    ingest([str(log)], tmp_path / "ds")
+    con = open_dataset(tmp_path / "ds")
+    fs = collect_findings(con)
+    downloads = [f for f in of(fs, "request_errors") if f.route == "/reports/:id/download"]
+    assert downloads
+    incs = build_incidents(con, fs)
+    (lost,) = [i for i in incs if i.kind == "ephemeral_files"]
+    held = {m.finding.summary for m in lost.members}
+    assert all(f.summary in held for f in downloads)
