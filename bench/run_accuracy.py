@@ -3,11 +3,11 @@
 Each seed (a fixed list no test uses) draws its own scenario: a random subset of incidents
 (leak, H12 burst, warm-up, error burst, worker crash with or without recovery, web outage
 across failing releases, Eco idling, a hung dyno, R12, files lost on restart), random times,
-sizes and process counts, and some apps with no incident at all. Each scenario is generated, ingested and run
-through `collect_findings`; findings are matched to planted incidents per kind (same dyno,
-process type or route, overlapping windows) and precision, recall and the error of downtime
-minutes are printed, with every miss and false alarm listed; the incidents made of the
-findings are scored against the planted ones (`incident_score`). A JSON goes to
+sizes and process counts, and some apps with no incident at all. Each scenario is generated,
+ingested and run through `collect_findings`; findings are matched to planted incidents per
+kind (same dyno, process type or route, overlapping windows) and precision, recall and the
+error of downtime minutes are printed, with every miss and false alarm listed; the incidents
+made of the findings are scored against the planted ones (`incident_score`). A JSON goes to
 bench/results/.
 """
 
