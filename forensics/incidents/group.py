@@ -34,7 +34,8 @@ Rules look at the incident's members, so a crash can join an outage through its 
   the dynos restart), within 2 min of an R12 at a deploy.
 - `errors_again`: request errors on the same route within `SLACK` of the incident's (a burst
   ends at the next success: a route failing 60-90 % of the time is many bursts).
-- `lost_files`: request errors whose exception is a missing file, inside the span of an
+- `lost_files`: request errors whose exception is a missing file (or, with no exception tied
+  to them, that failed on its dynos at the seconds a file was missing), inside the span of an
   ephemeral_files finding (the users' side of files lost on restart).
 """
 
@@ -42,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from forensics.findings import Finding
 from forensics.incidents.ids import finding_id, incident_id
@@ -364,6 +365,7 @@ def errors_again(inc: Incident, f: Finding) -> bool:
     )
 
 
+LOST_SLACK = timedelta(seconds=2)
 _MISSING = ("ENOENT", "No such file", "FileNotFound", "NoSuchFile", "could not read file")
 
 
@@ -376,7 +378,15 @@ def lost_files(inc: Incident, f: Finding) -> bool:
     reason = f.evidence.get("reason") or {}
     said = [str(reason.get("text") or "")] if isinstance(reason, dict) else []
     said += [str(e.get("exception") or "") for e in f.evidence.get("exceptions") or []]
-    return f.app == root.app and any(w in t for t in said for w in _MISSING)
+    if f.app == root.app and any(w in t for t in said for w in _MISSING):
+        return True
+    # no exception tied to the requests (no request ids in the app's lines): the failures at
+    # the very seconds the app said a file was missing, on those dynos
+    if not (f.start and _dynos(f) & _dynos(root)):
+        return False
+    lo, hi = f.start - LOST_SLACK, (f.end or f.start) + LOST_SLACK
+    times = [datetime.fromisoformat(t) for t in root.evidence.get("times") or []]
+    return f.app == root.app and any(lo <= t <= hi for t in times)
 
 
 RULES: tuple[Rule, ...] = (

@@ -422,3 +422,15 @@ def test_a_leak_whose_blamed_route_wavers_is_one_incident() -> None:
     later = f("memory_leak", 600, 700, line=3, process_type="web", route="/c", release="v7")
     incs = _one([v2, v3, later])
     assert sorted(len(i.members) for i in incs) == [1, 2]
+
+
+def test_lost_files_500s_with_no_exception_tied_join_by_their_seconds() -> None:
+    """A Node app prints `Error: ENOENT` without request ids: the 500s at those seconds on the
+    same dyno are the lost files' users; a 500 burst on that dyno an hour away is not."""
+    eph = f("ephemeral_files", 0, 90, line=1, dyno="web.1",
+            evidence={"times": [at(20).isoformat(), at(21).isoformat()]})  # fmt: skip
+    same = f("request_errors", 20, 21, line=2, route="/reports/:id/download", dyno="web.1")
+    away = f("request_errors", 60, 61, line=3, route="/reports/:id/download", dyno="web.1")
+    incs = _one([eph, same, away])
+    root = next(i for i in incs if i.kind == "ephemeral_files")
+    assert [m.rule for m in root.members] == ["root", "lost_files"]
