@@ -214,3 +214,53 @@ def test_generate_creates_the_output_folder(tmp_path) -> None:
     done = CliRunner().invoke(main, ["generate", "-o", str(out), "--hours", "0.5"])
     assert done.exit_code == 0, done.output
     assert out.stat().st_size > 0
+
+
+MISSING = {
+    "ruby": "Errno::ENOENT (No such file or directory @ rb_sysopen - ",
+    "python": "FileNotFoundError: [Errno 2] No such file or directory: '",
+    "node": "Error: ENOENT: no such file or directory, open '",
+    "java": "java.io.FileNotFoundException: ",
+}
+
+
+@pytest.mark.parametrize("stack", sorted(MISSING))
+def test_ephemeral_files_lost_on_other_dynos_and_restarts(tmp_path: Path, stack: str) -> None:
+    """Each failed download names a file that a line of another dyno, or of the same dyno
+    before its restart, said it wrote; the truth counts them."""
+    truth, lines = run(
+        tmp_path, seed=8, web_dynos=2, releases=1, ephemeral_files=True, ephemeral_stack=stack,
+        ephemeral_reads_per_hour=20.0,
+    )  # fmt: skip
+    e = truth["ephemeral_files"]
+    errs = [x for x in lines if MISSING[stack] in x]
+    assert e["errors"] == len(errs) >= 5 and e["reads"] > e["errors"]
+    assert e["other_dyno"] + e["after_restart"] == e["errors"] and e["other_dyno"]
+    wrote = {}
+    for x in lines:
+        m = re.search(r"app\[(web\.\d)\]: .*(?:written to|wrote|written) (/\S+)", x)
+        if m:
+            wrote.setdefault(m.group(2), []).append((ts(x), m.group(1)))
+    for x in errs:
+        path = re.search(r"(/(?:app/)?tmp/exports/report-\d+\.csv)", x).group(1)  # type: ignore[union-attr]
+        dyno = re.search(r"app\[(web\.\d)\]", x).group(1)  # type: ignore[union-attr]
+        before = [(t, d) for t, d in wrote[path] if t < ts(x)]
+        assert before  # it was written, earlier
+    # the router answered 500 for each of them
+    bad = [x for x in lines if "/download" in x and "heroku[router]" in x and "status=500" in x]
+    assert len(bad) == e["errors"]
+    assert dyno
+
+
+def test_ephemeral_files_off_changes_nothing(tmp_path: Path) -> None:
+    """The knob draws from its own random stream: without it, a scenario is unchanged."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _, off = run(tmp_path / "a", seed=9, hours=2.0)
+    truth, on = run(tmp_path / "b", seed=9, hours=2.0, ephemeral_files=True)
+    added = set(on) - set(off)
+    assert set(off) <= set(on)
+    router = [x for x in added if "heroku[router]" in x]
+    assert all('/download" ' in x for x in router)
+    assert len(router) == truth["ephemeral_files"]["reads"] > 0
+    assert all(re.search(r" app\[web\.\d\]: ", x) for x in set(added) - set(router))

@@ -4,13 +4,15 @@ A dyno's filesystem is its own and is thrown away at every restart: a file writt
 or under `/app` (uploads, generated reports, caches) is gone after the dyno restarts and was
 never there on the other dynos. The symptom in the log is a missing-file error
 (`FileNotFoundError`, `Errno::ENOENT`, `ENOENT: no such file or directory`, `No such file or
-directory @ rb_sysopen`, `java.io.FileNotFoundException`) for such a path, above all right
+directory @ rb_sysopen`, `java.io.FileNotFoundException`, `NoSuchFileException`, Go's `open
+/tmp/x: no such file or directory`, Elixir's `could not read file "/tmp/x"`, PHP's
+`fopen(/tmp/x): Failed to open stream`) for such a path, above all right
 after that dyno restarted, or on a dyno other than the one whose lines named the file before.
 Paths that are code (`node_modules`, gems, site-packages, `.py`/`.rb`/`.js` files) and system
 paths are left out: a missing module at boot is a crash reason, not ephemeral storage.
 
 Table: `ephemeral_files` (one row per missing-file error); `forensics.findings.ephemeral_files`
-groups it by path template.
+groups it by path template (`file_template`: ids in directories and file names -> `:id`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ _PATH_PATTERNS = (
     r"|rename|mkdir|opendir|readlink|copyfile)?\s*'([^']+)'",
     r"No such file or directory: ['\"]([^'\"]+)['\"]",
     r"FileNotFoundException: (\S+) \(No such file",
+    r"NoSuchFileException: (/\S+)",  # java.nio
+    r"\w+\((/[^)\s]+)\): [Ff]ailed to open stream: No such file",  # PHP fopen(...)
+    # Go (`open /tmp/x: no such file or directory`) and the path before the phrase
+    r"(?i)\b(?:open|stat|lstat|remove|rename|mkdir|readdir|chdir) (/[^\s:]+): no such file",
+    # Elixir `could not read file "/tmp/x": no such file`, Postgres `could not open file "..."`
+    r"(?i)(?:file|directory|path) \"(/[^\"]+)\"[^\"]*?no such file or directory",
     r"No such file or directory[^/]*?(/[^\s'\",)]+)",
 )
 _CODE = (
@@ -39,7 +47,8 @@ _CODE = (
 )
 _SYSTEM = r"^/(?:usr|etc|proc|sys|lib|lib64|bin|sbin|dev|run|var/run|opt)/"
 _SQL_FILTER = (
-    "(message ILIKE '%no such file%' OR message LIKE '%ENOENT%' OR message LIKE '%FileNotFound%')"
+    "(message ILIKE '%no such file%' OR message LIKE '%ENOENT%' OR message LIKE '%FileNotFound%'"
+    " OR message LIKE '%NoSuchFile%')"
 )
 
 
@@ -123,12 +132,25 @@ def ephemeral_files(
     minutes = (pl.col("ts") - pl.col("process_start")).dt.total_seconds(fractional=True) / 60
     return out.with_columns(
         pl.col("dyno").str.replace(r"\..*$", "").alias("process_type"),
-        route_expr(pl.col("path")).alias("path_template"),
+        file_template(pl.col("path")).alias("path_template"),
         pl.col("message").alias("error"),
         minutes.alias("minutes_since_start"),
         (minutes <= restart_minutes).fill_null(False).alias("after_restart"),
         pl.col("named_by").fill_null([]),
     ).select(_COLUMNS)
+
+
+def file_template(path: pl.Expr) -> pl.Expr:
+    """A path with its ids templated: the route rules (whole numeric, UUID, hex segments), and
+    inside file names every token with a digit (`report-23765.csv`, `upload_1x9f.png`,
+    `RackMultipart20240520-12-ab3.png`) becomes `:id`; the extension stays (`.mp4`)."""
+    p = route_expr(path)
+    ext = p.str.extract(r"(\.[A-Za-z][A-Za-z0-9]{0,4})$", 1).fill_null("")
+    stem = p.str.slice(0, p.str.len_chars() - ext.str.len_chars())
+    token = r"([/_.-])[A-Za-z]*[0-9][A-Za-z0-9]*([/_.-]|$)"
+    for _ in range(2):  # adjacent tokens share a separator: a second pass takes the rest
+        stem = stem.str.replace_all(token, "${1}:id${2}")
+    return stem + ext
 
 
 _COLUMNS = [

@@ -473,7 +473,8 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
         FROM pairs GROUP BY ALL
     ),
     wl AS (
-        SELECT akey, dyno, lifetime, list(t ORDER BY r) AS w_t, list(lvl ORDER BY r) AS w_lvl
+        SELECT akey, dyno, lifetime, list(t ORDER BY r) AS w_t, list(lvl ORDER BY r) AS w_lvl,
+               list(x ORDER BY r) AS w_x
         FROM win_r GROUP BY ALL
     ),
     quad AS (
@@ -504,7 +505,7 @@ def _growth_sql(lt: str, o: dict[str, float]) -> str:
            qd.q0, qd.q1, qd.q2, qd.q3, qd.q4, qd.p0, qd.p1, qd.p2,
            CAST(coalesce(rt.n_req, 0) AS BIGINT) AS requests,
            ws.lvl_last - ws.lvl_first AS growth_mb, ws.drop_mb, ws.spike_mb,
-           ms.metric_sources, wl.w_t, wl.w_lvl,
+           ms.metric_sources, wl.w_t, wl.w_lvl, wl.w_x,
            CASE WHEN NOT l.started_before_log THEN epoch(coalesce(l.up, l.start)) END AS boot_s
     FROM q
     JOIN L l ON q.akey = l.akey AND q.dyno = l.dyno AND q.lifetime = l.lifetime

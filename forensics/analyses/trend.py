@@ -19,11 +19,25 @@ classifier of `memory` called `leak` or `growing`, in release order per (app, pr
    lifetimes levelled off (their late-half slope < `min_slope`), by more than
    max(`min_growth`, 3 MAD of those levels); else, when 3 could compare, `warmup` (it grows
    as the earlier releases did at that age);
+   Rules 3 and 4 need no long lifetime: the comparison, not the lifetime's own shape, is the
+   evidence (an hour or two of lifetime, past where the earlier release levelled off);
 5. without a comparison (first release, unknown boot times, no overlap): its own shape. Shorter
    than `min_shape_hours` of samples it is `inconclusive` (a warm-up with a time constant of
    8 h is as straight as a leak over 4 h; one of 11 h bends below `linear_ratio` within
    5 h); else `leak` when the late-half slope is at least
    `linear_ratio` x the early-half slope (linear or accelerating), `warmup` when it bends.
+
+Then, per (app, process type), until nothing changes:
+
+6. one curve that does not bend (`_one_curve`): a rising lifetime below another lifetime of
+   the same or an earlier release that ran well above where it ended and still rose as fast
+   (per request served: a leak follows the traffic), or below the R15 kill of the previous
+   lifetime of its dyno, is `leak`, and so is that rising lifetime above: a cache fills ever
+   slower as it fills, a leak does not. This finds a leak that predates the log (every release
+   in it leaks; the lifetimes up when the log starts are already high and still rising), which
+   rules 3-5 call a warm-up or inconclusive;
+7. a rising lifetime that grows as fast at the same age as lifetimes judged `leak` follows
+   their curve: `leak` (`_as_a_leak`).
 
 A `plateau` (it bends) that still rises by `min_slope` MB/h in its late half is checked by
 rules 3 and 4 too: a warm-up with a leak on top bends like a cache but grows faster than the
@@ -45,6 +59,8 @@ BLOCK_WINDOWS = 3
 # lifetimes, and the recent releases are the comparison that matters.
 MAX_REFS = 40
 JUDGED = ("leak", "growing")
+# passes of rules 6 and 7 (each goes through the releases in order, so one usually settles it)
+MAX_PASSES = 4
 
 
 def sen_slope(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -98,6 +114,9 @@ class _Life:
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.cls: str = row["classification"]
+        self.dyno: str = row.get("dyno") or "?"
+        self.release: str | None = row["release"]
+        self.version = _version(row["release"])
         self.t = np.asarray(row["w_t"] or [], dtype=float) / 3600
         self.lvl = np.asarray(row["w_lvl"] or [], dtype=float)
         boot = row["boot_s"]
@@ -107,7 +126,21 @@ class _Life:
         self.blocks = bl
         self.trend_p = mann_kendall_p(bl)
         self.early, self.late = _halves(self.t, self.lvl)
+        self.first = float(np.median(self.lvl[:3])) if len(self.lvl) else None
         self.last = float(np.median(self.lvl[-3:])) if len(self.lvl) else None
+        # whole-lifetime rates: per hour, and per request served when the dyno serves requests
+        # (a leak follows the traffic, which swings several-fold over a day)
+        enough = len(self.lvl) >= 4
+        self.rate_h = sen_slope(self.t, self.lvl) if enough else None
+        x = np.asarray(row.get("w_x") or [], dtype=float)
+        by_req = row.get("growth_axis") == "requests" and len(x) == len(self.lvl)
+        self.rate_req = sen_slope(x, self.lvl) if enough and by_req else None
+        self.r15 = int(row.get("r15") or 0)
+        self.peak = row.get("peak_mb")
+        self.end_total = row.get("end_mb")
+        start, end = row.get("start"), row.get("end")
+        self.t_start = start.timestamp() if start is not None else math.inf
+        self.t_end = end.timestamp() if end is not None else -math.inf
 
     def slope_between(self, lo: float, hi: float) -> tuple[float | None, float]:
         """Theil-Sen slope over ages [lo, hi] and the hours of that range it covers."""
@@ -134,9 +167,9 @@ def judge_by_age(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
     started before the log). Adds age_start_h, age_end_h, trend_p, late_slope_mb_h,
     ref_slope_mb_h, judgement and settle; replaces classification.
     """
-    rows = df.select(
-        "app", "process_type", "release", "classification", "w_t", "w_lvl", "boot_s"
-    ).to_dicts()
+    need = ["app", "process_type", "release", "classification", "w_t", "w_lvl", "boot_s"]
+    extra = ["dyno", "start", "end", "w_x", "growth_axis", "r15", "peak_mb", "end_mb"]
+    rows = df.select(need + [c for c in extra if c in df.columns]).to_dicts()
     lives = [_Life(r) for r in rows]
     n = len(rows)
     cls = [lv.cls for lv in lives]
@@ -163,6 +196,11 @@ def judge_by_age(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
                     if got[0] in JUDGED:
                         cls[i], why[i], settle[i], ref_slope[i] = got
             refs += [i for i in by_rel[rel] if cls[i] not in ("leak", "insufficient")]
+        order = sorted(idx, key=lambda i: lives[i].version)
+        for _ in range(MAX_PASSES):  # each pass turns more lifetimes into `leak`
+            a = _one_curve(order, lives, cls, why, settle, ref_slope, o)
+            if not (_as_a_leak(order, lives, cls, why, settle, ref_slope, o) or a):
+                break
     return df.with_columns(
         pl.Series("classification", cls, dtype=pl.String),
         pl.Series("age_start_h", [_age(lv, 0) for lv in lives], dtype=pl.Float64),
@@ -188,8 +226,9 @@ def _judge(
 ) -> tuple[str, str, str | None, float | None]:
     """(class, judgement, settle, reference slope) of one growing lifetime."""
     min_slope, min_growth = o["min_slope"], o["min_growth"]
-    long_enough = lv.span >= o["min_leak_hours"]
-    leak = "leak" if long_enough else "growing"
+    # rules 3 and 4 compare with other lifetimes: that, not the lifetime's length, is the
+    # evidence, so a lifetime of an hour or two can leak by them
+    leak = "leak"
     bl = lv.blocks
     if len(bl) >= 3:
         rises = np.diff(bl)
@@ -289,3 +328,143 @@ def _same_age(
     if own is None or not theirs:
         return None
     return own, float(np.median(theirs)), lo, hi
+
+
+# classes rule 6 may turn into `leak`: rising lifetimes the rules before could not convict
+_OPEN = ("warmup", "inconclusive", "growing")
+
+
+def _rising(lv: _Life, o: dict[str, float]) -> bool:
+    """A significant, steady rise (Mann-Kendall, late-half slope), not one step."""
+    return (
+        len(lv.blocks) >= 3
+        and lv.trend_p < o["trend_p"]
+        and (lv.late or 0.0) >= o["min_slope"]
+        and lv.first is not None
+        and lv.last is not None
+    )
+
+
+def _rate_ratio(upper: _Life, lower: _Life) -> tuple[float, str] | None:
+    """upper's rate over lower's, per request when both serve requests, else per hour."""
+    if upper.rate_req is not None and lower.rate_req is not None and lower.rate_req > 0:
+        return upper.rate_req / lower.rate_req, "per request served"
+    if upper.rate_h is not None and lower.rate_h is not None and lower.rate_h > 0:
+        return upper.rate_h / lower.rate_h, "per hour"
+    return None
+
+
+def _above(h: _Life, lv: _Life, o: dict[str, float]) -> str | None:
+    """Why `h`, higher up, shows that rising `lv` does not bend (rule 6), or None."""
+    if h is lv or h.version > lv.version or lv.first is None or lv.last is None:
+        return None
+    gap = max(2 * o["min_growth"], (lv.last - lv.first) / 3)
+    where = f"{h.dyno} ({h.release or 'release unknown'})"
+    if h.rate_h is not None and h.first is not None:
+        got = _rate_ratio(h, lv)
+        if h.first < lv.last + gap or got is None or got[0] < o["linear_ratio"]:
+            return None
+        return (
+            f"{where} still rose {got[0]:.0%} as fast ({got[1]}) from {h.first:.0f} MB, "
+            f"{h.first - lv.last:.0f} MB above where {lv.dyno} ({lv.release}) ended at "
+            f"{lv.last:.0f} MB"
+        )
+    if h.r15 and h.dyno == lv.dyno and h.t_end < lv.t_start and lv.end_total is not None:
+        if h.peak is None or h.peak < lv.end_total + gap:
+            return None
+        return (
+            f"the previous lifetime of {where} was killed for memory (R15) at "
+            f"{h.peak:.0f} MB, {h.peak - lv.end_total:.0f} MB above where the next ended"
+        )
+    return None
+
+
+def _one_curve(
+    idx: list[int],
+    lives: list[_Life],
+    cls: list[str],
+    why: list[str | None],
+    settle: list[str | None],
+    ref_slope: list[float | None],
+    o: dict[str, float],
+) -> bool:
+    """Rule 6: memory that keeps rising as fast far above where other lifetimes stop.
+
+    A cache fills ever slower as it fills (its rate falls with the level it has reached); a
+    leak does not slow down. So when a lifetime of the same process type, on the same or an
+    earlier release, ran at a level above where a rising lifetime ended (by a third of its
+    own growth, at least 2 x `min_growth`) and still rose at least `linear_ratio` x as fast
+    (per request served when both serve requests: the traffic differs between them), or when
+    the previous lifetime of the same dyno was killed there for memory (R15) before it could
+    be measured (a dyno R15'd, restarted, and climbing again without bending), the growth is
+    not a warm-up but one curve that does not bend: the rising lifetimes on it, below and
+    above, are `leak`. This is how a leak that predates the log (on every release in it,
+    lifetimes that started before the log already high and still rising) is told from a slow
+    cache, whose older lifetimes rise more slowly.
+    """
+    changed = False
+    first = np.array([lives[j].first if lives[j].first is not None else np.nan for j in idx])
+    last = np.array([lives[j].last if lives[j].last is not None else np.nan for j in idx])
+    killed = np.array([lives[j].r15 > 0 for j in idx])
+    floor = 2 * o["min_growth"]
+    for i in idx:
+        lv = lives[i]
+        if cls[i] not in _OPEN or not _rising(lv, o):
+            continue
+        assert lv.first is not None and lv.last is not None
+        # only lifetimes that can be above or below it by the least gap need a closer look
+        near = (first >= lv.last + floor) | killed | (last + floor <= lv.first)
+        found: tuple[float, int, str] | None = None
+        for k in np.flatnonzero(near).tolist():
+            j = idx[k]
+            h = lives[j]
+            text = _above(h, lv, o)  # lv is the lower one
+            if text is not None:
+                level = h.first if h.rate_h is not None else h.peak
+                if found is None or float(level or 0.0) > found[0]:
+                    found = (float(level or 0.0), j, f"does not slow down higher up: {text}")
+            elif found is None and _rising(h, o) and (text := _above(lv, h, o)) is not None:
+                found = (0.0, j, f"rises as fast as lower down: {text}")
+        if found is None:
+            continue
+        _, j, text = found
+        changed = True
+        cls[i], settle[i], ref_slope[i] = "leak", None, lives[j].rate_h
+        why[i] = (
+            f"rises {lv.rate_h or 0.0:.1f} MB/h and {text}: one curve that does not bend "
+            f"(a cache filling up slows as it fills)"
+        )
+    return changed
+
+
+def _as_a_leak(
+    idx: list[int],
+    lives: list[_Life],
+    cls: list[str],
+    why: list[str | None],
+    settle: list[str | None],
+    ref_slope: list[float | None],
+    o: dict[str, float],
+) -> bool:
+    """Rule 7: a rising lifetime that grows at least `linear_ratio` x as fast, at the same age,
+    as lifetimes of the same or earlier releases judged `leak` (by rules 3-6) follows their
+    curve: it leaks too (rule 3 had called it a warm-up only for growing as they did)."""
+    changed = False
+    for i in idx:
+        lv = lives[i]
+        if cls[i] not in _OPEN or not _rising(lv, o):
+            continue
+        leaks = [j for j in idx if j != i and cls[j] == "leak" and lives[j].version <= lv.version]
+        same_age = _same_age(lv, leaks[-MAX_REFS:], lives, o) if leaks else None
+        if same_age is None:
+            continue
+        own, ref, lo, hi = same_age
+        if ref < o["min_slope"] or own < o["linear_ratio"] * ref:
+            continue
+        changed = True
+        cls[i], settle[i], ref_slope[i] = "leak", None, ref
+        why[i] = (
+            f"{own:.1f} MB/h at ages {lo:.1f}-{hi:.1f} h, as the lifetimes judged to leak "
+            f"({ref:.1f} MB/h at the same age)"
+        )
+    return changed

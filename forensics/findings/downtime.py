@@ -16,8 +16,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from forensics.analyses.crash_reasons import crash_reasons, reason_for
+from forensics.analyses.crash_reasons import crash_reasons, reason_evidence
 from forensics.analyses.downtime import downtime
+from forensics.analyses.sql import app_key_expr
 from forensics.findings import Finding, Source, duration_text, line_sources, located
 from forensics.findings.reasons import attach_reason, reason_sources, with_reason
 
@@ -49,15 +50,42 @@ def findings(
 
 
 def _reason(reasons: pl.DataFrame | None, r: dict[str, Any]) -> dict[str, Any] | None:
-    """The reason of the crashes in a window: its dyno's, or for a process-type row the first
-    of its dynos that has one."""
+    """The reason of the crashes in a window (its dyno's, or for a process-type row its dynos'):
+    for a window a running process's crash opened, that crash's, which took it down, even
+    when the failed restarts after it died of something else (a job's exception, then every
+    boot on a missing config var): those come in `others` and, as `kept_down_by`, the most
+    frequent of them. For a window a deploy or restart opened (its boots failed), the reason
+    most of its crashes printed."""
     if reasons is None or reasons.is_empty():
         return None
-    for dyno in [r["dyno"]] if r["dyno"] else list(r["dynos"] or []):
-        found = reason_for(reasons, app=r["app"], dyno=dyno, start=r["start"], end=r["end"])
-        if found:
-            return found
-    return None
+    dynos = [r["dyno"]] if r["dyno"] else list(r["dynos"] or [])
+    rows = reasons.filter(
+        pl.col("dyno").is_in(dynos)
+        & app_key_expr("app").eq(r["app"] or "")
+        & pl.col("reason").is_not_null()
+        & pl.col("crash_ts").is_between(r["start"], r["end"])
+    ).sort("crash_ts")
+    if rows.is_empty():
+        return None
+    if r.get("opened_by") != "crash":
+        # opened by a deploy or restart whose new process failed: every crash is a boot
+        # failure, and the one most of them printed is the reason
+        return reason_evidence(rows)
+    first = rows["reason_key"][0]
+    main = reason_evidence(rows.filter(pl.col("reason_key") == first))
+    assert main is not None
+    rest = reason_evidence(rows.filter(pl.col("reason_key") != first))
+    main["of_crashes"] = rows.height
+    main["others"] = (
+        []
+        if rest is None
+        else [{"text": rest["text"], "crashes": rest["crashes"]}, *rest["others"]]
+    )
+    if rest is not None:
+        main["kept_down_by"] = {
+            k: rest[k] for k in ("text", "location", "kind", "key", "crashes", "sources")
+        }
+    return main
 
 
 def _severity(r: dict[str, Any], **t: float) -> str:
@@ -115,7 +143,7 @@ def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) ->
             f"({100 * (r['failed_share'] or 0):.0f} %, {codes})"
         )
     summary = f"{what} was down {duration_text(r['minutes'])} ({span}){since}{detail}{users}{tail}."
-    summary = with_reason(summary, reason)
+    summary = _with_reasons(summary, reason)
     ended = (
         None if r["ended_by"] is None else {"kind": r["ended_by"], "release": r["ended_by_release"]}
     )
@@ -131,7 +159,7 @@ def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) ->
                 "start": start.isoformat(),
                 "end": end.isoformat(),
                 "ongoing": bool(r["ongoing"]),
-                "minutes": round(r["minutes"], 1),
+                "minutes": round(r["minutes"], 2),
                 "ended_by": ended,
                 "restart_attempts": int(r["restart_attempts"]),
                 "failed_releases": rels,
@@ -144,8 +172,26 @@ def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) ->
             },
             reason,
         ),
-        sources=_sources(r) + reason_sources(reason),
+        sources=_sources(r)
+        + reason_sources(reason)
+        + reason_sources((reason or {}).get("kept_down_by")),
         score=float(r["minutes"]) + float(failed or 0) / 10,
+    )
+
+
+def _with_reasons(summary: str, reason: dict[str, Any] | None) -> str:
+    """`summary` with the reason it went down and, when the restarts died of something else,
+    what kept it down: `...: it went down on X (loc); its restarts then failed on Y (3).`"""
+    kept = (reason or {}).get("kept_down_by")
+    if not reason or not kept:
+        return with_reason(summary, reason)
+    where = f" ({reason['location']})" if reason.get("location") else ""
+    also = f" ({kept['location']})" if kept.get("location") else ""
+    n = kept["crashes"]
+    return (
+        f"{summary.rstrip('.')}: it went down on {str(reason['text']).rstrip('.')}{where}; "
+        f"{'its restarts' if n > 1 else 'a restart'} then failed on "
+        f"{str(kept['text']).rstrip('.')}{also} ({n} crash{'es' if n != 1 else ''})."
     )
 
 

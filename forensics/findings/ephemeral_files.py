@@ -63,6 +63,7 @@ def findings(
                     "other_dyno": other,
                     "before_restart": before,
                     "minutes_since_start": mins[:50],
+                    "times": [t.isoformat() for t in g["ts"].to_list()[:200]],
                     "restarts": sorted(
                         {s.isoformat() for s in g["process_start"].drop_nulls().to_list()}
                     )[:50],

@@ -40,6 +40,14 @@ def findings(
     out: list[Finding] = []
     hot = hotspots(con, codes=codes, gap_seconds=gap_seconds, min_count=min_count)
     hot = _not_a_stuck_dyno(con, hot)
+    hot, wide = _dyno_wide(con, hot, codes)
+    if wide:
+        at = pl.DataFrame(
+            {"app": [w["app"] for w in wide], "start": [w["start"] for w in wide]},
+            schema={"app": pl.String, "start": pl.Datetime("us", "UTC")},
+        )
+        rels = with_release(con, at, "start")["release"].to_list()
+        out += [_dyno_wide_finding(w, rel) for w, rel in zip(wide, rels, strict=True)]
     if not hot.is_empty():
         hot = with_release(con, hot, "start")
         code_sql = sql_list(codes)
@@ -85,6 +93,123 @@ def _not_a_stuck_dyno(con: duckdb.DuckDBPyConnection, hot: pl.DataFrame) -> pl.D
 
     keep = [not explained(h) for h in hot.iter_rows(named=True)]
     return hot.filter(pl.Series(keep, dtype=pl.Boolean))
+
+
+# A dyno whose requests on this many routes at once all timed out answered nothing: its H12s
+# are one story (the dyno, or what every route waits on, stopped), not one slow route each.
+WIDE_MIN_ROUTES = 3
+WIDE_MIN_SHARE = 0.8
+
+
+def _dyno_wide(
+    con: duckdb.DuckDBPyConnection, hot: pl.DataFrame, codes: Sequence[str]
+) -> tuple[pl.DataFrame, list[dict]]:
+    """Split off hotspots that are one dyno-wide stall: per app and dyno set, hotspots whose
+    windows overlap on `WIDE_MIN_ROUTES`+ routes, while `WIDE_MIN_SHARE`+ of all requests
+    those dynos got in the joint window timed out. A slow route that backs the dyno up
+    leaves other requests answered; a dyno that stopped answering (a stuck single web dyno,
+    which `hung_dynos` cannot tell from a slow app, having no other dyno to compare) does not.
+    Returns (the other hotspots, one dict per stall)."""
+    if hot.height < WIDE_MIN_ROUTES:
+        return hot, []
+    rows = sorted(
+        hot.with_row_index("_i").iter_rows(named=True),
+        key=lambda r: (r["app"] or "", tuple(d for d in r["dynos"] if d), r["start"]),
+    )
+    groups: list[list[dict]] = []
+    for r in rows:
+        key = (r["app"] or "", tuple(sorted(d for d in r["dynos"] if d)))
+        g = groups[-1] if groups else None
+        if (
+            g
+            and (g[0]["app"] or "", tuple(sorted(d for d in g[0]["dynos"] if d))) == key
+            and r["start"] <= max(x["end"] for x in g)
+        ):
+            g.append(r)
+        else:
+            groups.append([r])
+    wide, drop = [], set()
+    for g in groups:
+        dynos = sorted({d for r in g for d in r["dynos"] if d})
+        if len({r["route"] for r in g}) < WIDE_MIN_ROUTES or not dynos:
+            continue
+        start, end = min(r["start"] for r in g), max(r["end"] for r in g)
+        n, bad = query(
+            con,
+            f"""SELECT count(*), count(*) FILTER (WHERE code IN {sql_list(codes)})
+                FROM requests WHERE app IS NOT DISTINCT FROM $app AND list_contains($d, dyno)
+                  AND ts BETWEEN $s AND $e""",
+            {"app": g[0]["app"], "d": dynos, "s": start, "e": end},
+        ).row(0)
+        if not n or bad / n < WIDE_MIN_SHARE:
+            continue
+        drop |= {r["_i"] for r in g}
+        wide.append(
+            {
+                "app": g[0]["app"],
+                "dynos": dynos,
+                "start": start,
+                "end": end,
+                "count": int(bad),
+                "requests": int(n),
+                "codes": sorted({c for r in g for c in r["codes"]}),
+                "routes": {
+                    r["route"]: int(r["count"]) for r in sorted(g, key=lambda r: -r["count"])
+                },
+                "lines": query(
+                    con,
+                    f"""SELECT source_file, line_no, line_count FROM requests
+                        WHERE app IS NOT DISTINCT FROM $app AND list_contains($d, dyno)
+                          AND code IN {sql_list(codes)} AND ts BETWEEN $s AND $e""",
+                    {"app": g[0]["app"], "d": dynos, "s": start, "e": end},
+                ),
+            }
+        )
+    if not drop:
+        return hot, []
+    keep = hot.with_row_index("_i").filter(~pl.col("_i").is_in(sorted(drop))).drop("_i")
+    return keep, wide
+
+
+def _dyno_wide_finding(w: dict, release: str | None) -> Finding:
+    """One `timeout_hotspot` (route null) for a dyno-wide stall (`_dyno_wide`)."""
+    dynos, routes = w["dynos"], w["routes"]
+    minutes = (w["end"] - w["start"]).total_seconds() / 60
+    share = w["count"] / w["requests"]
+    who = ", ".join(dynos)
+    top = ", ".join(f"{r} {n}" for r, n in list(routes.items())[:4])
+    summary = (
+        f"{who} answered almost nothing between {w['start']:%Y-%m-%d %H:%M:%S} and "
+        f"{w['end']:%H:%M:%S} UTC ({minutes:.0f} min): {w['count']} of its {w['requests']} "
+        f"requests ({share:.0%}) timed out ({'/'.join(w['codes'])}) on {len(routes)} routes "
+        f"({top}{', ...' if len(routes) > 4 else ''}): not one slow route but the dyno, or "
+        f"something every route waits on, stalled."
+    )
+    types = {heroku.process_type(d) for d in dynos}
+    return Finding(
+        kind="timeout_hotspot",
+        severity="critical",
+        summary=summary,
+        app=w["app"],
+        dyno=dynos[0] if len(dynos) == 1 else None,
+        process_type=types.pop() if len(types) == 1 else None,
+        route=None,
+        release=release,
+        start=w["start"],
+        end=w["end"],
+        evidence={
+            "codes": w["codes"],
+            "count": w["count"],
+            "dynos": dynos,
+            "window_requests": w["requests"],
+            "share_of_dyno_requests_in_window": round(share, 4),
+            "routes": routes,
+            "window_minutes": round(minutes, 1),
+            "scope": "dyno",
+        },
+        sources=line_sources(w["lines"]),
+        score=float(w["count"]),
+    )
 
 
 def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:

@@ -53,16 +53,20 @@ def advice(inc: Incident) -> list[str]:
     reason = next(
         (f.evidence["reason"] for f in fs if isinstance(f.evidence.get("reason"), dict)), None
     )
-    if reason and not leak:
-        text = str(reason.get("text") or "").rstrip(".")
-        where = f" at {reason['location']}" if reason.get("location") else ""
+    # what took it down, and (a downtime's `kept_down_by`) what its restarts then died of
+    for r in [reason, (reason or {}).get("kept_down_by")] if reason and not leak else []:
+        if not isinstance(r, dict):
+            continue
+        text = str(r.get("text") or "").rstrip(".")
+        where = f" at {r['location']}" if r.get("location") else ""
         var = _CONFIG_VAR.search(text)
         fix = (
             f" Set it: `heroku config:set {var.group(1)}=...` (a config change restarts the dynos)."
             if var
             else ""
         )
-        out.append(f"Fix what crashes it: {text}{where}.{fix}")
+        head = "Fix what crashes it" if r is reason else "Then what its restarts died of"
+        out.append(f"{head}: {text}{where}.{fix}")
     if not leak and kinds & {"worker_down", "downtime", "crash_loop", "hung_dyno"}:
         types = {f.process_type for f in fs if f.process_type}
         if types - {"web"}:

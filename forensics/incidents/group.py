@@ -4,7 +4,8 @@ Findings are taken in root order (`ROOT_ORDER`: causes before consequences, then
 Each finding joins the first incident for which a rule accepts it, else it starts its own.
 Rules look at the incident's members, so a crash can join an outage through its crash loop.
 
-- `leak_continues`: the same leak (app, process type, route) on a later release.
+- `leak_continues`: the same leak (app, process type, route) on a later release; with another
+  route blamed, on the release right after a leaking one.
 - `leak_episode`: an R14/R15 episode (memory_quota) on a dyno of a leak of the same process
   type and release (or inside the leak's span).
 - `leak_crash`: a crash caused by R14/R15 (or exit 137) on a leaking dyno inside the leak's span.
@@ -15,26 +16,34 @@ Rules look at the incident's members, so a crash can join an outage through its 
   same process type.
 - `outage`: crashes, crash loops, request errors of the same dyno (or, for request errors, a
   web outage) overlapping a downtime / worker_down / crash loop, with `SLACK` either side; a
-  dyno's downtime and its process type's overlapping one; and a later outage of the same
-  dyno or type with the same crash reason (a recurrence).
+  dyno's downtime and its process type's overlapping one; two dynos of the type down at once
+  (unless their crash reasons differ); and a later outage of the same dyno or type with the
+  same crash reason (a recurrence).
 - `leak_restart`: the short downtime of a leaking dyno that R15 killed (the platform's
-  restart), inside the leak's story.
+  restart; known by its R15 crash or episode, or by its shape: minutes, opened by a crash
+  that printed no reason), its process type's window and the app-wide H10s meanwhile, inside
+  the leak's story.
 - `r15_kill`: the crash with cause R15 on the dyno of an R15 episode within a minute.
 - `quota_episodes`: R14/R15 episodes of the same process type and release with no leak.
 - `hotspot_route`: near-limit requests (offload_candidate) on the route of an H12 hotspot.
-- `hotspot_spread`: an H12 hotspot on another route of the same dynos in an overlapping window,
-  and request errors with H12 codes in the window.
+- `hotspot_spread`: an H12 hotspot on another route of the same dynos in an overlapping window
+  (or on the same route again within `SLACK`), and request errors with H12 codes in the window.
 - `recurring_blips`: short (<= 2 min) app-wide request-error bursts with the same codes,
   recurring (restarts or deploys without preboot): one incident listing each time.
 - `r12_deploy`: R12s (unclean_shutdown) of other dynos, and app-wide request errors (H10 while
   the dynos restart), within 2 min of an R12 at a deploy.
+- `errors_again`: request errors on the same route within `SLACK` of the incident's (a burst
+  ends at the next success: a route failing 60-90 % of the time is many bursts).
+- `lost_files`: request errors whose exception is a missing file (or, with no exception tied
+  to them, that failed on its dynos at the seconds a file was missing), inside the span of an
+  ephemeral_files finding (the users' side of files lost on restart).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from forensics.findings import Finding
 from forensics.incidents.ids import finding_id, incident_id
@@ -53,6 +62,7 @@ ROOT_ORDER = {
     "release_regression": 6,
     "memory_quota": 7,
     "crash": 8,
+    "ephemeral_files": 8,  # before the request errors its lost files caused
     "offload_candidate": 9,
     "request_errors": 9,
 }
@@ -122,13 +132,15 @@ def leak_continues(inc: Incident, f: Finding) -> bool:
     """The same leak on a later release (same app, process type and blamed route, or no route
     named on either): one leak that shipped on and on, not a new incident per release."""
     leak = _root(inc, "memory_leak")
-    return bool(
-        leak
-        and f.kind == "memory_leak"
-        and f.app == leak.app
-        and f.process_type == leak.process_type
-        and (f.route == leak.route or not (f.route and leak.route))
-    )
+    if not (leak and f.kind == "memory_leak" and f.app == leak.app):
+        return False
+    if f.process_type != leak.process_type:
+        return False
+    if f.route == leak.route or not (f.route and leak.route):
+        return True
+    # another route blamed, but the next release right after a leaking one (its lifetimes
+    # start where theirs ended): the attribution wavers, the leak goes on
+    return any(_overlap(m, f, timedelta(minutes=1)) for m in _leaks(inc))
 
 
 def leak_crash(inc: Incident, f: Finding) -> bool:
@@ -194,8 +206,10 @@ def _down_together(d: Finding, f: Finding) -> bool:
     same_place = d.dyno == f.dyno or d.dyno is None or f.dyno is None
     if same_place and _overlap(d, f, timedelta(0)):
         return True
-    key = _reason_key(d)
-    return bool(key) and key == _reason_key(f) and same_place
+    key, other = _reason_key(d), _reason_key(f)
+    if _overlap(d, f, timedelta(0)) and (key == other or not (key and other)):
+        return True  # two dynos of the type down at once (a failing release): one outage
+    return bool(key) and key == other and same_place
 
 
 def outage(inc: Incident, f: Finding) -> bool:
@@ -213,17 +227,47 @@ def outage(inc: Incident, f: Finding) -> bool:
     return False
 
 
+LEAK_RESTART = timedelta(minutes=5)
+
+
 def leak_restart(inc: Incident, f: Finding) -> bool:
     """The short downtime of a leaking dyno killed by R15 (the platform restarts it): part of
-    the leak's story, not an outage of its own."""
-    if _root(inc, "memory_leak") is None or f.kind != "downtime" or not f.dyno:
+    the leak's story, not an outage of its own; so is its process type's window (the only
+    dyno) and the H10s users got meanwhile. Known by the R15 crash or episode already in the
+    incident, or, before those join, by its shape: a crash-opened window of a leaking dyno,
+    inside the leak, of minutes, whose crash printed no reason (an R15 kill prints none)."""
+    leaks = _leaks(inc)
+    if not leaks:
         return False
-    return any(
+    downs = [m.finding for m in inc.members if m.finding.kind == "downtime"]
+    if f.kind == "request_errors":
+        return f.route is None and any(_overlap(d, f, timedelta(minutes=1)) for d in downs)
+    if f.kind != "downtime":
+        return False
+    if any(_overlap(d, f, timedelta(0)) and d.process_type == f.process_type for d in downs):
+        return True
+    dynos = {f.dyno} if f.dyno else set(f.evidence.get("dynos") or [])
+    if not f.dyno and not dynos:
+        return False
+    if any(
         m.finding.kind in ("crash", "memory_quota")
-        and m.finding.dyno == f.dyno
+        and m.finding.dyno in dynos
         and (m.finding.kind == "crash" or m.finding.evidence.get("code") == "R15")
         and _overlap(m.finding, f, timedelta(minutes=1))
         for m in inc.members
+    ):
+        return True
+    short = f.start and f.end and f.end - f.start <= LEAK_RESTART
+    return bool(
+        short
+        and f.evidence.get("opened_by") == "crash"
+        and not f.evidence.get("reason")
+        and any(
+            leak.process_type == f.process_type
+            and dynos <= (_dynos(leak) or dynos)
+            and _overlap(leak, f, timedelta(minutes=1))
+            for leak in leaks
+        )
     )
 
 
@@ -260,7 +304,9 @@ def hotspot_spread(inc: Incident, f: Finding) -> bool:
     if not hot or not _overlap(hot, f):
         return False
     if f.kind == "timeout_hotspot":
-        return f.route != hot.route and bool(_dynos(hot) & _dynos(f))
+        if f.route == hot.route:  # the same route timing out again within SLACK
+            return f.app == hot.app
+        return bool(_dynos(hot) & _dynos(f))
     if f.kind == "request_errors":
         return "H12" in _codes(f) and (
             f.route in (None, hot.route) or bool(_dynos(hot) & _dynos(f))
@@ -308,6 +354,41 @@ def r12_deploy(inc: Incident, f: Finding) -> bool:
     return f.kind == "request_errors" and f.route is None and f.app == root.app
 
 
+def errors_again(inc: Incident, f: Finding) -> bool:
+    """The same route failing again within `SLACK` (a burst ends at the next success, so an
+    error rate of 60-90 % is many bursts): one incident, each burst in its timeline."""
+    root = _root(inc, "request_errors")
+    if not root or f.kind != "request_errors" or not f.route or f.route != root.route:
+        return False
+    return f.app == root.app and any(
+        m.finding.kind == "request_errors" and _overlap(m.finding, f) for m in inc.members
+    )
+
+
+LOST_SLACK = timedelta(seconds=2)
+_MISSING = ("ENOENT", "No such file", "FileNotFound", "NoSuchFile", "could not read file")
+
+
+def lost_files(inc: Incident, f: Finding) -> bool:
+    """The failed requests whose exception is the missing file (500s of a download route),
+    inside the span of an ephemeral_files finding: the users' side of the lost files."""
+    root = _root(inc, "ephemeral_files")
+    if not root or f.kind != "request_errors" or not _overlap(root, f):
+        return False
+    reason = f.evidence.get("reason") or {}
+    said = [str(reason.get("text") or "")] if isinstance(reason, dict) else []
+    said += [str(e.get("exception") or "") for e in f.evidence.get("exceptions") or []]
+    if f.app == root.app and any(w in t for t in said for w in _MISSING):
+        return True
+    # no exception tied to the requests (no request ids in the app's lines): the failures at
+    # the very seconds the app said a file was missing, on those dynos
+    if not (f.start and _dynos(f) & _dynos(root)):
+        return False
+    lo, hi = f.start - LOST_SLACK, (f.end or f.start) + LOST_SLACK
+    times = [datetime.fromisoformat(t) for t in root.evidence.get("times") or []]
+    return f.app == root.app and any(lo <= t <= hi for t in times)
+
+
 RULES: tuple[Rule, ...] = (
     leak_continues,
     leak_episode,
@@ -323,6 +404,8 @@ RULES: tuple[Rule, ...] = (
     hotspot_spread,
     r12_deploy,
     recurring_blips,
+    errors_again,
+    lost_files,
 )
 
 

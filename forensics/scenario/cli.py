@@ -107,6 +107,20 @@ _SIZES = click.Choice(sorted(DYNO_SIZES), case_sensitive=False)
 @click.option("--hung-dyno", help="Web dyno whose requests all H12, e.g. web.1.")
 @click.option("--hung-at", type=float, help="Hang at hour H [0.7 of run].")
 @click.option("--hung-minutes", type=float, default=15.0, show_default=True)
+@click.option(
+    "--ephemeral-files",
+    is_flag=True,
+    help="Exports written to the dyno's disk, read back later: lost on restart/other dynos.",
+)
+@click.option(
+    "--ephemeral-stack",
+    type=click.Choice(["ruby", "python", "node", "java"]),
+    default="ruby",
+    show_default=True,
+    help="Stack whose missing-file error the failed downloads print.",
+)
+@click.option("--ephemeral-reads", type=float, default=12.0, show_default=True,
+              help="Downloads of exported files per hour.")  # fmt: skip
 @click.option("--r12", type=int, help="The N-th graceful restart hits R12 (exit timeout).")
 @click.option("--scale-at", type=float, help="Scale the formation at hour H.")
 @click.option("--scale-web", type=int, help="Web dynos after scaling.")
@@ -173,6 +187,9 @@ def main(**o: Any) -> None:
         hung_dyno=o["hung_dyno"],
         hung_at_hours=o["hung_at"],
         hung_minutes=o["hung_minutes"],
+        ephemeral_files=o["ephemeral_files"],
+        ephemeral_stack=o["ephemeral_stack"],
+        ephemeral_reads_per_hour=o["ephemeral_reads"],
         r12_restart=o["r12"],
         scale_at_hours=o["scale_at"],
         scale_web=o["scale_web"],

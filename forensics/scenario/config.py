@@ -88,6 +88,13 @@ class ScenarioConfig:
     hung_dyno: str | None = None
     hung_at_hours: float | None = None
     hung_minutes: float = 15.0
+    # Files lost on restart: the export route writes each report to the dyno's disk; a
+    # download route reads one back later (ephemeral_reads_per_hour), from any web dyno, and
+    # fails with the ephemeral_stack's missing-file error when that dyno did not write it or
+    # restarted since.
+    ephemeral_files: bool = False
+    ephemeral_stack: str = "ruby"
+    ephemeral_reads_per_hour: float = 12.0
     r12_restart: int | None = None  # the N-th graceful (SIGTERM) restart hits R12
     scale_at_hours: float | None = None
     scale_web: int | None = None
@@ -147,6 +154,10 @@ class ScenarioConfig:
             raise ValueError("crash_recovery must be cooloff or deploy")
         if self.crash_stack not in ("ruby", "python", "node", "java"):
             raise ValueError("crash_stack must be one of ruby, python, node, java")
+        if self.ephemeral_stack not in ("ruby", "python", "node", "java"):
+            raise ValueError("ephemeral_stack must be one of ruby, python, node, java")
+        if self.ephemeral_reads_per_hour < 0:
+            raise ValueError("ephemeral_reads_per_hour must be >= 0")
         if self.worker_warmup_hours is not None and not 0 < self.worker_warmup_hours <= 48:
             raise ValueError("worker_warmup_hours must be within 0..48")
         if self.hung_dyno:

@@ -11,7 +11,7 @@ import numpy as np
 
 from forensics import heroku
 
-from . import memory, render, traffic
+from . import files, memory, render, traffic
 from .addons import Addons
 from .catalog import ROUTES, route_index
 from .config import DYNO_SIZES, ScenarioConfig
@@ -75,11 +75,18 @@ class Simulation:
             hs = self.t0 + int((cfg.hung_at_hours or 0) * HOUR)
             self.hung = (hs, hs + int(cfg.hung_minutes * MINUTE))
         self.hung_count = 0
+        self.hung_peers = 0  # most other web dynos up while it hung
+        self.no_web: list[tuple[int, int, int]] = []  # (first, last, H10s) with no web up
         self.quiet: tuple[int, int] | None = None
         if cfg.idle_at_hours is not None:
             qs = self.t0 + int(cfg.idle_at_hours * HOUR)
             self.quiet = (qs, qs + int(cfg.idle_minutes * MINUTE))
         self.idled: list[str] = []
+        self.files = (
+            files.new_files(cfg.seed, cfg.ephemeral_stack, cfg.ephemeral_reads_per_hour)
+            if cfg.ephemeral_files
+            else None
+        )
         self.worker_fixed = False
         self.recoveries: list[dict[str, Any]] = []
         self.outage: dict[str, Any] = {"start_us": None, "boot_failures": 0, "failed": 0}
@@ -92,6 +99,9 @@ class Simulation:
         self.r12: dict[str, Any] | None = None
         self.r15: list[dict[str, object]] = []
         self.crash: dict[str, Any] | None = None
+        # every crash planted: dyno, time (us) and what the app printed before it ("job": the
+        # worker's job exception, "boot": the boot error, None: an R15 kill, nothing printed)
+        self.crash_events: list[dict[str, Any]] = []
         self.scale: dict[str, Any] | None = None
         prompt = f"dev@laptop:~/src/{cfg.app_name}$ heroku logs -n 1500 -a {cfg.app_name}"
         self.emitter = Emitter(sink, self._artifact_targets(aux), aux, prompt)
@@ -156,6 +166,7 @@ class Simulation:
                 if life.mem.leak_mb:
                     rate = c.rps * ROUTES[self.leak_idx].weight / _total_weight() / c.web_dynos
                     life.mem.leak_count = int(rng.poisson(rate * (self.t0 - life.start) / US))
+                    life.leak_count0 = life.mem.leak_count
                 self.schedule_cycle(d, life)
         for k, h in enumerate(c.release_hours or ()):
             t = self.t0 + int(h * HOUR) + int(rng.integers(0, 60 * US))
@@ -245,6 +256,8 @@ class Simulation:
         names = [d.name for d in webs]
         if self.hung is not None and c.hung_dyno in names:
             hung = (names.index(str(c.hung_dyno)), *self.hung)
+            if t0 < self.hung[1] and self.hung[0] < t1:
+                self.hung_peers = max(self.hung_peers, len(names) - 1)
         req = traffic.generate(rng, t0, t1, c.rps, len(webs), self.burst, zero, self.errors, hung)
         if self.quiet is not None:
             req = req.take((req.arrive < self.quiet[0]) | (req.arrive >= self.quiet[1] + 30 * US))
@@ -255,6 +268,8 @@ class Simulation:
         t_end = first[0] + 1 if first else t1
         if first:
             req = req.take(req.arrive < t_end)
+        if self.files is not None:
+            self.files.segment(self, t0, t_end, req, webs)
         self._count(req, hung)
         for i, p in enumerate(plans):
             self._commit(p, t_end, first is not None and first[1] == i)
@@ -290,6 +305,11 @@ class Simulation:
         down = self.outage["start_us"]
         if down is not None and (req.dyno < 0).all():
             self.outage["failed"] += int(((req.code == traffic.H10) & (req.arrive >= down)).sum())
+        h10 = req.code == traffic.H10
+        if len(req) and (req.dyno < 0).all() and h10.any():
+            # no web dyno up (a restart of the only one, an outage, an R15): H10 App crashed
+            self.no_web.append((int(req.arrive[h10].min()), int(req.logged[h10].max()),
+                                int(h10.sum())))  # fmt: skip
 
     def _plan(
         self, d: Dyno, j: int, req: traffic.Requests, jobs: dict[str, Jobs], t1: int

@@ -113,6 +113,7 @@ def on_r15(sim: Simulation, d: Dyno, tick: int, total_c: int) -> None:
     mem = total_c / 100
     life.end = lc.r15_kill(b, sim.rng, life.proc, mem, mem / d.quota * 100)
     life.ended_by = "R15"
+    sim.crash_events.append({"dyno": d.name, "time": life.end, "reason": None})
     sim.r15.append(
         {
             "dyno": d.name,
@@ -169,6 +170,7 @@ def on_crash(sim: Simulation, t: int) -> None:
     jid = hexes(sim.rng, 1, 24)[0]
     d.life.end = lc.job_crash(b, sim.rng, d.life.proc, jid, sim.cfg.crash_stack)
     d.life.ended_by = "crash"
+    sim.crash_events.append({"dyno": d.name, "time": d.life.end, "reason": "job"})
     d.state, d.broken = "crashed", True
     sim.crash = {
         "dyno": d.name,
@@ -212,6 +214,7 @@ def _fail_boot(sim: Simulation, b: Block, d: Dyno, from_crashed: bool) -> int:
     start = next(x[0] for x in b.items[n:] if x[2].startswith("Starting process"))
     life = sim.new_life(d, start, proc)
     life.end, life.ended_by = end, "crash"
+    sim.crash_events.append({"dyno": d.name, "time": end, "reason": "boot"})
     d.state, d.broken = "crashed", True
     if d.ptype == "web":
         o = sim.outage

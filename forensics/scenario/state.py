@@ -25,9 +25,20 @@ class Lifetime:
     ended_by: str | None = None
     before_log: bool = False
     tick_next: int = 0
+    leak_count0: int = 0  # leak requests already held when the log starts
 
-    def truth(self, log_end: int) -> dict[str, object]:
+    def leak_in_log(self, t0: int, log_end: int) -> tuple[float, float]:
+        """(MB the leak retained inside the log, hours it was up inside the log)."""
+        up = self.up if self.up is not None else self.end
+        end = min(self.end if self.end is not None else log_end, log_end)
+        if up is None or up >= end:
+            return 0.0, 0.0
+        mb = (self.mem.leak_count - self.leak_count0) * self.mem.leak_mb
+        return mb, (end - max(up, t0)) / 3_600_000_000
+
+    def truth(self, log_end: int, t0: int | None = None) -> dict[str, object]:
         """The ground-truth record of this lifetime."""
+        leaked, up_h = self.leak_in_log(self.start if t0 is None else t0, log_end)
         end, how = self.end, self.ended_by
         if end is None or end >= log_end:
             end, how = log_end, "end-of-log"
@@ -44,6 +55,8 @@ class Lifetime:
             "leak_mb_per_request": self.mem.leak_mb,
             "leak_requests": self.mem.leak_count,
             "leaked_mb": round(self.mem.leak_count * self.mem.leak_mb, 2),
+            "leaked_in_log_mb": round(leaked, 2),
+            "up_in_log_hours": round(up_h, 3),
             "max_memory_total_mb": round(self.mem.max_total, 2),
             "memory_quota_mb": self.mem.quota,
         }

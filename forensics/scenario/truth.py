@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import files
 from .catalog import ROUTES, route_index
 from .config import DYNO_SIZES
 from .lifecycle import CRASH_STACKS, WEB_COMMAND, WORKER_COMMAND
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from .engine import Simulation
 
 CODES = ("H10", "H12", "H13", "H14", "H27")
+JOB_REASON = "undefined method `fetch' for nil (NoMethodError)"  # lifecycle.JOB_ERROR's
+LEAK_VISIBLE_HOURS = 1.25
+LEAK_VISIBLE_MB = 20.0
 
 
 def default_truth_path(out: str | Path) -> Path:
@@ -75,7 +79,7 @@ def build(sim: Simulation, out: str | Path) -> dict[str, object]:
         "output": {"path": str(out), "bytes": sim.sink.bytes, "gzip": str(out).endswith(".gz")},
         "routes": [{"route": r.template, "method": r.method, "weight": r.weight} for r in ROUTES],
         "releases": releases,
-        "lifetimes": [x.truth(end) for x in lifetimes],
+        "lifetimes": [x.truth(end, sim.t0) for x in lifetimes],
         "restarts": [r for r in sim.restarts if str(r["time"]) < iso(end)],
         "leak": None,
         "transient": None,
@@ -98,6 +102,14 @@ def build(sim: Simulation, out: str | Path) -> dict[str, object]:
             "fixed_release": fixed,
             "fixed_time": rel_time.get(fixed) if fixed else None,
             "active_in_log": bool(leaking),
+            # what the log can show: a leaking lifetime up for 1.25 h or more in the log (an
+            # hour past the boot's warm-up) that retained 20 MB or more there (the GC sawtooth
+            # alone swings 12-21 MB); a leaking release whose dynos never came up, or lived
+            # minutes, leaves no trace of it
+            "visible_in_log": any(
+                up_h >= LEAK_VISIBLE_HOURS and mb >= LEAK_VISIBLE_MB
+                for mb, up_h in (x.leak_in_log(sim.t0, end) for x in leaking)
+            ),
             "dynos": sorted({x.dyno for x in leaking}),
             "lifetimes": [x.dyno_id for x in leaking],
         }
@@ -139,8 +151,10 @@ def _incidents(sim: Simulation) -> dict[str, object]:
         "request_errors": [],
         "downtime": [],
         "crash_reason": None,
+        "crashes": [],
         "idling": None,
         "hung_dyno": None,
+        "ephemeral_files": None,
     }
     if c.worker_warmup_hours is not None and c.worker_dynos:
         out["warmup"] = {
@@ -197,19 +211,48 @@ def _incidents(sim: Simulation) -> dict[str, object]:
                 "fixed_release": f"v{(c.web_outage_release or 0) + c.web_outage_releases}",
             }
         )
+    crashed = bool(downtime)  # the crashed worker or the web outage: they print a reason
+    downtime += _r15_downtime(sim)
     out["downtime"] = downtime
-    if downtime:
-        text = CRASH_STACKS[c.crash_stack][0]
-        texts = [text]
-        if sim.crash is not None and c.crash_stack == "ruby":
-            texts.insert(0, "undefined method `fetch' for nil (NoMethodError)")
-        out["crash_reason"] = {"stack": c.crash_stack, "text": texts[0], "texts": texts}
+    boot = CRASH_STACKS[c.crash_stack][0]  # what every failing boot printed
+    job = JOB_REASON if c.crash_stack == "ruby" else boot  # the crashed worker's job
+    if crashed:
+        texts = [job, boot] if sim.crash is not None and job != boot else [boot]
+        out["crash_reason"] = {
+            "stack": c.crash_stack, "text": texts[0], "texts": texts, "job": job, "boot": boot,
+        }  # fmt: skip
+    # every crash, with the reason the app printed before it (null: none, an R15 kill)
+    said = {"job": job, "boot": boot}
+    out["crashes"] = [
+        {"dyno": x["dyno"], "time": iso(x["time"]), "reason": said.get(x["reason"] or "")}
+        for x in sim.crash_events
+        if x["time"] < end
+    ]
     if sim.quiet is not None and sim.idled:
         out["idling"] = {
             "dynos": sorted(sim.idled),
             "start": iso(sim.quiet[0]),
             "end": iso(sim.quiet[1]),
             "downtime": False,
+        }
+    out["no_web_up"] = _no_web(sim, downtime)
+    f = sim.files
+    if f is not None:
+        lost = [x for x in f.errors if x["time"] < iso(end)]
+        out["ephemeral_files"] = {
+            "stack": c.ephemeral_stack,
+            "write_route": files.WRITE_ROUTE,
+            "read_route": files.READ_ROUTE,
+            "directory": files.DIRS[c.ephemeral_stack],
+            "writes": f.writes,
+            "reads": f.reads,
+            "errors": len(lost),
+            "start": lost[0]["time"] if lost else None,
+            "end": lost[-1]["time"] if lost else None,
+            "dynos": sorted({x["dyno"] for x in lost}),
+            "other_dyno": sum(x["why"] == "other_dyno" for x in lost),
+            "after_restart": sum(x["why"] == "restart" for x in lost),
+            "lost": lost[:200],
         }
     if sim.hung is not None and sim.hung[0] < end:
         out["hung_dyno"] = {
@@ -220,7 +263,78 @@ def _incidents(sim: Simulation) -> dict[str, object]:
             "minutes": c.hung_minutes,
             "h12": sim.hung_count,
             "ended_by": "restart",
+            # no other web dyno served meanwhile: the logs cannot tell a stuck dyno from a
+            # stalled app, only that every request it got timed out (a dyno-wide timeout)
+            "only_dyno": sim.hung_peers == 0,
         }
+    return out
+
+
+def _no_web(sim: Simulation, downtime: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The times no web dyno was up and requests got H10 (App crashed), merged when closer
+    than a minute, each with its H10 count and whether a planted downtime holds it: the only
+    web dyno restarting for a deploy, a cycle or a restart (seconds; Heroku's preboot would
+    avoid them), or an outage / an R15 kill (planted as downtime)."""
+    spans: list[list[int]] = []
+    for a, b, n in sorted(sim.no_web):
+        if spans and a - spans[-1][1] < MINUTE:
+            spans[-1][1], spans[-1][2] = max(spans[-1][1], b), spans[-1][2] + n
+        else:
+            spans.append([a, b, n])
+    down = [
+        (
+            to_us(datetime.fromisoformat(str(d["start"]))),
+            to_us(datetime.fromisoformat(str(d["end"]))),
+        )
+        for d in downtime
+        if d["process_type"] == "web"
+    ]
+    return [
+        {
+            "start": iso(a),
+            "end": iso(b),
+            "h10": n,
+            "in_downtime": any(s - MINUTE <= b and a <= e + MINUTE for s, e in down),
+        }
+        for a, b, n in spans
+        if a < sim.end
+    ]
+
+
+def _r15_downtime(sim: Simulation) -> list[dict[str, object]]:
+    """An R15 kill is a crash: the dyno is down from `up -> crashed` to its next `up` (seconds,
+    the platform restarts it at once), and its process type too when no other of its dynos
+    was up meanwhile (the only web dyno: requests get H10 App crashed)."""
+    end = sim.end
+    lives = sorted(sim.lifetimes, key=lambda x: x.start)
+    out: list[dict[str, object]] = []
+    for r in sim.r15:
+        dead = next((x for x in lives if x.dyno_id == r["dyno_id"]), None)
+        if dead is None or dead.end is None or dead.end >= end:
+            continue
+        t0 = dead.end
+        ups = [x.up for x in lives if x.dyno == dead.dyno and x.up is not None and x.up > t0]
+        t1 = min([*ups, end])
+        base = {
+            "process_type": dead.ptype,
+            "start": iso(t0),
+            "end": iso(t1),
+            "minutes": _minutes(t0, t1),
+            "ended_by": "platform" if t1 < end else "end-of-log",
+            "failed_requests": None,
+            "cause": "R15",
+        }
+        out.append({"dyno": dead.dyno, **base})
+        others_up = any(
+            x.ptype == dead.ptype
+            and x.dyno != dead.dyno
+            and x.up is not None
+            and x.up <= t0
+            and (x.end is None or x.end >= t1)
+            for x in lives
+        )
+        if not others_up:
+            out.append({"dyno": None, **base})
     return out
 
 

@@ -100,7 +100,7 @@ def test_worker_down_until_a_deploy(tmp_path) -> None:
     assert ptype.dyno is None and ptype.evidence["dynos"] == ["worker.1"]
     ev = dyno.evidence
     assert ev["ended_by"] == {"kind": "release", "release": "v8"}
-    assert (ev["ongoing"], ev["minutes"], ev["restart_attempts"]) == (False, 330.2, 2)
+    assert (ev["ongoing"], ev["minutes"], ev["restart_attempts"]) == (False, 330.17, 2)
     assert "v8" in dyno.summary and "2 failed restarts" in dyno.summary
 
 
@@ -410,3 +410,62 @@ def test_downtime_says_why_it_crashed(tmp_path) -> None:
         reason = f.evidence["reason"]
         assert "SIDEKIQ_REDIS_URL" in reason["text"] and "SIDEKIQ_REDIS_URL" in f.summary
         assert any(s.first_line <= 3 <= s.last_line for s in f.sources)  # the KeyError line
+
+
+def a(ts: str, dyno: str, msg: str) -> str:
+    """An app line at `ts` (HH:MM:SS on DAY)."""
+    return f"{DAY}T{ts}.000000+00:00 app[{dyno}]: {msg}"
+
+
+# A Python (celery) worker dies on a lost database connection in a task; every restart then
+# fails on boot on a config var someone removed meanwhile; a config fix brings it back.
+CELERY = lines(
+    h("08:00:00", "api", "Release v3 created by user a@b.c"),
+    h("08:00:05", "worker.1", "State changed from starting to up"),
+    a("10:00:00", "worker.1", "[2024-05-20 10:00:00,001: ERROR/MainProcess] Task sync failed"),
+    a("10:00:00", "worker.1", "Traceback (most recent call last):"),
+    a("10:00:00", "worker.1", '  File "/app/tasks/sync.py", line 40, in run'),
+    a("10:00:00", "worker.1", "    conn = engine.connect()"),
+    a("10:00:00", "worker.1", "sqlalchemy.exc.OperationalError: server closed the connection"),
+    h("10:00:01", "worker.1", "Process exited with status 1"),
+    h("10:00:01", "worker.1", "State changed from up to crashed"),
+    h("10:00:02", "worker.1", "State changed from crashed to starting"),
+    h("10:00:05", "worker.1", "Starting process with command `celery -A app worker`"),
+    a("10:00:07", "worker.1", "Traceback (most recent call last):"),
+    a("10:00:07", "worker.1", '  File "/app/app/settings.py", line 12, in <module>'),
+    a("10:00:07", "worker.1", "    BROKER = os.environ['REDIS_URL']"),
+    a("10:00:07", "worker.1", "KeyError: 'REDIS_URL'"),
+    h("10:00:08", "worker.1", "Process exited with status 1"),
+    h("10:00:08", "worker.1", "State changed from starting to crashed"),
+    h("10:20:08", "worker.1", "State changed from crashed to starting"),
+    h("10:20:11", "worker.1", "Starting process with command `celery -A app worker`"),
+    a("10:20:13", "worker.1", "Traceback (most recent call last):"),
+    a("10:20:13", "worker.1", '  File "/app/app/settings.py", line 12, in <module>'),
+    a("10:20:13", "worker.1", "    BROKER = os.environ['REDIS_URL']"),
+    a("10:20:13", "worker.1", "KeyError: 'REDIS_URL'"),
+    h("10:20:14", "worker.1", "Process exited with status 1"),
+    h("10:20:14", "worker.1", "State changed from starting to crashed"),
+    h("11:00:00", "api", "Set REDIS_URL config vars by user a@b.c"),
+    h("11:00:00", "api", "Release v4 created by user a@b.c"),
+    h("11:00:02", "worker.1", "State changed from crashed to starting"),
+    h("11:00:06", "worker.1", "Starting process with command `celery -A app worker`"),
+    h("11:00:10", "worker.1", "State changed from starting to up"),
+    h("12:00:00", "worker.1", "Process running mem=200M(40.0%)"),
+)
+
+
+def test_downtime_names_what_took_it_down_and_what_kept_it_down(tmp_path) -> None:
+    """The window's reason is the first crash's (the task's database error), not the boots'
+    more frequent KeyError, which is said as what kept it down."""
+    con, _ = ingest_lines(tmp_path, CELERY)
+    dyno = next(f for f in findings(con) if f.dyno == "worker.1")
+    r = dyno.evidence["reason"]
+    assert r["text"].startswith("sqlalchemy.exc.OperationalError: server closed")
+    assert (r["crashes"], r["of_crashes"]) == (1, 3)
+    kept = r["kept_down_by"]
+    assert kept["text"] == "KeyError: 'REDIS_URL'" and kept["crashes"] == 2
+    assert [o["text"] for o in r["others"]] == ["KeyError: 'REDIS_URL'"]
+    assert "it went down on sqlalchemy.exc.OperationalError" in dyno.summary
+    assert "its restarts then failed on KeyError: 'REDIS_URL'" in dyno.summary
+    lines_cited = {n for s in dyno.sources for n in range(s.first_line, s.last_line + 1)}
+    assert {7, 23} <= lines_cited  # the exception line of each reason (the latest block)

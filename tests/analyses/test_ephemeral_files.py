@@ -122,3 +122,54 @@ def test_real_exports_have_none(tmp_path: Path, log: Path) -> None:
     """No real export holds a missing runtime file; nothing may be made up from them."""
     ingest([str(log)], tmp_path / "ds")
     assert ephemeral_files(open_dataset(tmp_path / "ds")).is_empty()
+
+
+# Shapes the generator's knob does not write: other stacks' wordings, a worker that writes
+# and a web dyno that reads, random temp names, a file nobody wrote in the log.
+OTHER = [
+    _l("06:00:00.000000", "heroku[worker.1]", "Starting process with command `bin/worker`"),
+    _l("06:00:00.000000", "heroku[web.1]", "Starting process with command `bin/web`"),
+    _l("07:00:00.000000", "app[worker.1]", "level=info msg=\"rendered /tmp/pdf/invoice-311.pdf\""),
+    # Go: the web dyno serves the worker's file
+    _l("07:01:00.000000", "app[web.1]",
+       'level=error msg="open /tmp/pdf/invoice-311.pdf: no such file or directory"'),
+    _l("07:02:00.000000", "app[web.1]",
+       "panic: open /tmp/pdf/invoice-312.pdf: no such file or directory"),
+    # Elixir, PHP, Java NIO, Postgres COPY from a local file
+    _l("07:10:00.000000", "app[web.1]",
+       '** (File.Error) could not read file "/app/priv/static/uploads/u_81.jpg": no such file '
+       "or directory"),
+    _l("07:20:00.000000", "app[web.1]",
+       "PHP Warning:  fopen(/app/storage/exports/e-77.csv): Failed to open stream: No such file "
+       "or directory in /app/src/Export.php on line 31"),
+    _l("07:30:00.000000", "app[web.1]",
+       "java.nio.file.NoSuchFileException: /tmp/cache/thumbs/9f2c1e/t_120.webp"),
+    _l("07:40:00.000000", "app[web.1]",
+       'ERROR:  could not open file "/tmp/import-2024-05-20.csv" for reading: No such file or '
+       "directory"),
+]  # fmt: skip
+
+
+def test_other_stacks_and_shapes(tmp_path: Path) -> None:
+    log = tmp_path / "other.log"
+    log.write_text("\n".join(OTHER) + "\n")
+    ingest([str(log)], tmp_path / "ds")
+    con = open_dataset(tmp_path / "ds")
+    t = ephemeral_files(con)
+    assert t["path_template"].to_list() == [
+        "/tmp/pdf/invoice-:id.pdf",
+        "/tmp/pdf/invoice-:id.pdf",
+        "/app/priv/static/uploads/u_:id.jpg",
+        "/app/storage/exports/e-:id.csv",  # not the PHP script named after it
+        "/tmp/cache/thumbs/:id/t_:id.webp",
+        "/tmp/import-:id-:id-:id.csv",
+    ]
+    go = t.row(0, named=True)
+    assert go["named_by"] == ["worker.1"] and go["other_dyno"] and go["process_type"] == "web"
+    found = {f.evidence["path_template"]: f for f in findings(con)}
+    pdf = found["/tmp/pdf/invoice-:id.pdf"]
+    assert pdf.severity == "warning" and pdf.evidence["errors"] == 2
+    assert "on a dyno other than the one that named the file before" in pdf.summary
+    # a file no line named before, on a dyno that started long before: said, but as info
+    php = found["/app/storage/exports/e-:id.csv"]
+    assert php.severity == "info" and php.evidence["other_dyno"] == 0

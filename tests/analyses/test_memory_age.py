@@ -33,16 +33,21 @@ def build(
     noise_mb: float = 1.5,
     quota: float = 1024.0,
     seed: int = 7,
+    before_log_h: float | None = None,
 ) -> list[str]:
     """Release v1 at deploys_h[0], v2 at the next...; each deploy restarts every dyno (a new
-    dyno_id), which boots 10 s later. Samples every 20 s: curve + GC sawtooth + noise."""
+    dyno_id), which boots 10 s later. Samples every 20 s: curve + GC sawtooth + noise.
+    With `before_log_h`, the v1 dynos were already up when the log starts (no v1 release or
+    boot lines), booted that many hours earlier."""
     rng = np.random.default_rng(seed)
     e, m = lines.event, lines.metric
     out = []
     ends = [*deploys_h[1:], end_h]
     for r, (t0, t1) in enumerate(zip(deploys_h, ends, strict=True), start=1):
         s0 = t0 * 3600
-        out.append(e(s0, "app[api]", f"Release v{r} created by user dev@example.com"))
+        before = r == 1 and before_log_h is not None
+        if not before:
+            out.append(e(s0, "app[api]", f"Release v{r} created by user dev@example.com"))
         for d in range(dynos):
             name = f"{ptype}.{d + 1}"
             src = f"heroku[{name}]"
@@ -51,11 +56,12 @@ def build(
                 out.append(e(s0 + 2, src, "State changed from up to starting"))
                 out.append(e(s0 + 3, src, "Stopping all processes with SIGTERM"))
                 out.append(e(s0 + 5, src, "Process exited with status 143"))
-            out.append(e(s0 + 6, src, "Starting process with command `bin/run`"))
-            out.append(e(s0 + 10, src, "State changed from starting to up"))
-            boot = s0 + 10
+            if not before:
+                out.append(e(s0 + 6, src, "Starting process with command `bin/run`"))
+                out.append(e(s0 + 10, src, "State changed from starting to up"))
+            boot = s0 + 10 if not before else s0 - (before_log_h or 0.0) * 3600
             gc_period, phase = 300.0, rng.uniform(0, 300)
-            for t in np.arange(boot + 20, t1 * 3600 - 1, 20.0):
+            for t in np.arange(max(boot, s0) + 20, t1 * 3600 - 1, 20.0):
                 age = (t - boot) / 3600
                 saw = gc_mb * (((t + phase) % gc_period) / gc_period)
                 rss = curve(age, r, d) + saw + rng.normal(0, noise_mb)
@@ -234,3 +240,77 @@ def test_previous_release_too_short_is_not_comparable(dataset_from_lines, lines)
     nc = memory_not_comparable(release_stats(open_dataset(ds)))
     assert nc.select("release", "previous", "process_type").rows() == [("v2", "v1", "web")]
     assert nc["reason"][0].startswith("not comparable: v1 gave no lifetime longer than 1.25 h")
+
+
+def test_leak_that_predates_the_log_is_a_leak_on_every_release(dataset_from_lines, lines):
+    """Every release leaks 30 MB/h, from before the log: the dynos up when it starts (booted
+    6 h earlier) are ~180 MB higher and still rise as fast as the 2 h lifetimes after each
+    deploy. Each release alone grows as the one before at the same age (what a slow cache
+    does too); that the growth does not slow down higher up is what tells the leak."""
+    out = build(
+        lines, [0.0, 2.0, 4.0, 6.0], lambda a, r, d: 280 + 30 * a, end_h=8.0, ptype="web",
+        dynos=2, before_log_h=6.0,
+    )  # fmt: skip
+    g, mem, _ = judged(dataset_from_lines(out, "leak-before-log"))
+    assert set(kinds(mem, "memory_leak")) == {"v1", "v2", "v3", "v4"}
+    assert (g["classification"] == "leak").all(), g["judgement"].to_list()
+    young = g.filter(~pl.col("started_before_log"))
+    assert all("does not slow down higher up" in j or "judged to leak" in j
+               for j in young["judgement"])  # fmt: skip
+
+
+@pytest.mark.parametrize("before_h", [3.0, 10.0])
+def test_slow_warmup_that_predates_the_log_is_not_a_leak(dataset_from_lines, lines, before_h):
+    """The same cache (tau 8 h) on every release, the first dynos booted 3 or 10 h before the
+    log: higher up they rise more slowly (a cache filling up), so nothing leaks."""
+    out = build(
+        lines, [0.0, 2.0, 4.0, 6.0], lambda a, r, d: warmup(250, 600, 8.0)(a), end_h=8.0,
+        dynos=2, before_log_h=before_h,
+    )  # fmt: skip
+    g, mem, rel = judged(dataset_from_lines(out, f"warm-before-log-{before_h:g}"))
+    assert (g.filter(~pl.col("started_before_log"))["slope_mb_h"] > 40).all()
+    assert not kinds(mem, "memory_leak"), g["judgement"].to_list()
+    assert not (g["classification"] == "leak").any()
+    assert not kinds(rel, "release_regression")
+
+
+def test_short_lifetimes_past_where_the_previous_release_levelled_off(dataset_from_lines, lines):
+    """v1 (up before the log) is flat at 300 MB; v2 and v3 grow 60 MB/h in 1.5 h lifetimes,
+    ending ~90 MB above it: shorter than a lifetime's own shape needs, but the earlier
+    release is the comparison, so each is a leak."""
+
+    def curve(a: float, r: int, d: int) -> float:
+        return 300.0 + (60 * a if r > 1 else 0.0)
+
+    out = build(lines, [0.0, 2.0, 3.5], curve, end_h=5.0, ptype="web", dynos=2, before_log_h=12.0)
+    g, mem, _ = judged(dataset_from_lines(out, "short-past-flat"))
+    assert set(kinds(mem, "memory_leak")) == {"v2", "v3"}
+    later = g.filter(pl.col("release") != "v1")
+    assert (later["classification"] == "leak").all(), later["judgement"].to_list()
+    assert all("levelled off" in j for j in later["judgement"])
+
+
+def test_dyno_killed_by_r15_and_climbing_again_leaks(dataset_from_lines, lines):
+    """web.1 is killed for memory (R15 at 1,100 MB) as the log starts, boots and climbs 40 MB/h
+    again, linear, for 2 h on v1 and 2 h on v2: the R15'd lifetime above is where that line
+    goes. The same R15 on another dyno says nothing about web.1 (see test_memory)."""
+    e, m = lines.event, lines.metric
+    src = "heroku[web.1]"
+    out = [
+        m(1, "web.1", "old", 1090.0),
+        e(2, src, "Process running mem=1100M(214.8%)"),
+        e(2.01, src, "Error R15 (Memory quota vastly exceeded)"),
+        e(2.02, src, "Stopping process with SIGKILL"),
+        e(2.3, src, "Process exited with status 137"),
+        e(2.4, src, "State changed from up to crashed"),
+        e(4, src, "State changed from crashed to starting"),
+    ]
+    body = build(lines, [0.0, 2.0], lambda a, r, d: 280 + 40 * a, end_h=4.0, ptype="web")
+    # v1's boot lines come from `build`: drop its release line (v1 was already running)
+    out += [x for x in body if "Release v1 created" not in x]
+    g, mem, _ = judged(dataset_from_lines(out, "r15-climb"))
+    young = g.filter(pl.col("samples") > 1)  # the two lifetimes after the R15
+    assert young.height == 2
+    assert (young["classification"] == "leak").all(), young["judgement"].to_list()
+    assert "R15" in young["judgement"][0]
+    assert set(kinds(mem, "memory_leak")) >= {"v2"}

@@ -275,3 +275,45 @@ def test_bucket_seconds_must_be_positive(hand) -> None:
     ):
         with pytest.raises(ForensicsError, match="bucket_seconds must be positive"):
             call()
+
+
+def _stall_log(lines, *, culprit_only: bool) -> list[str]:
+    """One web dyno, five routes, a request every 4 s for an hour. From 20 to 30 min either
+    every request times out (the dyno stalls: `culprit_only=False`), or /search times out and
+    every third request to the other routes too (a slow route backing the dyno up)."""
+    r = lines.router
+    paths = ["/search", "/users/1", "/orders/2", "/", "/api/v1/items/3"]
+    out = []
+    for k in range(900):
+        t = 4.0 * k
+        path = paths[k % len(paths)]
+        inside = 1200 <= t < 1800
+        timed_out = inside and (not culprit_only or path == "/search" or k % 3 == 0)
+        if timed_out:
+            out.append(r(t + 30, "web.1", path, service=30000, status=503, code="H12"))
+        else:
+            out.append(r(t, "web.1", path, service=40))
+    return out
+
+
+def test_a_stalled_only_dyno_is_one_dyno_wide_hotspot(dataset_from_lines, lines):
+    """Every request the only web dyno got for 10 minutes timed out, on every route: one
+    dyno-wide timeout_hotspot (route null, the routes in evidence), not five route hotspots."""
+    con = open_dataset(dataset_from_lines(_stall_log(lines, culprit_only=False), "stall"))
+    hot = [f for f in findings(con) if f.kind == "timeout_hotspot"]
+    assert len(hot) == 1, [f.summary for f in hot]
+    (f,) = hot
+    assert f.route is None and f.dyno == "web.1" and f.evidence["scope"] == "dyno"
+    assert f.evidence["count"] == 150 and len(f.evidence["routes"]) == 5
+    assert f.evidence["share_of_dyno_requests_in_window"] > 0.95
+    assert "answered almost nothing" in f.summary and f.sources
+
+
+def test_a_slow_route_backing_the_dyno_up_stays_route_hotspots(dataset_from_lines, lines):
+    """/search times out on every request while a third of the others time out behind it:
+    the dyno still answers most requests, so each route keeps its own hotspot."""
+    con = open_dataset(dataset_from_lines(_stall_log(lines, culprit_only=True), "backup"))
+    hot = [f for f in findings(con) if f.kind == "timeout_hotspot"]
+    assert {f.route for f in hot} >= {"/search"} and all(f.route for f in hot)
+    top = max(hot, key=lambda f: f.evidence["share_of_route_requests_in_window"])
+    assert top.route == "/search"

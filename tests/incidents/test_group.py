@@ -348,3 +348,89 @@ def test_one_leak_across_releases_and_recurring_blips_are_one_incident_each() ->
     assert len(leak.members) == 5
     assert {m.rule for m in leak.members} == {"root", "leak_continues", "leak_episode"}
     assert sorted(len(i.members) for i in by_kind["request_errors"]) == [1, 3]
+
+
+def _one(fs: list[Finding]) -> list:
+    return build_incidents(None, fs)
+
+
+def test_a_route_failing_in_bursts_is_one_incident() -> None:
+    """A route failing 70 % of the time gives a burst per run of failures: one incident; a
+    burst on another route, or two hours later, is another."""
+    bursts = [
+        f("request_errors", m, m + 2, line=10 + m, route="/users/:id", dyno="web.1")
+        for m in (0, 4, 9, 15)
+    ]
+    other = f("request_errors", 5, 6, line=90, route="/search", dyno="web.1")
+    late = f("request_errors", 140, 141, line=95, route="/users/:id", dyno="web.1")
+    incs = _one([*bursts, other, late])
+    sizes = sorted(len(i.members) for i in incs)
+    assert sizes == [1, 1, 4]
+    big = next(i for i in incs if len(i.members) == 4)
+    assert {m.rule for m in big.members} == {"root", "errors_again"}
+
+
+def test_lost_files_and_their_500s_are_one_incident() -> None:
+    eph = f("ephemeral_files", 0, 60, line=1, evidence={"dynos": ["web.1", "web.2"]})
+    lost = f("request_errors", 20, 25, line=2, route="/reports/:id/download", dyno="web.2",
+             evidence={"exceptions": [{"exception": "Errno::ENOENT", "count": 3}]})  # fmt: skip
+    missing = {"reason": {"text": "FileNotFoundError: [Errno 2] No such file or directory"}}
+    py = f("request_errors", 40, 41, line=3, route="/reports/:id/download", dyno="web.1",
+           evidence=missing)  # fmt: skip
+    nil = {"exceptions": [{"exception": "NoMethodError", "count": 3}]}
+    unrelated = f("request_errors", 30, 31, line=4, route="/checkout", dyno="web.1", evidence=nil)
+    incs = _one([eph, lost, py, unrelated])
+    root = next(i for i in incs if i.kind == "ephemeral_files")
+    assert sorted(m.rule for m in root.members) == ["lost_files", "lost_files", "root"]
+    assert len(incs) == 2
+
+
+def test_leak_restart_known_by_its_shape_before_the_crash_joins() -> None:
+    """The R15 kill's downtime (seconds, opened by a crash that printed no reason) and the
+    H10s meanwhile join the leak, though the crash itself is grouped after them."""
+    leak = f("memory_leak", 0, 120, line=1, dyno="web.1", process_type="web",
+             evidence={"dynos": ["web.1"]})  # fmt: skip
+    down = f("downtime", 50, 50.2, line=2, dyno="web.1", process_type="web",
+             evidence={"opened_by": "crash", "dynos": ["web.1"]})  # fmt: skip
+    whole = f("downtime", 50, 50.2, line=3, process_type="web",
+              evidence={"opened_by": "crash", "dynos": ["web.1"]})  # fmt: skip
+    h10 = f("request_errors", 50, 50.3, line=4, evidence={"codes": {"H10": 5}})
+    crash = f("crash", 50, line=5, dyno="web.1", process_type="web",
+              evidence={"causes": ["R15"], "exit_statuses": [137]})  # fmt: skip
+    # a crash with a reason of its own is an outage, not the leak's restart
+    other = f("downtime", 90, 95, line=6, dyno="web.1", process_type="web",
+              evidence={"opened_by": "crash", "reason": {"text": "KeyError: 'X'"}})  # fmt: skip
+    incs = _one([leak, down, whole, h10, crash, other])
+    lk = next(i for i in incs if i.kind == "memory_leak")
+    assert {m.finding.summary for m in lk.members} >= {down.summary, whole.summary, h10.summary}
+    assert other.summary not in {m.finding.summary for m in lk.members}
+
+
+def test_two_dynos_down_together_are_one_outage() -> None:
+    a = f("downtime", 0, 30, line=1, dyno="web.1", process_type="web")
+    b = f("downtime", 5, 35, line=2, dyno="web.2", process_type="web")
+    c = f("downtime", 5, 35, line=3, dyno="web.3", process_type="web")
+    a.evidence["reason"] = {"key": "y", "text": "y"}
+    c.evidence["reason"] = {"key": "x", "text": "x"}
+    assert [len(i.members) for i in _one([a, b])] == [2]  # web.2 printed nothing: one outage
+    assert sorted(len(i.members) for i in _one([a, c])) == [1, 1]  # died of different things
+
+
+def test_a_leak_whose_blamed_route_wavers_is_one_incident() -> None:
+    v2 = f("memory_leak", 0, 120, line=1, process_type="web", route="/a", release="v2")
+    v3 = f("memory_leak", 120.5, 240, line=2, process_type="web", route="/b", release="v3")
+    later = f("memory_leak", 600, 700, line=3, process_type="web", route="/c", release="v7")
+    incs = _one([v2, v3, later])
+    assert sorted(len(i.members) for i in incs) == [1, 2]
+
+
+def test_lost_files_500s_with_no_exception_tied_join_by_their_seconds() -> None:
+    """A Node app prints `Error: ENOENT` without request ids: the 500s at those seconds on the
+    same dyno are the lost files' users; a 500 burst on that dyno an hour away is not."""
+    eph = f("ephemeral_files", 0, 90, line=1, dyno="web.1",
+            evidence={"times": [at(20).isoformat(), at(21).isoformat()]})  # fmt: skip
+    same = f("request_errors", 20, 21, line=2, route="/reports/:id/download", dyno="web.1")
+    away = f("request_errors", 60, 61, line=3, route="/reports/:id/download", dyno="web.1")
+    incs = _one([eph, same, away])
+    root = next(i for i in incs if i.kind == "ephemeral_files")
+    assert [m.rule for m in root.members] == ["root", "lost_files"]
