@@ -15,6 +15,14 @@ out (a lone H10 or 500 is not an incident; three in a row with nothing served be
 H12 router timeouts are left out by default (`exclude_codes`): they are the timeouts
 analysis' hotspots, and neither end nor make a burst here.
 
+Counted once: a failed request inside a web downtime window (`forensics.analyses.downtime`:
+served by the down dyno or by none, H10/H14/H20..., in a window of that dyno or of the web
+type) is the outage's, counted in its `failed_requests`, not here. Such a request neither
+fails nor succeeds here (like H12): H10s right after an outage's `up` still make a burst of
+their own, and failures on a route inside the window but served by a dyno that was up stay
+request errors. So a web outage is one downtime (with what users got), not also an app-wide
+burst, and the errors users got while the app was up are the request errors.
+
 Behind a burst: app lines that look like an exception (`NoMethodError (...)`, `...Error:`,
 `...Exception`, `FATAL`) joined to its failed requests by request id where the app logs it,
 else by dyno and time (`exception_seconds` before the router line to 1 s after).
@@ -25,7 +33,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from forensics.analyses.sql import query, registered, sql_list
+from forensics.analyses.downtime import downtime
+from forensics.analyses.sql import APP_KEY, app_key_expr, query, registered, sql_list
 from forensics.heroku import APP_DOWN_CODES, CLIENT_CODES
 
 MIN_COUNT = 3
@@ -74,8 +83,12 @@ def request_errors(
     min_count: int = MIN_COUNT,
     exception_seconds: int = EXCEPTION_SECONDS,
     exclude_codes: tuple[str, ...] = EXCLUDE_CODES,
+    downtime_windows: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per burst of failed requests (see the module doc).
+
+    `downtime_windows`: the table of `forensics.analyses.downtime.downtime(con)` (computed
+    when not given); the failed requests its web windows count are left out here.
 
     Answers: which route (or the whole app) failed, from when to when, how many requests, with
     which codes, and which exception did the app log for them?
@@ -86,7 +99,9 @@ def request_errors(
     statuses ({status, count}), dynos, exceptions ({exception, count} of failed requests),
     source_file, line_nos (the first 50 failed requests).
     """
-    rows = _failed_rows(con, exclude_codes)
+    if downtime_windows is None:
+        downtime_windows = downtime(con)
+    rows = _failed_rows(con, exclude_codes, downtime_windows)
     if rows.is_empty():
         return pl.DataFrame(schema=_SCHEMA)
     key = ["app", "wide", "route", "grp"]
@@ -125,7 +140,9 @@ def request_errors(
     return bursts.select(list(_SCHEMA)).cast(_SCHEMA).sort("start", "route", nulls_last=False)  # type: ignore[arg-type]
 
 
-def _failed_rows(con: duckdb.DuckDBPyConnection, exclude_codes: tuple[str, ...]) -> pl.DataFrame:
+def _failed_rows(
+    con: duckdb.DuckDBPyConnection, exclude_codes: tuple[str, ...], windows: pl.DataFrame
+) -> pl.DataFrame:
     """The failed requests, each with `grp`, its burst within its route (app-wide codes: within
     the app): gaps and islands, `grp` = the successes before it there, in log order (ts, file,
     line). A cumulative sum over the requests in Polars: the same DuckDB window partitioned by
@@ -152,6 +169,7 @@ def _failed_rows(con: duckdb.DuckDBPyConnection, exclude_codes: tuple[str, ...])
     )
     if not d["fail"].any():
         return d.clear()
+    d = _outside_downtime(d, windows)
     d = d.sort("ts", "source_file", "line_no", nulls_last=True).with_columns(
         route_grp=pl.col("ok").cum_sum().over("app", "route"),
         app_grp=pl.col("ok").cum_sum().over("app"),
@@ -170,6 +188,39 @@ def _failed_rows(con: duckdb.DuckDBPyConnection, exclude_codes: tuple[str, ...])
         "source_file",
         "line_no",
     )
+
+
+def _outside_downtime(d: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
+    """`d` with `fail` false for the failures a web downtime window counts (the rule of
+    `forensics.analyses.downtime`: same app, inside the window, served by the window's dyno or
+    by none; any dyno for a process-type window)."""
+    w = windows.filter(pl.col("process_type") == "web")
+    if w.is_empty():
+        return d
+    d = d.with_row_index("_i")
+    hits = (
+        d.filter("fail")
+        .select("_i", app_key_expr("app"), "ts", "dyno")
+        .join(
+            w.select(
+                app_key_expr("app"),
+                pl.col("dyno").alias("_wdyno"),
+                pl.col("start").alias("_ws"),
+                pl.col("end").alias("_we"),
+            ),
+            on=APP_KEY,
+        )
+        .filter(
+            pl.col("ts").is_between("_ws", "_we")
+            & (
+                pl.col("_wdyno").is_null()
+                | pl.col("dyno").is_null()
+                | (pl.col("dyno") == "")
+                | (pl.col("dyno") == pl.col("_wdyno"))
+            )
+        )["_i"]
+    )
+    return d.with_columns(pl.col("fail") & ~pl.col("_i").is_in(hits.implode())).drop("_i")
 
 
 def _counts(rows: pl.DataFrame, col: str, name: str) -> pl.DataFrame:

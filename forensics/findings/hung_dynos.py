@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from forensics.analyses.hung_dynos import hung_dynos
 from forensics.findings import Finding, Source, duration_text, located
@@ -23,10 +24,16 @@ _ENDED = {
 }
 
 
-def findings(con: duckdb.DuckDBPyConnection, *, critical_minutes: float = 10.0) -> list[Finding]:
-    """`hung_dyno` findings (see the module doc for severity)."""
+def findings(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    critical_minutes: float = 10.0,
+    hung: pl.DataFrame | None = None,
+) -> list[Finding]:
+    """`hung_dyno` findings (see the module doc for severity); `hung` is the table of
+    `hung_dynos(con)` when the caller has it already."""
     out = []
-    for r in hung_dynos(con).iter_rows(named=True):
+    for r in (hung_dynos(con) if hung is None else hung).iter_rows(named=True):
         out.append(_finding(r, critical_minutes))
     return out
 
