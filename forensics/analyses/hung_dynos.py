@@ -8,9 +8,14 @@ Two kinds, one row each:
   a hung dyno when it has `min_timeouts`+ timeouts, they are `min_share`+ of that dyno's
   requests in the window, and the type's other dynos served `min_other_requests`+ requests in
   the same window with at most `max_other_share` of them timing out, also on the routes the
-  stuck dyno timed out on. A route slow on every dyno is a `timeout_hotspot`, not a hung dyno;
-  a type with one dyno cannot tell the two apart and is left out; timeouts that end in the
-  dyno's crash or stop (within `gap_seconds`) are the crash's, left to the downtime analysis.
+  stuck dyno timed out on. A route slow on every dyno is a `timeout_hotspot`, not a hung dyno.
+  A dyno alone in its type (no other dyno of the type served anything in the window: the one
+  web dyno of a small app) has no one to compare with; it is hung when the `min_share` of its
+  requests end in H12 (the router's 30 s timeout: it does not answer; H13s are an app that
+  fails each request at once, request errors) on `min_routes_alone`+ routes (a stuck dyno
+  times out on every route it is sent: a deadlock, an exhausted pool, every thread busy): one
+  slow route on a dyno that still serves the others is a hotspot. Timeouts that end in the dyno's
+  crash or stop (within `gap_seconds`) are the crash's, left to the downtime analysis.
 - `silent`: a dyno of another formation type (worker, clock...) whose own output (app_logs)
   and runtime metrics (dyno_metrics) both stop, with no lifecycle line (exit, crash, stop,
   idling) for it, for `silence_factor` times its own usual gap (the 90th percentile of the gaps
@@ -108,6 +113,7 @@ def hung_dynos(
     min_share: float = 0.8,
     min_other_requests: int = 10,
     max_other_share: float = 0.1,
+    min_routes_alone: int = 3,
     silence_factor: float = 10.0,
     min_silence_seconds: float = 600,
     min_silence_no_metrics_seconds: float = 3600,
@@ -129,6 +135,7 @@ def hung_dynos(
         min_share=min_share,
         min_other_requests=min_other_requests,
         max_other_share=max_other_share,
+        min_routes_alone=min_routes_alone,
     )
     rows += _silent(
         con,
@@ -236,6 +243,7 @@ def _stuck(
             pl.col("ts").min().alias("start"),
             pl.col("ts").max().alias("last"),
             pl.len().alias("timeouts"),
+            (pl.col("code") == "H12").sum().alias("h12"),
             pl.col("route")
             .filter(pl.col("route").is_not_null() & (pl.col("route") != ""))
             .unique()
@@ -263,9 +271,14 @@ def _stuck(
         if share < t["min_share"]:
             continue
         others = c["others"] or 0
-        if others < t["min_other_requests"]:
+        if others == 0:  # alone in its type: H12s on every route it is sent
+            if len(c["routes"]) < t["min_routes_alone"] or c["h12"] / c["own"] < t["min_share"]:
+                continue
+            other_share = 0.0
+        elif others < t["min_other_requests"]:
             continue
-        other_share = c["other_bad"] / others
+        else:
+            other_share = c["other_bad"] / others
         if other_share > t["max_other_share"]:
             continue
         if (c["on_routes"] or 0) >= 3 and c["on_routes_bad"] / c["on_routes"] > 0.25:
@@ -312,7 +325,7 @@ def _stuck(
                 "routes": list(c["routes"]),
                 "other_dynos": list(c["other_dynos"] or []),
                 "other_requests": others,
-                "other_timeouts": int(c["other_bad"]),
+                "other_timeouts": int(c["other_bad"] or 0),
                 "other_share": float(other_share),
                 "usual_gap_seconds": None,
                 "had_metrics": None,

@@ -56,10 +56,17 @@ def _finding(r: dict[str, Any], critical_minutes: float) -> Finding:
         codes = "/".join(r["codes"])
         others = ", ".join(r["other_dynos"][:3]) + ("..." if len(r["other_dynos"]) > 3 else "")
         ok = r["other_requests"] - r["other_timeouts"]
+        if r["other_dynos"]:
+            beside = f"while {others} served {ok:,} normally"
+        else:  # alone in its process type: every route it was sent timed out
+            beside = (
+                f"on {len(r['routes'])} routes, with no other {r['process_type']} dyno to "
+                "take the traffic"
+            )
         summary = (
             f"{r['dyno']} stopped answering for {duration_text(minutes)} ({span}): "
-            f"{r['timeouts']:,} of its {r['requests']:,} requests timed out ({codes}) while "
-            f"{others} served {ok:,} normally; {_tail(r)}."
+            f"{r['timeouts']:,} of its {r['requests']:,} requests timed out ({codes}) "
+            f"{beside}; {_tail(r)}."
         )
         severity = "critical" if minutes >= critical_minutes else "warning"
     else:
