@@ -70,7 +70,10 @@ def _run(argv: list[str], code: Path) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(code)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run([PY, "-c", ENTRY, *argv], check=True, stdout=subprocess.DEVNULL, env=env)
+    # cwd = that checkout: `python -c` puts the working directory first on sys.path
+    subprocess.run(
+        [PY, "-c", ENTRY, *argv], check=True, stdout=subprocess.DEVNULL, env=env, cwd=code
+    )
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
