@@ -8,9 +8,14 @@ Two kinds, one row each:
   a hung dyno when it has `min_timeouts`+ timeouts, they are `min_share`+ of that dyno's
   requests in the window, and the type's other dynos served `min_other_requests`+ requests in
   the same window with at most `max_other_share` of them timing out, also on the routes the
-  stuck dyno timed out on. A route slow on every dyno is a `timeout_hotspot`, not a hung dyno;
-  a type with one dyno cannot tell the two apart and is left out; timeouts that end in the
-  dyno's crash or stop (within `gap_seconds`) are the crash's, left to the downtime analysis.
+  stuck dyno timed out on. A route slow on every dyno is a `timeout_hotspot`, not a hung dyno.
+  A dyno alone in its type (no other dyno of the type served anything in the window: the one
+  web dyno of a small app) has no one to compare with; it is hung when the `min_share` of its
+  requests end in H12 (the router's 30 s timeout: it does not answer; H13s are an app that
+  fails each request at once, request errors) on `min_routes_alone`+ routes (a stuck dyno
+  times out on every route it is sent: a deadlock, an exhausted pool, every thread busy): one
+  slow route on a dyno that still serves the others is a hotspot. Timeouts that end in the dyno's
+  crash or stop (within `gap_seconds`) are the crash's, left to the downtime analysis.
 - `silent`: a dyno of another formation type (worker, clock...) whose own output (app_logs)
   and runtime metrics (dyno_metrics) both stop, with no lifecycle line (exit, crash, stop,
   idling) for it, for `silence_factor` times its own usual gap (the 90th percentile of the gaps
@@ -33,15 +38,19 @@ or sleep). One-off dynos (run, scheduler, release) are left out.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from forensics.analyses.availability import log_end
-from forensics.analyses.sql import app_key_expr, query
-from forensics.heroku import DYNO_NAME_RE, LOG_LOSS_CODES, ONE_OFF_TYPES, process_type_expr
+from forensics.analyses.sql import app_key_expr, query, registered
+from forensics.heroku import (
+    DYNO_NAME_RE,
+    LOG_LOSS_CODES,
+    ONE_OFF_TYPES,
+    process_type_sql,
+)
 
 STUCK_CODES = ("H12", "H13", "H18", "H19")
 # A release this close before a dyno's stop is what stopped it.
@@ -104,6 +113,7 @@ def hung_dynos(
     min_share: float = 0.8,
     min_other_requests: int = 10,
     max_other_share: float = 0.1,
+    min_routes_alone: int = 3,
     silence_factor: float = 10.0,
     min_silence_seconds: float = 600,
     min_silence_no_metrics_seconds: float = 3600,
@@ -125,6 +135,7 @@ def hung_dynos(
         min_share=min_share,
         min_other_requests=min_other_requests,
         max_other_share=max_other_share,
+        min_routes_alone=min_routes_alone,
     )
     rows += _silent(
         con,
@@ -203,62 +214,77 @@ def _stuck(
     end_of_log: datetime,
     **t: Any,
 ) -> list[dict[str, Any]]:
+    """Stuck web dynos. The timeouts alone are read and clustered; each cluster long enough to
+    be a candidate is then measured against the requests of its window in one SQL join (its own
+    requests, the other dynos', its next served request), never the whole requests table."""
     codes = ", ".join(f"'{c}'" for c in STUCK_CODES)
-    req = query(
+    ptype = process_type_sql("dyno")
+    bad = query(
         con,
         f"""
-        SELECT app, dyno, ts, route, code, status, source_file, line_no,
-               code IS NOT NULL AND code IN ({codes}) AS bad
-        FROM requests WHERE {_DYNO_OK}
+        SELECT app, dyno, {ptype} AS ptype, ts, route, code, source_file, line_no
+        FROM requests
+        WHERE code IN ({codes}) AND {_DYNO_OK} AND {ptype} NOT IN ({_ONE_OFF})
         ORDER BY app, dyno, ts, line_no
         """,
     )
-    if req.is_empty() or not req["bad"].any():
+    if bad.is_empty():
         return []
-    req = req.with_columns(ptype=process_type_expr().alias("ptype")).filter(
-        ~pl.col("ptype").is_in(list(ONE_OFF_TYPES))
-    )
-    bad = req.filter(pl.col("bad"))
     gap = timedelta(seconds=t["gap_seconds"])
     bad = bad.with_columns(
         grp=(
             (pl.col("ts") - pl.col("ts").shift(1).over("app", "dyno")).fill_null(gap * 2) > gap
         ).cum_sum()
     )
-    # per (app, type) and per (app, dyno) served requests, in time order: windows are slices
-    by_type = req.sort("ts").partition_by("app", "ptype", as_dict=True)
-    served = req.filter(~pl.col("bad")).sort("ts").partition_by("app", "dyno", as_dict=True)
+    clusters = (
+        bad.group_by("app", "dyno", "grp", maintain_order=True)
+        .agg(
+            pl.col("ptype").first(),
+            pl.col("ts").min().alias("start"),
+            pl.col("ts").max().alias("last"),
+            pl.len().alias("timeouts"),
+            (pl.col("code") == "H12").sum().alias("h12"),
+            pl.col("route")
+            .filter(pl.col("route").is_not_null() & (pl.col("route") != ""))
+            .unique()
+            .sort()
+            .alias("routes"),
+        )
+        .filter(
+            (pl.col("timeouts") >= t["min_timeouts"])
+            & ((pl.col("last") - pl.col("start")).dt.total_seconds(fractional=True) / 60
+               >= t["min_minutes"])
+        )
+        .with_row_index("cid")
+    )  # fmt: skip
+    if clusters.is_empty():
+        return []
+    stats = _window_stats(con, clusters, codes, t["gap_seconds"])
     out = []
-    for (app, dyno, _), g in bad.group_by("app", "dyno", "grp", maintain_order=True):
-        if g.height < t["min_timeouts"]:
-            continue
-        start, last = g["ts"].min(), g["ts"].max()
-        if (last - start).total_seconds() / 60 < t["min_minutes"]:
-            continue
-        ptype = g["ptype"][0]
-        part = by_type[(app, ptype)]
-        lo = part["ts"].search_sorted(start, "left")
-        same = part.slice(lo, part["ts"].search_sorted(last, "right") - lo)
-        own = same.filter(pl.col("dyno") == dyno)
-        share = g.height / own.height
+    for c in clusters.join(stats, on="cid", how="left").iter_rows(named=True):
+        app, dyno, start, last = c["app"], c["dyno"], c["start"], c["last"]
+        g = bad.filter(
+            (app_key_expr("app") == (app or "")) & (pl.col("dyno") == dyno)
+            & (pl.col("grp") == c["grp"])
+        )  # fmt: skip
+        share = c["timeouts"] / c["own"]
         if share < t["min_share"]:
             continue
-        others = same.filter(pl.col("dyno") != dyno)
-        if others.height < t["min_other_requests"]:
+        others = c["others"] or 0
+        if others == 0:  # alone in its type: H12s on every route it is sent
+            if len(c["routes"]) < t["min_routes_alone"] or c["h12"] / c["own"] < t["min_share"]:
+                continue
+            other_share = 0.0
+        elif others < t["min_other_requests"]:
             continue
-        other_share = others["bad"].sum() / others.height
+        else:
+            other_share = c["other_bad"] / others
         if other_share > t["max_other_share"]:
             continue
-        routes = sorted({r for r in g["route"].to_list() if r})
-        on_routes = others.filter(pl.col("route").is_in(routes))
-        if on_routes.height >= 3 and on_routes["bad"].mean() > 0.25:
+        if (c["on_routes"] or 0) >= 3 and c["on_routes_bad"] / c["on_routes"] > 0.25:
             continue  # those routes time out on the other dynos too: a hotspot
-        ok = served.get((app, dyno))
-        after = ok.slice(ok["ts"].search_sorted(last, "right")) if ok is not None else g.clear()
         ending = _ending(life, rels, app, dyno, last)
-        resumed = after["ts"][0] if after.height else None
-        if resumed is not None and resumed - last > gap:
-            resumed = None  # served again much later: when it recovered is not known
+        resumed = c["resumed"]  # the next served request, only within `gap` of the last timeout
         if ending and ending[1]["ts"] - last > gap:
             ending = None  # nor is it the restart hours later that ended it
         if (
@@ -269,12 +295,14 @@ def _stuck(
         ):
             continue  # the timeouts end in a crash or stop of the dyno: downtime's to tell
         if ending and ending[0] != "other" and (resumed is None or ending[1]["ts"] <= resumed):
-            ended_by, end, end_row = ending[0], ending[1]["ts"], ending[1]
+            ended_by, end = ending[0], ending[1]["ts"]
+            end_file, end_line = ending[1]["source_file"], ending[1]["line_no"]
         elif resumed is not None:
             ended_by, end = "resumed", resumed
-            end_row = after.row(0, named=True)
+            end_file, end_line = c["resumed_file"], c["resumed_line"]
         else:
-            ended_by, end, end_row = None, last, g.row(-1, named=True)
+            ended_by, end = None, last
+            end_file, end_line = g["source_file"][-1], g["line_no"][-1]
         ongoing = ended_by is None and (end_of_log - last) <= gap
         if ongoing:
             end = end_of_log
@@ -282,7 +310,7 @@ def _stuck(
             {
                 "app": app,
                 "dyno": dyno,
-                "process_type": ptype,
+                "process_type": c["ptype"],
                 "kind": "stuck_requests",
                 "start": start,
                 "end": end,
@@ -290,36 +318,73 @@ def _stuck(
                 "ongoing": ongoing,
                 "ended_by": ended_by,
                 "release": _release_at(rels, app, start),
-                "requests": own.height,
-                "timeouts": g.height,
+                "requests": c["own"],
+                "timeouts": c["timeouts"],
                 "timeout_share": share,
                 "codes": sorted(set(g["code"].to_list())),
-                "routes": routes,
-                "other_dynos": sorted(set(others["dyno"].to_list())),
-                "other_requests": others.height,
-                "other_timeouts": int(others["bad"].sum()),
+                "routes": list(c["routes"]),
+                "other_dynos": list(c["other_dynos"] or []),
+                "other_requests": others,
+                "other_timeouts": int(c["other_bad"] or 0),
                 "other_share": float(other_share),
                 "usual_gap_seconds": None,
                 "had_metrics": None,
                 "first_file": g["source_file"][0],
                 "first_line": g["line_no"][0],
-                "last_file": end_row["source_file"],
-                "last_line": end_row["line_no"],
+                "last_file": end_file,
+                "last_line": end_line,
             }
         )
     return out
 
 
+def _window_stats(
+    con: duckdb.DuckDBPyConnection, clusters: pl.DataFrame, codes: str, gap_seconds: float
+) -> pl.DataFrame:
+    """Per candidate cluster (`cid`): the requests of its process type from its first to its
+    last timeout (own, others, others timed out, others on its routes and how many of those
+    timed out, the other dynos) and the dyno's first served request within `gap_seconds` after
+    the last timeout (resumed, resumed_file, resumed_line)."""
+    c = clusters.select("cid", "app", "dyno", "ptype", "start", "last", "routes")
+    bad = f"(r.code IS NOT NULL AND r.code IN ({codes}))"
+    with registered(con, c) as name:
+        window = query(
+            con,
+            f"""
+            SELECT c.cid,
+                   count(*) FILTER (WHERE r.dyno = c.dyno) AS own,
+                   count(*) FILTER (WHERE r.dyno <> c.dyno) AS others,
+                   count(*) FILTER (WHERE r.dyno <> c.dyno AND {bad}) AS other_bad,
+                   count(*) FILTER (WHERE r.dyno <> c.dyno AND list_contains(c.routes, r.route))
+                       AS on_routes,
+                   count(*) FILTER (WHERE r.dyno <> c.dyno AND list_contains(c.routes, r.route)
+                                    AND {bad}) AS on_routes_bad,
+                   list(DISTINCT r.dyno ORDER BY r.dyno) FILTER (WHERE r.dyno <> c.dyno)
+                       AS other_dynos
+            FROM {name} c JOIN requests r
+              ON r.app IS NOT DISTINCT FROM c.app AND r.dyno LIKE c.ptype || '.%'
+             AND r.ts >= c.start AND r.ts <= c.last
+            WHERE {_DYNO_OK.replace("dyno", "r.dyno")} AND {process_type_sql("r.dyno")} = c.ptype
+            GROUP BY c.cid
+            """,
+        )
+        resumed = query(
+            con,
+            f"""
+            SELECT c.cid, arg_min(r.ts, (r.ts, r.line_no)) AS resumed,
+                   arg_min(r.source_file, (r.ts, r.line_no)) AS resumed_file,
+                   arg_min(r.line_no, (r.ts, r.line_no)) AS resumed_line
+            FROM {name} c JOIN requests r
+              ON r.app IS NOT DISTINCT FROM c.app AND r.dyno = c.dyno
+             AND r.ts > c.last AND r.ts <= c.last + to_microseconds({round(gap_seconds * 1e6)})
+            WHERE NOT {bad}
+            GROUP BY c.cid
+            """,
+        )
+    return window.join(resumed, on="cid", how="left").cast({"cid": pl.UInt32})
+
+
 # ----- silent workers -------------------------------------------------------------------------
-
-
-def _usual_gap(ts: pl.Series) -> float | None:
-    """The 90th percentile of the gaps between consecutive times, in seconds (None with fewer
-    than 3 gaps: no telling what is usual)."""
-    if ts.len() < 4:
-        return None
-    gaps = ts.sort().diff().drop_nulls().dt.total_microseconds() / 1e6
-    return float(gaps.quantile(0.9))
 
 
 def _silent(
@@ -329,120 +394,125 @@ def _silent(
     end_of_log: datetime,
     **t: Any,
 ) -> list[dict[str, Any]]:
-    act = query(
+    """Silent workers. Each dyno's usual gap per stream (the 90th percentile of the gaps between
+    its consecutive lines, nearest rank, as Polars' `quantile(0.9)`; none with fewer than 4
+    lines), the silence it needs and the gaps of its merged output that reach it are all found in
+    one SQL query; only those candidate silences come back to be checked one by one."""
+    ptype = process_type_sql("dyno")
+    skip = ", ".join(f"'{x}'" for x in sorted({*ONE_OFF_TYPES, "web"}))
+    end_us = "epoch_us($end_of_log)"
+    cands = query(
         con,
         f"""
-        SELECT app, dyno, ts, 'app' AS stream, source_file, line_no FROM app_logs
-        WHERE {_DYNO_OK}
-        UNION ALL
-        SELECT app, dyno, ts, 'metrics', source_file, line_no FROM dyno_metrics
-        WHERE {_DYNO_OK}
-        ORDER BY app, dyno, ts, line_no
-        """,
-    )
-    if act.is_empty():
-        return []
-    act = act.with_columns(ptype=process_type_expr().alias("ptype")).filter(
-        ~pl.col("ptype").is_in([*ONE_OFF_TYPES, "web"])
-    )
-    context: dict[str, pl.DataFrame] = {}  # loaded once a silence needs checking
-    out = []
-    for (app, dyno), g in act.group_by("app", "dyno", maintain_order=True):
-        metrics = g.filter(pl.col("stream") == "metrics")["ts"]
-        logs = g.filter(pl.col("stream") == "app")["ts"]
-        had_metrics = metrics.len() >= 4
-        usual_m = _usual_gap(metrics) if had_metrics else None
-        usual_a = _usual_gap(logs)
-        if had_metrics and usual_m is not None:
-            need = max(t["min_silence_seconds"], t["silence_factor"] * usual_m)
-            # its output must be silent beyond its own usual too (quiet workers still log)
-            if usual_a is not None:
-                need = max(need, 3 * usual_a)
-            usual = usual_m
-        elif usual_a is not None:
-            need = max(t["min_silence_no_metrics_seconds"], t["silence_factor"] * usual_a)
-            usual = usual_a
-        else:
-            continue
-        g = g.with_row_index("i").with_columns(nxt=pl.col("ts").shift(-1))
-        # a silence cut short by a lifecycle line is only shorter: only long gaps qualify
-        long = g.filter(
-            (pl.col("nxt").fill_null(end_of_log) - pl.col("ts")).dt.total_microseconds()
-            >= need * 1e6
-        )
-        for cand in long.iter_rows(named=True):
-            i, t0, t1 = cand["i"], cand["ts"], cand["nxt"]
-            ending = _ending(life, rels, app, dyno, t0)
-            stop_ts = ending[1]["ts"] if ending else None
-            if stop_ts is not None and (t1 is None or stop_ts <= t1):
-                if ending[0] == "other":  # type: ignore[index]
-                    continue  # it crashed, exited, idled or was scaled away: not hung
-                ended_by, end, end_row = ending[0], stop_ts, ending[1]  # type: ignore[index]
-                ongoing = False
-            elif t1 is not None:
-                ended_by, end, end_row = "resumed", t1, g.row(i + 1, named=True)
-                ongoing = False
-            else:
-                ended_by, end, end_row = None, end_of_log, None
-                ongoing = True
-            if (end - t0).total_seconds() < need:
-                continue
-            if not context:
-                context.update(_context(con))
-            if _log_lost(context["loss"], app, t0, end) or _export_gap(
-                context["everything"], dyno, t0, end, need
-            ):
-                continue
-            first = cand
-            out.append(
-                {
-                    "app": app,
-                    "dyno": dyno,
-                    "process_type": g["ptype"][0],
-                    "kind": "silent",
-                    "start": t0,
-                    "end": end,
-                    "minutes": (end - t0).total_seconds() / 60,
-                    "ongoing": ongoing,
-                    "ended_by": ended_by,
-                    "release": _release_at(rels, app, t0),
-                    "requests": None,
-                    "timeouts": None,
-                    "timeout_share": None,
-                    "codes": [],
-                    "routes": [],
-                    "other_dynos": [],
-                    "other_requests": None,
-                    "other_timeouts": None,
-                    "other_share": None,
-                    "usual_gap_seconds": usual,
-                    "had_metrics": had_metrics,
-                    "first_file": first["source_file"],
-                    "first_line": first["line_no"],
-                    "last_file": end_row["source_file"] if end_row else None,
-                    "last_line": end_row["line_no"] if end_row else None,
-                }
-            )
-    return out
-
-
-def _context(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
-    """What a silence is checked against: the log-loss reports, and the seconds in which any
-    line was logged (with its dyno)."""
-    codes = ", ".join(f"'{c}'" for c in LOG_LOSS_CODES)
-    return {
-        "loss": query(con, f"SELECT app, ts FROM events WHERE code IN ({codes})"),
-        "everything": query(
-            con,
-            """
-            SELECT DISTINCT app, dyno, date_trunc('second', ts) AS ts FROM (
-                SELECT app, dyno, ts FROM requests UNION ALL SELECT app, dyno, ts FROM events
-                UNION ALL SELECT app, dyno, ts FROM app_logs
-                UNION ALL SELECT app, dyno, ts FROM dyno_metrics
-            ) ORDER BY ts
-            """,
+        WITH a AS (
+            SELECT app, dyno, {ptype} AS ptype, ts, 'app' AS stream, source_file, line_no
+            FROM app_logs WHERE {_DYNO_OK} AND {ptype} NOT IN ({skip})
+            UNION ALL
+            SELECT app, dyno, {ptype}, ts, 'metrics', source_file, line_no FROM dyno_metrics
+            WHERE {_DYNO_OK} AND {ptype} NOT IN ({skip})
         ),
-    }
+        gaps AS (
+            SELECT app, dyno, stream,
+                   (epoch_us(ts) - epoch_us(lag(ts) OVER (PARTITION BY app, dyno, stream
+                                                         ORDER BY ts))) / 1e6 AS gap
+            FROM a
+        ),
+        per AS (
+            SELECT app, dyno, stream, count(*) AS n,
+                   list_sort(list(gap) FILTER (WHERE gap IS NOT NULL)) AS gaps
+            FROM gaps GROUP BY ALL
+        ),
+        usual AS (
+            SELECT app, dyno,
+                   max(n) FILTER (WHERE stream = 'metrics') >= 4 AS had_metrics,
+                   max(gaps[CAST(round((len(gaps) - 1) * 0.9) AS BIGINT) + 1])
+                       FILTER (WHERE stream = 'metrics' AND n >= 4) AS usual_m,
+                   max(gaps[CAST(round((len(gaps) - 1) * 0.9) AS BIGINT) + 1])
+                       FILTER (WHERE stream = 'app' AND n >= 4) AS usual_a
+            FROM per GROUP BY ALL
+        ),
+        need AS (
+            SELECT app, dyno, coalesce(had_metrics, false) AS had_metrics,
+                   CASE WHEN had_metrics THEN usual_m ELSE usual_a END AS usual,
+                   CASE WHEN had_metrics
+                        THEN greatest($min_s, $factor * usual_m, coalesce(3 * usual_a, 0))
+                        ELSE greatest($min_no_metrics_s, $factor * usual_a) END AS need
+            FROM usual WHERE coalesce(had_metrics, false) OR usual_a IS NOT NULL
+        ),
+        m AS (
+            SELECT app, dyno, ptype, ts, source_file, line_no,
+                   lead(ts) OVER w AS nxt, lead(source_file) OVER w AS nxt_file,
+                   lead(line_no) OVER w AS nxt_line
+            FROM a WINDOW w AS (PARTITION BY app, dyno ORDER BY ts, line_no)
+        )
+        SELECT m.*, need.need, need.usual, need.had_metrics
+        FROM m JOIN need ON m.app IS NOT DISTINCT FROM need.app AND m.dyno = need.dyno
+        WHERE coalesce(epoch_us(m.nxt), {end_us}) - epoch_us(m.ts) >= need.need * 1e6
+        ORDER BY m.app, m.dyno, m.ts, m.line_no
+        """,
+        {
+            "end_of_log": end_of_log,
+            "min_s": float(t["min_silence_seconds"]),
+            "min_no_metrics_s": float(t["min_silence_no_metrics_seconds"]),
+            "factor": float(t["silence_factor"]),
+        },
+    )
+    loss: pl.DataFrame | None = None  # loaded once a silence needs checking
+    out = []
+    for cand in cands.iter_rows(named=True):
+        app, dyno, t0, t1, need = cand["app"], cand["dyno"], cand["ts"], cand["nxt"], cand["need"]
+        ending = _ending(life, rels, app, dyno, t0)
+        stop_ts = ending[1]["ts"] if ending else None
+        if stop_ts is not None and (t1 is None or stop_ts <= t1):
+            if ending[0] == "other":  # type: ignore[index]
+                continue  # it crashed, exited, idled or was scaled away: not hung
+            ended_by, end = ending[0], stop_ts  # type: ignore[index]
+            end_file, end_line = ending[1]["source_file"], ending[1]["line_no"]  # type: ignore[index]
+            ongoing = False
+        elif t1 is not None:
+            ended_by, end = "resumed", t1
+            end_file, end_line = cand["nxt_file"], cand["nxt_line"]
+            ongoing = False
+        else:
+            ended_by, end, end_file, end_line = None, end_of_log, None, None
+            ongoing = True
+        if (end - t0).total_seconds() < need:
+            continue
+        if loss is None:
+            codes = ", ".join(f"'{c}'" for c in LOG_LOSS_CODES)
+            loss = query(con, f"SELECT app, ts FROM events WHERE code IN ({codes})")
+        if _log_lost(loss, app, t0, end) or _export_gap(con, dyno, t0, end, need):
+            continue
+        out.append(
+            {
+                "app": app,
+                "dyno": dyno,
+                "process_type": cand["ptype"],
+                "kind": "silent",
+                "start": t0,
+                "end": end,
+                "minutes": (end - t0).total_seconds() / 60,
+                "ongoing": ongoing,
+                "ended_by": ended_by,
+                "release": _release_at(rels, app, t0),
+                "requests": None,
+                "timeouts": None,
+                "timeout_share": None,
+                "codes": [],
+                "routes": [],
+                "other_dynos": [],
+                "other_requests": None,
+                "other_timeouts": None,
+                "other_share": None,
+                "usual_gap_seconds": cand["usual"],
+                "had_metrics": cand["had_metrics"],
+                "first_file": cand["source_file"],
+                "first_line": cand["line_no"],
+                "last_file": end_file,
+                "last_line": end_line,
+            }
+        )
+    return out
 
 
 def _log_lost(loss: pl.DataFrame, app: str | None, start: datetime, end: datetime) -> bool:
@@ -456,12 +526,29 @@ def _log_lost(loss: pl.DataFrame, app: str | None, start: datetime, end: datetim
 
 
 def _export_gap(
-    everything: pl.DataFrame, dyno: str, start: datetime, end: datetime, seconds: float
+    con: duckdb.DuckDBPyConnection, dyno: str, start: datetime, end: datetime, seconds: float
 ) -> bool:
-    """Whether the rest of the log (every line not from `dyno`) is itself silent for
-    `seconds` somewhere between `start` and `end`: a gap in the export, not in the dyno."""
-    ts = everything.filter(
-        (pl.col("dyno").fill_null("") != dyno) & pl.col("ts").is_between(start, end)
-    )["ts"]
-    points = [start, *ts.to_list(), end]
-    return any((b - a).total_seconds() >= seconds for a, b in pairwise(points))
+    """Whether the rest of the log (every line not from `dyno`, by whole second) is itself
+    silent for `seconds` somewhere between `start` and `end`: a gap in the export, not in the
+    dyno. One query over that window: the longest step between `start`, those seconds and
+    `end`."""
+    window = "ts >= $lo AND ts <= $end"
+    union = " UNION ALL ".join(
+        f"SELECT dyno, ts FROM {t} WHERE {window}"
+        for t in ("requests", "events", "app_logs", "dyno_metrics")
+    )
+    gap = query(
+        con,
+        f"""
+        WITH p AS (
+            SELECT DISTINCT date_trunc('second', ts) AS ts FROM ({union})
+            WHERE coalesce(dyno, '') <> $dyno
+              AND date_trunc('second', ts) >= $start AND date_trunc('second', ts) <= $end
+            UNION ALL SELECT $start UNION ALL SELECT $end
+        )
+        SELECT max(epoch_us(nx) - epoch_us(ts)) / 1e6 AS gap
+        FROM (SELECT ts, lead(ts) OVER (ORDER BY ts) AS nx FROM p)
+        """,
+        {"lo": start - timedelta(seconds=1), "start": start, "end": end, "dyno": dyno},
+    )["gap"][0]
+    return gap is not None and gap >= seconds

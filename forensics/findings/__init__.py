@@ -170,8 +170,17 @@ def collect_findings(con: Any, **options: Any) -> list[Finding]:
     a name no builder declares raises ForensicsError listing the valid ones.
     """
     from forensics.analyses.attribution import route_attribution
+    from forensics.analyses.downtime import downtime
+    from forensics.analyses.hung_dynos import hung_dynos
     from forensics.analyses.memory import lifetimes_and_growth
-    from forensics.findings.builders import ATTRIBUTION, BUILDERS, GROWTH, LIFETIMES
+    from forensics.findings.builders import (
+        ATTRIBUTION,
+        BUILDERS,
+        DOWNTIME,
+        GROWTH,
+        HUNG,
+        LIFETIMES,
+    )
 
     valid = set().union(*(b.options for b in BUILDERS))
     unknown = sorted(set(options) - valid)
@@ -187,6 +196,10 @@ def collect_findings(con: Any, **options: Any) -> list[Finding]:
         options[ATTRIBUTION] = route_attribution(
             con, lifetimes=options[LIFETIMES], growth=options[GROWTH]
         )
+    if options.get(HUNG) is None and HUNG in valid:
+        options[HUNG] = hung_dynos(con)
+    if options.get(DOWNTIME) is None and DOWNTIME in valid:
+        options[DOWNTIME] = downtime(con)
     found: list[Finding] = []
     for builder in BUILDERS:
         found.extend(builder.build(con, **{k: options[k] for k in builder.options & set(options)}))

@@ -28,6 +28,10 @@ from forensics.findings import (
 
 # Frames several builders need; `collect_findings` computes them once and hands them down.
 LIFETIMES, GROWTH, ATTRIBUTION = "lifetimes", "growth", "attribution"
+# The hung-dyno table (its findings, and the hotspots a stuck dyno explains) and the downtime
+# windows (their findings, and the failed requests that are theirs, not request_errors').
+HUNG, DOWNTIME = "hung", "downtime_windows"
+SHARED = (LIFETIMES, GROWTH, ATTRIBUTION, HUNG, DOWNTIME)
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ BUILDERS: tuple[Builder, ...] = (
     Builder(
         "timeouts",
         timeouts.findings,
-        _opts("codes", "gap_seconds", "min_count", "threshold_ms", "min_near_limit"),
+        _opts(HUNG, "codes", "gap_seconds", "min_count", "threshold_ms", "min_near_limit"),
     ),
     Builder(
         "availability",
@@ -71,6 +75,7 @@ BUILDERS: tuple[Builder, ...] = (
         downtime.findings,
         _opts(
             LIFETIMES,
+            DOWNTIME,
             "min_minutes",
             "critical_web_minutes",
             "critical_failed_requests",
@@ -80,10 +85,10 @@ BUILDERS: tuple[Builder, ...] = (
     Builder(
         "request_errors",
         request_errors.findings,
-        _opts("min_count", "critical_count", "critical_wide_count"),
+        _opts(DOWNTIME, "min_count", "critical_count", "critical_wide_count"),
     ),
     Builder("ephemeral_files", ephemeral_files.findings, _opts("restart_minutes")),
-    Builder("hung_dynos", hung_dynos.findings, _opts("critical_minutes")),
+    Builder("hung_dynos", hung_dynos.findings, _opts(HUNG, "critical_minutes")),
     Builder(
         "concurrency",
         concurrency.findings,

@@ -31,11 +31,13 @@ def findings(
     critical_failed_requests: int = 10,
     worker_minutes: float = 10.0,
     lifetimes: pl.DataFrame | None = None,
+    downtime_windows: pl.DataFrame | None = None,
 ) -> list[Finding]:
     """`downtime` findings (see the module doc for severity), each with the app's own reason
-    for the crashes inside its window when the log has one (`evidence.reason`)."""
+    for the crashes inside its window when the log has one (`evidence.reason`);
+    `downtime_windows` is the table of `downtime(con)` when the caller has it already."""
     out = []
-    windows = downtime(con)
+    windows = downtime(con) if downtime_windows is None else downtime_windows
     reasons = crash_reasons(con, lifetimes=lifetimes) if windows.height else None
     for r in windows.iter_rows(named=True):
         sev = _severity(

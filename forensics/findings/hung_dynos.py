@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from forensics.analyses.hung_dynos import hung_dynos
 from forensics.findings import Finding, Source, duration_text, located
@@ -23,10 +24,16 @@ _ENDED = {
 }
 
 
-def findings(con: duckdb.DuckDBPyConnection, *, critical_minutes: float = 10.0) -> list[Finding]:
-    """`hung_dyno` findings (see the module doc for severity)."""
+def findings(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    critical_minutes: float = 10.0,
+    hung: pl.DataFrame | None = None,
+) -> list[Finding]:
+    """`hung_dyno` findings (see the module doc for severity); `hung` is the table of
+    `hung_dynos(con)` when the caller has it already."""
     out = []
-    for r in hung_dynos(con).iter_rows(named=True):
+    for r in (hung_dynos(con) if hung is None else hung).iter_rows(named=True):
         out.append(_finding(r, critical_minutes))
     return out
 
@@ -49,10 +56,17 @@ def _finding(r: dict[str, Any], critical_minutes: float) -> Finding:
         codes = "/".join(r["codes"])
         others = ", ".join(r["other_dynos"][:3]) + ("..." if len(r["other_dynos"]) > 3 else "")
         ok = r["other_requests"] - r["other_timeouts"]
+        if r["other_dynos"]:
+            beside = f"while {others} served {ok:,} normally"
+        else:  # alone in its process type: every route it was sent timed out
+            beside = (
+                f"on {len(r['routes'])} routes, with no other {r['process_type']} dyno to "
+                "take the traffic"
+            )
         summary = (
             f"{r['dyno']} stopped answering for {duration_text(minutes)} ({span}): "
-            f"{r['timeouts']:,} of its {r['requests']:,} requests timed out ({codes}) while "
-            f"{others} served {ok:,} normally; {_tail(r)}."
+            f"{r['timeouts']:,} of its {r['requests']:,} requests timed out ({codes}) "
+            f"{beside}; {_tail(r)}."
         )
         severity = "critical" if minutes >= critical_minutes else "warning"
     else:

@@ -22,10 +22,13 @@ def findings(
     min_count: int = 3,
     critical_count: int = 100,
     critical_wide_count: int = 10,
+    downtime_windows: pl.DataFrame | None = None,
 ) -> list[Finding]:
-    """`request_errors` findings (see the module doc for severity)."""
+    """`request_errors` findings (see the module doc for severity); `downtime_windows` is the
+    table of `forensics.analyses.downtime.downtime(con)` when the caller has it already."""
     out = []
-    for r in request_errors(con, min_count=min_count).iter_rows(named=True):
+    rows = request_errors(con, min_count=min_count, downtime_windows=downtime_windows)
+    for r in rows.iter_rows(named=True):
         wide = r["route"] is None
         n = int(r["count"])
         critical = n >= critical_count or (wide and n >= critical_wide_count)

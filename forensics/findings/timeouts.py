@@ -29,6 +29,7 @@ def findings(
     min_count: int = 3,
     threshold_ms: int = 20_000,
     min_near_limit: int = 1,
+    hung: pl.DataFrame | None = None,
 ) -> list[Finding]:
     """`timeout_hotspot` per error cluster (see `hotspots`) and `offload_candidate` per route with
     at least `min_near_limit` requests of `threshold_ms` or more (see `offload_candidates`).
@@ -39,7 +40,7 @@ def findings(
     """
     out: list[Finding] = []
     hot = hotspots(con, codes=codes, gap_seconds=gap_seconds, min_count=min_count)
-    hot = _not_a_stuck_dyno(con, hot)
+    hot = _not_a_stuck_dyno(con, hot, hung)
     hot, wide = _dyno_wide(con, hot, codes)
     if wide:
         at = pl.DataFrame(
@@ -68,14 +69,17 @@ def findings(
     return out
 
 
-def _not_a_stuck_dyno(con: duckdb.DuckDBPyConnection, hot: pl.DataFrame) -> pl.DataFrame:
+def _not_a_stuck_dyno(
+    con: duckdb.DuckDBPyConnection, hot: pl.DataFrame, hung: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Hotspots less those whose timeouts all came from one dyno while it was stuck
-    (`hung_dynos`, kind `stuck_requests`): that is the dyno's story, told once by `hung_dyno`,
-    not a slow route (a stuck dyno times out on every route it is sent)."""
+    (`hung_dynos`, kind `stuck_requests`; `hung` is that table when the caller has it): that
+    is the dyno's story, told once by `hung_dyno`, not a slow route (a stuck dyno times out on
+    every route it is sent)."""
     single = hot.filter(pl.col("dynos").list.drop_nulls().list.len() == 1)
     if single.is_empty():  # only a hotspot on one dyno can be a stuck dyno's (and it is cheap)
         return hot
-    stuck = hung_dynos(con).filter(pl.col("kind") == "stuck_requests")
+    stuck = (hung_dynos(con) if hung is None else hung).filter(pl.col("kind") == "stuck_requests")
     if stuck.is_empty():
         return hot
     slack = timedelta(minutes=1)

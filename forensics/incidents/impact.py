@@ -3,8 +3,9 @@
 cost = downtime minutes (overlaps once) x process-type weight (web 3, worker 1.5, other 1)
      + failed requests + 10 per R15 kill + 2 per crash
      + minutes over quota (R14) x weight / 4 (a swapping dyno is slow, not down).
-Failed requests are the request_errors counts, or else the downtimes' failed requests plus
-H12s (never both: request_errors already counts H12s and outage errors).
+Failed requests are the request_errors counts plus the downtimes' failed requests plus the
+hotspots' H12s: three disjoint sets (request_errors leaves out the failures a web downtime
+window counts, and H12s, which are the hotspots'; see `forensics.analyses.request_errors`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ def _union_minutes(down: list[Any]) -> dict[str | None, float]:
     return out
 
 
+def _down_failed(down: list) -> int:
+    """The downtimes' failed requests: a dyno's window and its process type's count the same
+    H10s (served by no dyno), so the larger of the two levels' sums, not both."""
+    by_level = [
+        sum(int(f.evidence.get("failed_requests") or 0) for f in down if bool(f.dyno) == level)
+        for level in (True, False)
+    ]
+    return max(by_level)
+
+
 def impact(inc: Incident) -> dict[str, Any]:
     """The incident's `impact` dict; also sets `inc.cost`."""
     fs = [m.finding for m in inc.members]
@@ -66,12 +77,13 @@ def impact(inc: Incident) -> dict[str, Any]:
         if f.kind == "timeout_hotspot" and "H12" in (f.evidence.get("codes") or [])
     )
     errs = [f for f in fs if f.kind == "request_errors"]
-    if errs:
-        failed = sum(int(f.evidence.get("count") or 0) for f in errs)
-        if not h12:
-            h12 = sum(int((f.evidence.get("codes") or {}).get("H12") or 0) for f in errs)
-    else:
-        failed = sum(int(f.evidence.get("failed_requests") or 0) for f in down) + h12
+    err_h12 = sum(int((f.evidence.get("codes") or {}).get("H12") or 0) for f in errs)
+    failed = (
+        sum(int(f.evidence.get("count") or 0) for f in errs)
+        + _down_failed(down)
+        + (0 if err_h12 else h12)  # H12s kept in request_errors (an option) are counted there
+    )
+    h12 = h12 or err_h12
     shares = [
         float(f.evidence.get(k) or 0)
         for f in fs

@@ -226,12 +226,48 @@ def test_slow_route_on_one_dyno_of_many_routes_is_not_hung(tmp_path) -> None:
     assert hung_dynos(con).is_empty()
 
 
-def test_a_lone_web_dyno_timing_out_is_not_told_apart(tmp_path) -> None:
-    """With no sibling serving, a stuck dyno and a stuck app look the same: not flagged."""
-    text = "\n".join(x for x in _stuck([]).splitlines() if "dyno=web.1 " not in x)
-    con, _ = ingest_lines(tmp_path, text)
+def _lone(code: str, *, slow_paths: tuple[str, ...]) -> str:
+    """web.1, the app's only web dyno, serves /, /items and /search every 10 s from 14:00; from
+    14:02 to 14:20 its requests to `slow_paths` end in `code`; a restart at 14:20:05, served
+    again from 14:21."""
+    out = [h(at("13:59:00"), "api", "Release v7 created by user a@b.c")]
+    for t in every("14:00:00", "14:40:00", 10):
+        for path in ("/", "/items", "/search"):
+            bad = path in slow_paths and at("14:02:00") <= t < at("14:20:00")
+            if bad or not (path in slow_paths and at("14:20:00") <= t < at("14:21:00")):
+                out.append(req(t, path, "web.1", code=code if bad else ""))
+    return join([*out, h(at("14:20:05"), "web.1", "Restarting")])
+
+
+def test_a_lone_web_dyno_timing_out_on_every_route_is_hung(tmp_path) -> None:
+    """The only web dyno: H12s on every route it is sent, until a restart. No sibling to
+    compare with, but one slow route would not stop the others: the dyno stopped answering."""
+    con, _ = ingest_lines(tmp_path, _lone("H12", slow_paths=("/", "/items", "/search")))
+    assert rows(hung_dynos(con)) == [
+        ("web.1", "stuck_requests", at("14:02:00"), at("14:20:05"), False, "restart")
+    ]
+    found = collect_findings(con)
+    (f,) = by_kind(found, "hung_dyno")
+    assert f.summary == (
+        "web.1 stopped answering for 18 min (14:02-14:20 UTC): 324 of its 324 requests timed "
+        "out (H12) on 3 routes, with no other web dyno to take the traffic; a restart at 14:20 "
+        "brought it back."
+    )
+    assert f.evidence["other_dynos"] == [] and f.evidence["other_requests"] == 0
+    # the dyno's story, told once: not also a hotspot per route
+    assert not by_kind(found, "timeout_hotspot")
+
+
+@pytest.mark.parametrize(
+    ("code", "slow_paths"),
+    [("H12", ("/search",)), ("H13", ("/", "/items", "/search"))],
+    ids=["one-slow-route", "h13-on-every-route"],
+)
+def test_a_lone_web_dyno_that_still_answers_is_not_hung(tmp_path, code, slow_paths) -> None:
+    """The only web dyno with one route timing out (the others served: a hotspot), or closing
+    every connection at once (H13: the app fails each request, request errors): not hung."""
+    con, _ = ingest_lines(tmp_path, _lone(code, slow_paths=slow_paths))
     assert hung_dynos(con).is_empty()
-    assert by_kind(collect_findings(con), "timeout_hotspot")
 
 
 # ----- silent worker --------------------------------------------------------------------------
