@@ -404,7 +404,7 @@ class Table:
         body = "".join(
             "<tr>"
             + "".join(
-                f"<td{_LEFT if isinstance(v, str) or v is None else _NOWRAP}>"
+                f"<td{_LEFT if isinstance(v, str | bool) or v is None else _NOWRAP}>"
                 f"{html.escape(_cell(v))}</td>"
                 for v in row
             )
@@ -427,11 +427,18 @@ _LEFT = ' style="text-align:left;vertical-align:top"'
 _NOWRAP = ' style="text-align:right;vertical-align:top;white-space:nowrap"'
 
 
+def whole(frame: pl.DataFrame) -> Table:
+    """`frame` shown whole in a notebook: every row, no cell cut."""
+    return Table(frame)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    if isinstance(value, float):
+        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
     return str(value)
 
 

@@ -1,4 +1,5 @@
-"""Open an HTML file in headless Chromium with the network cut and return the rendered DOM."""
+"""Headless Chromium with the network cut: find it, its offline flags, and the rendered DOM of an
+HTML file."""
 
 from __future__ import annotations
 
@@ -8,6 +9,19 @@ import tempfile
 from pathlib import Path
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+# Chromium with the network cut: no background traffic, every host resolves to nothing (but
+# the loopback address, where a test's own server listens) and the proxy is a closed port.
+OFFLINE_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+)
 
 
 def find_chromium() -> str | None:
@@ -20,21 +34,14 @@ def find_chromium() -> str | None:
 
 
 def dump_dom(html_path: Path, *, browser: str, budget_ms: int = 15000, timeout: int = 120) -> str:
-    """The DOM after the page ran its scripts (`--dump-dom`), every network request refused:
-    all hosts resolve to nothing and the proxy is a closed local port."""
+    """The DOM after the page ran its scripts (`--dump-dom`), every network request refused
+    (OFFLINE_ARGS)."""
     with tempfile.TemporaryDirectory(prefix="report-chromium-") as profile:
         cmd = [
             browser,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *OFFLINE_ARGS,
             f"--user-data-dir={profile}",
-            "--proxy-server=127.0.0.1:9",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
             f"--virtual-time-budget={budget_ms}",
             "--dump-dom",
             Path(html_path).resolve().as_uri(),
