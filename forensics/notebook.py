@@ -157,10 +157,18 @@ def chart_html(spec: dict[str, Any]) -> str:
     spec_js = _script_safe(json.dumps(spec, allow_nan=False, default=str))
     options_js = json.dumps(EMBED_OPTIONS)
     return (
-        f'<div class="vega-chart" id="{html.escape(uid)}" data-status="loading"></div>\n'
+        f'<div class="vega-chart" id="{html.escape(uid)}" data-status="loading">{_UNDRAWN}</div>\n'
         f'<script type="text/javascript">\n({_EMBED_JS})({json.dumps(uid)}, {spec_js}, '
         f'{options_js}, "{_packed_bundle()}");\n</script>\n'
     )
+
+
+# What shows where scripts do not run (a notebook from elsewhere that JupyterLab does not trust,
+# a viewer without JavaScript); the script replaces it with the chart.
+_UNDRAWN = (
+    '<p class="forensics-undrawn" style="color:#555">Chart not drawn here: it needs JavaScript. '
+    "Run the cell (or trust the notebook: Trust Notebook in the command palette) to draw it.</p>"
+)
 
 
 def _script_safe(text: str) -> str:
@@ -171,6 +179,7 @@ def _script_safe(text: str) -> str:
 _EMBED_JS = """function (id, spec, opts, packed) {
   var el = document.getElementById(id);
   function fail(err) {
+    el.textContent = "";
     el.setAttribute("data-status", "failed");
     var p = document.createElement("pre");
     p.className = "forensics-chart-error";
@@ -201,7 +210,10 @@ _EMBED_JS = """function (id, spec, opts, packed) {
     });
     return n;
   }
-  library().then(function (embed) { return embed(el, spec, opts); }).then(function (res) {
+  library().then(function (embed) {
+    el.textContent = "";
+    return embed(el, spec, opts);
+  }).then(function (res) {
     el.setAttribute("data-marks", String(dataMarks(res.view.scenegraph().root)));
     el.setAttribute("data-status", "rendered");
   }).catch(fail);

@@ -101,9 +101,8 @@ def test_follow_passes_the_filters_the_view_names(con, handle: FakeHandle) -> No
     notebook.follow(box, view, "CON")
     box.children[0].children[0].value = "web.2"
     box.children[0].children[1].value = "/users/:id"  # the view takes no route
-    assert seen == [("CON", None, True, True), ("CON", "web.2", True, True)] + [
-        ("CON", "web.2", True, True)
-    ]
+    web2 = ("CON", "web.2", True, True)
+    assert seen == [("CON", None, True, True), web2, web2]
 
 
 def test_follow_shows_a_failed_redraw_instead_of_the_old_chart(con, handle: FakeHandle) -> None:

@@ -62,6 +62,9 @@ def test_chart_html_carries_the_libraries_and_fetches_nothing() -> None:
     packed = re.search(r'"([A-Za-z0-9+/=]{100000,})"\);', page)[1]
     assert gzip.decompress(base64.b64decode(packed)).decode() == vega_bundle()
     assert 'class="vega-chart"' in page and 'data-status="loading"' in page
+    # where scripts do not run (an untrusted notebook), a sentence says why there is no chart
+    undrawn = r'data-status="loading"><p class="forensics-undrawn"[^>]*>Chart not drawn'
+    assert re.search(undrawn, page)
     assert page.count("<script") == 1 and page.count("</script>") == 1
 
 
