@@ -384,11 +384,24 @@ def empty_note(
     return HTML(f'<p class="forensics-empty" style="color:#555">{html.escape(text)}</p>')
 
 
+_FOUND: dict[int, tuple[duckdb.DuckDBPyConnection, list[Any]]] = {}
+
+
+def findings(con: duckdb.DuckDBPyConnection) -> list[Any]:
+    """`collect_findings(con)`, computed once per connection: the incidents and the findings
+    table of a notebook show the same findings (a dataset does not change under it)."""
+    from forensics.findings import collect_findings
+
+    kept = _FOUND.get(id(con))
+    if kept is None or kept[0] is not con:
+        _FOUND.clear()  # the last connection's only: a notebook has one
+        kept = _FOUND[id(con)] = (con, collect_findings(con))
+    return kept[1]
+
+
 def findings_table(con: duckdb.DuckDBPyConnection) -> Table:
     """The ranked findings (severity, kind, where, when, summary), every row and whole
     sentences."""
-    from forensics.findings import collect_findings
-
     rows = [
         {
             "severity": f.severity,
@@ -399,7 +412,7 @@ def findings_table(con: duckdb.DuckDBPyConnection) -> Table:
             "start": f.start,
             "summary": f.summary,
         }
-        for f in collect_findings(con)
+        for f in findings(con)
     ]
     return Table(pl.DataFrame(rows) if rows else pl.DataFrame({"summary": ["no findings"]}))
 
@@ -460,11 +473,10 @@ def incidents_view(con: duckdb.DuckDBPyConnection, *, excerpts: bool = False) ->
     `excerpts`)."""
     from IPython.display import Markdown
 
-    from forensics.findings import collect_findings
     from forensics.incidents import build_incidents, incidents_markdown
     from forensics.store.excerpts import excerpter
 
-    found = build_incidents(con, collect_findings(con))
+    found = build_incidents(con, findings(con))
     if not found:
         return Markdown("No incidents: the analyses found nothing to report.")
     if excerpts:

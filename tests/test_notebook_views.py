@@ -137,3 +137,20 @@ def test_findings_table_shows_every_row_and_whole_sentences() -> None:
                in page for i in range(25))  # fmt: skip
     assert "2024-05-20 10:24:00 UTC" in page and "<b>" not in page
     assert "…" not in repr(table) and repr(table).count("warning") == 25
+
+
+def test_findings_are_computed_once_per_connection(ds: Path, monkeypatch) -> None:
+    import forensics.findings
+
+    calls: list[object] = []
+    real = forensics.findings.collect_findings
+    monkeypatch.setattr(
+        forensics.findings, "collect_findings", lambda c: calls.append(c) or real(c)
+    )
+    con = open_dataset(ds)
+    notebook.incidents_view(con)
+    table = notebook.findings_table(con)
+    assert calls == [con] and table.frame.height >= 1
+    other = open_dataset(ds)
+    notebook.findings_table(other)
+    assert calls == [con, other]
