@@ -39,7 +39,10 @@ class Lab:
     log: Path
 
     def tree(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?token={self.token}"
+        """`name` opened alone, in a workspace of its own: the tabs of the notebooks opened
+        before (each of which would start a kernel) are not restored."""
+        space = Path(name).stem
+        return f"{self.url}/lab/workspaces/{space}/tree/{name}?token={self.token}"
 
 
 def _free_port() -> int:
