@@ -178,6 +178,7 @@ def _script_safe(text: str) -> str:
 
 _EMBED_JS = """function (id, spec, opts, packed) {
   var el = document.getElementById(id);
+  if (!el && document.currentScript) { el = document.currentScript.previousElementSibling; }
   function fail(err) {
     el.textContent = "";
     el.setAttribute("data-status", "failed");
