@@ -1,5 +1,6 @@
-"""Open an HTML file in headless Chromium with the network cut: the rendered DOM (`dump_dom`),
-or a live page to click through and screenshot (`offline_page`, Playwright)."""
+"""Headless Chromium with the network cut: find it, its offline flags, the rendered DOM of an
+HTML file (`dump_dom`), or a live page to click through and screenshot (`offline_page`,
+Playwright)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ from typing import Any
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
+# Chromium with the network cut: no background traffic, every host resolves to nothing (but
+# the loopback address, where a test's own server listens) and the proxy is a closed port.
+OFFLINE_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+)
+
 
 def find_chromium() -> str | None:
     """Path of a Chromium-like browser on PATH (Debian: `apt-get install -y chromium`)."""
@@ -24,21 +38,14 @@ def find_chromium() -> str | None:
 
 
 def dump_dom(html_path: Path, *, browser: str, budget_ms: int = 15000, timeout: int = 120) -> str:
-    """The DOM after the page ran its scripts (`--dump-dom`), every network request refused:
-    all hosts resolve to nothing and the proxy is a closed local port."""
+    """The DOM after the page ran its scripts (`--dump-dom`), every network request refused
+    (OFFLINE_ARGS)."""
     with tempfile.TemporaryDirectory(prefix="report-chromium-") as profile:
         cmd = [
             browser,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *OFFLINE_ARGS,
             f"--user-data-dir={profile}",
-            "--proxy-server=127.0.0.1:9",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
             f"--virtual-time-budget={budget_ms}",
             "--dump-dom",
             Path(html_path).resolve().as_uri(),

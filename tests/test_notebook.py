@@ -60,12 +60,66 @@ def test_controls_offer_the_data_and_report_the_picked_values(con) -> None:
     assert values(box) == {"dyno": "web.2", "since": hours[1], "until": hours[2]}
 
 
-def test_follow_rerenders_with_the_current_filters(con) -> None:
+class FakeHandle:
+    """Stands in for IPython's DisplayHandle: what was shown, then each update."""
+
+    def __init__(self) -> None:
+        self.shown: list = []
+
+    def display(self, obj) -> None:
+        self.shown.append(("display", obj))
+
+    def update(self, obj) -> None:
+        self.shown.append(("update", obj))
+
+
+@pytest.fixture()
+def handle(monkeypatch: pytest.MonkeyPatch) -> FakeHandle:
+    fake = FakeHandle()
+    monkeypatch.setattr(notebook, "_display_handle", lambda: fake)
+    return fake
+
+
+def test_follow_redraws_in_place_with_the_current_filters(con, handle: FakeHandle) -> None:
     box = notebook.controls(con)
     seen: list[dict] = []
-    notebook.follow(box, lambda **f: seen.append(f) or "chart", takes=("dyno",))
+    notebook.follow(box, lambda **f: seen.append(f) or f"chart {len(seen)}", takes=("dyno",))
     box.children[0].children[0].value = "web.1"
-    assert seen == [{}, {"dyno": "web.1"}]
+    box.children[0].children[1].value = "/users/:id"  # not taken: same filters, redrawn
+    assert seen == [{}, {"dyno": "web.1"}, {"dyno": "web.1"}]
+    assert handle.shown == [("display", "chart 1"), ("update", "chart 2"), ("update", "chart 3")]
+
+
+def test_follow_passes_the_filters_the_view_names(con, handle: FakeHandle) -> None:
+    box = notebook.controls(con)
+    seen: list[tuple] = []
+
+    def view(c, *, dyno=None, since=None, until=None):
+        seen.append((c, dyno, since is not None, until is not None))
+        return "chart"
+
+    notebook.follow(box, view, "CON")
+    box.children[0].children[0].value = "web.2"
+    box.children[0].children[1].value = "/users/:id"  # the view takes no route
+    web2 = ("CON", "web.2", True, True)
+    assert seen == [("CON", None, True, True), web2, web2]
+
+
+def test_follow_shows_a_failed_redraw_instead_of_the_old_chart(con, handle: FakeHandle) -> None:
+    box = notebook.controls(con)
+
+    def view(*, dyno=None):
+        if dyno:
+            raise ValueError(f"no {dyno}")
+        return "chart"
+
+    notebook.follow(box, view)
+    with pytest.raises(ValueError):
+        box.children[0].children[0].value = "web.1"
+    kind, shown = handle.shown[-1]
+    assert kind == "update" and "could not draw this selection: ValueError: no web.1" in (
+        shown.data
+    )
 
 
 def test_default_dataset_is_built_from_the_sample_when_missing(

@@ -1,6 +1,6 @@
 """Chart of `forensics.analyses.timeouts`: router errors (H12 by default) per route and time
 bucket as a heatmap (`error_heatmap`), with each route's service-time percentiles beside it
-(`route_percentiles`)."""
+(`route_percentiles`); a sentence instead when `error_heatmap` found no such error."""
 
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ def timeout_hotspots_chart(
     *,
     codes: Sequence[str] = ("H12",),
     width: int = 620,
-) -> alt.HConcatChart:
+) -> alt.HConcatChart | alt.Chart:
     """The heatmap of `error_heatmap` rows and, beside it, the p50/p95/p99 of
-    `route_percentiles` rows for the same routes (log scale)."""
+    `route_percentiles` rows for the same routes (log scale). No rows: a chart that says so."""
+    label = "/".join(codes)
+    if heat.is_empty():
+        return _no_errors(label, width=width)
     order = heat["route"].unique(maintain_order=True).to_list()
     pct = percentiles.filter(pl.col("route").is_in(order))
-    label = "/".join(codes)
-    minutes = int(heat["bucket_seconds"][0]) // 60 if heat.height else 0
+    minutes = int(heat["bucket_seconds"][0]) // 60
     y = alt.Y("route:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
     heatmap = (
         alt.Chart(inline(heat))
@@ -76,4 +78,16 @@ def timeout_hotspots_chart(
     )
     return alt.hconcat(heatmap, panel, spacing=8).resolve_scale(
         color="independent", shape="independent"
+    )
+
+
+def _no_errors(label: str, *, width: int) -> alt.Chart:
+    """The empty state: the sentence where the heatmap would be (no 0-min buckets, no NaN
+    legend)."""
+    text = f"No {label} in this selection: no route to show."
+    return (
+        alt.Chart(alt.Data(values=[{"text": text}]))
+        .mark_text(fontSize=14, color="#555", align="left", x=0, y=12)
+        .encode(text="text:N")
+        .properties(width=width, height=24, title=f"{label} per route")
     )
