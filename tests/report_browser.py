@@ -77,7 +77,7 @@ def offline_page(
             r.abort()
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
+        b = p.chromium.launch(executable_path=browser, args=list(OFFLINE_ARGS))
         try:
             ctx = b.new_context(offline=True, viewport={"width": width, "height": height})
             page = ctx.new_page()
