@@ -144,8 +144,8 @@ def planted(truth: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         # requests that got H10 while no web dyno was up: the only web dyno restarting (a
         # deploy, a cycle), an outage, an R15 kill; an app-wide request_errors burst (of 3 or
         # more: one or two failed requests in a restart's seconds are not a burst)
-        if g["h10"] < BURST_MIN:
-            continue
+        if g["h10"] < BURST_MIN or g["in_downtime"]:
+            continue  # a web outage's H10s are its downtime's failed_requests, counted once
         what = "no web up (outage)" if g["in_downtime"] else "no web up (restart)"
         out["request_errors"].append({"route": None, "app_wide": True, **g, "what": what})
     r12 = truth.get("r12")
