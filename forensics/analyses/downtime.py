@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import duckdb
@@ -59,6 +60,10 @@ from forensics.analyses.sql import query, registered, sql_list
 from forensics.heroku import CLIENT_CODES, ONE_OFF_TYPES, process_type
 
 RESTART_GAP_SECONDS = 120
+# An export with no line at all of the app for this long is not continuous (pasted excerpts, a
+# drain that stopped): an ongoing window is not stretched across such a silence. Shorter ones
+# are real (a quiet app whose only worker is dead logs nothing for a night).
+SILENCE_SECONDS = 24 * 3600
 HOLD_SECONDS = 60
 # A dyno `Restarting` this close after a release or scale is that release or scale.
 TRIGGER_SECONDS = 60
@@ -122,6 +127,7 @@ _SCHEMA: dict[str, Any] = {
     "line_no": pl.Int64,
     "end_line_no": pl.Int64,
     "line_nos": pl.List(pl.Int64),
+    "silent_until": pl.Datetime("us", "UTC"),
 }
 
 
@@ -191,6 +197,7 @@ def downtime(
         if process_type(dyno) not in ONE_OFF_TYPES:
             off_or_down.setdefault((app, dyno), [])
     _end_at_served(con, rows, off_or_down, trig_of)
+    rows = _cap_ongoing(con, rows, off_or_down, gap=gap, silence=timedelta(seconds=SILENCE_SECONDS))
     rows += _type_rows(rows, off_or_down, trig_of)
     _with_failed_releases(con, rows)
     for r in rows:
@@ -413,6 +420,7 @@ def _row(app: Any, dyno: str | None, ptype: str | None, w: _Window, end: datetim
         "line_no": w.line,
         "end_line_no": w.end_line,
         "line_nos": sorted(set(w.lines)),
+        "silent_until": None,
     }
 
 
@@ -531,6 +539,98 @@ def _end_at_served(
             end_line_no=first["line"],
             line_nos=sorted({*r["line_nos"], first["line"]}),
         )
+
+
+def _cap_ongoing(
+    con: duckdb.DuckDBPyConnection,
+    rows: list[dict[str, Any]],
+    gaps: dict[tuple[Any, str], list[tuple[datetime, datetime, bool]]],
+    *,
+    gap: timedelta,
+    silence: timedelta,
+) -> list[dict[str, Any]]:
+    """What the log can tell of the windows still open at its end. One the log saw for less
+    than a normal restart (`gap`) with no failed boot is left out: the log ends seconds after
+    a crash, and Heroku restarts a crashed dyno at once the first time, so whether it came back
+    is not in the log. One that runs into a silence of `silence` or more (no line at all of
+    its app: a pasted excerpt, a drain that stopped) ends at the last line before it, with
+    `silent_until` the next line's time: it was still down as far as the log shows."""
+    open_ = [r for r in rows if r["ongoing"]]
+    if not open_:
+        return rows
+    drop = {id(r) for r in open_ if r["end"] - r["start"] < gap and not r["restart_attempts"]}
+    apps = sorted({str(r["app"]) for r in open_ if id(r) not in drop})
+    hours: dict[str, list[datetime]] = {}
+    if apps:
+        seen = query(
+            con,
+            """
+            SELECT coalesce(app, 'None') AS app, date_trunc('hour', ts) AS h FROM (
+                SELECT app, ts FROM requests UNION ALL SELECT app, ts FROM events
+                UNION ALL SELECT app, ts FROM app_logs UNION ALL SELECT app, ts FROM dyno_metrics
+                UNION ALL SELECT app, ts FROM addon_metrics
+            ) WHERE ts IS NOT NULL
+            GROUP BY ALL ORDER BY h
+            """,
+        )
+        for app, h in seen.iter_rows():
+            if app in apps:
+                hours.setdefault(app, []).append(h)
+    for r in open_:
+        if id(r) in drop:
+            continue
+        after = max(r["_last_fail"] or r["start"], r["start"])
+        hs = hours.get(str(r["app"]), [])
+        for a, b in pairwise(hs):
+            if b <= after or b - a - timedelta(hours=1) < silence or a + timedelta(hours=1) < after:
+                continue
+            last, nxt = _around_silence(con, r["app"], a, b)
+            if last is None or nxt is None or nxt - last < silence or last >= r["end"]:
+                continue
+            if r["process_type"] == "web" and _crashed_after(con, r["app"], nxt):
+                break  # the router still answered `H10 App crashed` after the silence
+            old = r["end"]
+            last = max(last, r["start"])
+            key = (r["app"], r["dyno"])
+            gaps[key] = [(x, last if (x, y) == (r["start"], old) else y, w)
+                         for x, y, w in gaps.get(key, [])]  # fmt: skip
+            r.update(end=last, minutes=(last - r["start"]).total_seconds() / 60, silent_until=nxt)
+            break
+    # what is left of a window cut at a silence may be as short as the log's last seconds
+    drop |= {
+        id(r)
+        for r in open_
+        if r["silent_until"] is not None
+        and r["end"] - r["start"] < gap
+        and not r["restart_attempts"]
+    }
+    for r in open_:
+        if id(r) in drop:
+            key = (r["app"], r["dyno"])
+            gaps[key] = [g for g in gaps.get(key, []) if (g[0], g[1]) != (r["start"], r["end"])]
+    return [r for r in rows if id(r) not in drop]
+
+
+def _crashed_after(con: duckdb.DuckDBPyConnection, app: Any, t: datetime) -> bool:
+    """Whether the router answered `H10 App crashed` for the app at or after `t`."""
+    app = None if app is None else str(app)
+    sql = "SELECT count(*) AS n FROM requests WHERE app IS NOT DISTINCT FROM $app AND ts >= $t"
+    return bool(query(con, sql + " AND code = 'H10'", {"app": app, "t": t})["n"][0])
+
+
+def _around_silence(
+    con: duckdb.DuckDBPyConnection, app: Any, a: datetime, b: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The app's last line in hour `a` and its first in hour `b` (the edges of a silence)."""
+    union = " UNION ALL ".join(
+        f"SELECT ts FROM {t} WHERE app IS NOT DISTINCT FROM $app AND ts >= $lo AND ts < $hi"
+        for t in ("requests", "events", "app_logs", "dyno_metrics", "addon_metrics")
+    )
+    app = None if app is None else str(app)
+    hour = timedelta(hours=1)
+    last = query(con, f"SELECT max(ts) AS t FROM ({union})", {"app": app, "lo": a, "hi": a + hour})
+    nxt = query(con, f"SELECT min(ts) AS t FROM ({union})", {"app": app, "lo": b, "hi": b + hour})
+    return last["t"][0], nxt["t"][0]
 
 
 def _type_ended_by(

@@ -124,7 +124,12 @@ def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) ->
         tries = f"{tries} on {len(rels)} failing releases ({', '.join(rels)})"
     detail = ", ".join(x for x in (none_up, tries) if x)
     detail = f": {detail}" if detail else ""
-    if r["ongoing"]:
+    if r["ongoing"] and r.get("silent_until") is not None:
+        tail = (
+            f"; it was still down when the log falls silent at {_hm(end, start)} (no line of the"
+            f" app until {r['silent_until']:%Y-%m-%d %H:%M} UTC: not counted as down)"
+        )
+    elif r["ongoing"]:
         tail = "; it was still down when the log ends"
     elif r["ended_by"] == "platform":
         tail = "; the platform's own restart brought it back"
@@ -171,6 +176,9 @@ def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) ->
                 "opened_by": r["opened_by"],
                 "started_before_log": bool(r["started_before_log"]),
                 "dynos": list(r["dynos"] or []),
+                "silent_until": (
+                    r["silent_until"].isoformat() if r.get("silent_until") is not None else None
+                ),
             },
             reason,
         ),
