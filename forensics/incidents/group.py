@@ -10,6 +10,10 @@ Rules look at the incident's members, so a crash can join an outage through its 
   type and release (or inside the leak's span).
 - `leak_crash`: a crash caused by R14/R15 (or exit 137) on a leaking dyno inside the leak's span.
 - `leak_regression`: the release regression of the leaking release on memory (growth, R14, R15).
+- `regression_during`: a release regression on request numbers (service time, 5xx, H12 rates)
+  of a release in whose span an outage, a hung dyno, a timeout hotspot or a request-error
+  burst happened: the release's numbers are that incident's (whether the release caused it
+  or only ran while it happened, one story; its trigger says which release).
 - `leak_concurrency`: concurrency too high for the memory on the leaking process type.
 - `deploy_failure`: crash loops, crashes, downtime, worker_down, request errors and R14/R15
   episodes (memory over quota during boot) overlapping a boot failure (boot_timeout) on the
@@ -161,6 +165,18 @@ def leak_regression(inc: Incident, f: Finding) -> bool:
         and f.release in {leak.release for leak in _leaks(inc)}
         and metrics & set(MEMORY_METRICS)
     )
+
+
+REQUEST_ROOTS = ("downtime", "crash_loop", "hung_dyno", "timeout_hotspot", "request_errors")
+
+
+def regression_during(inc: Incident, f: Finding) -> bool:
+    if f.kind != "release_regression" or inc.root.kind not in REQUEST_ROOTS:
+        return False
+    metrics = {r.get("metric") for r in f.evidence.get("regressions") or []}
+    if not metrics - set(MEMORY_METRICS) or inc.root.app != f.app:
+        return False
+    return _overlap(inc.root, f, timedelta(0))
 
 
 def leak_concurrency(inc: Incident, f: Finding) -> bool:
@@ -394,6 +410,7 @@ RULES: tuple[Rule, ...] = (
     leak_episode,
     leak_crash,
     leak_regression,
+    regression_during,
     leak_concurrency,
     deploy_failure,
     outage,
