@@ -36,6 +36,9 @@ Rules look at the incident's members, so a crash can join an outage through its 
   recurring (restarts or deploys without preboot): one incident listing each time.
 - `r12_deploy`: R12s (unclean_shutdown) of other dynos, and app-wide request errors (H10 while
   the dynos restart), within 2 min of an R12 at a deploy.
+- `r12_again`: a later R12 of the same process type, at any time: a process that does not exit
+  within the shutdown window on SIGTERM is cut off at every restart and deploy, one pattern
+  told once with each time in its timeline (src-012: four deploys, four R12s).
 - `errors_again`: request errors on the same route within `SLACK` of the incident's (a burst
   ends at the next success: a route failing 60-90 % of the time is many bursts).
 - `lost_files`: request errors whose exception is a missing file (or, with no exception tied
@@ -370,6 +373,16 @@ def r12_deploy(inc: Incident, f: Finding) -> bool:
     return f.kind == "request_errors" and f.route is None and f.app == root.app
 
 
+def r12_again(inc: Incident, f: Finding) -> bool:
+    root = _root(inc, "unclean_shutdown")
+    return bool(
+        root
+        and f.kind == "unclean_shutdown"
+        and f.app == root.app
+        and (f.process_type or "") == (root.process_type or "")
+    )
+
+
 def errors_again(inc: Incident, f: Finding) -> bool:
     """The same route failing again within `SLACK` (a burst ends at the next success, so an
     error rate of 60-90 % is many bursts): one incident, each burst in its timeline."""
@@ -420,6 +433,7 @@ RULES: tuple[Rule, ...] = (
     hotspot_route,
     hotspot_spread,
     r12_deploy,
+    r12_again,
     recurring_blips,
     errors_again,
     lost_files,

@@ -22,7 +22,16 @@ def title(inc: Incident) -> str:
     r = inc.root
     where = ", ".join(inc.dynos) if 0 < len(inc.dynos) <= 3 else r.process_type or "the app"
     text = TITLES.get(r.kind, r.kind.replace("_", " ").capitalize() + " on {where}")
-    return text.format(where=where, release=r.release or "?", route=r.route or "?")
+    text = text.format(where=where, release=r.release or "?", route=r.route or "?")
+    if r.kind in RECURRING:  # one pattern again and again (r12_again, recurring_blips...)
+        times = len({m.finding.start for m in inc.members if m.finding.kind == r.kind})
+        if times > 1:
+            text += f", {times} times"
+    return text
+
+
+# Root kinds whose incident may hold the same kind again at other times.
+RECURRING = ("unclean_shutdown", "request_errors")
 
 
 def cause(inc: Incident) -> tuple[str, list]:

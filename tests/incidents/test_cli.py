@@ -117,6 +117,18 @@ def test_real_web_down_fixed_by_a_release(tmp_path: Path) -> None:
     assert down["impact"]["failed_requests"] >= 1
 
 
+def test_real_r12_at_every_deploy_is_one_incident(tmp_path: Path) -> None:
+    """src-012: web.1 is SIGKILLed 30 s after SIGTERM at four deploys (v63-v66): one pattern,
+    one incident listing each time, not four incidents."""
+    incidents, findings = _real_incidents(tmp_path, "src-012")
+    r12 = [i for i in incidents if i["kind"] == "unclean_shutdown"]
+    assert len(r12) == 1 and r12[0]["title"].endswith(", 4 times")
+    members = [f for f in findings if f["incident"] == r12[0]["id"]]
+    assert sorted(f["release"] for f in members if f["kind"] == "unclean_shutdown") == [
+        "v63", "v64", "v65", "v66"
+    ]  # fmt: skip
+
+
 def test_real_crash_loop_to_the_end(tmp_path: Path) -> None:
     """src-019: web.1 crash-loops for 42 h on a Node too old for Meteor; requests get H10."""
     incidents, _ = _real_incidents(tmp_path, "src-019")
