@@ -8,7 +8,8 @@ timeout, H99) say the app could not serve at all, so they are grouped across rou
 null); every other failure is grouped by route.
 
 A burst is a run of failures with no success in between: on the same route (a request there
-answered below 500 without an error code), or for the app-wide codes on any route. It ends at
+answered below 500 without an error code; an answered `OPTIONS` preflight or `HEAD` probe is
+not one: it does not run the route's work), or for the app-wide codes on any route. It ends at
 the next success, not at a quiet gap or a deploy: a route that fails for an hour with nobody
 calling it for 20 minutes is one burst. Bursts of fewer than `min_count` failures are left
 out (a lone H10 or 500 is not an incident; three in a row with nothing served between is).
@@ -152,7 +153,11 @@ def _failed_rows(
         fail = f"({fail} AND coalesce(r.code, '') NOT IN {sql_list(exclude_codes)})"
     wide = f"coalesce(r.code, '') IN {sql_list(APP_DOWN_CODES)}"
     skip = sql_list((*CLIENT_CODES, *exclude_codes))
-    ok = f"(NOT {failed_sql('r')} AND coalesce(r.code, '') NOT IN {skip})"
+    # a CORS preflight or a HEAD probe answered is not the route's work succeeding
+    ok = (
+        f"(NOT {failed_sql('r')} AND coalesce(r.code, '') NOT IN {skip}"
+        f" AND coalesce(r.method, '') NOT IN ('OPTIONS', 'HEAD'))"
+    )
     # every request, narrow (the flags and the order); the failures' details on their own:
     # one wide query evaluating the flags in each column cost 1.5x the CPU of the two
     d = query(

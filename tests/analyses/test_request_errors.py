@@ -193,11 +193,22 @@ def test_real_h10_and_h13(b_real) -> None:
 
 
 def test_real_post_route_500_across_a_deploy(b_real) -> None:
-    # src-014: POST /api/posts/ answers 500 three times between 15:21 and 15:43, a deploy at
-    # 15:33 in between; the static files around it are served
+    # src-014: POST /api/posts/ answers 500 four times between 15:21 and 15:52, a deploy at
+    # 15:33 in between and the browser's CORS preflights (OPTIONS, answered) among them; a
+    # POST answered 401 at 15:53 ends it; the static files around it are served
     (r,) = request_errors(open_dataset(b_real("src-014"))).rows(named=True)
-    assert (r["route"], r["count"], r["share"]) == ("/api/posts/", 3, 1.0)
+    assert (r["route"], r["count"]) == ("/api/posts/", 4)
     assert r["start"] == utc("2025-02-07T15:21:16.300827Z")
+    assert r["end"] == utc("2025-02-07T15:52:54.871197Z")
+
+
+def test_preflights_and_head_probes_do_not_end_a_burst(tmp_path) -> None:
+    lines = [req(T0 + timedelta(minutes=m), "/api/posts/", status=500) for m in (1, 3, 5, 7)]
+    for m in (2, 4, 6):
+        method = "OPTIONS" if m != 4 else "HEAD"
+        lines.append(req(T0 + timedelta(minutes=m), "/api/posts/").replace("GET", method))
+    con, _ = ingest_lines(tmp_path, log(lines))
+    assert request_errors(con)["count"].to_list() == [4]
 
 
 @pytest.mark.parametrize("stem", REAL_LOGS)
