@@ -3,6 +3,7 @@ and the change that resolved it (between its last failure and the first success)
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import polars as pl
@@ -22,6 +23,11 @@ CHANGE_KINDS = {
     "start": "one-off",
 }
 TRIGGER_KINDS = ("release", "deploy", "config", "scale")
+# One-off commands that only look (logs, a shell, env): someone investigating, not a fix.
+LOOKING = re.compile(
+    r"^\s*(?:heroku\s+(?:logs|ps|releases|config(?!:set|:unset|:add|:remove))\b|"
+    r"(?:ls|cat|less|more|tail|head|grep|env|printenv|echo|pwd|whoami|df|du|free|top|ps|uptime)\b)"
+)
 TRIGGER_WINDOW = timedelta(minutes=30)
 RESOLVE_BEFORE = timedelta(minutes=10)
 RESOLVE_AFTER = timedelta(minutes=30)
@@ -53,6 +59,8 @@ def load_changes(events: pl.DataFrame) -> list[Change]:
             continue
         if kind == "restart" and (dyno or "").startswith("run."):
             continue
+        if kind == "one-off" and LOOKING.match(r.get("command") or ""):
+            continue  # `heroku run "heroku logs --tail | grep Error"`: looking, not changing
         src = None
         if r.get("line_no") is not None:
             src = Source(r.get("source_file") or "?", int(r["line_no"]), int(r["line_no"]))
