@@ -12,7 +12,9 @@ answered below 500 without an error code; an answered `OPTIONS` preflight or `HE
 not one: it does not run the route's work), or for the app-wide codes on any route. It ends at
 the next success, not at a quiet gap or a deploy: a route that fails for an hour with nobody
 calling it for 20 minutes is one burst. Bursts of fewer than `min_count` failures are left
-out (a lone H10 or 500 is not an incident; three in a row with nothing served between is).
+out (a lone H10 or 500 is not an incident; three in a row with nothing served between is),
+except that two app-wide failures are kept when the app served nothing in the whole log (an
+export of an app that was down: every request it shows failed).
 H12 router timeouts are left out by default (`exclude_codes`): they are the timeouts
 analysis' hotspots, and neither end nor make a burst here.
 
@@ -110,8 +112,12 @@ def request_errors(
         pl.struct(key).rank("dense").alias("burst"),
         pl.coalesce("code", pl.col("status").cast(pl.String)).alias("_code"),
     )
-    sizes = rows.group_by("burst").len()
-    keep = sizes.filter(pl.col("len") >= min_count)["burst"]
+    sizes = rows.group_by("burst").agg(pl.len(), pl.col("wide", "app_served").first())
+    # an app that served nothing in the whole log: even two app-wide failures are all it did
+    keep = sizes.filter(
+        (pl.col("len") >= min_count)
+        | ((pl.col("len") >= 2) & pl.col("wide") & (pl.col("app_served") == 0))
+    )["burst"]
     rows = rows.filter(pl.col("burst").is_in(keep.implode()))
     if rows.is_empty():
         return pl.DataFrame(schema=_SCHEMA)
@@ -194,11 +200,12 @@ def _failed_rows(
     d = d.sort(pl.col("ts"), rank, pl.col("line_no"), nulls_last=True).with_columns(
         route_grp=pl.col("ok").cum_sum().over("app", "route"),
         app_grp=pl.col("ok").cum_sum().over("app"),
+        app_served=pl.col("ok").sum().over("app"),
     )
     wide_col = pl.col("wide")
     rows = (
         d.filter("fail")
-        .select("_i", "route_grp", "app_grp")
+        .select("_i", "route_grp", "app_grp", "app_served")
         .join(failed.drop("source_file", "line_no"), on="_i", how="left", maintain_order="left")
         .join(failed.select("_i", "source_file", "line_no"), on="_i", maintain_order="left")
         .select(
@@ -213,6 +220,7 @@ def _failed_rows(
             "request_id",
             "source_file",
             "line_no",
+            "app_served",
         )
     )
     return rows, d.select("app", "route", "ts")

@@ -219,3 +219,22 @@ def test_every_real_export_gives_sentences_with_sources(b_real, stem: str) -> No
         assert 0 <= f.evidence.get("share", f.evidence.get("failed_share", 0)) <= 1
         if f.kind == "downtime":
             assert f.evidence["minutes"] >= 0 and f.start <= f.end
+
+
+def test_two_app_wide_failures_count_when_the_app_served_nothing(tmp_path) -> None:
+    # src-006's shape: an H10, then an H14 an hour later, and no request in the log served
+    down = [
+        req(T0, "/crash", status=503, code="H10"),
+        req(T0 + timedelta(minutes=70), "/ping", status=503, code="H14"),
+    ]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    con, _ = ingest_lines(tmp_path / "a", log(down))
+    assert request_errors(con)["count"].to_list() == [2]
+    con, _ = ingest_lines(tmp_path / "b", log([*down, req(T0 + timedelta(hours=2), "/ping")]))
+    assert request_errors(con).is_empty()  # it served later: two failures are not a burst
+
+
+def test_real_every_request_failed(b_real) -> None:
+    (r,) = request_errors(open_dataset(b_real("src-006"))).rows(named=True)
+    assert (r["route"], r["count"], r["share_of_all"]) == (None, 2, 1.0)
