@@ -293,10 +293,13 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
                 f"{_pct(e['r15_threshold_pct']):.0f} % of quota) at {when}{rel}: {size}."
             )
         else:
-            span = e["end"] - e["start"]
+            minutes = (e["end"] - e["start"]).total_seconds() / 60
+            n = e["count"]
+            times = "once" if n == 1 else f"{n} times"
+            over = f" over {minutes:.0f} min from" if minutes >= 1 else " at"
             text = (
-                f"{e['dyno']} exceeded its memory quota (R14) {e['count']} time(s) "
-                f"over {span.total_seconds() / 60:.0f} min from {when}{rel}: up to {size}"
+                f"{e['dyno']} exceeded its memory quota (R14) {times}{over} {when}{rel}: "
+                f"up to {size}"
             )
             if e["minutes_over_quota"]:
                 text += f"; {e['minutes_over_quota']:.0f} min over quota in that lifetime"

@@ -184,7 +184,7 @@ def _dyno_wide_finding(w: dict, release: str | None) -> Finding:
     top = ", ".join(f"{r} {n}" for r, n in list(routes.items())[:4])
     summary = (
         f"{who} answered almost nothing between {w['start']:%Y-%m-%d %H:%M:%S} and "
-        f"{w['end']:%H:%M:%S} UTC ({minutes:.0f} min): {w['count']} of its {w['requests']} "
+        f"{w['end']:%H:%M:%S} UTC ({_minutes(minutes)}): {w['count']} of its {w['requests']} "
         f"requests ({share:.0%}) timed out ({'/'.join(w['codes'])}) on {len(routes)} routes "
         f"({top}{', ...' if len(routes) > 4 else ''}): not one slow route but the dyno, or "
         f"something every route waits on, stalled."
@@ -231,7 +231,7 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
     where = ", ".join(f"{d} {n}" for d, n in by_dyno.items())
     summary = (
         f"{h['count']} {codes} on {h['route']} between {h['start']:%Y-%m-%d %H:%M:%S} and "
-        f"{h['end']:%H:%M:%S} UTC ({minutes:.0f} min): {share:.0%} of the route's "
+        f"{h['end']:%H:%M:%S} UTC ({_minutes(minutes)}): {share:.0%} of the route's "
         f"{h['window_requests']} requests in that window timed out ({where})."
     )
     return Finding(
@@ -300,3 +300,8 @@ def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
         sources=line_sources(mine),
         score=float(c["near_limit"]),
     )
+
+
+def _minutes(minutes: float) -> str:
+    """`12 min`, or `under a minute` (not `0 min`)."""
+    return f"{minutes:.0f} min" if minutes >= 1 else "under a minute"
