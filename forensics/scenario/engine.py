@@ -259,13 +259,6 @@ class Simulation:
             if t0 < self.hung[1] and self.hung[0] < t1:
                 self.hung_peers = max(self.hung_peers, len(names) - 1)
         req = traffic.generate(rng, t0, t1, c.rps, len(webs), self.burst, zero, self.errors, hung)
-        if not webs and any(
-            d.ptype == "web" and d.state == "starting" for d in self.dynos.values()
-        ):
-            # Heroku's router holds requests for a dyno that is starting (up to 75 s, then H20)
-            # and answers H10 only while none is up or starting: the seconds of a restart show
-            # as a short lull, not as errors (the held requests are left out, not modelled)
-            req = req.take(np.zeros(len(req), bool))
         if self.quiet is not None:
             req = req.take((req.arrive < self.quiet[0]) | (req.arrive >= self.quiet[1] + 30 * US))
         jobs = {d.name: render.plan_jobs(rng, t0, t1, c.worker_jobs_per_min) for d in workers}
