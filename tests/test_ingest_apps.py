@@ -136,7 +136,7 @@ def test_findings_and_incidents_name_the_app(two_apps: tuple[Path, str]) -> None
     heads = sorted(
         x.split("] ", 1)[1].split(" — ")[0] for x in text.splitlines() if x[:1].isdigit()
     )
-    assert heads == ["api: web.1 down", "shop: web.1 down"]
+    assert heads == ["api: Crash on web.1", "shop: Crash on web.1"]  # the log ends at the crash
 
 
 def test_app_flag_wins(tmp_path: Path, two_apps: tuple[Path, str]) -> None:
