@@ -6,12 +6,13 @@ What the platform logs, and how it is read here:
 - a crash is `State changed from <x> to crashed`, or a `Process exited with status N` (N != 0)
   that is not an orderly stop. Orderly: 143 after `Stopping all processes with SIGTERM` (within
   `shutdown_seconds`), and 137 right after an R12 exit timeout (see `unclean_shutdowns`) or
-  after a SIGTERM with no `to up` in between. Any other non-zero exit after a SIGTERM (no `up`
-  in between) is a crash while stopping (`during_shutdown`). An exit and a crashed state change
-  of the same dyno within `pair_seconds` (the nearest exit) are one crash. The cause is the last
-  R-error (R10, R14, R15, R99...) of the dyno in the `cause_seconds` before the crash. A
-  one-off dyno whose non-zero exit is followed by `to complete` did not crash (its command
-  failed);
+  after a SIGTERM with no `to up` in between. Any other non-zero exit after a SIGTERM (no `up`,
+  no new `Starting process` and no earlier exit in between: the stopped process's own exit) is
+  a crash while stopping (`during_shutdown`); the exit of the process started after it is not.
+  An exit and a crashed state change of the same dyno within `pair_seconds` (the nearest exit)
+  are one crash. The cause is the last R-error (R10, R14, R15, R99...) of the dyno in the
+  `cause_seconds` before the crash. A one-off dyno whose non-zero exit is followed by
+  `to complete` did not crash (its command failed);
 - a crash loop is `min_crashes` or more crashes of one dyno, each within `gap_minutes` of the
   previous (the platform retries a crashed dyno at once, then every ~10-20 minutes);
 - a dyno stayed down when it crashed after its last `State changed ... to up` and never came up
@@ -95,9 +96,13 @@ def crashes(
         ),
         exits2 AS (
             SELECT *, sigterm_ts IS NOT NULL AND NOT EXISTS (
-                       SELECT 1 FROM ev u WHERE u.kind = 'state_change' AND u.to_state = 'up'
+                       SELECT 1 FROM ev u
+                       WHERE ((u.kind = 'state_change' AND u.to_state = 'up')
+                              OR u.kind = 'start' OR u.kind = 'exit')
                        AND {_same("u", "exits")} AND u.ts > exits.sigterm_ts
-                       AND u.ts < exits.ts) AS stopping
+                       AND (u.ts < exits.ts OR (u.ts = exits.ts AND u.line_no < exits.line_no
+                            AND u.source_file IS NOT DISTINCT FROM exits.source_file))
+                       ) AS stopping
             FROM exits
         ),
         exits3 AS (

@@ -11,7 +11,8 @@ Each formation dyno's platform lines are walked in time order (one-off dynos, ru
   `restart_gap_seconds` to be `up` again (a normal restart's seconds are not downtime);
 - at the start (`Starting process`, `crashed/down -> starting`) of a dyno that was not running
   (new, scaled up, unidling) and crashed before it was `up`, or never came `up` at all;
-- at the log's first line for a dyno whose first state change leaves `crashed`.
+- at the log's first line (of the app, in any table) for a dyno whose first state change
+  leaves `crashed`.
 
 It closes at the first `up` that holds: an `up` followed by a crash of the same dyno within
 `hold_seconds` is a failed boot (a restart attempt), not the end. A window that reaches the end
@@ -177,7 +178,7 @@ def downtime(
     # it was the new process failing to boot
     k = k.filter(~pl.col("during_shutdown") | pl.col("from_state").is_not_null())
     states = query(con, _STATE_SQL)
-    first = query(con, "SELECT min(ts) AS t FROM events")["t"][0] or end
+    starts = _app_starts(con)
     items = _items(states, k)
     triggers = query(con, _TRIGGER_SQL)
     gap, hold = timedelta(seconds=restart_gap_seconds), timedelta(seconds=hold_seconds)
@@ -189,6 +190,7 @@ def downtime(
         if ptype in ONE_OFF_TYPES:
             continue
         trig = trig_of[(app, dyno)] = _triggers_of(triggers, app, dyno)
+        first = starts.get(app) or its[0][0]
         wins, gaps = _walk(its, trig, start=first, end=end, gap=gap, hold=hold)
         off_or_down[(app, dyno)] = gaps
         for w in wins:
@@ -216,6 +218,15 @@ def downtime(
     ).drop("_e")
     df = _with_requests(con, df)
     return df.select(list(_SCHEMA)).cast(_SCHEMA).sort("start", "dyno", nulls_last=True)
+
+
+def _app_starts(con: duckdb.DuckDBPyConnection) -> dict[Any, datetime]:
+    """Each app's first line, over every table: a dyno already crashed when the export begins
+    was down from there (an export that opens on H10s starts with requests, not events)."""
+    tables = ("requests", "events", "app_logs", "dyno_metrics", "addon_metrics")
+    union = " UNION ALL ".join(f"SELECT app, min(ts) AS t FROM {t} GROUP BY app" for t in tables)
+    rows = query(con, f"SELECT app, min(t) AS t FROM ({union}) GROUP BY app")
+    return dict(rows.iter_rows())
 
 
 def _items(states: pl.DataFrame, k: pl.DataFrame) -> dict[tuple[Any, str], list[tuple]]:
@@ -290,7 +301,10 @@ def _walk(
     """One dyno's windows, and every period it was not up ((from, to, is_window) triples)."""
     wins: list[_Window] = []
     not_up: list[tuple[datetime, datetime, bool]] = []
-    first_from = next((x[4] for x in its if x[3] in ("up", "stop", "crash", "down", "start")), None)
+    # where its first state change leaves from (a `Restarting` line before it says nothing)
+    first_from = next(
+        (x[4] for x in its if x[3] in ("up", "stop", "crash", "down", "start") and x[4]), None
+    )
     status = "up" if first_from == "up" else "off"
     off_since: datetime | None = None if status == "up" else start
     w: _Window | None = None

@@ -518,3 +518,57 @@ def test_downtime_names_what_took_it_down_and_what_kept_it_down(tmp_path) -> Non
     assert "its restarts then failed on KeyError: 'REDIS_URL'" in dyno.summary
     lines_cited = {n for s in dyno.sources for n in range(s.first_line, s.last_line + 1)}
     assert {7, 23} <= lines_cited  # the exception line of each reason (the latest block)
+
+
+# The export begins in the middle of an outage: every request is an H10 until someone restarts
+# the two web dynos; their first platform lines are `crashed -> starting`.
+MID_OUTAGE = lines(
+    [req(at("02:10:00") + timedelta(seconds=20 * i), "/", code="H10") for i in range(150)],
+    h("03:00:01", "web.1", "Restarting"),
+    h("03:00:01", "web.1", "State changed from crashed to starting"),
+    h("03:00:01", "web.2", "Restarting"),
+    h("03:00:01", "web.2", "State changed from crashed to starting"),
+    h("03:00:05", "web.1", "Starting process with command `gunicorn app.wsgi`"),
+    h("03:00:05", "web.2", "Starting process with command `gunicorn app.wsgi`"),
+    h("03:00:08", "web.1", "State changed from starting to up"),
+    h("03:00:08", "web.2", "State changed from starting to up"),
+    [
+        req(at("03:00:10") + timedelta(seconds=10 * i), "/", dyno=f"web.{1 + i % 2}")
+        for i in range(30)
+    ],
+)
+
+
+def test_down_when_the_export_begins_counts_from_its_first_line(tmp_path) -> None:
+    """Not from the first platform line (the restart, 50 min in): from the first H10."""
+    con, _ = ingest_lines(tmp_path, MID_OUTAGE)
+    d = downtime(con)
+    assert rows(d) == [
+        ("web.1", "web", at("02:10:00"), at("03:00:08"), False, "restart"),
+        ("web.2", "web", at("02:10:00"), at("03:00:08"), False, "restart"),
+        (None, "web", at("02:10:00"), at("03:00:08"), False, "restart"),
+    ]
+    assert d["started_before_log"].to_list() == [True, True, True]
+    assert d["failed_requests"].to_list() == [150, 150, 150]
+
+
+# A deploy restarts web.1 (SIGTERM, the old process exits 143); the new one fails at boot.
+CRASH_AFTER_RESTART = lines(
+    h("10:00:00", "web.1", "State changed from starting to up"),
+    h("11:00:00", "api", "Release v50 created by user a@b.c"),
+    h("11:00:02", "web.1", "Restarting"),
+    h("11:00:02", "web.1", "State changed from up to starting"),
+    h("11:00:03", "web.1", "Stopping all processes with SIGTERM"),
+    h("11:00:04", "web.1", "Process exited with status 143"),
+    h("11:00:06", "web.1", "Starting process with command `npm start`"),
+    h("11:00:08", "web.1", "Process exited with status 1"),
+    h("11:00:08", "web.1", "State changed from starting to crashed"),
+)
+
+
+def test_the_new_process_failing_after_a_restart_is_not_a_crash_while_stopping(tmp_path) -> None:
+    from forensics.analyses.availability import crashes
+
+    con, _ = ingest_lines(tmp_path, CRASH_AFTER_RESTART)
+    k = crashes(con)
+    assert k.select("ts", "exit_status", "during_shutdown").rows() == [(at("11:00:08"), 1, False)]
