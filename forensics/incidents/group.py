@@ -12,14 +12,17 @@ Rules look at the incident's members, so a crash can join an outage through its 
 - `leak_regression`: the release regression of the leaking release on memory (growth, R14, R15).
 - `regression_during`: a release regression on request numbers (service time, 5xx, H12 rates)
   of a release in whose span an outage, a hung dyno, a timeout hotspot or a request-error
-  burst happened: the release's numbers are that incident's (whether the release caused it
-  or only ran while it happened, one story; its trigger says which release).
+  burst of the incident (root or member) happened: the release's numbers are that incident's
+  (whether the release caused it or only ran while it happened, one story; its trigger says
+  which release).
 - `leak_concurrency`: concurrency too high for the memory on the leaking process type.
 - `deploy_failure`: crash loops, crashes, downtime, worker_down, request errors and R14/R15
   episodes (memory over quota during boot) overlapping a boot failure (boot_timeout) on the
   same process type.
 - `outage`: crashes, crash loops, request errors of the same dyno (or, for request errors, a
-  web outage) overlapping a downtime / worker_down / crash loop, with `SLACK` either side; a
+  web outage) overlapping a downtime / worker_down / crash loop of the incident (its root, or
+  a member: an outage inside a failing deploy's story), with `SLACK` either side; R14/R15
+  episodes of a dyno that start inside its downtime (over quota while it boots); a
   dyno's downtime and its process type's overlapping one; two dynos of the type down at once
   (unless their crash reasons differ); and a later outage of the same dyno or type with the
   same crash reason (a recurrence).
@@ -174,12 +177,15 @@ REQUEST_ROOTS = ("downtime", "crash_loop", "hung_dyno", "timeout_hotspot", "requ
 
 
 def regression_during(inc: Incident, f: Finding) -> bool:
-    if f.kind != "release_regression" or inc.root.kind not in REQUEST_ROOTS:
+    if f.kind != "release_regression" or inc.root.kind == "memory_leak":
         return False
     metrics = {r.get("metric") for r in f.evidence.get("regressions") or []}
     if not metrics - set(MEMORY_METRICS) or inc.root.app != f.app:
         return False
-    return _overlap(inc.root, f, timedelta(0))
+    return any(
+        m.finding.kind in REQUEST_ROOTS and _overlap(m.finding, f, timedelta(0))
+        for m in inc.members
+    )
 
 
 def leak_concurrency(inc: Incident, f: Finding) -> bool:
@@ -231,13 +237,24 @@ def _down_together(d: Finding, f: Finding) -> bool:
     return bool(key) and key == other and same_place
 
 
+def _inside(d: Finding, f: Finding) -> bool:
+    """`f` starts inside outage `d`'s window (no slack: a dyno's R14 while it boots)."""
+    return bool(d.start and f.start and d.start <= f.start <= (d.end or d.start))
+
+
 def outage(inc: Incident, f: Finding) -> bool:
+    # the outage may have joined another root (a failing deploy's boot timeout): its crashes,
+    # over-quota boots and request errors join it wherever it sits
     downs = [m.finding for m in inc.members if m.finding.kind in DOWN_KINDS]
-    if inc.root.kind not in DOWN_KINDS or f.kind not in ("crash", "request_errors", *DOWN_KINDS):
+    kinds = ("crash", "request_errors", "memory_quota", *DOWN_KINDS)
+    if not downs or f.kind not in kinds or inc.root.kind == "memory_leak":
         return False
     for d in downs:
         if f.kind == "request_errors":
             if d.process_type == "web" and _overlap(d, f):
+                return True
+        elif f.kind == "memory_quota":
+            if d.kind == "downtime" and _same_place(d, f) and _inside(d, f):
                 return True
         elif (f.kind in DOWN_KINDS and _down_together(d, f)) or (
             f.dyno and d.dyno == f.dyno and _overlap(d, f)

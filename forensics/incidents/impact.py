@@ -55,12 +55,22 @@ def _union_minutes(down: list[Any]) -> dict[str | None, float]:
 
 def _down_failed(down: list) -> int:
     """The downtimes' failed requests: a dyno's window and its process type's count the same
-    H10s (served by no dyno), so the larger of the two levels' sums, not both."""
-    by_level = [
-        sum(int(f.evidence.get("failed_requests") or 0) for f in down if bool(f.dyno) == level)
-        for level in (True, False)
-    ]
-    return max(by_level)
+    H10s (served by no dyno), and so do two dynos' overlapping windows; so per level, each run
+    of overlapping windows counts its largest, and the larger level wins."""
+
+    def level_sum(fs: list) -> int:
+        total, run_end, run_max = 0, None, 0
+        for f in sorted(fs, key=lambda f: f.start):
+            n = int(f.evidence.get("failed_requests") or 0)
+            if run_end is not None and f.start <= run_end:
+                run_max, run_end = max(run_max, n), max(run_end, f.end or f.start)
+                continue
+            total += run_max
+            run_end, run_max = f.end or f.start, n
+        return total + run_max
+
+    timed = [f for f in down if f.start]
+    return max(level_sum([f for f in timed if bool(f.dyno) == level]) for level in (True, False))
 
 
 def impact(inc: Incident) -> dict[str, Any]:

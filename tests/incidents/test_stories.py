@@ -1,0 +1,124 @@
+"""Hand-written logs of shapes our generator does not make, told as a person reading the raw
+log would: one story per outage, whatever finding its grouping starts from."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from forensics.findings import collect_findings
+from forensics.incidents import build_incidents
+from forensics.ingest import ingest
+from forensics.store.views import open_dataset
+
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+def _line(t: datetime, src: str, msg: str) -> tuple[datetime, str]:
+    return t, f"{t:%Y-%m-%dT%H:%M:%S.%f}+00:00 {src}: {msg}"
+
+
+def _dataset(tmp_path: Path, lines: list[tuple[datetime, str]]) -> Path:
+    log = tmp_path / "export.log"
+    log.write_text("\n".join(text for _, text in sorted(lines, key=lambda x: x[0])) + "\n")
+    ingest([str(log)], tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def _node_deploy_outage() -> list[tuple[datetime, str]]:
+    """A Node app's only web dyno: v50 cannot find a module, v51 times out at boot (R10), v52
+    runs out of heap while booting (R14, exit 134), v53 comes up; H10s for 80 minutes."""
+    out: list[tuple[datetime, str]] = []
+
+    def at(minutes: float) -> datetime:
+        return T0 + timedelta(minutes=minutes)
+
+    def web(t: datetime, msg: str) -> None:
+        out.append(_line(t, "heroku[web.1]", msg))
+
+    def app(t: datetime, msg: str) -> None:
+        out.append(_line(t, "app[web.1]", msg))
+
+    def release(minutes: float, v: int) -> datetime:
+        out.append(_line(at(minutes), "app[api]", f"Release v{v} created by user dev@acme.io"))
+        return at(minutes)
+
+    def boot(t: datetime) -> None:
+        web(t, "Starting process with command `npm start`")
+        app(t + timedelta(seconds=1), "> node dist/server.js")
+
+    def missing_module(t: datetime) -> None:
+        app(t, "Error: Cannot find module 'pg-native'")
+        app(t, "    at Module._resolveFilename (node:internal/modules/cjs/loader:1077:15)")
+        app(t, "    at Object.<anonymous> (/app/dist/db.js:3:12)")
+        web(t + timedelta(milliseconds=200), "Process exited with status 1")
+        web(t + timedelta(milliseconds=250), "State changed from starting to crashed")
+
+    out.append(_line(T0, "app[api]", "Release v49 created by user dev@acme.io"))
+    web(at(0.1), "State changed from starting to up")
+    r = release(60, 50)
+    web(r + timedelta(seconds=2), "Restarting")
+    web(r + timedelta(seconds=2), "State changed from up to starting")
+    web(r + timedelta(seconds=3), "Stopping all processes with SIGTERM")
+    web(r + timedelta(seconds=4), "Process exited with status 143")
+    boot(r + timedelta(seconds=6))
+    missing_module(r + timedelta(seconds=8))
+    web(r + timedelta(seconds=9), "State changed from crashed to starting")
+    boot(r + timedelta(seconds=11))
+    missing_module(r + timedelta(seconds=13))
+    r = release(82, 51)
+    web(r + timedelta(seconds=1), "State changed from crashed to starting")
+    boot(r + timedelta(seconds=3))
+    web(r + timedelta(seconds=63), "Error R10 (Boot timeout) -> Web process failed to bind to "
+        "$PORT within 60 seconds of launch")  # fmt: skip
+    web(r + timedelta(seconds=63), "Stopping process with SIGKILL")
+    web(r + timedelta(seconds=64), "Process exited with status 137")
+    web(r + timedelta(seconds=64), "State changed from starting to crashed")
+    r = release(105, 52)
+    web(r + timedelta(seconds=1), "State changed from crashed to starting")
+    boot(r + timedelta(seconds=3))
+    web(r + timedelta(seconds=20), "Process running mem=1090M(212.9%)")
+    web(r + timedelta(seconds=20), "Error R14 (Memory quota exceeded)")
+    app(r + timedelta(seconds=30), "FATAL ERROR: Reached heap limit Allocation failed - "
+        "JavaScript heap out of memory")  # fmt: skip
+    web(r + timedelta(seconds=31), "Process exited with status 134")
+    web(r + timedelta(seconds=31), "State changed from starting to crashed")
+    r = release(140, 53)
+    web(r + timedelta(seconds=1), "State changed from crashed to starting")
+    boot(r + timedelta(seconds=3))
+    web(r + timedelta(seconds=9), "State changed from starting to up")
+    down = (at(60) + timedelta(seconds=8), r + timedelta(seconds=9))
+    t = at(0.5)
+    i = 0
+    while t < at(240):
+        rid = f"{i:032x}"
+        if down[0] <= t < down[1]:
+            msg = (f'at=error code=H10 desc="App crashed" method=GET path="/v1/items" '
+                   f'host=acme-api.herokuapp.com request_id={rid} fwd="5.6.7.8" dyno= '
+                   "connect= service= status=503 bytes= protocol=https")  # fmt: skip
+        else:
+            msg = (f'at=info method=GET path="/v1/items" host=acme-api.herokuapp.com '
+                   f'request_id={rid} fwd="5.6.7.8" dyno=web.1 connect=0ms service=20ms '
+                   "status=200 bytes=512 protocol=https")  # fmt: skip
+        out.append(_line(t, "heroku[router]", msg))
+        t, i = t + timedelta(seconds=7), i + 1
+    return out
+
+
+def test_a_deploy_failing_across_releases_is_one_story(tmp_path: Path) -> None:
+    """The boot timeout on v51 starts the grouping; the v50 crashes, v52's heap exhaustion and
+    its R14 during boot, and v50's 5xx regression all happened inside the same outage."""
+    con = open_dataset(_dataset(tmp_path, _node_deploy_outage()))
+    findings = collect_findings(con)
+    incidents = build_incidents(con, findings)
+    kinds = {f.kind for f in findings}
+    assert {"downtime", "crash", "boot_timeout", "memory_quota"} <= kinds
+    (inc,) = [i for i in incidents if i.severity != "info"]
+    assert len(incidents) == 1, [i.title for i in incidents]
+    members = sorted(m.finding.kind for m in inc.members)
+    assert members.count("crash") >= 2 and "memory_quota" in members
+    web = next(f for f in findings if f.kind == "downtime" and f.dyno is None)
+    assert inc.impact["failed_requests"] == web.evidence["failed_requests"] > 600
+    assert 79 <= inc.impact["downtime_minutes"] <= 81
+    assert inc.resolved_by is not None and inc.resolved_by.release == "v53"
+    assert "Cannot find module 'pg-native'" in (inc.cause or "")
