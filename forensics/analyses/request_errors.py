@@ -11,20 +11,25 @@ A burst is a run of failures with no success in between: on the same route (a re
 answered below 500 without an error code; an answered `OPTIONS` preflight or `HEAD` probe is
 not one: it does not run the route's work), or for the app-wide codes on any route. It ends at
 the next success, not at a quiet gap or a deploy: a route that fails for an hour with nobody
-calling it for 20 minutes is one burst. Bursts of fewer than `min_count` failures are left
-out (a lone H10 or 500 is not an incident; three in a row with nothing served between is),
-except that two app-wide failures are kept when the app served nothing in the whole log (an
-export of an app that was down: every request it shows failed).
-H12 router timeouts are left out by default (`exclude_codes`): they are the timeouts
-analysis' hotspots, and neither end nor make a burst here.
+calling it for 20 minutes is one burst. A route that fails part of the time for minutes (a
+quarter of its requests after a deploy) is one burst too, successes and all (`in_a_row` false):
+an elevated run, back-to-back 5-minute spans in which at least 10 % of its requests (and two or
+more) failed, five failures or more, at three times its share outside the run. Bursts of fewer
+than `min_count` failures are left out (a lone H10 or 500 is not an incident; three in a row
+with nothing served between is), except that two app-wide failures are kept when the app served
+nothing in the whole log (an export of an app that was down: every request it shows failed).
+H12 router timeouts are left out by default (`exclude_codes`): they are the timeouts analysis'
+hotspots, and neither end nor make a burst here.
 
 Counted once: a failed request inside a web downtime window (`forensics.analyses.downtime`:
 served by the down dyno or by none, H10/H14/H20..., in a window of that dyno or of the web
-type) is the outage's, counted in its `failed_requests`, not here. Such a request neither
-fails nor succeeds here (like H12): H10s right after an outage's `up` still make a burst of
-their own, and failures on a route inside the window but served by a dyno that was up stay
-request errors. So a web outage is one downtime (with what users got), not also an app-wide
-burst, and the errors users got while the app was up are the request errors.
+type) is the outage's, counted in its `failed_requests`, not here. Such a request neither fails
+nor succeeds here (like H12): H10s right after an outage's `up` still make a burst of their
+own, and failures on a route inside the window but served by a dyno that was up stay request
+errors. Likewise a hung dyno's (`forensics.analyses.hung_dynos`): the failures with its stuck
+codes it served in its window are counted there. So a web outage is one downtime (with what
+users got), not also an app-wide burst, and the errors users got while the app was up are the
+request errors.
 
 Behind a burst: app lines that look like an exception (`NoMethodError (...)`, `...Error:`,
 `...Exception`, `FATAL`) joined to its failed requests by request id where the app logs it,
@@ -37,10 +42,17 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.downtime import downtime
+from forensics.analyses.hung_dynos import hung_dynos
 from forensics.analyses.sql import APP_KEY, app_key_expr, query, registered, sql_list
 from forensics.heroku import APP_DOWN_CODES, CLIENT_CODES
 
 MIN_COUNT = 3
+# Elevated runs (see `_with_elevated_runs`): a route failing part of the time for minutes.
+ELEVATED_BIN = "5m"
+ELEVATED_SHARE = 0.1
+ELEVATED_BIN_MIN = 2
+ELEVATED_RUN_MIN = 5
+ELEVATED_RATIO = 3.0
 # Router timeouts are the timeouts analysis' (`timeout_hotspot`): left out here by default.
 EXCLUDE_CODES = ("H12",)
 EXCEPTION_SECONDS = 5
@@ -62,6 +74,7 @@ _SCHEMA = {
     "count": pl.Int64,
     "share": pl.Float64,
     "share_of_all": pl.Float64,
+    "in_a_row": pl.Boolean,
     "codes": _CODES,
     "statuses": pl.List(pl.Struct({"status": pl.Int32, "count": pl.Int64})),
     "dynos": pl.List(pl.String),
@@ -87,24 +100,30 @@ def request_errors(
     exception_seconds: int = EXCEPTION_SECONDS,
     exclude_codes: tuple[str, ...] = EXCLUDE_CODES,
     downtime_windows: pl.DataFrame | None = None,
+    hung: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per burst of failed requests (see the module doc).
 
     `downtime_windows`: the table of `forensics.analyses.downtime.downtime(con)` (computed
-    when not given); the failed requests its web windows count are left out here.
+    when not given); the failed requests its web windows count are left out here. `hung`: the
+    table of `forensics.analyses.hung_dynos.hung_dynos(con)` (computed when not given); the
+    failures of a stuck dyno in its window, which it counts, are left out too.
 
     Answers: which route (or the whole app) failed, from when to when, how many requests, with
     which codes, and which exception did the app log for them?
 
     Columns: app, route (null for the app-wide codes), start, end, minutes, count, share (of the
     route's requests in the window; of all requests for route null), share_of_all (of all the
-    app's requests in the window), codes ({code, count}: the router code, else the status),
+    app's requests in the window), in_a_row (false for an elevated run: failures among
+    successes), codes ({code, count}: the router code, else the status),
     statuses ({status, count}), dynos, exceptions ({exception, count} of failed requests),
     source_file, line_nos (the first 50 failed requests).
     """
     if downtime_windows is None:
         downtime_windows = downtime(con)
-    rows, every = _failed_rows(con, exclude_codes, downtime_windows)
+    if hung is None:
+        hung = hung_dynos(con)
+    rows, every = _failed_rows(con, exclude_codes, downtime_windows, hung)
     if rows.is_empty():
         return pl.DataFrame(schema=_SCHEMA)
     key = ["app", "wide", "route", "grp"]
@@ -128,6 +147,7 @@ def request_errors(
             pl.col("app").first(),
             pl.col("route").first(),
             pl.col("wide").first(),
+            (pl.col("wide") | (pl.col("grp") >= 0)).first().alias("in_a_row"),
             pl.col("ts").min().alias("start"),
             pl.col("ts").max().alias("end"),
             pl.len().cast(pl.Int64).alias("count"),
@@ -148,8 +168,11 @@ def request_errors(
 
 
 def _failed_rows(
-    con: duckdb.DuckDBPyConnection, exclude_codes: tuple[str, ...], windows: pl.DataFrame
-) -> pl.DataFrame:
+    con: duckdb.DuckDBPyConnection,
+    exclude_codes: tuple[str, ...],
+    windows: pl.DataFrame,
+    hung: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The failed requests, each with `grp`, its burst within its route (app-wide codes: within
     the app): gaps and islands, `grp` = the successes before it there, in log order (ts, file,
     line). A cumulative sum over the requests in Polars: the same DuckDB window partitioned by
@@ -189,7 +212,7 @@ def _failed_rows(
         .select("_i", "app", "route", "ts", "source_file", "line_no")
         .join(detail, on=["source_file", "line_no"], how="left")
     )
-    theirs = _in_downtime(failed, windows)
+    theirs = pl.concat([_in_downtime(failed, windows), _in_hung(failed, hung)]).unique()
     if theirs.len():
         d = d.with_columns(pl.col("fail") & ~pl.col("_i").is_in(theirs.implode()))
     # log order: (ts, file, line); the few files by rank, not as strings (4x cheaper to sort)
@@ -203,6 +226,7 @@ def _failed_rows(
         app_served=pl.col("ok").sum().over("app"),
     )
     wide_col = pl.col("wide")
+    d = _with_elevated_runs(d, failed.select("_i", "wide"))
     rows = (
         d.filter("fail")
         .select("_i", "route_grp", "app_grp", "app_served")
@@ -224,6 +248,103 @@ def _failed_rows(
         )
     )
     return rows, d.select("app", "route", "ts")
+
+
+def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
+    """`route_grp` of the route failures inside an elevated run set to the run (negative ids,
+    apart from the success counts): spans of `ELEVATED_BIN` where at least `ELEVATED_SHARE` of
+    a route's requests fail (and `ELEVATED_BIN_MIN` of them), back to back (bins with no
+    request to it do not break a run), `ELEVATED_RUN_MIN` failures or more, and at least
+    `ELEVATED_RATIO` times the route's share outside the run. A route failing a quarter of
+    the time after a deploy is one burst, not the few runs of three that chance strings
+    together among its successes."""
+    rf = pl.col("fail") & pl.col("route").is_not_null()
+    # only the routes with enough failures to make a run (a few of the thousands)
+    narrow = wide.filter(~pl.col("wide").fill_null(False))
+    cand = (
+        d.filter(rf)
+        .join(narrow, on="_i", how="semi")
+        .group_by(app_key_expr("app"), "route")
+        .len()
+        .filter(pl.col("len") >= ELEVATED_RUN_MIN)
+        .drop("len")
+    )
+    if cand.is_empty():
+        return d
+    routed = (
+        d.with_columns(app_key_expr("app"))
+        .join(cand, on=[APP_KEY, "route"], how="semi")
+        .join(wide, on="_i", how="left")
+        .filter(~pl.col("wide").fill_null(False))
+        .drop(APP_KEY)
+    )
+    bins = (
+        routed.with_columns(pl.col("ts").dt.truncate(ELEVATED_BIN).alias("_bin"))
+        .group_by("app", "route", "_bin")
+        .agg(
+            rf.sum().alias("f"),
+            (rf.cast(pl.Int64) + pl.col("ok")).sum().alias("n"),
+            pl.col("ts").filter(rf).min().alias("first"),
+            pl.col("ts").filter(rf).max().alias("last"),
+        )
+        .filter(pl.col("n") > 0)
+    )
+    hot = (pl.col("f") >= ELEVATED_BIN_MIN) & (pl.col("f") >= ELEVATED_SHARE * pl.col("n"))
+    bins = bins.filter(pl.col("f").max().over("app", "route") >= ELEVATED_BIN_MIN)
+    if bins.is_empty():
+        return d
+    runs = (
+        bins.sort("app", "route", "_bin", nulls_last=True)
+        .with_columns(hot.alias("hot"))
+        .with_columns(
+            (pl.col("hot") != pl.col("hot").shift(1).over("app", "route"))
+            .fill_null(True)
+            .cum_sum()
+            .alias("_run"),
+            pl.col("f").sum().over("app", "route").alias("F"),
+            pl.col("n").sum().over("app", "route").alias("N"),
+        )
+        .filter("hot")
+        .group_by("app", "route", "_run")
+        .agg(
+            pl.col("f").sum(),
+            pl.col("n").sum(),
+            pl.col("F").first(),
+            pl.col("N").first(),
+            pl.col("first").min().alias("_rs"),
+            pl.col("last").max().alias("_re"),
+        )
+    )
+    outside = (pl.col("F") - pl.col("f")) / (pl.col("N") - pl.col("n"))
+    runs = runs.filter(
+        (pl.col("n") > pl.col("f"))  # with no success in it, it is a burst in a row already
+        & (pl.col("f") >= ELEVATED_RUN_MIN)
+        & ((pl.col("N") == pl.col("n")) | (pl.col("f") / pl.col("n") >= ELEVATED_RATIO * outside))
+    )
+    if runs.is_empty():
+        return d
+    runs = runs.with_row_index("_rid").select(
+        app_key_expr("app"),
+        "route",
+        (-1 - pl.col("_rid").cast(pl.Int64)).alias("_grp"),
+        "_rs",
+        "_re",
+    )
+    inside = (
+        d.filter(rf)
+        .join(wide, on="_i", how="left")
+        .filter(~pl.col("wide").fill_null(False))
+        .select("_i", app_key_expr("app"), "route", "ts")
+        .join(runs, on=[APP_KEY, "route"])
+        .filter(pl.col("ts").is_between("_rs", "_re"))
+        .select("_i", "_grp")
+        .unique("_i")
+    )
+    return (
+        d.join(inside, on="_i", how="left")
+        .with_columns(pl.coalesce("_grp", pl.col("route_grp").cast(pl.Int64)).alias("route_grp"))
+        .drop("_grp")
+    )
 
 
 def _in_downtime(failed: pl.DataFrame, windows: pl.DataFrame) -> pl.Series:
@@ -252,6 +373,33 @@ def _in_downtime(failed: pl.DataFrame, windows: pl.DataFrame) -> pl.Series:
                 | (pl.col("dyno") == "")
                 | (pl.col("dyno") == pl.col("_wdyno"))
             )
+        )["_i"]
+        .unique()
+    )
+
+
+def _in_hung(failed: pl.DataFrame, hung: pl.DataFrame) -> pl.Series:
+    """The `_i` of the failures a hung dyno's window counts: served by that dyno inside its
+    window, with one of the codes it was stuck on (H12, H13...)."""
+    h = hung.filter(pl.col("kind") == "stuck_requests") if "kind" in hung.columns else hung
+    if h.is_empty():
+        return pl.Series("_i", [], pl.UInt32)
+    return (
+        failed.select("_i", app_key_expr("app"), "ts", "dyno", "code")
+        .join(
+            h.select(
+                app_key_expr("app"),
+                "dyno",
+                pl.col("start").alias("_hs"),
+                pl.col("end").alias("_he"),
+                pl.col("codes").alias("_hc"),
+            ),
+            on=[APP_KEY, "dyno"],
+        )
+        .filter(
+            pl.col("ts").is_between("_hs", "_he")
+            & pl.col("code").is_not_null()
+            & pl.col("_hc").list.contains(pl.col("code"))
         )["_i"]
         .unique()
     )

@@ -85,7 +85,7 @@ BUILDERS: tuple[Builder, ...] = (
     Builder(
         "request_errors",
         request_errors.findings,
-        _opts(DOWNTIME, "min_count", "critical_count", "critical_wide_count"),
+        _opts(DOWNTIME, HUNG, "min_count", "critical_count", "critical_wide_count"),
     ),
     Builder("ephemeral_files", ephemeral_files.findings, _opts("restart_minutes")),
     Builder("hung_dynos", hung_dynos.findings, _opts(HUNG, "critical_minutes")),

@@ -54,6 +54,8 @@ def _finding(r: dict[str, Any], critical_minutes: float) -> Finding:
     stuck = r["kind"] == "stuck_requests"
     if stuck:
         codes = "/".join(r["codes"])
+        # H12 is the router's 30 s timeout; H13/H18/H19 a dyno that closed or never took it
+        verb = "timed out" if set(r["codes"]) <= {"H12"} else "got no answer"
         others = ", ".join(r["other_dynos"][:3]) + ("..." if len(r["other_dynos"]) > 3 else "")
         ok = r["other_requests"] - r["other_timeouts"]
         if r["other_dynos"]:
@@ -65,7 +67,7 @@ def _finding(r: dict[str, Any], critical_minutes: float) -> Finding:
             )
         summary = (
             f"{r['dyno']} stopped answering for {duration_text(minutes)} ({span}): "
-            f"{r['timeouts']:,} of its {r['requests']:,} requests timed out ({codes}) "
+            f"{r['timeouts']:,} of its {r['requests']:,} requests {verb} ({codes}) "
             f"{beside}; {_tail(r)}."
         )
         severity = "critical" if minutes >= critical_minutes else "warning"

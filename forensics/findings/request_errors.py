@@ -23,11 +23,12 @@ def findings(
     critical_count: int = 100,
     critical_wide_count: int = 10,
     downtime_windows: pl.DataFrame | None = None,
+    hung: pl.DataFrame | None = None,
 ) -> list[Finding]:
-    """`request_errors` findings (see the module doc for severity); `downtime_windows` is the
-    table of `forensics.analyses.downtime.downtime(con)` when the caller has it already."""
+    """`request_errors` findings (see the module doc for severity); `downtime_windows` and
+    `hung` are the downtime and hung-dyno tables when the caller has them already."""
     out = []
-    rows = request_errors(con, min_count=min_count, downtime_windows=downtime_windows)
+    rows = request_errors(con, min_count=min_count, downtime_windows=downtime_windows, hung=hung)
     for r in rows.iter_rows(named=True):
         wide = r["route"] is None
         n = int(r["count"])
@@ -53,8 +54,10 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
     if r["exceptions"]:
         top = r["exceptions"][0]
         exc = f"; the app logged {top['exception']} for {top['count']} of them"
+    in_a_row = r.get("in_a_row", True) is not False
+    how = "in a row " if in_a_row else "intermittently " if share < 50 else ""
     summary = (
-        f"{n:,} requests to {where} failed in a row over {span} from "
+        f"{n:,} requests to {where} failed {how}over {span} from "
         f"{r['start']:%Y-%m-%d %H:%M:%S} UTC ({codes}; {share:.0f} % of "
         f"{'its' if r['route'] else 'all'} requests then){exc}."
     )
@@ -70,6 +73,7 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
             "count": n,
             "share": round(float(r["share"] or 0), 3),
             "share_of_all": round(float(r["share_of_all"] or 0), 3),
+            "in_a_row": in_a_row,
             "codes": {c["code"]: int(c["count"]) for c in r["codes"]},
             "statuses": {str(s["status"]): int(s["count"]) for s in r["statuses"]},
             "minutes": round(mins, 1),

@@ -21,7 +21,8 @@ Rules look at the incident's members, so a crash can join an outage through its 
   same process type.
 - `outage`: crashes, crash loops, request errors of the same dyno (or, for request errors, a
   web outage) overlapping a downtime / worker_down / crash loop of the incident (its root, or
-  a member: an outage inside a failing deploy's story), with `SLACK` either side; R14/R15
+  a member: an outage inside a failing deploy's story), with `SLACK` either side (request
+  errors on a route: inside the outage's span, and on a hung dyno's dynos); R14/R15
   episodes of a dyno that start inside its downtime (over quota while it boots); a
   dyno's downtime and its process type's overlapping one; two dynos of the type down at once
   (unless their crash reasons differ); and a later outage of the same dyno or type with the
@@ -242,6 +243,20 @@ def _inside(d: Finding, f: Finding) -> bool:
     return bool(d.start and f.start and d.start <= f.start <= (d.end or d.start))
 
 
+def _part_of(d: Finding, errors: Finding) -> bool:
+    """Request errors that are the users' side of outage `d`: app-wide ones (H10, H13...), or
+    on a route, within the outage's span (`SLACK` either side) and, for a hung dyno, on its
+    dynos. A route failing for hours across a three-minute hang is a story of its own."""
+    if d.kind == "hung_dyno" and errors.route is not None and not (_dynos(d) & _dynos(errors)):
+        return False
+    if errors.route is None:
+        return True
+    if not (d.start and errors.start):
+        return False
+    end = (d.end or d.start) + SLACK
+    return d.start - SLACK <= errors.start and (errors.end or errors.start) <= end
+
+
 def outage(inc: Incident, f: Finding) -> bool:
     # the outage may have joined another root (a failing deploy's boot timeout): its crashes,
     # over-quota boots and request errors join it wherever it sits
@@ -251,7 +266,7 @@ def outage(inc: Incident, f: Finding) -> bool:
         return False
     for d in downs:
         if f.kind == "request_errors":
-            if d.process_type == "web" and _overlap(d, f):
+            if d.process_type == "web" and _overlap(d, f) and _part_of(d, f):
                 return True
         elif f.kind == "memory_quota":
             if d.kind == "downtime" and _same_place(d, f) and _inside(d, f):

@@ -16,12 +16,16 @@ TITLES = {
     "release_regression": "Release {release} regressed",
     "memory_quota": "Memory over quota on {where}",
 }
+# Root kinds told by their route when they have one (the dynos that served it say little).
+BY_ROUTE = {"request_errors": "Request errors on {route}"}
 
 
 def title(inc: Incident) -> str:
     r = inc.root
     where = ", ".join(inc.dynos) if 0 < len(inc.dynos) <= 3 else r.process_type or "the app"
     text = TITLES.get(r.kind, r.kind.replace("_", " ").capitalize() + " on {where}")
+    if r.route and r.kind in BY_ROUTE:
+        text = BY_ROUTE[r.kind]
     text = text.format(where=where, release=r.release or "?", route=r.route or "?")
     if r.kind in RECURRING:  # one pattern again and again (r12_again, recurring_blips...)
         times = len({m.finding.start for m in inc.members if m.finding.kind == r.kind})

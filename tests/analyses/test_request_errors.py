@@ -238,3 +238,63 @@ def test_two_app_wide_failures_count_when_the_app_served_nothing(tmp_path) -> No
 def test_real_every_request_failed(b_real) -> None:
     (r,) = request_errors(open_dataset(b_real("src-006"))).rows(named=True)
     assert (r["route"], r["count"], r["share_of_all"]) == (None, 2, 1.0)
+
+
+def _intermittent(tmp_path, *, every_nth: int, start_min: float, end_min: float, noise: int = 0):
+    """/checkout every 10 s for 90 min; between start_min and end_min every `every_nth` request
+    fails (a bad deploy hitting some carts); outside it, one failure in `noise` if set."""
+    lines = []
+    for i, t in enumerate(every(10, 0, 90)):
+        inside = T0 + timedelta(minutes=start_min) <= t < T0 + timedelta(minutes=end_min)
+        bad = (inside and i % every_nth == 0) or (not inside and noise and i % noise == 0)
+        lines.append(req(t, "/checkout", status=500 if bad else 200))
+    lines += [req(t, "/") for t in every(15, 0, 90)]
+    con, _ = ingest_lines(tmp_path, log(lines))
+    return request_errors(con)
+
+
+def test_a_route_failing_a_quarter_of_the_time_is_one_burst(tmp_path) -> None:
+    """No three failures in a row ever (one in four), yet 30 min of it: one burst, all of them."""
+    b = _intermittent(tmp_path, every_nth=4, start_min=30, end_min=60)
+    assert b.height == 1
+    r = b.row(0, named=True)
+    assert (r["route"], r["count"], r["in_a_row"]) == ("/checkout", 45, False)
+    assert 0.24 <= r["share"] <= 0.26
+    assert T0 + timedelta(minutes=30) <= r["start"] < T0 + timedelta(minutes=31)
+    assert T0 + timedelta(minutes=59) <= r["end"] < T0 + timedelta(minutes=60)
+    (f,) = findings(open_dataset(tmp_path / "hand.log.ds"))
+    assert f.summary.startswith("45 requests to /checkout failed intermittently over 29 min")
+    assert f.evidence["in_a_row"] is False
+
+
+def test_a_steady_trickle_of_errors_is_not_a_burst(tmp_path) -> None:
+    """One request in 20 failing all along (5 %) is the route's usual, not an incident; nor is
+    the same rate for a while."""
+    assert _intermittent(tmp_path, every_nth=20, start_min=0, end_min=90).is_empty()
+
+
+def test_an_elevated_run_must_stand_out_from_the_routes_usual(tmp_path) -> None:
+    """1 in 8 failing for 30 min on a route that fails 1 in 12 the rest of the time: no run
+    (1 in 3 would be one)."""
+    b = _intermittent(tmp_path, every_nth=8, start_min=30, end_min=60, noise=12)
+    assert not (b["in_a_row"] == False).any()  # noqa: E712
+    (tmp_path / "x").mkdir()
+    b = _intermittent(tmp_path / "x", every_nth=3, start_min=30, end_min=60, noise=12)
+    assert (b["in_a_row"] == False).sum() == 1  # noqa: E712
+
+
+def test_a_hung_dynos_failures_are_its_own(tmp_path) -> None:
+    """web.2 answers nothing (H13) for 5 minutes while web.1 serves: the hung dyno counts them;
+    no app-wide bursts of three between web.1's successes."""
+    from forensics.analyses.hung_dynos import hung_dynos
+
+    lines = []
+    for i, t in enumerate(every(3, 0, 30)):  # web.2 gets three requests in four
+        stuck = i % 4 and T0 + timedelta(minutes=10) <= t < T0 + timedelta(minutes=15)
+        line = req(t, f"/p/{i % 7}", status=503 if stuck else 200, code="H13" if stuck else "")
+        lines.append(line.replace("dyno=web.1", f"dyno=web.{1 + bool(i % 4)}"))
+    con, _ = ingest_lines(tmp_path, log(lines))
+    hung = hung_dynos(con)
+    assert hung["dyno"].to_list() == ["web.2"]
+    assert request_errors(con, hung=hung).is_empty()
+    assert request_errors(con, hung=hung.clear()).height > 0  # without it: the H13 bursts

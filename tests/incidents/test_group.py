@@ -435,3 +435,20 @@ def test_lost_files_500s_with_no_exception_tied_join_by_their_seconds() -> None:
     incs = _one([eph, same, away])
     root = next(i for i in incs if i.kind == "ephemeral_files")
     assert [m.rule for m in root.members] == ["root", "lost_files"]
+
+
+def test_a_route_broken_for_hours_is_not_part_of_a_short_hang():
+    """/reports/export fails all day; web.2 hangs for 3 minutes at noon; H13s app-wide in the
+    hang, and /cart failing on web.2 only then, are the hang's."""
+    hang = f("hung_dyno", 120, 123, line=5, dyno="web.2", process_type="web")
+    broken = f("request_errors", 0, 360, line=1, route="/reports/export",
+               evidence={"count": 5000, "dynos": ["web.1", "web.2", "web.3"]})  # fmt: skip
+    cart = f("request_errors", 120.5, 122, line=7, route="/cart", evidence={"dynos": ["web.2"]})
+    other = f("request_errors", 121, 122, line=8, route="/p", evidence={"dynos": ["web.1"]})
+    wide = f("request_errors", 121, 121.2, line=9, evidence={"codes": {"H13": 3}})
+    incidents = build_incidents(None, [hang, broken, cart, other, wide])
+    by_title = {i.title: sorted(m.finding.sources[0].first_line for m in i.members)
+                for i in incidents}  # fmt: skip
+    assert by_title["Hung dyno on web.2"] == [5, 7, 9]
+    assert by_title["Request errors on /reports/export"] == [1]
+    assert by_title["Request errors on /p"] == [8]
