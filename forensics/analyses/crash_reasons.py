@@ -185,7 +185,8 @@ def reason_for(
     """The reason of the crashes of `dyno` (of `app`) between `start` and `end` (inclusive, any
     bound may be None), as `evidence.reason`: the most frequent one, latest on a tie, as
     {text, location, kind, key, crashes (with it), of_crashes (with any reason), detail,
-    sources, command, others (the other reasons: text, crashes)}; None when none has one."""
+    caused_by (the `Caused by:` / chained exceptions, outermost first), sources, command,
+    others (the other reasons: text, crashes)}; None when none has one."""
     f = reasons.filter(
         (pl.col("dyno") == dyno)
         & app_key_expr("app").eq(app or "")
@@ -214,6 +215,7 @@ def reason_evidence(rows: pl.DataFrame) -> dict[str, Any] | None:
         "crashes": int(counts.filter(pl.col("reason_key") == key)["n"][0]),
         "of_crashes": rows.height,
         "detail": list(best["reason_detail"] or []),
+        "caused_by": list(best.get("caused_by") or []),
         "sources": [dict(s) for s in best["reason_sources"] or []],
         "command": best["command"],
         "others": [

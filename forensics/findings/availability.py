@@ -175,7 +175,7 @@ def _reasons_of(
     )
 
 
-_REASON_EXTRA = ("location", "command", "crash_kind", "platform_cause")
+_REASON_EXTRA = ("location", "command", "crash_kind", "platform_cause", "caused_by")
 
 
 def _loop_finding(r: dict[str, Any], reasons: pl.DataFrame) -> Finding:

@@ -23,7 +23,21 @@ def with_reason(summary: str, reason: dict[str, Any] | None) -> str:
     also = "; ".join(f"{o['text']} ({o['crashes']})" for o in reason.get("others", [])[:2])
     also = f"; also {also}" if also else ""
     text = str(reason["text"]).rstrip(".")
-    return f"{summary.rstrip('.')}: {text}{where}{share}{also}."
+    return f"{summary.rstrip('.')}: {text}{where}{_root_cause(reason)}{share}{also}."
+
+
+def _message(line: str) -> str:
+    return line.split(": ", 1)[-1].strip().rstrip(".")
+
+
+def _root_cause(reason: dict[str, Any]) -> str:
+    """`, caused by <the deepest cause>` when it says something the exception does not (Java's
+    `Caused by: java.net.UnknownHostException: db...` under a BeanCreationException; not
+    Python's psycopg2 error that Django re-raises with the same message)."""
+    causes = [str(c) for c in reason.get("caused_by") or [] if str(c).strip()]
+    if not causes or _message(causes[-1]) == _message(str(reason["text"])):
+        return ""
+    return f", caused by {causes[-1].rstrip('.')}"
 
 
 def reason_sources(reason: dict[str, Any] | None, rows: pl.DataFrame | None = None) -> list[Source]:

@@ -321,6 +321,9 @@ def test_findings_carry_the_reason(hand: tuple[object, Path]) -> None:
     loop = next(f for f in found if f.kind == "crash_loop" and f.dyno == "worker.1")
     assert "IllegalStateException" in loop.summary
     assert loop.evidence["reason"]["crashes"] == 3
+    # the wrapper says little; what it wraps is the reason a person would give
+    assert ", caused by org.postgresql.util.PSQLException: Connection to " in loop.summary
+    assert loop.evidence["reason"]["caused_by"][-1].startswith("org.postgresql.util.PSQL")
     quiet = next(f for f in found if f.kind == "crash" and f.dyno == "web.4")
     assert "reason" not in quiet.evidence
 
