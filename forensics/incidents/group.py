@@ -245,10 +245,11 @@ def _inside(d: Finding, f: Finding) -> bool:
 
 def _part_of(d: Finding, errors: Finding) -> bool:
     """Request errors that are the users' side of outage `d`: app-wide ones (H10, H13...), or
-    on a route, within the outage's span (`SLACK` either side) and, for a hung dyno, on its
-    dynos. A route failing for hours across a three-minute hang is a story of its own."""
-    if d.kind == "hung_dyno" and errors.route is not None and not (_dynos(d) & _dynos(errors)):
-        return False
+    on a route, within the outage's span (`SLACK` either side); for a hung dyno, those on its
+    dynos with the codes it was stuck on. A route failing for hours across a three-minute hang,
+    or the H10s of a restart meanwhile, are stories of their own."""
+    if d.kind == "hung_dyno":  # its own stuck codes on its dynos, not H10s or the app's 500s
+        return bool(_dynos(d) & _dynos(errors)) and bool(_codes(d) & _codes(errors))
     if errors.route is None:
         return True
     if not (d.start and errors.start):

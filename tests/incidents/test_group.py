@@ -438,17 +438,26 @@ def test_lost_files_500s_with_no_exception_tied_join_by_their_seconds() -> None:
 
 
 def test_a_route_broken_for_hours_is_not_part_of_a_short_hang():
-    """/reports/export fails all day; web.2 hangs for 3 minutes at noon; H13s app-wide in the
-    hang, and /cart failing on web.2 only then, are the hang's."""
-    hang = f("hung_dyno", 120, 123, line=5, dyno="web.2", process_type="web")
+    """/reports/export fails all day; web.2 hangs (H13) for 3 minutes at noon: the H13s on
+    web.2 then, on a route or app-wide, are the hang's; the restart's H10s and a route's 500s
+    on web.2 meanwhile are not."""
+    hang = f("hung_dyno", 120, 123, line=5, dyno="web.2", process_type="web",
+             evidence={"codes": ["H13"]})  # fmt: skip
     broken = f("request_errors", 0, 360, line=1, route="/reports/export",
                evidence={"count": 5000, "dynos": ["web.1", "web.2", "web.3"]})  # fmt: skip
-    cart = f("request_errors", 120.5, 122, line=7, route="/cart", evidence={"dynos": ["web.2"]})
+    cart = f("request_errors", 120.5, 122, line=7, route="/cart",
+             evidence={"dynos": ["web.2"], "codes": {"H13": 3}})  # fmt: skip
     other = f("request_errors", 121, 122, line=8, route="/p", evidence={"dynos": ["web.1"]})
-    wide = f("request_errors", 121, 121.2, line=9, evidence={"codes": {"H13": 3}})
-    incidents = build_incidents(None, [hang, broken, cart, other, wide])
+    wide = f("request_errors", 121, 121.2, line=9,
+             evidence={"codes": {"H13": 3}, "dynos": ["web.2"]})  # fmt: skip
+    h10 = f("request_errors", 122, 122.2, line=10, evidence={"codes": {"H10": 4}})
+    app500 = f("request_errors", 121, 122, line=11, route="/dl",
+               evidence={"codes": {"500": 4}, "dynos": ["web.2"]})  # fmt: skip
+    incidents = build_incidents(None, [hang, broken, cart, other, wide, h10, app500])
     by_title = {i.title: sorted(m.finding.sources[0].first_line for m in i.members)
                 for i in incidents}  # fmt: skip
     assert by_title["Hung dyno on web.2"] == [5, 7, 9]
     assert by_title["Request errors on /reports/export"] == [1]
     assert by_title["Request errors on /p"] == [8]
+    assert by_title["Request errors on /dl"] == [11]
+    assert len(incidents) == 5
