@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from forensics.findings import Source
 from forensics.incidents.model import Change, Incident, Step
 
@@ -54,10 +56,32 @@ def cause(inc: Incident) -> tuple[str, list]:
                 srcs or m.finding.sources[:3],
             )
     r = inc.root
+    off = _scaled_off(inc)
+    if off:
+        return off
     first = r.summary.split(": ")[0] if r.kind != "memory_leak" else r.summary.split("; ")[0]
     if r.kind == "memory_leak" and r.route:
         first += f"; the route that keeps memory is {r.route}"
     return first.rstrip(".") + ".", r.sources[:3]
+
+
+_WEB_ZERO = re.compile(r"\bweb(?:@|=)0\b")
+
+
+def _scaled_off(inc: Incident) -> tuple[str, list] | None:
+    """H14s after someone scaled web to 0: that is why (on purpose, not a crash)."""
+    r, t = inc.root, inc.trigger
+    codes = r.evidence.get("codes") or {}
+    if r.kind != "request_errors" or "H14" not in codes or not t or t.kind != "scale":
+        return None
+    if not _WEB_ZERO.search(t.summary):
+        return None
+    who = f" by {t.user}" if t.user else ""
+    return (
+        f"web was scaled to 0{who} at {t.ts:%H:%M} UTC: requests got H14 (no web processes "
+        "running) until web ran again.",
+        [t.source] if t.source else r.sources[:3],
+    )
 
 
 def timeline(inc: Incident) -> list[Step]:
@@ -76,8 +100,5 @@ def timeline(inc: Incident) -> list[Step]:
 
 def _change_step(c: Change, prefix: str) -> Step:
     """The step of a change (the trigger, or with `resolved by ` the change that ended it)."""
-    return Step(
-        c.ts,
-        f"{prefix}{c.kind} {c.release or c.command or ''}: {c.summary}".strip(),
-        [c.source] if c.source else [],
-    )
+    what = " ".join(x for x in (c.kind, c.release or c.command) if x)
+    return Step(c.ts, f"{prefix}{what}: {c.summary}".strip(), [c.source] if c.source else [])

@@ -122,3 +122,43 @@ def test_a_deploy_failing_across_releases_is_one_story(tmp_path: Path) -> None:
     assert 79 <= inc.impact["downtime_minutes"] <= 81
     assert inc.resolved_by is not None and inc.resolved_by.release == "v53"
     assert "Cannot find module 'pg-native'" in (inc.cause or "")
+
+
+def test_web_scaled_to_zero_is_told_as_such(tmp_path: Path) -> None:
+    """Someone scales web to 0 for 20 minutes: every request gets H14. Not a crash: the cause
+    says who scaled it off, the scale back resolved it."""
+    lines: list[tuple[datetime, str]] = []
+    off, on = T0 + timedelta(minutes=30), T0 + timedelta(minutes=50)
+    api = "app[api]"
+    lines.append(_line(off, api, "Scaled to web@0:Standard-1X by user ops@x.io"))
+    lines.append(
+        _line(off + timedelta(seconds=1), "heroku[web.1]", "State changed from up to down")
+    )
+    lines.append(_line(on, api, "Scaled to web@1:Standard-1X by user ops@x.io"))
+    lines.append(
+        _line(on + timedelta(seconds=5), "heroku[web.1]", "State changed from starting to up")
+    )
+    for i in range(240):
+        t = T0 + timedelta(seconds=20 * i)
+        if off < t < on + timedelta(seconds=5):
+            msg = ('at=error code=H14 desc="No web processes running" method=GET path="/" '
+                   f'host=x.herokuapp.com request_id=r{i} fwd="1.1.1.1" dyno= connect= '
+                   "service= status=503 bytes= protocol=https")  # fmt: skip
+        else:
+            msg = (f'at=info method=GET path="/" host=x.herokuapp.com request_id=r{i} '
+                   'fwd="1.1.1.1" dyno=web.1 connect=0ms service=12ms status=200 bytes=100 '
+                   "protocol=https")  # fmt: skip
+        lines.append(_line(t, "heroku[router]", msg))
+    con = open_dataset(_dataset(tmp_path, lines))
+    (inc,) = build_incidents(con, collect_findings(con))
+    assert inc.cause == (
+        "web was scaled to 0 by ops@x.io at 09:30 UTC: requests got H14 (no web processes "
+        "running) until web ran again."
+    )
+    assert inc.impact["failed_requests"] == 60 and inc.impact["downtime_minutes"] == 0
+    assert inc.trigger is not None and inc.trigger.kind == "scale"
+    assert inc.resolved_by is not None and "web@1" in inc.resolved_by.summary
+    assert [s.text.split(":")[0] for s in inc.timeline][:: len(inc.timeline) - 1] == [
+        "scale",
+        "resolved by scale",
+    ]
