@@ -18,6 +18,7 @@ from forensics.analyses.timeouts import (
     near_limit_requests,
     offload_candidates,
 )
+from forensics.analyses.worker_timeouts import worker_timeouts
 from forensics.findings import Finding, line_sources, round_or_none
 
 
@@ -57,8 +58,9 @@ def findings(
             f"SELECT app, route, ts, source_file, line_no, line_count FROM requests "
             f"WHERE code IN {code_sql}",
         )
+        killed = worker_timeouts(con)
         for h in hot.iter_rows(named=True):
-            out.append(_hotspot_finding(h, lines))
+            out.append(_with_worker_timeouts(_hotspot_finding(h, lines), killed))
     cand = offload_candidates(con, threshold_ms=threshold_ms)
     cand = cand.filter(pl.col("near_limit") >= min_near_limit)
     if not cand.is_empty():
@@ -259,6 +261,35 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
         sources=line_sources(mine),
         score=float(h["count"]),
     )
+
+
+# A worker killed this long after its hotspot's last H12 is still that request's (the server
+# kills it after its own timeout, often 30-60 s, while the router gave up at 30 s).
+KILL_SLACK = timedelta(seconds=90)
+
+
+def _with_worker_timeouts(f: Finding, killed: pl.DataFrame) -> Finding:
+    """The hotspot with the app server's own worker timeouts on its dynos in its window: the
+    same stuck requests seen from inside the dyno (evidence.worker_timeouts, their lines)."""
+    if killed.is_empty() or not f.start:
+        return f
+    dynos = list(f.evidence.get("by_dyno") or [])
+    mine = killed.filter(
+        (app_key_expr() == (f.app or ""))
+        & pl.col("dyno").is_in(dynos)
+        & pl.col("ts").is_between(f.start, (f.end or f.start) + KILL_SLACK)
+    )
+    if mine.is_empty():
+        return f
+    counts = mine.group_by("server").len().sort(["len", "server"], descending=[True, False])
+    by_server = dict(counts.iter_rows())
+    f.evidence["worker_timeouts"] = {str(k): int(v) for k, v in by_server.items()}
+    said = ", ".join(f"{k} {v}" for k, v in by_server.items())
+    f.summary = (
+        f"{f.summary.rstrip('.')}; the app server killed workers for timing out meanwhile ({said})."
+    )
+    f.sources = [*f.sources, *line_sources(mine.with_columns(pl.lit(1).alias("line_count")))[:3]]
+    return f
 
 
 def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:

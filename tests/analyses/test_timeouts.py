@@ -316,3 +316,59 @@ def test_a_slow_route_backing_the_dyno_up_stays_route_hotspots(dataset_from_line
     assert {f.route for f in hot} >= {"/search"} and all(f.route for f in hot)
     top = max(hot, key=lambda f: f.evidence["share_of_route_requests_in_window"])
     assert top.route == "/search"
+
+
+def _app(ts: str, dyno: str, msg: str) -> str:
+    return f"2024-05-20T{ts}.000000+00:00 app[{dyno}]: {msg}"
+
+
+def test_the_app_servers_own_worker_timeouts_join_the_hotspot(tmp_path) -> None:
+    """gunicorn, unicorn, puma and rack-timeout each say it their way; a client library's
+    read timeout, or a timeout on another dyno, is not the app server killing a worker."""
+    from forensics.analyses.worker_timeouts import worker_timeouts
+
+    lines = [
+        router("10:00:00", "/slow", "web.1", 100, rid="a0"),
+        *[
+            router(f"10:0{i}:30", "/slow", "web.1", 30000, rid=f"h{i}", status=503, code="H12")
+            for i in range(1, 6)
+        ],
+        _app(
+            "10:01:31",
+            "web.1",
+            "[2024-05-20 10:01:31 +0000] [4] [CRITICAL] WORKER TIMEOUT (pid:17)",
+        ),
+        _app("10:02:45", "web.1", "worker=2 PID:19 timeout (31s > 30s), killing"),
+        _app(
+            "10:03:40",
+            "web.1",
+            "! Terminating timed out worker (worker failed to check in within 60 seconds): 23",
+        ),
+        _app(
+            "10:04:31",
+            "web.1",
+            "Rack::Timeout::RequestTimeoutException (Request ran for longer than 15000ms)",
+        ),
+        _app("10:04:40", "web.1", "Net::ReadTimeout: Net::ReadTimeout with #<TCPSocket:(closed)>"),
+        _app(
+            "10:03:00", "web.2", "[2024-05-20 10:03:00 +0000] [4] [CRITICAL] WORKER TIMEOUT (pid:9)"
+        ),
+        router("10:06:00", "/slow", "web.2", 80, rid="b0"),
+    ]
+    con, _ = ingest_lines(tmp_path, "\n".join(lines))
+    k = worker_timeouts(con)
+    assert k.select("dyno", "server").rows() == [
+        ("web.1", "gunicorn"),
+        ("web.1", "unicorn"),
+        ("web.2", "gunicorn"),
+        ("web.1", "puma"),
+        ("web.1", "rack-timeout"),
+    ]
+    (hot,) = [f for f in findings(con) if f.kind == "timeout_hotspot"]
+    assert hot.evidence["worker_timeouts"] == {
+        "gunicorn": 1, "unicorn": 1, "puma": 1, "rack-timeout": 1
+    }  # fmt: skip
+    assert hot.summary.endswith(
+        "; the app server killed workers for timing out meanwhile (gunicorn 1, puma 1, "
+        "rack-timeout 1, unicorn 1)."
+    )
