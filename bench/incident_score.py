@@ -3,8 +3,9 @@
 The planted findings of a scenario (`run_accuracy.planted`) are gathered into the incidents a
 person would tell: the leak (its R15 kills and their restarts are part of it), the H12 burst,
 the worker outage (its crashes and downtime), the web outage (its crashes, downtime and the
-H10s users got), an R12, a hung dyno, an error burst, lost files, and the H10 blips of the
-only web dyno restarting (one recurring pattern, however many restarts). Then, against the
+H10s users got), an R12, a hung dyno, an error burst, lost files, a log loss (its L10/L11
+reports), and the H10 blips of the only web dyno restarting (one recurring pattern, however
+many restarts). Then, against the
 incidents `forensics.incidents.build_incidents` made of the findings:
 
 - recall: a planted incident is found when an incident holds a finding that tells it;
@@ -62,6 +63,8 @@ def planted_incidents(plants: dict[str, list[dict[str, Any]]]) -> list[dict[str,
         add(f"hung {p['dyno']}", "hung_dyno", p)
     for p in plants["ephemeral_files"]:
         add("lost files", "ephemeral_files", p)
+    for p in plants["log_loss"]:
+        add("log loss", "log_loss", p)
     for p in plants["request_errors"]:
         what = str(p.get("what") or "")
         if what == "no web up (restart)":

@@ -2,7 +2,8 @@
 
 Each seed (a fixed list no test uses) draws its own scenario: a random subset of incidents
 (leak, H12 burst, warm-up, error burst, worker crash with or without recovery, web outage
-across failing releases, Eco idling, a hung dyno, R12, files lost on restart), random times,
+across failing releases, Eco idling, a hung dyno, R12, files lost on restart, log loss: an L10
+or L11 gap or thinning of every source, away from the other incidents), random times,
 sizes and process counts, and some apps with no incident at all. Each scenario is generated,
 ingested and run through `collect_findings`; findings are matched to planted incidents per
 kind (same dyno, process type or route, overlapping windows) and precision, recall and the
@@ -112,7 +113,114 @@ def draw(seed: int) -> ScenarioConfig:
     if on(0.3):
         k.update(ephemeral_files=True, ephemeral_stack=str(rng.choice(EPHEMERAL_STACKS)))
         k.update(ephemeral_reads_per_hour=round(float(rng.uniform(4, 20)), 1))
+    if on(0.35):
+        minutes = round(float(rng.uniform(5, 30)), 1)
+        at = None
+        if rng.random() < 0.5:  # over a plain deploy: its restarts' lines (the `up`s) lost
+            at = _over_release(k, hours, minutes, float(rng.random()), float(rng.uniform(-3, 1)))
+        at = _quiet_start(k, hours, minutes, float(rng.random())) if at is None else at
+        if at is not None:
+            full = rng.random() < 0.5
+            k.update(log_loss_at_hours=at, log_loss_minutes=minutes)
+            k.update(log_loss_fraction=1.0 if full else round(float(rng.uniform(0.3, 0.9)), 2))
+            k.update(log_loss_code="L11" if rng.random() < 0.3 else "L10")
     return ScenarioConfig(**k)
+
+
+LOSS_CLEAR = 0.2  # hours kept between a log loss and any other planted event or a release
+
+
+def _release_hours(k: dict[str, Any], hours: float) -> list[float]:
+    """When the releases of a drawn scenario happen (evenly spread, as the generator does)."""
+    n = int(k["releases"])
+    return [hours * (i + 1) / (n + 1) for i in range(n)]
+
+
+def _over_release(
+    k: dict[str, Any], hours: float, minutes: float, u: float, offset_min: float
+) -> float | None:
+    """An hour for a log loss that starts `offset_min` minutes from a plain release (one that
+    starts no planted incident: not the leaking one, not an outage's or its fix, not one whose
+    restarts may hit the planted R12, not a crashed worker's recovery), clear of the other
+    planted windows; `u` picks the release (else the next one that fits); None when none
+    fits. The deploy's restarts lose some of their lines, their `up`s among them: no downtime
+    must be read into that."""
+    rels = _release_hours(k, hours)
+    plain = []
+    for i, h in enumerate(rels):
+        v = i + 2  # v1 runs when the log starts
+        if v == k.get("leak_release") and k.get("leak_route"):
+            continue
+        first = k.get("web_outage_release")
+        if first and first <= v <= first + k.get("web_outage_releases", 1):
+            continue
+        if k.get("r12_restart") and i < k["r12_restart"]:
+            continue
+        if k.get("crash_worker") and h >= k["crash_at_hours"]:
+            continue  # a deploy may bring the crashed worker back
+        plain.append(h)
+    if not plain:
+        return None
+    first = min(int(u * len(plain)), len(plain) - 1)
+    length = minutes / 60
+    for h in plain[first:] + plain[:first]:  # the picked one, else the next that fits
+        at = h + offset_min / 60
+        busy = [b for b in _busy(k, hours) if not b[0] <= h <= b[1]]
+        if at < 0.25 or at + length > hours - 0.25:
+            continue
+        if not any(at - LOSS_CLEAR < b and a < at + length + LOSS_CLEAR for a, b in busy):
+            return round(at, 3)
+    return None
+
+
+def _quiet_start(k: dict[str, Any], hours: float, minutes: float, u: float) -> float | None:
+    """An hour for a log loss of `minutes` clear of the scenario's releases and planted
+    windows (LOSS_CLEAR either side), `u` (0-1) picking among the free spans; None when no
+    span is free. The loss hides lines, so over another incident it would hide that incident
+    (the benchmark scores what the log shows); alone, it checks that nothing is read into the
+    missing lines."""
+    length = minutes / 60
+    edges = sorted((a - LOSS_CLEAR - length, b + LOSS_CLEAR) for a, b in _busy(k, hours))
+    free, lo = [], 0.25  # starts in [lo, hi): the loss begins a quarter hour in at the soonest
+    for a, b in edges:
+        if a > lo:
+            free.append((lo, a))
+        lo = max(lo, b)
+    if hours - 0.25 - length > lo:
+        free.append((lo, hours - 0.25 - length))
+    total = sum(b - a for a, b in free)
+    if total <= 0:
+        return None
+    x = u * total
+    for a, b in free:
+        if x < b - a:
+            return round(a + x, 3)
+        x -= b - a
+    return round(free[-1][1], 3)
+
+
+def _busy(k: dict[str, Any], hours: float) -> list[tuple[float, float]]:
+    """The hours a drawn scenario's releases and planted incidents take."""
+    n = int(k["releases"])
+    busy = [(h - 0.1, h + 0.1) for h in _release_hours(k, hours)]
+    if k.get("h12_route"):
+        a = k["h12_start_min"] / 60
+        busy.append((a, a + k["h12_minutes"] / 60))
+    if k.get("error_route"):
+        a = k["error_start_min"] / 60
+        busy.append((a, a + k["error_minutes"] / 60))
+    if k.get("crash_worker"):
+        # the crash, its failed boots (up to ~40 min) and a cool-off recovery (~20 min more)
+        busy.append((k["crash_at_hours"], k["crash_at_hours"] + 1.2))
+    if k.get("web_outage_release"):
+        first = k["web_outage_release"] - 1  # release v2 is the first of the log
+        last = min(first + k["web_outage_releases"], n)
+        busy.append((hours * first / (n + 1), hours * (last + 1) / (n + 1)))
+    if k.get("idle_at_hours") is not None:
+        busy.append((k["idle_at_hours"], k["idle_at_hours"] + k["idle_minutes"] / 60))
+    if k.get("hung_dyno"):
+        busy.append((k["hung_at_hours"], k["hung_at_hours"] + k["hung_minutes"] / 60))
+    return busy
 
 
 def _ts(s: str | datetime | None) -> datetime | None:
@@ -171,6 +279,11 @@ def planted(truth: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             # timeout (every request it got timed out), which a timeout_hotspot may tell
             p["alt"] = ("timeout_hotspot",)
         out["hung_dyno"].append(p)
+    loss = truth.get("log_loss")
+    if loss and loss["reported"]:
+        # what the log can show: lines missing from the first dropped one to the last report
+        last = loss["reports"][-1]["time"]
+        out["log_loss"].append({"start": loss["start"], "end": last, "what": loss["code"]})
     eph = truth.get("ephemeral_files")
     if eph and eph["errors"]:
         # the failed downloads are 500s to users too: a request_errors finding on the read

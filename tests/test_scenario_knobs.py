@@ -41,8 +41,8 @@ def test_knobs_off_write_no_new_truth(tmp_path: Path) -> None:
     truth, lines = run(tmp_path, seed=3)
     assert truth["warmup"] is None and truth["crash_reason"] is None
     assert truth["request_errors"] == [] and truth["downtime"] == []
-    assert truth["idling"] is None and truth["hung_dyno"] is None
-    assert not any("Idling" in x or "Traceback" in x for x in lines)
+    assert truth["idling"] is None and truth["hung_dyno"] is None and truth["log_loss"] is None
+    assert not any("Idling" in x or "Traceback" in x or "heroku[logplex]" in x for x in lines)
 
 
 def test_web_outage_h10s_inside_the_truth_window(tmp_path: Path) -> None:
@@ -195,13 +195,17 @@ def test_cli_passes_the_new_knobs(tmp_path: Path) -> None:
     args = ["-o", str(out), "--hours", "3", "--rps", "0.3", "--no-leak", "--no-h12",
             "--hung-dyno", "web.1", "--hung-at", "1", "--error-route", "/users/:id",
             "--crash-worker", "worker.1", "--crash-at", "1", "--crash-recovery", "cooloff",
-            "--crash-stack", "node", "--warmup-hours", "5"]  # fmt: skip
+            "--crash-stack", "node", "--warmup-hours", "5", "--log-loss-at", "2",
+            "--log-loss-minutes", "6", "--log-loss-fraction", "0.5",
+            "--log-loss-code", "L11"]  # fmt: skip
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     cfg = json.loads((tmp_path / "c.truth.json").read_text())["config"]
     assert cfg["hung_dyno"] == "web.1" and cfg["error_route"] == "/users/:id"
     assert cfg["crash_recovery"] == "cooloff" and cfg["crash_stack"] == "node"
     assert cfg["worker_warmup_hours"] == 5.0
+    assert (cfg["log_loss_at_hours"], cfg["log_loss_minutes"]) == (2.0, 6.0)
+    assert (cfg["log_loss_fraction"], cfg["log_loss_code"]) == (0.5, "L11")
 
 
 def test_generate_creates_the_output_folder(tmp_path) -> None:
@@ -264,3 +268,102 @@ def test_ephemeral_files_off_changes_nothing(tmp_path: Path) -> None:
     assert all('/download" ' in x for x in router)
     assert len(router) == truth["ephemeral_files"]["reads"] > 0
     assert all(re.search(r" app\[web\.\d\]: ", x) for x in set(added) - set(router))
+
+
+# ----- log loss --------------------------------------------------------------------------------
+
+L10_RE = re.compile(
+    r"^(\S+) heroku\[logplex\]: Error L10 \(output buffer overflow\): (\d+) messages dropped "
+    r"since (\S+)\.$"
+)
+L11_RE = re.compile(
+    r"^(\S+) heroku\[logplex\]: Error L11 \(Tail buffer overflow\) -> This tail session "
+    r"dropped (\d+) messages since (\S+)$"
+)
+
+
+def _with_and_without(tmp_path: Path, **knobs: Any) -> tuple[dict[str, Any], list[str], list[str]]:
+    (tmp_path / "off").mkdir()
+    (tmp_path / "on").mkdir()
+    _, off = run(tmp_path / "off", seed=12, hours=3.0)
+    truth, on = run(tmp_path / "on", seed=12, hours=3.0, **knobs)
+    return truth, off, on
+
+
+def test_log_loss_gap_drops_every_source_and_reports_it(tmp_path: Path) -> None:
+    """A gap: every line of the 12 minutes is missing, from every source, and nothing else;
+    one L10 line after it says how many (exactly the lines dropped) since the first of them."""
+    truth, off, on = _with_and_without(tmp_path, log_loss_at_hours=1.5, log_loss_minutes=12)
+    loss = truth["log_loss"]
+    reports = [x for x in on if "heroku[logplex]" in x]
+    rest = [x for x in on if "heroku[logplex]" not in x]
+    missing = sorted(set(off) - set(rest), key=lambda x: x[:32])
+    assert set(rest) <= set(off) and len(off) - len(rest) == len(missing)
+    # the rest is the same export, in the same order
+    assert rest == [x for x in off if x not in set(missing)]
+    w0, w1 = at(loss["window_start"]), at(loss["window_end"])
+    assert all(w0 - timedelta(milliseconds=50) <= ts(x) < w1 for x in missing)
+    inside = [x for x in off if w0 <= ts(x) < w1 - timedelta(seconds=1)]
+    assert set(inside) <= set(missing)  # a gap: nothing of the window is left
+    for src in ("heroku[router]", "app[web.1]", "heroku[web.1]", "app[worker.1]",
+                "heroku[worker.1]", "app[heroku-redis]"):  # fmt: skip
+        assert any(f" {src}: " in x for x in missing), src
+    (line,) = reports
+    m = L10_RE.match(line)
+    assert m, line
+    when, n, since = datetime.fromisoformat(m.group(1)), int(m.group(2)), m.group(3)
+    assert n == len(missing) == loss["dropped"] == loss["reported"]
+    assert since == missing[0][:19] + "+00:00" and loss["start"] == missing[0][:32]
+    assert when >= w1 and when.microsecond == 0 and loss["reports"][0]["time"] == m.group(1)
+    # the report sits in time order, right after the gap
+    i = on.index(line)
+    assert ts(on[i - 1]) < w1 <= when <= ts(on[i + 1])
+    assert truth["counts"]["lines"] == len(on)
+
+
+def test_log_loss_thinning_l11_reports_each_chunk(tmp_path: Path) -> None:
+    """A thinning (half of every source's lines) in a tail session: several L11 reports, each
+    counting the lines dropped since its own since; together every line missing."""
+    truth, off, on = _with_and_without(
+        tmp_path, log_loss_at_hours=1.0, log_loss_minutes=10, log_loss_fraction=0.5,
+        log_loss_code="L11",
+    )  # fmt: skip
+    loss = truth["log_loss"]
+    reports = [L11_RE.match(x) for x in on if "heroku[logplex]" in x]
+    assert len(reports) >= 3 and all(reports)
+    rest = [x for x in on if "heroku[logplex]" not in x]
+    missing = sorted(set(off) - set(rest), key=lambda x: x[:32])
+    assert set(rest) <= set(off)
+    w0, w1 = at(loss["window_start"]), at(loss["window_end"])
+    inside = [x for x in off if w0 <= ts(x) < w1]
+    assert all(w0 - timedelta(milliseconds=50) <= ts(x) < w1 for x in missing)
+    assert 0.35 < len(missing) / len(inside) < 0.65
+    assert sum(int(m.group(2)) for m in reports if m) == len(missing) == loss["dropped"]
+    # each report: the lines dropped since its since and before it, none left unreported
+    prev = None
+    for m, r in zip(reports, loss["reports"], strict=True):
+        assert m is not None
+        when, since = datetime.fromisoformat(m.group(1)), datetime.fromisoformat(m.group(3))
+        assert since <= ts(r["first"]) < since + timedelta(seconds=1) and ts(r["last"]) < when
+        mine = [x for x in missing if r["first"] <= x[:32] <= r["last"]]
+        assert len(mine) == int(m.group(2))
+        assert prev is None or prev <= since
+        prev = when
+    assert {"router", "app", "metrics_memory"} <= set(loss["by_kind"])
+
+
+def test_log_loss_off_writes_the_same_export(tmp_path: Path) -> None:
+    """The knob draws from its own random stream and drops lines only at write time: a loss
+    past the end of the log changes nothing (and off, nothing either)."""
+    truth, off, on = _with_and_without(tmp_path, log_loss_at_hours=5.0)
+    assert on == off and truth["log_loss"]["dropped"] == 0 and truth["log_loss"]["reports"] == []
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [{"log_loss_fraction": 0.0}, {"log_loss_fraction": 1.5}, {"log_loss_code": "L12"},
+     {"log_loss_minutes": 0}],
+)  # fmt: skip
+def test_log_loss_knobs_are_checked(tmp_path: Path, knobs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="log_loss"):
+        run(tmp_path, log_loss_at_hours=1.0, **knobs)

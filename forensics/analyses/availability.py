@@ -21,7 +21,8 @@ What the platform logs, and how it is read here:
 - an unclean shutdown is an R12 (exit timeout): SIGTERM, the shutdown window
   (30 s; 10 s in 2012-era logs: the R12 line states it), R12, SIGKILL, exit 137;
 - daily cycling is `Cycling`: the platform restarts every dyno about every 24 h (+0-216 min);
-- log loss is L10/L11/L12/L13: Logplex or the log drain dropped N messages.
+- log loss is L10/L11/L12/L13: Logplex or the log drain dropped N messages since T; one
+  episode per code and reporter while the reports follow each other (`log_loss`).
 
 Tables: `crashes`, `crash_loops`, `boot_timeouts`, `stayed_down`, `unclean_shutdowns`,
 `cycling`, `log_loss`. `forensics.findings.availability` turns them into `crash`,
@@ -42,6 +43,9 @@ from forensics.heroku import process_type_sql
 
 ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")
 LOG_LOSS_CODES = heroku.LOG_LOSS_CODES
+# Log-loss reports of one code further apart than this (since T after the previous report)
+# are separate episodes.
+LOSS_GAP_MINUTES = 10.0
 _PT = process_type_sql("dyno")
 
 
@@ -476,33 +480,60 @@ def cycling(con: duckdb.DuckDBPyConnection, *, window_seconds: int = 120) -> pl.
 
 
 def log_loss(
-    con: duckdb.DuckDBPyConnection, *, codes: tuple[str, ...] = LOG_LOSS_CODES
+    con: duckdb.DuckDBPyConnection,
+    *,
+    codes: tuple[str, ...] = LOG_LOSS_CODES,
+    gap_minutes: float = LOSS_GAP_MINUTES,
 ) -> pl.DataFrame:
     """Log loss: Logplex / drain errors saying messages were dropped (L10 output buffer
-    overflow, L11 tail buffer overflow, L12 local buffer overflow, L13 local delivery error).
+    overflow, L11 tail buffer overflow, L12 local buffer overflow, L13 local delivery error),
+    one row per episode of one code from one reporter.
 
-    Answers: is the log complete? `dropped` sums the N of "N messages dropped/lost" (or "dropped
-    N messages" in the L11 wording); errors without a number count 0 dropped.
+    Answers: is the log complete, and where is it not? Logplex logs a report when it can
+    deliver again, so a report stands for the lines missing *before* it: "500 messages dropped
+    since T" (the L11 wording: "dropped 1101 messages since T"). `since` is the earliest T of
+    the episode (the report's own time when it names none), `first`/`last` the reports' times;
+    the log is incomplete from `since` to `last`. Reports of one code and reporter are one
+    episode while each one's T is at most `gap_minutes` after the previous report (an overflow
+    that goes on is reported again and again; two overflows hours apart are two episodes).
+    `dropped` sums the N of the reports; a report without a number counts 0.
 
-    Columns: app, code, dyno (the reporting process, e.g. logplex), errors, dropped, first,
-    last, description (first seen), line_nos (list), source_file.
+    Columns: app, code, dyno (the reporting process, e.g. logplex), errors, dropped, since,
+    first, last, description (first seen), line_nos (list), source_file.
     """
+    since_re = r"since (\d{4}-\d\d-\d\d[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?)"
     return query(
         con,
         f"""
-        SELECT app, code, dyno, count(*) AS errors,
-               CAST(sum(coalesce(dropped,
-                   TRY_CAST(regexp_extract(coalesce(description, message),
-                            '(\\d+) messages', 1) AS BIGINT),
-                   TRY_CAST(regexp_extract(coalesce(description, message),
-                            'dropped (\\d+)', 1) AS BIGINT),
-                   0)) AS BIGINT) AS dropped,
-               min(ts) AS first, max(ts) AS last,
+        WITH e AS (
+            SELECT app, code, dyno, ts, line_no, source_file, description,
+                   coalesce(dropped,
+                       TRY_CAST(regexp_extract(coalesce(description, message),
+                                '(\\d+) messages', 1) AS BIGINT),
+                       TRY_CAST(regexp_extract(coalesce(description, message),
+                                'dropped (\\d+)', 1) AS BIGINT),
+                       0) AS n,
+                   least(ts, coalesce(TRY_CAST(nullif(regexp_extract(
+                       coalesce(description, message), '{since_re}', 1), '') AS TIMESTAMPTZ),
+                       ts)) AS since
+            FROM events WHERE kind = 'error' AND code IN {sql_list(codes)}
+        ),
+        s AS (
+            SELECT *, sum(CASE WHEN prev IS NULL
+                                 OR since > prev + INTERVAL ({float(gap_minutes) * 60}) SECOND
+                               THEN 1 ELSE 0 END)
+                          OVER (PARTITION BY app, code, dyno ORDER BY ts, line_no) AS episode
+            FROM (SELECT *, max(ts) OVER (PARTITION BY app, code, dyno ORDER BY ts, line_no
+                                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                            AS prev
+                  FROM e)
+        )
+        SELECT app, code, dyno, count(*) AS errors, CAST(sum(n) AS BIGINT) AS dropped,
+               min(since) AS since, min(ts) AS first, max(ts) AS last,
                arg_min(description, ts) AS description,
                list(line_no ORDER BY ts, line_no) AS line_nos,
                min(source_file) AS source_file
-        FROM events WHERE kind = 'error' AND code IN {sql_list(codes)}
-        GROUP BY ALL ORDER BY first, code
+        FROM s GROUP BY app, code, dyno, episode ORDER BY since, code, dyno
         """,
     )
 

@@ -33,7 +33,12 @@ hours are common.
 
 A web dyno that serves a request (below 500, no router error) after its last failed boot was
 up even if its `up` line is missing (lost lines, partial exports): the window ends at that
-request (`end_inferred`).
+request (`end_inferred`). When the log says it lost lines (an L10-L13 log-loss episode, "N
+messages dropped since T", that began inside the window) and the dyno shows signs of life
+after T (runtime metrics, its own output, a served request), its `up` is among the lost lines:
+the window ends at T (`end_inferred`, `lost_until` the first sign of life), and a restart that
+had not failed and so ends within `restart_gap_seconds` is no downtime (a deploy while Logplex
+drops lines is not an outage).
 
 A process-type row (dyno null) covers each time in which none of the type's dynos was up and
 at least one was in a window. A dyno with no state lines at all (only requests, metrics or app
@@ -54,7 +59,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from forensics.analyses.availability import crashes, log_end
+from forensics.analyses.availability import crashes, log_end, log_loss
 from forensics.analyses.common import with_release
 from forensics.analyses.lifetimes import DYNO_RE
 from forensics.analyses.sql import query, registered, sql_list
@@ -129,6 +134,7 @@ _SCHEMA: dict[str, Any] = {
     "end_line_no": pl.Int64,
     "line_nos": pl.List(pl.Int64),
     "silent_until": pl.Datetime("us", "UTC"),
+    "lost_until": pl.Datetime("us", "UTC"),
 }
 
 
@@ -168,7 +174,9 @@ def downtime(
     failed_releases (in effect at the failed boots), release (in effect at the start), dynos,
     requests, failed_requests, failed_share,
     failed_codes (list of {code, count}), source_file, line_no (the line that opened it),
-    end_line_no (the `up` that closed it), line_nos (opening, failed boots, closing).
+    end_line_no (the `up` that closed it), line_nos (opening, failed boots, closing),
+    silent_until (an ongoing window cut at a silence of the whole log: the next line's time),
+    lost_until (its `up` line was lost: the dyno's first sign of life after the log loss).
     """
     end = log_end(con)
     if end is None:
@@ -200,6 +208,8 @@ def downtime(
             off_or_down.setdefault((app, dyno), [])
     _end_at_served(con, rows, off_or_down, trig_of)
     rows = _cap_ongoing(con, rows, off_or_down, gap=gap, silence=timedelta(seconds=SILENCE_SECONDS))
+    # after the cap: a window cut at a silence of the log ends before a loss reported after it
+    rows = _end_at_lost_up(con, rows, off_or_down, trig_of, gap=gap)
     rows += _type_rows(rows, off_or_down, trig_of)
     _with_failed_releases(con, rows)
     for r in rows:
@@ -435,6 +445,7 @@ def _row(app: Any, dyno: str | None, ptype: str | None, w: _Window, end: datetim
         "end_line_no": w.end_line,
         "line_nos": sorted(set(w.lines)),
         "silent_until": None,
+        "lost_until": None,
     }
 
 
@@ -485,6 +496,7 @@ def _type_rows(
                     "line_no": opener["line_no"],
                     "end_line_no": None if closer is None else closer["end_line_no"],
                     "line_nos": sorted({n for r in inside for n in r["line_nos"]}),
+                    "lost_until": None if closer is None else closer.get("lost_until"),
                 }
             )
     return out
@@ -553,6 +565,83 @@ def _end_at_served(
             end_line_no=first["line"],
             line_nos=sorted({*r["line_nos"], first["line"]}),
         )
+
+
+def _end_at_lost_up(
+    con: duckdb.DuckDBPyConnection,
+    rows: list[dict[str, Any]],
+    gaps: dict[tuple[Any, str], list[tuple[datetime, datetime, bool]]],
+    trig_of: dict[tuple[Any, str], list[tuple[datetime, str]]],
+    *,
+    gap: timedelta,
+) -> list[dict[str, Any]]:
+    """Windows with no `up` line to close them (ongoing, or ended at a served request) whose
+    dyno shows signs of life (runtime metrics, its own output, a served request) after a log
+    loss (L10-L13: Logplex dropped lines since T) began within the window: its `up` is among
+    the lost lines. Such a window ends where the loss begins (`end_inferred`, `lost_until` the
+    first sign of life): down at most until then as far as the log shows. A restart (or start)
+    that had not failed and ends so within `restart_gap_seconds` was a normal restart and is
+    no window at all; likewise a crash whose loss began at once."""
+    open_ = [i for i, r in enumerate(rows) if r["ongoing"] or r["end_inferred"]]
+    if not open_:
+        return rows
+    loss = log_loss(con)
+    if loss.is_empty():
+        return rows
+    episodes = sorted(
+        ((a or "", since, last) for a, since, last in loss.select("app", "since", "last").rows()),
+        key=lambda x: x[1],
+    )
+    w = []
+    for i in open_:
+        r = rows[i]
+        lo = r["_last_fail"] or r["start"]
+        ep = next(
+            (e for e in episodes if e[0] == (r["app"] or "") and e[1] <= r["end"] and e[2] >= lo),
+            None,
+        )
+        if ep is not None:
+            w.append({"i": i, "app": r["app"], "dyno": r["dyno"], "lo": max(lo, ep[1]),
+                      "hi": r["end"]})  # fmt: skip
+    if not w:
+        return rows
+    frame = pl.DataFrame(w, schema={"i": pl.Int64, "app": pl.String, "dyno": pl.String,
+                                    "lo": _SCHEMA["start"], "hi": _SCHEMA["start"]})  # fmt: skip
+    with registered(con, frame) as name:
+        alive = query(
+            con,
+            f"""
+            SELECT w.i, min(x.ts) AS first FROM {name} w JOIN (
+                SELECT app, dyno, ts FROM dyno_metrics
+                UNION ALL SELECT app, dyno, ts FROM app_logs
+                UNION ALL SELECT app, dyno, ts FROM requests WHERE status < 500 AND code IS NULL
+            ) x ON x.app IS NOT DISTINCT FROM w.app AND x.dyno = w.dyno
+               AND x.ts > w.lo AND x.ts <= w.hi
+            GROUP BY w.i
+            """,
+        )
+    lo_of = {x["i"]: x["lo"] for x in w}
+    drop: set[int] = set()
+    for i, first in alive.iter_rows():
+        r = rows[i]
+        key, old, t = (r["app"], r["dyno"]), r["end"], lo_of[i]
+        normal = r["opened_by"] in ("stop", "start") and not r["restart_attempts"]
+        if t - r["start"] <= (gap if normal else timedelta(0)):
+            drop.add(i)
+            gaps[key] = [x for x in gaps[key] if x != (r["start"], old, True)]
+            continue
+        gaps[key] = [(a, t if (a, b, True) == (r["start"], old, True) else b, x)
+                     for a, b, x in gaps[key]]  # fmt: skip
+        r.update(
+            end=t,
+            minutes=(t - r["start"]).total_seconds() / 60,
+            ongoing=False,
+            end_inferred=True,
+            lost_until=first,
+            ended_by=_ended_by(trig_of.get(key, []), r["_last_fail"], t),
+            end_line_no=None,
+        )
+    return [r for i, r in enumerate(rows) if i not in drop]
 
 
 def _cap_ongoing(

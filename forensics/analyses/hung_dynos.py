@@ -23,7 +23,8 @@ Two kinds, one row each:
   dyno without runtime metrics, whose output alone must stop). A worker quiet by nature (one
   line an hour) is not hung while its metrics still come. A silence is the dyno's own only
   when the rest of the log goes on meanwhile (no gap of the whole export as long as the
-  silence's threshold) and no log loss (L10-L13) is reported inside it.
+  silence's threshold) and no log loss (L10-L13) is reported for it (an episode from its
+  first "dropped since" time to its last report that overlaps the silence).
 
 Each row ends at what ended it (`ended_by`): the dyno's `Restarting` (`restart`), `Cycling`
 (`cycling`), a release of the app (`release`: just before the dyno's stop, or with no line of
@@ -43,11 +44,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from forensics.analyses.availability import log_end
+from forensics.analyses.availability import log_end, log_loss
 from forensics.analyses.sql import app_key_expr, query, registered
 from forensics.heroku import (
     DYNO_NAME_RE,
-    LOG_LOSS_CODES,
     ONE_OFF_TYPES,
     process_type_sql,
 )
@@ -479,8 +479,7 @@ def _silent(
         if (end - t0).total_seconds() < need:
             continue
         if loss is None:
-            codes = ", ".join(f"'{c}'" for c in LOG_LOSS_CODES)
-            loss = query(con, f"SELECT app, ts FROM events WHERE code IN ({codes})")
+            loss = log_loss(con).select("app", "since", "last")
         if _log_lost(loss, app, t0, end) or _export_gap(con, dyno, t0, end, need):
             continue
         out.append(
@@ -516,10 +515,15 @@ def _silent(
 
 
 def _log_lost(loss: pl.DataFrame, app: str | None, start: datetime, end: datetime) -> bool:
-    """Whether the app's log reports lost lines (L10-L13) between `start` and `end`."""
+    """Whether the app's log reports lines lost (L10-L13) between `start` and `end`: a loss
+    episode (its first "dropped since" time to its last report) overlaps the silence. The
+    report comes when delivery resumes, often after the dyno's first line back, so its own
+    time alone may fall outside."""
     return (
         loss.filter(
-            (app_key_expr("app") == (app or "")) & pl.col("ts").is_between(start, end)
+            (app_key_expr("app") == (app or ""))
+            & (pl.col("since") <= end)
+            & (pl.col("last") >= start)
         ).height
         > 0
     )

@@ -303,11 +303,15 @@ def _unclean_findings(u: pl.DataFrame) -> list[Finding]:
 
 
 def _loss_finding(r: dict[str, Any]) -> Finding:
+    n = r["errors"]
+    what = heroku.ERROR_CODES.get(r["code"], "log loss").lower()
+    day = "%Y-%m-%d " if r["since"].date() != r["last"].date() else ""
+    who = "Logplex" if r["dyno"] in (None, "logplex") else r["dyno"]
     summary = (
-        f"{r['dyno'] or 'Logplex'} reported {r['errors']} {r['code']} error"
-        f"{'s' if r['errors'] > 1 else ''} between {r['first']:%Y-%m-%d %H:%M:%S} and "
-        f"{r['last']:%Y-%m-%d %H:%M:%S} UTC: {r['dropped']} log messages were dropped, so "
-        "counts in this period are lower bounds."
+        f"{who} dropped {r['dropped']} log messages between {r['since']:%Y-%m-%d %H:%M:%S} and "
+        f"{r['last']:{day}%H:%M:%S} UTC ({n} {r['code']} {what} report{'s' if n > 1 else ''})"
+        ": the log is incomplete there, so counts in this period are lower bounds and a "
+        "silence in it is not the app's."
     )
     return Finding(
         kind="log_loss",
@@ -315,12 +319,14 @@ def _loss_finding(r: dict[str, Any]) -> Finding:
         summary=summary,
         app=r["app"],
         dyno=r["dyno"],
-        start=r["first"],
+        start=r["since"],
         end=r["last"],
         evidence={
             "code": r["code"],
             "errors": int(r["errors"]),
             "dropped": int(r["dropped"]),
+            "since": r["since"].isoformat(),
+            "first_report": r["first"].isoformat(),
             "description": r["description"],
         },
         sources=_listed_sources(r),

@@ -131,6 +131,11 @@ def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) ->
         )
     elif r["ongoing"]:
         tail = "; it was still down when the log ends"
+    elif r.get("lost_until") is not None:
+        tail = (
+            f"; then the log lost lines (Logplex dropped them, L10-L13) and its `up` with them: "
+            f"it was running again by {_hm(r['lost_until'], start)} UTC"
+        )
     elif r["ended_by"] == "platform":
         tail = "; the platform's own restart brought it back"
     elif r["ended_by"] == "stop":
@@ -178,6 +183,9 @@ def _finding(r: dict[str, Any], severity: str, reason: dict[str, Any] | None) ->
                 "dynos": list(r["dynos"] or []),
                 "silent_until": (
                     r["silent_until"].isoformat() if r.get("silent_until") is not None else None
+                ),
+                "lost_until": (
+                    r["lost_until"].isoformat() if r.get("lost_until") is not None else None
                 ),
             },
             reason,

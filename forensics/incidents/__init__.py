@@ -67,8 +67,9 @@ def build_incidents(
         fs = [m.finding for m in inc.members]
         inc.severity = min((f.severity for f in fs), key=SEVERITY_RANK.__getitem__)
         inc.process_types = sorted({f.process_type for f in fs if f.process_type})
+        named = inc.root.evidence.get("dynos")  # a list of names (a concurrency row: a count)
         inc.dynos = sorted(
-            {f.dyno for f in fs if f.dyno} | set(inc.root.evidence.get("dynos") or [])
+            {f.dyno for f in fs if f.dyno} | (set(named) if isinstance(named, list) else set())
         )
         starts = [f.start for f in fs if f.start]
         ends = [f.end or f.start for f in fs if f.start]

@@ -98,4 +98,16 @@ def advice(inc: Incident) -> list[str]:
         )
     if "concurrency" in kinds:
         out.append("Tune --workers/--threads (WEB_CONCURRENCY) so the processes fit the memory.")
+    codes = {str(f.evidence.get("code")) for f in fs if f.kind == "log_loss"}
+    if codes & {"L10", "L12", "L13"}:
+        out.append(
+            "Logplex dropped log lines because a drain could not keep up (it buffers about 1,024 "
+            "messages per drain): make the drain endpoint accept faster or log less, and read "
+            "this period's counts as lower bounds."
+        )
+    if "L11" in codes:
+        out.append(
+            "A `heroku logs --tail` session fell behind and lost lines: export from a drain "
+            "(or `heroku logs -n 1500` after the fact) for a complete record of this period."
+        )
     return out

@@ -121,6 +121,22 @@ _SIZES = click.Choice(sorted(DYNO_SIZES), case_sensitive=False)
 )
 @click.option("--ephemeral-reads", type=float, default=12.0, show_default=True,
               help="Downloads of exported files per hour.")  # fmt: skip
+@click.option("--log-loss-at", type=float, help="Log loss: Logplex drops lines from hour H.")
+@click.option("--log-loss-minutes", type=float, default=10.0, show_default=True)
+@click.option(
+    "--log-loss-fraction",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Share of every source's lines dropped (1: a gap, less: a thinning).",
+)
+@click.option(
+    "--log-loss-code",
+    type=click.Choice(["L10", "L11"]),
+    default="L10",
+    show_default=True,
+    help="L10: a drain's buffer overflow; L11: a tail session's.",
+)
 @click.option("--r12", type=int, help="The N-th graceful restart hits R12 (exit timeout).")
 @click.option("--scale-at", type=float, help="Scale the formation at hour H.")
 @click.option("--scale-web", type=int, help="Web dynos after scaling.")
@@ -190,6 +206,10 @@ def main(**o: Any) -> None:
         ephemeral_files=o["ephemeral_files"],
         ephemeral_stack=o["ephemeral_stack"],
         ephemeral_reads_per_hour=o["ephemeral_reads"],
+        log_loss_at_hours=o["log_loss_at"],
+        log_loss_minutes=o["log_loss_minutes"],
+        log_loss_fraction=o["log_loss_fraction"],
+        log_loss_code=o["log_loss_code"],
         r12_restart=o["r12"],
         scale_at_hours=o["scale_at"],
         scale_web=o["scale_web"],

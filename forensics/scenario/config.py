@@ -95,6 +95,14 @@ class ScenarioConfig:
     ephemeral_files: bool = False
     ephemeral_stack: str = "ruby"
     ephemeral_reads_per_hour: float = 12.0
+    # Log loss: Logplex drops log_loss_fraction of every source's lines (1.0: all of them, a
+    # gap; less: a thinning) for log_loss_minutes from log_loss_at_hours, and reports them
+    # with log_loss_code: L10 (a drain's output buffer overflow) or L11 (a `heroku logs
+    # --tail` session's buffer), "N messages dropped since T".
+    log_loss_at_hours: float | None = None
+    log_loss_minutes: float = 10.0
+    log_loss_fraction: float = 1.0
+    log_loss_code: str = "L10"
     r12_restart: int | None = None  # the N-th graceful (SIGTERM) restart hits R12
     scale_at_hours: float | None = None
     scale_web: int | None = None
@@ -166,6 +174,13 @@ class ScenarioConfig:
                 raise ValueError(f"hung_dyno {self.hung_dyno!r} is not one of the web dynos")
         if self.web_outage_release is not None and self.web_outage_releases < 1:
             raise ValueError("web_outage_releases must be >= 1")
+        if self.log_loss_at_hours is not None:
+            if not 0 < self.log_loss_fraction <= 1:
+                raise ValueError("log_loss_fraction must be within 0..1 (and above 0)")
+            if self.log_loss_minutes <= 0 or self.log_loss_at_hours < 0:
+                raise ValueError("log_loss_minutes must be positive, log_loss_at_hours >= 0")
+            if self.log_loss_code not in ("L10", "L11"):
+                raise ValueError("log_loss_code must be L10 or L11")
         if self.scale_at_hours is not None and self.scale_web is None and self.scale_worker is None:
             raise ValueError("scale_at_hours needs scale_web and/or scale_worker")
 

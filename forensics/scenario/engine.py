@@ -11,7 +11,7 @@ import numpy as np
 
 from forensics import heroku
 
-from . import files, memory, render, traffic
+from . import files, loss, memory, render, traffic
 from .addons import Addons
 from .catalog import ROUTES, route_index
 from .config import DYNO_SIZES, ScenarioConfig
@@ -105,6 +105,11 @@ class Simulation:
         self.scale: dict[str, Any] | None = None
         prompt = f"dev@laptop:~/src/{cfg.app_name}$ heroku logs -n 1500 -a {cfg.app_name}"
         self.emitter = Emitter(sink, self._artifact_targets(aux), aux, prompt)
+        if cfg.log_loss_at_hours is not None:
+            self.emitter.loss = loss.new_loss(
+                cfg.seed, self.t0, cfg.log_loss_at_hours, cfg.log_loss_minutes,
+                cfg.log_loss_fraction, cfg.log_loss_code,
+            )  # fmt: skip
 
     # ----- setup -------------------------------------------------------------------------
 

@@ -144,7 +144,8 @@ def _minutes(a: int, b: int) -> float:
 
 
 def _incidents(sim: Simulation) -> dict[str, object]:
-    """Truth of the newer knobs: warm-up, error bursts, downtime, crash reason, idling, hung."""
+    """Truth of the newer knobs: warm-up, error bursts, downtime, crash reason, idling, hung,
+    lost files, log loss."""
     c, end = sim.cfg, sim.end
     out: dict[str, object] = {
         "warmup": None,
@@ -155,7 +156,10 @@ def _incidents(sim: Simulation) -> dict[str, object]:
         "idling": None,
         "hung_dyno": None,
         "ephemeral_files": None,
+        "log_loss": None,
     }
+    if sim.emitter.loss is not None:
+        out["log_loss"] = sim.emitter.loss.truth(c.log_loss_minutes)
     if c.worker_warmup_hours is not None and c.worker_dynos:
         out["warmup"] = {
             "process_type": "worker",
@@ -272,9 +276,10 @@ def _incidents(sim: Simulation) -> dict[str, object]:
 
 def _no_web(sim: Simulation, downtime: list[dict[str, object]]) -> list[dict[str, object]]:
     """The times no web dyno was up and requests got H10 (App crashed), merged when closer
-    than a minute, each with its H10 count and whether a planted downtime holds it: the only
-    web dyno restarting for a deploy, a cycle or a restart (seconds; Heroku's preboot would
-    avoid them), or an outage / an R15 kill (planted as downtime)."""
+    than a minute, each with its H10 count (lines in the log: a log loss drops some) and
+    whether a planted downtime holds it: the only web dyno restarting for a deploy, a cycle or
+    a restart (seconds; Heroku's preboot would avoid them), or an outage / an R15 kill (planted
+    as downtime)."""
     spans: list[list[int]] = []
     for a, b, n in sorted(sim.no_web):
         if spans and a - spans[-1][1] < MINUTE:
@@ -289,11 +294,12 @@ def _no_web(sim: Simulation, downtime: list[dict[str, object]]) -> list[dict[str
         for d in downtime
         if d["process_type"] == "web"
     ]
+    loss = sim.emitter.loss  # H10 lines Logplex dropped are not in the log
     return [
         {
             "start": iso(a),
             "end": iso(b),
-            "h10": n,
+            "h10": n - (loss.lost("H10", a, b + 50_000) if loss is not None else 0),
             "in_downtime": any(s - MINUTE <= b and a <= e + MINUTE for s, e in down),
         }
         for a, b, n in spans

@@ -6,9 +6,12 @@ import gzip
 import io
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .loss import LogLoss
 
 # Line kinds, counted per kind and per dyno slot (kind * SLOTS + slot).
 KINDS = (
@@ -30,6 +33,7 @@ KINDS = (
     "app",
     "heroku-postgres",
     "heroku-redis",
+    "logplex",
 )
 K = {name: i for i, name in enumerate(KINDS)}
 SLOTS = 256
@@ -94,6 +98,7 @@ class Emitter:
         self.artifacts: list[dict[str, object]] = []
         self._rng = rng
         self._prompt = prompt
+        self.loss: LogLoss | None = None  # the log_loss knob: lines dropped at write time
 
     def add(self, keys: np.ndarray, lines: list[str], kind: str, slots: np.ndarray | int) -> None:
         """Queue lines of one kind; `slots` is the dyno slot per line (or one for all)."""
@@ -117,14 +122,33 @@ class Emitter:
         out = [self.lines[i] for i in order.tolist()]
         self.lines = [self.lines[i] for i in rest.tolist()]
         self.keys, self.codes = [keys[rest]], [codes[rest]]
+        okeys, ocodes = keys[order], codes[order]
+        if self.loss is not None:
+            out, okeys, ocodes = self._lose(out, okeys, ocodes, upto)
         if not out:
             return
-        okeys, ocodes = keys[order], codes[order]
         self.counts += np.bincount(ocodes, minlength=len(self.counts))
+        self.logical += len(out)
         out = self._insert_artifacts(out, okeys, ocodes, upto)
-        self.logical += len(order)
         self.physical += len(out)
         self.sink.write("\n".join(out) + "\n")
+
+    def _lose(
+        self, out: list[str], keys: np.ndarray, codes: np.ndarray, upto: int
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Drop the lines the log loss takes and insert its due L10/L11 reports, in key order."""
+        assert self.loss is not None
+        kinds = np.array(KINDS)[codes // SLOTS]
+        keep = self.loss.drop(keys, out, kinds)
+        if not keep.all():
+            out = [x for x, k in zip(out, keep.tolist(), strict=True) if k]
+            keys, codes = keys[keep], codes[keep]
+        for key, line in self.loss.due(upto):
+            at = int(np.searchsorted(keys, key, "right"))
+            out.insert(at, line)
+            keys = np.insert(keys, at, key)
+            codes = np.insert(codes, at, K["logplex"] * SLOTS)
+        return out, keys, codes
 
     def drop_pending(self) -> None:
         """Forget lines past the end of the log."""

@@ -116,6 +116,18 @@ def ingest_lines(tmp_path: Path, lines: str, *, name: str = "hand.log", app: str
     return open_dataset(tmp_path / f"{name}.ds"), log
 
 
+def as_drain(text: str) -> str:
+    """`heroku logs` lines as an HTTPS drain delivers them: octet-counted RFC 5424 frames, one
+    a line (`TS heroku[logplex]: MSG` -> `LEN <172>1 TS host heroku logplex - MSG`)."""
+    out = []
+    for line in text.strip().splitlines():
+        ts, src, msg = line.strip().split(" ", 2)
+        origin, dyno = src.rstrip(":").rstrip("]").split("[")
+        frame = f"<172>1 {ts} host {origin} {dyno} - {msg}"
+        out.append(f"{len(frame.encode())} {frame}")
+    return "\n".join(out)
+
+
 def utc(text: str) -> datetime:
     """An ISO-8601 time (with offset) as an aware datetime."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

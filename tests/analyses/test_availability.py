@@ -199,6 +199,56 @@ def test_log_loss(hand) -> None:
         ("L11", "logplex", 1, 1101, [48]),
     ]
     assert loss["first"][0] == utc("2024-05-20T11:45:00Z")
+    # the reports stand for the lines missing before them: since the first report's "since"
+    assert loss["since"].to_list() == [utc("2024-05-20T11:40:00Z"), utc("2024-05-20T11:50:00Z")]
+    assert loss["last"].to_list() == [utc("2024-05-20T11:50:00Z"), utc("2024-05-20T11:55:00Z")]
+
+
+def test_log_loss_episodes(tmp_path) -> None:
+    """Reports that follow each other are one episode from its first "since" to its last
+    report; one hours later is another; a report naming no time starts at its own."""
+    lp = "heroku[logplex]: Error L10 (output buffer overflow)"
+    con, _ = ingest_lines(
+        tmp_path,
+        f"""
+        2024-05-20T10:05:01+00:00 {lp}: 120 messages dropped since 2024-05-20T10:03:12+00:00.
+        2024-05-20T10:07:30+00:00 {lp}: 80 messages dropped since 2024-05-20T10:05:01+00:00.
+        2024-05-20T10:20:00+00:00 {lp}: 9 messages dropped since 2024-05-20T10:19:40+00:00.
+        2024-05-20T14:00:02+00:00 {lp}: 500 messages dropped since 2024-05-20T13:41:00+00:00.
+        2024-05-20T15:00:00+00:00 heroku[logplex]: Error L10 (output buffer overflow)
+        """,
+    )
+    loss = availability.log_loss(con)
+    assert loss.select("code", "errors", "dropped", "since", "first", "last").rows() == [
+        ("L10", 2, 200, utc("2024-05-20T10:03:12Z"), utc("2024-05-20T10:05:01Z"),
+         utc("2024-05-20T10:07:30Z")),
+        ("L10", 1, 9, utc("2024-05-20T10:19:40Z"), utc("2024-05-20T10:20:00Z"),
+         utc("2024-05-20T10:20:00Z")),
+        ("L10", 1, 500, utc("2024-05-20T13:41:00Z"), utc("2024-05-20T14:00:02Z"),
+         utc("2024-05-20T14:00:02Z")),
+        ("L10", 1, 0, utc("2024-05-20T15:00:00Z"), utc("2024-05-20T15:00:00Z"),
+         utc("2024-05-20T15:00:00Z")),
+    ]  # fmt: skip
+    f = findings(con)[0]
+    assert (f.kind, f.start, f.end) == ("log_loss", utc("2024-05-20T10:03:12Z"),
+                                        utc("2024-05-20T10:07:30Z"))  # fmt: skip
+    assert f.evidence["since"] == "2024-05-20T10:03:12+00:00" and f.evidence["dropped"] == 200
+    assert f.summary == (
+        "Logplex dropped 200 log messages between 2024-05-20 10:03:12 and 10:07:30 UTC (2 L10 "
+        "drain buffer overflow reports): the log is incomplete there, so counts in this period "
+        "are lower bounds and a silence in it is not the app's."
+    )
+
+
+def test_real_drain_log_loss(b_real) -> None:
+    """src-004 (an HTTPS drain's frames): three L10s from logplex within three minutes, each
+    naming its own since, are one episode from the earliest since."""
+    con = open_dataset(b_real("src-004"))
+    (r,) = availability.log_loss(con).iter_rows(named=True)
+    assert (r["code"], r["dyno"], r["errors"], r["dropped"]) == ("L10", "logplex", 3, 13)
+    assert (r["since"], r["first"], r["last"]) == (
+        utc("2015-06-08T21:46:44Z"), utc("2015-06-08T21:50:22Z"), utc("2015-06-08T21:53:21Z"),
+    )  # fmt: skip
 
 
 def test_findings(hand) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import polars as pl
 import pytest
 from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relative import)
+    as_drain,
     ingest_lines,
     real_dataset_fixture,  # noqa: F401 (fixture `b_real`)
     utc,
@@ -572,3 +573,134 @@ def test_the_new_process_failing_after_a_restart_is_not_a_crash_while_stopping(t
     con, _ = ingest_lines(tmp_path, CRASH_AFTER_RESTART)
     k = crashes(con)
     assert k.select("ts", "exit_status", "during_shutdown").rows() == [(at("11:00:08"), 1, False)]
+
+
+# ----- log loss: Logplex dropped lines (L10), the `up` among them ----------------------------
+
+LOSS = "heroku[logplex]: Error L10 (output buffer overflow)"
+
+
+def _alive(dyno: str, start: str, end: str, *, served: bool) -> list[str]:
+    """Runtime metrics (and, for web, served requests) of a running dyno every 20 s."""
+    out, t = [], at(start)
+    while t < at(end):
+        out.append(
+            f"{t:%Y-%m-%dT%H:%M:%S}.000000+00:00 heroku[{dyno}]: source={dyno} "
+            "dyno=heroku.1.0d6c0e2e-8cd8-4a3c-a2c5-6a9b1e1c9e11 sample#load_avg_1m=0.05"
+        )
+        if served:
+            out.append(req(t, "/", dyno=dyno))
+        t += timedelta(seconds=20)
+    return out
+
+
+def _deploy_while_logplex_drops(dyno: str, *, report: bool) -> str:
+    """A deploy restarts `dyno`; Logplex drops lines from 10:00:06 (after its new process
+    started) to 10:06, the `up` with them, and says so at 10:06 (`report`)."""
+    web = dyno.startswith("web")
+    text = [
+        h("09:00:00", dyno, "State changed from starting to up"),
+        *_alive(dyno, "09:00:10", "10:00:00", served=web),
+        h("10:00:00", "api", "Release v9 created by user a@b.c"),
+        h("10:00:01", dyno, "Restarting"),
+        h("10:00:01", dyno, "State changed from up to starting"),
+        h("10:00:02", dyno, "Stopping all processes with SIGTERM"),
+        h("10:00:03", dyno, "Process exited with status 143"),
+        h("10:00:05", dyno, "Starting process with command `bin/start`"),
+    ]
+    if report:
+        text.append(
+            f"{DAY}T10:06:00+00:00 {LOSS}: 230 messages dropped since {DAY}T10:00:06+00:00."
+        )
+    return lines(text, _alive(dyno, "10:06:10", "11:00:00", served=web))
+
+
+@pytest.mark.parametrize("export", ["cli", "drain"])
+@pytest.mark.parametrize("dyno", ["web.1", "worker.1"])
+def test_a_restart_whose_up_the_log_lost_is_not_downtime(tmp_path, dyno, export) -> None:
+    """The dyno runs again after the loss (metrics, served requests) and its `up` was among
+    the dropped lines: a deploy, not a window of an hour (or, for web, of six minutes). As
+    `heroku logs` prints it and as a drain delivers it."""
+    text = _deploy_while_logplex_drops(dyno, report=True)
+    con, _ = ingest_lines(tmp_path, as_drain(text) if export == "drain" else text)
+    assert downtime(con).is_empty()
+    assert [f.kind for f in collect_findings(con) if f.kind in ("downtime", "hung_dyno")] == []
+    # without Logplex's report nothing says lines were lost: a worker that never logged `up`
+    # is down to the end (web: until it serves a request)
+    con, _ = ingest_lines(tmp_path, _deploy_while_logplex_drops(dyno, report=False), name="n.log")
+    end = at("10:06:10") if dyno == "web.1" else at("10:59:50")
+    (r,) = [x for x in rows(downtime(con)) if x[0] == dyno]
+    assert r[:5] == (dyno, dyno.split(".")[0], at("10:00:01"), end, dyno == "worker.1")
+
+
+def test_down_until_the_log_lost_its_up(tmp_path) -> None:
+    """The worker crashed at 09:00 and its reboot failed; the log shows nothing of it until
+    Logplex drops lines from 09:30, and it runs again after: down from 09:00 to 09:30 as far as
+    the log shows (its `up` is among the lost lines)."""
+    text = lines(
+        h("08:00:00", "worker.1", "State changed from starting to up"),
+        h("09:00:00", "worker.1", "Process exited with status 1"),
+        h("09:00:00", "worker.1", "State changed from up to crashed"),
+        h("09:00:01", "worker.1", "State changed from crashed to starting"),
+        h("09:00:04", "worker.1", "Starting process with command `bundle exec sidekiq`"),
+        h("09:00:09", "worker.1", "Process exited with status 1"),
+        h("09:00:09", "worker.1", "State changed from starting to crashed"),
+        h("09:20:00", "api", "Set FOO config vars by user a@b.c"),
+        f"{DAY}T09:40:00+00:00 {LOSS}: 612 messages dropped since {DAY}T09:30:00+00:00.",
+        _alive("worker.1", "09:36:00", "10:30:00", served=False),
+    )
+    con, _ = ingest_lines(tmp_path, text)
+    d = downtime(con)
+    assert rows(d) == [
+        ("worker.1", "worker", at("09:00:00"), at("09:30:00"), False, "platform"),
+        (None, "worker", at("09:00:00"), at("09:30:00"), False, "platform"),
+    ]
+    assert d["end_inferred"].to_list() == [True, True]
+    assert d["lost_until"].to_list() == [at("09:36:00")] * 2
+    assert d["restart_attempts"].to_list() == [1, 1]
+    f = next(x for x in findings(con) if x.dyno == "worker.1")
+    assert f.evidence["minutes"] == 30.0 and f.evidence["lost_until"] == "2024-05-20T09:36:00+00:00"
+    assert "its `up` with them: it was running again by 09:36 UTC" in f.summary
+    # no sign of life after the loss: the log cannot say it came back, down to the end
+    dead = (
+        text.split(f"{DAY}T09:40:00+00:00")[0] + f"{DAY}T09:40:00+00:00 {LOSS}: 6 messages "
+        f"dropped since {DAY}T09:30:00+00:00.\n" + h("10:30:00", "api", "Set BAR config vars")
+    )
+    con, _ = ingest_lines(tmp_path, dead, name="dead.log")
+    assert rows(downtime(con))[0] == (
+        "worker.1",
+        "worker",
+        at("09:00:00"),
+        at("10:30:00"),
+        True,
+        None,
+    )
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.7])
+def test_generated_deploy_while_logplex_drops_lines(tmp_path, fraction) -> None:
+    """A generated deploy (2 web dynos, a worker) during a 4-minute log loss that begins just
+    after the dynos were told to restart: their `up` lines are lost (all of them, or 70 % of
+    every source's lines); no downtime, no hung dyno, and one log_loss finding with the
+    dropped count and since of Logplex's reports."""
+    from forensics.ingest import ingest
+    from forensics.scenario import ScenarioConfig, generate
+
+    cfg = ScenarioConfig(
+        seed=21, hours=3.0, rps=0.5, leak_route=None, h12_route=None, transient_route=None,
+        cycling=False, release_hours=(1.0,), log_loss_at_hours=1.0125, log_loss_minutes=4,
+        log_loss_fraction=fraction,
+    )  # fmt: skip
+    truth = generate(cfg, tmp_path / "s.log")
+    loss = truth["log_loss"]
+    restarts = [r["time"] for r in truth["restarts"]]
+    assert loss["dropped"] > 100 and all(r < loss["start"] for r in restarts)
+    ups = [x for x in (tmp_path / "s.log").read_text().splitlines() if "starting to up" in x]
+    seen = [x for x in ups if restarts[0] < x[:32] < loss["window_end"]]
+    assert len(seen) < 3 if fraction < 1 else not seen  # some or all of the three `up`s lost
+    ingest([str(tmp_path / "s.log")], tmp_path / "ds", app=cfg.app_name)
+    found = collect_findings(open_dataset(tmp_path / "ds"))
+    assert [f.kind for f in found if f.kind in ("downtime", "hung_dyno", "crash")] == []
+    (f,) = [f for f in found if f.kind == "log_loss"]
+    assert f.evidence["dropped"] == loss["reported"] == loss["dropped"]
+    assert f.start == utc(loss["reports"][0]["since"]) and f.end == utc(loss["reports"][-1]["time"])

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relative import)
     REAL_LOGS,
+    as_drain,
     by_kind,
     ingest_lines,
     real_dataset_fixture,  # noqa: F401 (fixture `b_real`)
@@ -353,6 +354,38 @@ def test_log_loss_inside_the_silence_is_not_a_silent_worker(tmp_path) -> None:
     text = _worker(silent_from="10:30:00", ending=[loss], resume="11:15:00", log_end="11:30:00")
     con, _ = ingest_lines(tmp_path, text)
     assert hung_dynos(con).is_empty()
+
+
+@pytest.mark.parametrize("export", ["cli", "drain"])
+def test_log_loss_reported_after_the_silence_is_not_a_silent_worker(tmp_path, export) -> None:
+    """Logplex reports the loss when it can deliver again, here after the worker's first line
+    back: "dropped since 10:29:50" covers the silence though the report's own time does not.
+    The web dyno's lines go on meanwhile (a thinning, not a gap of the whole export). The
+    report as `heroku logs` prints it and as a drain delivers it."""
+    loss = (
+        f"{DAY}T11:15:30+00:00 heroku[logplex]: Error L10 (output buffer overflow): "
+        f"1830 messages dropped since {DAY}T10:29:50+00:00."
+    )
+    text = _worker(silent_from="10:30:00", ending=[loss], resume="11:15:00", log_end="11:30:00")
+    text = as_drain(text) if export == "drain" else text
+    con, _ = ingest_lines(tmp_path, text)
+    assert hung_dynos(con).is_empty()
+    (f,) = [x for x in collect_findings(con) if x.kind in ("log_loss", "hung_dyno")]
+    assert (f.kind, f.start, f.end) == ("log_loss", at("10:29:50"), at("11:15:30"))
+
+
+def test_log_loss_elsewhere_does_not_excuse_a_silence(tmp_path) -> None:
+    """A loss reported after the worker came back, for lines dropped since then, says
+    nothing of the silence before it."""
+    loss = (
+        f"{DAY}T11:25:00+00:00 heroku[logplex]: Error L10 (output buffer overflow): "
+        f"12 messages dropped since {DAY}T11:20:00+00:00."
+    )
+    text = _worker(silent_from="10:30:00", ending=[loss], resume="11:15:00", log_end="11:30:00")
+    con, _ = ingest_lines(tmp_path, text)
+    assert rows(hung_dynos(con)) == [
+        ("worker.1", "silent", at("10:29:40"), at("11:15:00"), False, "resumed")
+    ]
 
 
 def test_short_silence_is_not_hung(tmp_path) -> None:

@@ -461,3 +461,11 @@ def test_a_route_broken_for_hours_is_not_part_of_a_short_hang():
     assert by_title["Request errors on /p"] == [8]
     assert by_title["Request errors on /dl"] == [11]
     assert len(incidents) == 5
+
+
+def test_a_concurrency_finding_alone_is_an_incident_of_its_own():
+    """Its evidence `dynos` is how many dynos the type has (2), not their names: it used to
+    crash `build_incidents` when no leak took the finding in (seed 1027 of the accuracy bench)."""
+    c = f("concurrency", 0, 600, process_type="web", evidence={"dynos": 2, "verdict": "too_low"})
+    (inc,) = build_incidents(None, [c], events=EVENTS)
+    assert (inc.kind, inc.dynos, inc.process_types) == ("concurrency", [], ["web"])
