@@ -552,19 +552,30 @@ def _end_at_served(
         )
     for i, first in served.iter_rows():
         r = rows[i]
-        old, t = r["end"], first["ts"]
-        key = (r["app"], r["dyno"])
-        gaps[key] = [(a, t if (a, b, True) == (r["start"], old, True) else b, x)
-                     for a, b, x in gaps[key]]  # fmt: skip
-        r.update(
-            end=t,
-            minutes=(t - r["start"]).total_seconds() / 60,
-            ongoing=False,
-            end_inferred=True,
-            ended_by=_ended_by(trig_of.get(key, []), r["_last_fail"], t),
-            end_line_no=first["line"],
-            line_nos=sorted({*r["line_nos"], first["line"]}),
-        )
+        _end_early(r, gaps, trig_of, first["ts"], end_line_no=first["line"],
+                   line_nos=sorted({*r["line_nos"], first["line"]}))  # fmt: skip
+
+
+def _end_early(
+    r: dict[str, Any],
+    gaps: dict[tuple[Any, str], list[tuple[datetime, datetime, bool]]],
+    trig_of: dict[tuple[Any, str], list[tuple[datetime, str]]],
+    t: datetime,
+    **columns: Any,
+) -> None:
+    """End window `r` at `t`, which the log infers rather than shows (a request served, a lost
+    `up`): its not-up period in `gaps` too, and what ended it from the triggers before `t`."""
+    key, old = (r["app"], r["dyno"]), r["end"]
+    gaps[key] = [(a, t if (a, b, True) == (r["start"], old, True) else b, x)
+                 for a, b, x in gaps[key]]  # fmt: skip
+    r.update(
+        end=t,
+        minutes=(t - r["start"]).total_seconds() / 60,
+        ongoing=False,
+        end_inferred=True,
+        ended_by=_ended_by(trig_of.get(key, []), r["_last_fail"], t),
+        **columns,
+    )
 
 
 def _end_at_lost_up(
@@ -630,17 +641,7 @@ def _end_at_lost_up(
             drop.add(i)
             gaps[key] = [x for x in gaps[key] if x != (r["start"], old, True)]
             continue
-        gaps[key] = [(a, t if (a, b, True) == (r["start"], old, True) else b, x)
-                     for a, b, x in gaps[key]]  # fmt: skip
-        r.update(
-            end=t,
-            minutes=(t - r["start"]).total_seconds() / 60,
-            ongoing=False,
-            end_inferred=True,
-            lost_until=first,
-            ended_by=_ended_by(trig_of.get(key, []), r["_last_fail"], t),
-            end_line_no=None,
-        )
+        _end_early(r, gaps, trig_of, t, lost_until=first, end_line_no=None)
     return [r for i, r in enumerate(rows) if i not in drop]
 
 

@@ -259,23 +259,21 @@ def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
     the time after a deploy is one burst, not the few runs of three that chance strings
     together among its successes."""
     rf = pl.col("fail") & pl.col("route").is_not_null()
-    # only the routes with enough failures to make a run (a few of the thousands)
-    narrow = wide.filter(~pl.col("wide").fill_null(False))
-    cand = (
+    # the route failures (not the app-wide codes), and the routes with enough of them to make
+    # a run (a few of the thousands)
+    app_wide = wide.filter(pl.col("wide").fill_null(False))
+    fails = (
         d.filter(rf)
-        .join(narrow, on="_i", how="semi")
-        .group_by(app_key_expr("app"), "route")
-        .len()
-        .filter(pl.col("len") >= ELEVATED_RUN_MIN)
-        .drop("len")
+        .join(app_wide, on="_i", how="anti")
+        .select("_i", app_key_expr("app"), "route", "ts")
     )
+    cand = fails.group_by(APP_KEY, "route").len().filter(pl.col("len") >= ELEVATED_RUN_MIN)
     if cand.is_empty():
         return d
     routed = (
         d.with_columns(app_key_expr("app"))
         .join(cand, on=[APP_KEY, "route"], how="semi")
-        .join(wide, on="_i", how="left")
-        .filter(~pl.col("wide").fill_null(False))
+        .join(app_wide, on="_i", how="anti")
         .drop(APP_KEY)
     )
     bins = (
@@ -331,11 +329,7 @@ def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
         "_re",
     )
     inside = (
-        d.filter(rf)
-        .join(wide, on="_i", how="left")
-        .filter(~pl.col("wide").fill_null(False))
-        .select("_i", app_key_expr("app"), "route", "ts")
-        .join(runs, on=[APP_KEY, "route"])
+        fails.join(runs, on=[APP_KEY, "route"])
         .filter(pl.col("ts").is_between("_rs", "_re"))
         .select("_i", "_grp")
         .unique("_i")
@@ -381,7 +375,7 @@ def _in_downtime(failed: pl.DataFrame, windows: pl.DataFrame) -> pl.Series:
 def _in_hung(failed: pl.DataFrame, hung: pl.DataFrame) -> pl.Series:
     """The `_i` of the failures a hung dyno's window counts: served by that dyno inside its
     window, with one of the codes it was stuck on (H12, H13...)."""
-    h = hung.filter(pl.col("kind") == "stuck_requests") if "kind" in hung.columns else hung
+    h = hung.filter(pl.col("kind") == "stuck_requests")
     if h.is_empty():
         return pl.Series("_i", [], pl.UInt32)
     return (

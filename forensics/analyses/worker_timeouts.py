@@ -38,6 +38,7 @@ _SCHEMA = {
     "server": pl.String,
     "source_file": pl.String,
     "line_no": pl.Int64,
+    "line_count": pl.Int64,
 }
 
 
@@ -47,13 +48,14 @@ def worker_timeouts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     Answers: which dynos killed workers (or requests) for running too long, and when?
 
     Columns: app, dyno, ts, server (gunicorn, unicorn, puma, rack-timeout), source_file,
-    line_no.
+    line_no, line_count.
     """
     server = " ".join(f"WHEN regexp_matches(message, '{rx}') THEN '{name}'" for name, rx in SERVERS)
     df = query(
         con,
         f"""
-        SELECT app, dyno, ts, CASE {server} END AS server, source_file, line_no
+        SELECT app, dyno, ts, CASE {server} END AS server, source_file, line_no,
+               line_count
         FROM app_logs
         WHERE dyno IS NOT NULL
           AND (message LIKE '%imeout%' OR message LIKE '%TIMEOUT%'

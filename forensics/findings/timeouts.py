@@ -288,7 +288,7 @@ def _with_worker_timeouts(f: Finding, killed: pl.DataFrame) -> Finding:
     f.summary = (
         f"{f.summary.rstrip('.')}; the app server killed workers for timing out meanwhile ({said})."
     )
-    f.sources = [*f.sources, *line_sources(mine.with_columns(pl.lit(1).alias("line_count")))[:3]]
+    f.sources = [*f.sources, *line_sources(mine)[:3]]
     return f
 
 
