@@ -190,6 +190,10 @@ ERROR_CODES: dict[str, str] = {
 }
 # Router codes that mean the app (not one route) could not serve: grouped across routes.
 APP_DOWN_CODES = ("H10", "H13", "H14", "H20", "H99")
+# Router codes the router answers itself for the whole app, before any dyno: the maintenance
+# page (`heroku maintenance:on`), a blank app with no code, free dyno hours used up. No
+# release's code served them, and they hold for every route alike.
+ROUTER_PAGE_CODES = ("H80", "H81", "H82")
 # Router codes where the client gave up, not the app (never a failed request of the app's).
 CLIENT_CODES = ("H27", "H28", "H31")
 # Codes that lose log lines.
@@ -204,8 +208,12 @@ DYNO_NAME = re.compile(DYNO_NAME_RE)
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 UUID_RE = re.compile(UUID)
 DYNO_ID = re.compile(rf"heroku\.(\d+)\.({UUID})")
-# Process types the platform starts itself, not from the Procfile.
-ONE_OFF_TYPES = frozenset({"run", "scheduler", "release"})
+# The user Heroku Scheduler runs its jobs as (`Starting process with command ... by user ...`).
+SCHEDULER_USER = "scheduler@addons.heroku.com"
+# Process types of one-off dynos, which run one command and stop (not from the Procfile's
+# formation): `heroku run`, Heroku Scheduler, the release phase, and the Bamboo-era names of
+# `heroku run` (`console.1`, `rake.1`).
+ONE_OFF_TYPES = frozenset({"run", "scheduler", "release", "console", "rake"})
 
 
 def process_type(dyno: str | None) -> str | None:

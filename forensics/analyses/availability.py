@@ -41,7 +41,7 @@ from forensics.analyses.common import with_release
 from forensics.analyses.sql import app_key_expr, query, sql_list
 from forensics.heroku import process_type_sql
 
-ONE_OFF_TYPES = ("run", "scheduler", "release", "console", "rake")
+ONE_OFF_TYPES = tuple(sorted(heroku.ONE_OFF_TYPES))
 LOG_LOSS_CODES = heroku.LOG_LOSS_CODES
 # Log-loss reports of one code further apart than this (since T after the previous report)
 # are separate episodes.

@@ -45,7 +45,7 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.availability import log_end, log_loss
-from forensics.analyses.sql import app_key_expr, query, registered
+from forensics.analyses.sql import app_key_expr, names_sql, query, registered
 from forensics.heroku import (
     DYNO_NAME_RE,
     ONE_OFF_TYPES,
@@ -85,7 +85,7 @@ _SCHEMA: dict[str, Any] = {
     "last_line": pl.Int64,
 }
 
-_ONE_OFF = ", ".join(f"'{t}'" for t in sorted(ONE_OFF_TYPES))
+_ONE_OFF = names_sql(ONE_OFF_TYPES)
 _DYNO_OK = f"dyno IS NOT NULL AND regexp_full_match(dyno, '{DYNO_NAME_RE}')"
 
 _LIFECYCLE_SQL = f"""
@@ -224,7 +224,7 @@ def _stuck(
         f"""
         SELECT app, dyno, {ptype} AS ptype, ts, route, code, source_file, line_no
         FROM requests
-        WHERE code IN ({codes}) AND {_DYNO_OK} AND {ptype} NOT IN ({_ONE_OFF})
+        WHERE code IN ({codes}) AND {_DYNO_OK} AND {ptype} NOT IN {_ONE_OFF}
         ORDER BY app, dyno, ts, line_no
         """,
     )
@@ -399,17 +399,17 @@ def _silent(
     lines), the silence it needs and the gaps of its merged output that reach it are all found in
     one SQL query; only those candidate silences come back to be checked one by one."""
     ptype = process_type_sql("dyno")
-    skip = ", ".join(f"'{x}'" for x in sorted({*ONE_OFF_TYPES, "web"}))
+    skip = names_sql({*ONE_OFF_TYPES, "web"})
     end_us = "epoch_us($end_of_log)"
     cands = query(
         con,
         f"""
         WITH a AS (
             SELECT app, dyno, {ptype} AS ptype, ts, 'app' AS stream, source_file, line_no
-            FROM app_logs WHERE {_DYNO_OK} AND {ptype} NOT IN ({skip})
+            FROM app_logs WHERE {_DYNO_OK} AND {ptype} NOT IN {skip}
             UNION ALL
             SELECT app, dyno, {ptype}, ts, 'metrics', source_file, line_no FROM dyno_metrics
-            WHERE {_DYNO_OK} AND {ptype} NOT IN ({skip})
+            WHERE {_DYNO_OK} AND {ptype} NOT IN {skip}
         ),
         gaps AS (
             SELECT app, dyno, stream,

@@ -2,10 +2,12 @@
 
 Requests count for the release of the dyno lifetime that served them (a request during a
 rolling restart goes to the code that really answered it); requests no dyno answered (H10,
-H14...) count for the release in effect at their time. R14/R15 errors and crashes count for the
-release of the lifetime they happened in. Memory slopes come from `memory.memory_growth`: per
-release the median slope over its lifetimes with enough data, per process type (a web leak is
-not hidden by a worker cache that plateaus, or the other way round).
+H14...) count for the release in effect at their time; the router's own pages (H80
+maintenance, H81, H82: `heroku.ROUTER_PAGE_CODES`) count for none, no release served them.
+R14/R15 errors and crashes count for the release of the lifetime they happened in. Memory
+slopes come from `memory.memory_growth`: per release the median slope over its lifetimes with
+enough data, per process type (a web leak is not hidden by a worker cache that plateaus, or the
+other way round).
 
 The period before the first `Release vN` of the log counts as release v(N-1) (inferred,
 `inferred` = true): Heroku numbers releases one by one, so that is the code that ran then.
@@ -50,7 +52,9 @@ from forensics.analyses.sql import (
     has_rows,
     query,
     registered,
+    sql_list,
 )
+from forensics.heroku import ROUTER_PAGE_CODES
 
 DEFAULTS: dict[str, float] = {
     "min_requests": 200.0,
@@ -290,7 +294,7 @@ def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
                epoch_us(ts) // 60000000 AS m, service_ms, status, code,
                coalesce(method, '') AS method, coalesce(route, '') AS route,
                source_file, line_no
-        FROM requests
+        FROM requests WHERE coalesce(code, '') NOT IN {sql_list(ROUTER_PAGE_CODES)}
     ),
     j AS MATERIALIZED (
         SELECT mm.akey, mm.rel AS release, rq.method, rq.route, rq.source_file, rq.line_no,

@@ -4,8 +4,9 @@ exceptions behind them.
 A failed request is a router line with a 5xx status or an H-code, except the client's own
 H27 / H28 / H31 (`forensics.heroku.CLIENT_CODES`: the client gave up, the app did not fail).
 The app-wide codes (`APP_DOWN_CODES`: H10 app crashed, H13, H14 no web dynos, H20 boot
-timeout, H99) say the app could not serve at all, so they are grouped across routes (route
-null); every other failure is grouped by route.
+timeout, H99) say the app could not serve at all, and the router's own pages
+(`ROUTER_PAGE_CODES`: H80 maintenance mode, H81, H82) answer every route alike, so they are
+grouped across routes (route null); every other failure is grouped by route.
 
 A burst is a run of failures with no success in between: on the same route (a request there
 answered below 500 without an error code; an answered `OPTIONS` preflight or `HEAD` probe is
@@ -44,7 +45,7 @@ import polars as pl
 from forensics.analyses.downtime import downtime
 from forensics.analyses.hung_dynos import hung_dynos
 from forensics.analyses.sql import APP_KEY, app_key_expr, query, registered, sql_list
-from forensics.heroku import APP_DOWN_CODES, CLIENT_CODES
+from forensics.heroku import APP_DOWN_CODES, CLIENT_CODES, ROUTER_PAGE_CODES
 
 MIN_COUNT = 3
 # Elevated runs (see `_with_elevated_runs`): a route failing part of the time for minutes.
@@ -180,7 +181,7 @@ def _failed_rows(
     fail = failed_sql("r")
     if exclude_codes:  # neither a failure nor a success here
         fail = f"({fail} AND coalesce(r.code, '') NOT IN {sql_list(exclude_codes)})"
-    wide = f"coalesce(r.code, '') IN {sql_list(APP_DOWN_CODES)}"
+    wide = f"coalesce(r.code, '') IN {sql_list(APP_DOWN_CODES + ROUTER_PAGE_CODES)}"
     skip = sql_list((*CLIENT_CODES, *exclude_codes))
     # a CORS preflight or a HEAD probe answered is not the route's work succeeding
     ok = (

@@ -59,6 +59,15 @@ def sql_list(codes: Iterable[str]) -> str:
     return "(" + ", ".join(f"'{c}'" for c in items) + ")"
 
 
+def names_sql(names: Iterable[str]) -> str:
+    """`('run', 'scheduler')` for a SQL IN list of process types or kinds (plain names only)."""
+    items = sorted(str(n) for n in names)
+    bad = [n for n in items if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", n)]
+    if bad or not items:
+        raise ForensicsError(f"names must be plain words, got {list(names)!r}")
+    return "(" + ", ".join(f"'{n}'" for n in items) + ")"
+
+
 EPOCH_SQL = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
 
 

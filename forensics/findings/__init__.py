@@ -42,6 +42,8 @@ KINDS = (
     "log_loss",
     "ephemeral_files",
     "hung_dyno",
+    "job_failed",
+    "release_phase_failed",
 )
 
 

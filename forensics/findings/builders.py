@@ -20,6 +20,7 @@ from forensics.findings import (
     downtime,
     ephemeral_files,
     hung_dynos,
+    jobs,
     memory,
     releases,
     request_errors,
@@ -89,6 +90,7 @@ BUILDERS: tuple[Builder, ...] = (
     ),
     Builder("ephemeral_files", ephemeral_files.findings, _opts("restart_minutes")),
     Builder("hung_dynos", hung_dynos.findings, _opts(HUNG, "critical_minutes")),
+    Builder("jobs", jobs.findings, _opts()),
     Builder(
         "concurrency",
         concurrency.findings,

@@ -12,14 +12,15 @@ from forensics.analyses.crash_reasons import block_sources
 from forensics.findings import Source
 
 
-def with_reason(summary: str, reason: dict[str, Any] | None) -> str:
-    """`summary` ending with the app's own reason: `...: KeyError: 'X' (app/config.py:12).`"""
+def with_reason(summary: str, reason: dict[str, Any] | None, *, of: str = "crashes") -> str:
+    """`summary` ending with the app's own reason: `...: KeyError: 'X' (app/config.py:12).`
+    (`of` names what the reason's counts count: crashes, or a job's failed runs.)"""
     if not reason:
         return summary
     where = f" ({reason['location']})" if reason.get("location") else ""
     share = ""
     if reason.get("of_crashes", 0) > reason.get("crashes", 0):
-        share = f" in {reason['crashes']} of {reason['of_crashes']} crashes"
+        share = f" in {reason['crashes']} of {reason['of_crashes']} {of}"
     also = "; ".join(f"{o['text']} ({o['crashes']})" for o in reason.get("others", [])[:2])
     also = f"; also {also}" if also else ""
     text = str(reason["text"]).rstrip(".")

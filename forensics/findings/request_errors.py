@@ -2,7 +2,9 @@
 requests on a route (or app-wide, route null).
 
 Severity: critical from `critical_count` failures or an app-wide burst (H10/H13/H14/H20/H99)
-of `critical_wide_count`; warning otherwise.
+of `critical_wide_count`; warning otherwise. A burst of the router's own pages is told as what
+it was: maintenance mode (H80, someone turned it on: warning), a blank app (H81) or free dyno
+hours used up (H82).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.request_errors import request_errors
-from forensics.findings import Finding, line_sources
+from forensics.findings import Finding, duration_text, line_sources
+
+# A burst this much of one router page code (H80...) is told as that page.
+PAGE_SHARE = 0.9
+PAGES = {
+    "H80": "The app was in maintenance mode (`heroku maintenance:on`)",
+    "H81": "The app had no code deployed (blank app)",
+    "H82": "The app's free dyno hours were used up",
+}
 
 
 def findings(
@@ -33,11 +43,23 @@ def findings(
         wide = r["route"] is None
         n = int(r["count"])
         critical = n >= critical_count or (wide and n >= critical_wide_count)
-        out.append(_finding(r, "critical" if critical else "warning"))
+        page = _page(r)
+        if page == "H80":
+            critical = False  # someone turned maintenance mode on: planned, not a failure
+        out.append(_finding(r, "critical" if critical else "warning", page))
     return out
 
 
-def _finding(r: dict[str, Any], severity: str) -> Finding:
+def _page(r: dict[str, Any]) -> str | None:
+    """The router page code (H80, H81, H82) that makes up a burst, if one does."""
+    if r["route"] is not None or not r["codes"]:
+        return None
+    top = r["codes"][0]
+    ok = top["code"] in PAGES and top["count"] >= PAGE_SHARE * int(r["count"])
+    return top["code"] if ok else None
+
+
+def _finding(r: dict[str, Any], severity: str, page: str | None = None) -> Finding:
     n = int(r["count"])
     codes = ", ".join(f"{c['code']} x{c['count']}" for c in r["codes"][:4])
     where = f"{r['route']}" if r["route"] else "the whole app"
@@ -61,6 +83,12 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
         f"{r['start']:%Y-%m-%d %H:%M:%S} UTC ({codes}; {share:.0f} % of "
         f"{'its' if r['route'] else 'all'} requests then){exc}."
     )
+    if page:
+        summary = (
+            f"{PAGES[page]} for {duration_text(mins)} from {r['start']:%Y-%m-%d %H:%M:%S} UTC "
+            f"to {r['end']:%H:%M:%S}: {n:,} requests got the router's page instead of the app "
+            f"({codes}; {share:.0f} % of all requests then)."
+        )
     return Finding(
         kind="request_errors",
         severity=severity,  # type: ignore[arg-type]
@@ -79,6 +107,7 @@ def _finding(r: dict[str, Any], severity: str) -> Finding:
             "minutes": round(mins, 1),
             "dynos": list(r["dynos"] or []),
             "exceptions": [dict(e) for e in r["exceptions"] or []],
+            "router_page": page,
         },
         sources=line_sources(
             pl.DataFrame({"source_file": r["source_file"], "line_no": r["line_nos"]})

@@ -96,6 +96,21 @@ def advice(inc: Incident) -> list[str]:
         out.append(
             "Files written to the dyno disk vanish at every restart: keep them in S3 or a database."
         )
+    for f in fs:
+        if f.kind == "release_phase_failed":
+            rel = f.release or "the release"
+            out.append(
+                f"Fix the release command and deploy again: {rel} never went live "
+                f"(`heroku releases:output {rel}` prints the command's whole output)."
+            )
+        elif f.kind == "job_failed" and f.process_type == "scheduler":
+            cmd = f.evidence.get("command")
+            rerun = f" (`heroku run {cmd}`)" if cmd else ""
+            out.append(
+                f"Fix the job and run the missed work by hand{rerun}: Heroku Scheduler does not "
+                "retry a failed job or alert on it, so check that its work got done (a "
+                "dead man's switch on the job's last success)."
+            )
     if "concurrency" in kinds:
         out.append("Tune --workers/--threads (WEB_CONCURRENCY) so the processes fit the memory.")
     codes = {str(f.evidence.get("code")) for f in fs if f.kind == "log_loss"}

@@ -4,11 +4,12 @@ and the change that resolved it (between its last failure and the first success)
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
 from forensics.findings import Source
+from forensics.heroku import SCHEDULER_USER
 from forensics.incidents.model import Change, Incident
 
 # events.kind -> Change.kind; `start` only counts for one-off dynos (`run.N`).
@@ -61,6 +62,8 @@ def load_changes(events: pl.DataFrame) -> list[Change]:
             continue
         if kind == "one-off" and LOOKING.match(r.get("command") or ""):
             continue  # `heroku run "heroku logs --tail | grep Error"`: looking, not changing
+        if kind == "one-off" and (r.get("user") or "") == SCHEDULER_USER:
+            continue  # Heroku Scheduler's routine run of a job: nobody changed anything
         src = None
         if r.get("line_no") is not None:
             src = Source(r.get("source_file") or "?", int(r["line_no"]), int(r["line_no"]))
@@ -81,18 +84,21 @@ def load_changes(events: pl.DataFrame) -> list[Change]:
 
 def trigger(inc: Incident, changes: list[Change]) -> Change | None:
     """For a leak or regression, the release its lifetimes ran on; otherwise the last release,
-    deploy, config change or scale at or up to `TRIGGER_WINDOW` before the start."""
+    deploy, config change or scale at or up to `TRIGGER_WINDOW` before the start, or for a
+    scheduled job since its last good run (none for a one-off command someone ran by hand)."""
     if inc.start is None:
         return None
+    if inc.kind == "job_failed" and inc.root.process_type != "scheduler":
+        return None  # a command someone ran by hand: nothing before it made it fail
+    since = inc.start - TRIGGER_WINDOW
+    ok = inc.root.evidence.get("success_before") if inc.kind == "job_failed" else None
+    if ok:  # a scheduled job: what changed between its last good run and its first failure
+        since = min(since, datetime.fromisoformat(ok))
     if inc.kind in ("memory_leak", "release_regression") and inc.root.release:
         rel = [c for c in changes if c.kind == "release" and c.release == inc.root.release]
         if rel:
             return rel[0]
-    before = [
-        c
-        for c in changes
-        if c.kind in TRIGGER_KINDS and inc.start - TRIGGER_WINDOW <= c.ts <= inc.start
-    ]
+    before = [c for c in changes if c.kind in TRIGGER_KINDS and since <= c.ts <= inc.start]
     if not before:
         return None
     last = before[-1]

@@ -76,6 +76,8 @@ ROOT_ORDER = {
     "ephemeral_files": 8,  # before the request errors its lost files caused
     "offload_candidate": 9,
     "request_errors": 9,
+    "release_phase_failed": 9,
+    "job_failed": 9,
 }
 DOWN_KINDS = ("downtime", "worker_down", "crash_loop", "hung_dyno")
 MEMORY_METRICS = ("memory_slope_mb_h", "r14_per_hour", "r15_per_hour")

@@ -17,6 +17,19 @@ TITLES = {
     "unclean_shutdown": "Work cut off at shutdown (R12) on {where}",
     "release_regression": "Release {release} regressed",
     "memory_quota": "Memory over quota on {where}",
+    "release_phase_failed": "Release phase of {release} failed",
+}
+JOB_KINDS = ("job_failed", "release_phase_failed")
+# Request-error roots made of the router's own page (`evidence.router_page`).
+PAGE_TITLES = {
+    "H80": "Maintenance mode",
+    "H81": "Blank app: no code deployed",
+    "H82": "Free dyno hours used up",
+}
+# Root kinds told by their command (`job_failed`): a one-off dyno's name says nothing.
+BY_COMMAND = {
+    "scheduler": "Scheduled job {command} failed",
+    None: "One-off command {command} failed",
 }
 # Root kinds told by their route when they have one (the dynos that served it say little).
 BY_ROUTE = {"request_errors": "Request errors on {route}"}
@@ -28,6 +41,15 @@ def title(inc: Incident) -> str:
     text = TITLES.get(r.kind, r.kind.replace("_", " ").capitalize() + " on {where}")
     if r.route and r.kind in BY_ROUTE:
         text = BY_ROUTE[r.kind]
+    if r.kind == "request_errors" and r.evidence.get("router_page") in PAGE_TITLES:
+        return PAGE_TITLES[r.evidence["router_page"]]
+    if r.kind == "job_failed":
+        cmd = r.evidence.get("command")
+        text = BY_COMMAND.get(r.process_type, BY_COMMAND[None]).format(
+            command=f"`{cmd}`" if cmd else f"on {where}"
+        )
+        n = int(r.evidence.get("failed") or 1)
+        return text + (f", {n} times" if n > 1 else "")
     text = text.format(where=where, release=r.release or "?", route=r.route or "?")
     if r.kind in RECURRING:  # one pattern again and again (r12_again, recurring_blips...)
         times = len({m.finding.start for m in inc.members if m.finding.kind == r.kind})
@@ -46,13 +68,18 @@ def cause(inc: Incident) -> tuple[str, list]:
         reason = m.finding.evidence.get("reason")
         if isinstance(reason, dict) and reason.get("text"):
             where = m.finding.dyno or m.finding.process_type or "The dyno"
+            died = "died"
+            if m.finding.kind in JOB_KINDS:
+                cmd = m.finding.evidence.get("command")
+                where = f"`{cmd}`" if cmd else f"The release command of {m.finding.release}"
+                died = "failed"
             loc = f" ({reason['location']})" if reason.get("location") else ""
             srcs = [
                 Source(x["file"], int(x["first_line"]), int(x["last_line"]))
                 for x in reason.get("sources") or []
             ]
             return (
-                f"{where} died: {str(reason['text']).rstrip('.')}{loc}.",
+                f"{where} {died}: {str(reason['text']).rstrip('.')}{loc}.",
                 srcs or m.finding.sources[:3],
             )
     r = inc.root

@@ -14,6 +14,7 @@ from scenario_b import (  # tests/analyses is on sys.path (pytest rootdir-relati
 )
 
 from forensics.analyses.request_errors import request_errors
+from forensics.findings import collect_findings
 from forensics.findings.downtime import findings as downtime_findings
 from forensics.findings.request_errors import findings
 from forensics.store.views import open_dataset
@@ -298,3 +299,26 @@ def test_a_hung_dynos_failures_are_its_own(tmp_path) -> None:
     assert hung["dyno"].to_list() == ["web.2"]
     assert request_errors(con, hung=hung).is_empty()
     assert request_errors(con, hung=hung.clear()).height > 0  # without it: the H13 bursts
+
+
+def test_maintenance_mode_is_one_app_wide_window_told_as_such(tmp_path) -> None:
+    """H80 is the router's maintenance page for every route: one warning for the window, named
+    maintenance mode, and no release regression from a release pushed while it was on."""
+    paths = ["/", "/login", "/api/v2/orders", "/static/app.js"]
+    lines = []
+    for i, t in enumerate(every(7, 0, 90)):
+        m = (t - T0).total_seconds() / 60
+        code, status = ("H80", 503) if 30 <= m < 52 else ("", 200)
+        lines.append(req(t, paths[i % len(paths)], status=status, code=code))
+    lines.append(f"{T0 + timedelta(minutes=35):%Y-%m-%dT%H:%M:%S}.000000+00:00 app[api]: "
+                 "Release v88 created by user ops@example.org")  # fmt: skip
+    con, _ = ingest_lines(tmp_path, log(lines))
+    fs = findings(con)
+    assert len(fs) == 1
+    f = fs[0]
+    assert f.route is None and f.severity == "warning"
+    assert f.evidence["router_page"] == "H80" and f.evidence["codes"] == {
+        "H80": f.evidence["count"]
+    }
+    assert f.summary.startswith("The app was in maintenance mode")
+    assert not [g for g in collect_findings(con) if g.kind == "release_regression"]
