@@ -44,7 +44,28 @@ def advice(inc: Incident) -> list[str]:
         text += " A leak keeps growing: a bigger dyno only delays R14/R15 (R15 at "
         text += f"{r15_limit_mb(size or 'Standard-1X'):.0f} MB); restart before it if needed."
         out.append(text)
-    if kinds & {"timeout_hotspot", "offload_candidate"}:
+    hot = {f.route for f in fs if f.kind == "timeout_hotspot" and f.route}
+    reg = next(
+        (
+            f
+            for f in fs
+            if f.kind == "release_regression"
+            and inc.trigger is not None
+            and inc.trigger.kind == "release"
+            and f.release == inc.trigger.release
+        ),
+        None,
+    )
+    if len(hot) > 1 and reg:
+        # every route slow from one release: the release, not each route's work
+        done = inc.resolved_by is not None and inc.resolved_by.kind == "release"
+        back = "as was done" if done else f"`heroku rollback` to the release before {reg.release}"
+        out.append(
+            f"Release {reg.release} made {len(hot)} routes slow at once: roll it back ({back}) "
+            "and look in its diff for what every request runs (middleware, a layout's query, "
+            "a call to another service, a changed pool size)."
+        )
+    elif kinds & {"timeout_hotspot", "offload_candidate"}:
         routes = sorted({f.route for f in fs if f.route})
         out.append(
             f"Move the slow work of {', '.join(routes) or 'the route'} to a background "

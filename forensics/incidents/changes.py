@@ -15,6 +15,7 @@ from forensics.incidents.model import Change, Incident
 # events.kind -> Change.kind; `start` only counts for one-off dynos (`run.N`).
 CHANGE_KINDS = {
     "release": "release",
+    "rollback": "release",  # `Rollback to v41 by ...` is the release that rolled back
     "deploy": "deploy",
     "config_set": "config",
     "config_removed": "config",
@@ -32,6 +33,7 @@ LOOKING = re.compile(
 TRIGGER_WINDOW = timedelta(minutes=30)
 RESOLVE_BEFORE = timedelta(minutes=10)
 RESOLVE_AFTER = timedelta(minutes=30)
+RELEASE_RESTART = timedelta(minutes=2)
 EVENT_COLUMNS = (
     "ts",
     "app",
@@ -145,12 +147,23 @@ def resolved_by(inc: Incident, changes: list[Change], exclude: Change | None) ->
         ]
     if not near:
         return None
+    near = [c for c in near if not _part_of_release(c, changes)]
+    if not near:
+        return None
     after = [c for c in near if c.ts >= inc.end]
     rank = {"release": 0, "deploy": 1, "config": 2, "scale": 3, "one-off": 4, "restart": 5}
     pool = after or near
     first_ts = pool[0].ts if after else pool[-1].ts
     tied = [c for c in pool if abs(c.ts - first_ts) <= timedelta(seconds=5)]
     return min(tied, key=lambda c: rank.get(c.kind, 9))
+
+
+def _part_of_release(c: Change, changes: list[Change]) -> bool:
+    """A restart within `RELEASE_RESTART` after a release: the platform restarting the dynos
+    onto it, part of that release, not a change of its own."""
+    return c.kind == "restart" and any(
+        r.kind == "release" and timedelta(0) <= c.ts - r.ts <= RELEASE_RESTART for r in changes
+    )
 
 
 def _kind(kind: str) -> str:

@@ -33,7 +33,8 @@ Rules look at the incident's members, so a crash can join an outage through its 
   the leak's story.
 - `r15_kill`: the crash with cause R15 on the dyno of an R15 episode within a minute.
 - `quota_episodes`: R14/R15 episodes of the same process type and release with no leak.
-- `hotspot_route`: near-limit requests (offload_candidate) on the route of an H12 hotspot.
+- `hotspot_route`: near-limit requests (offload_candidate) on the route of an H12 hotspot of
+  the incident (its root's, or one that spread to: every route slow after a deploy is one).
 - `hotspot_spread`: an H12 hotspot on another route of the same dynos in an overlapping window
   (or on the same route again within `SLACK`), and request errors with H12 codes in the window.
 - `recurring_blips`: short (<= 2 min) app-wide request-error bursts with the same codes,
@@ -349,8 +350,10 @@ def quota_episodes(inc: Incident, f: Finding) -> bool:
 
 
 def hotspot_route(inc: Incident, f: Finding) -> bool:
-    hot = _root(inc, "timeout_hotspot")
-    return bool(hot and f.kind == "offload_candidate" and f.route == hot.route)
+    if not _root(inc, "timeout_hotspot") or f.kind != "offload_candidate":
+        return False
+    hot = [m.finding for m in inc.members if m.finding.kind == "timeout_hotspot"]
+    return any(h.route == f.route for h in hot)
 
 
 def hotspot_spread(inc: Incident, f: Finding) -> bool:

@@ -41,6 +41,9 @@ def title(inc: Incident) -> str:
     text = TITLES.get(r.kind, r.kind.replace("_", " ").capitalize() + " on {where}")
     if r.route and r.kind in BY_ROUTE:
         text = BY_ROUTE[r.kind]
+    routes = _hot_routes(inc)
+    if r.kind == "timeout_hotspot" and len(routes) > 1:
+        return f"Request timeouts (H12) on {len(routes)} routes" + _after_release(inc)
     if r.kind == "request_errors" and r.evidence.get("router_page") in PAGE_TITLES:
         return PAGE_TITLES[r.evidence["router_page"]]
     if r.kind == "job_failed":
@@ -60,6 +63,36 @@ def title(inc: Incident) -> str:
 
 # Root kinds whose incident may hold the same kind again at other times.
 RECURRING = ("unclean_shutdown", "request_errors")
+
+
+def _hot_routes(inc: Incident) -> list[str]:
+    """The routes of the incident's H12 hotspots, root's first."""
+    out: list[str] = []
+    for m in inc.members:
+        f = m.finding
+        if f.kind == "timeout_hotspot" and f.route and f.route not in out:
+            out.append(f.route)
+    return out
+
+
+def _regression_of_trigger(inc: Incident):
+    """The incident's release_regression of the release that triggered it, if any."""
+    t = inc.trigger
+    if t is None or t.kind != "release":
+        return None
+    return next(
+        (
+            m.finding
+            for m in inc.members
+            if m.finding.kind == "release_regression" and m.finding.release == t.release
+        ),
+        None,
+    )
+
+
+def _after_release(inc: Incident) -> str:
+    reg = _regression_of_trigger(inc)
+    return f" after release {reg.release}" if reg else ""
 
 
 def cause(inc: Incident) -> tuple[str, list]:
@@ -86,6 +119,20 @@ def cause(inc: Incident) -> tuple[str, list]:
     off = _scaled_off(inc)
     if off:
         return off
+    routes = _hot_routes(inc)
+    if r.kind == "timeout_hotspot" and len(routes) > 1:
+        # every route slow at once: the release (or whatever they share), not one route's code
+        reg = _regression_of_trigger(inc)
+        h12 = int((inc.impact or {}).get("h12") or 0)
+        shown = ", ".join(routes[:4]) + (f" and {len(routes) - 4} more" if len(routes) > 4 else "")
+        text = f"Requests timed out (H12{f' x{h12}' if h12 else ''}) on {shown} at once"
+        if reg:
+            head = "; ".join(reg.summary.split(": ", 1)[-1].split("; ")[:2])
+            text += f", from release {reg.release} on ({head})"
+            return text + ".", reg.sources[:3]
+        return text + ": something they share (the database, a dependency, the dynos).", r.sources[
+            :3
+        ]
     first = r.summary.split(": ")[0] if r.kind != "memory_leak" else r.summary.split("; ")[0]
     if r.kind == "memory_leak" and r.route:
         first += f"; the route that keeps memory is {r.route}"

@@ -162,3 +162,86 @@ def test_web_scaled_to_zero_is_told_as_such(tmp_path: Path) -> None:
         "scale",
         "resolved by scale",
     ]
+
+
+def _slow_release() -> list[tuple[datetime, str]]:
+    """A Django app on two dynos: v120 adds a query every page runs; every route slows to
+    10-28 s and a fifth time out (H12) until v121 rolls back to v119. As Heroku logs a
+    rollback: `Rollback to v119` and `Release v121 created` together, then each dyno's
+    `Restarting` (seen in a published `heroku rollback` transcript)."""
+    import random
+
+    rnd = random.Random(120)
+    out: list[tuple[datetime, str]] = []
+    paths = ["/", "/blog/42", "/shop/basket", "/api/v1/stock", "/accounts/profile"]
+    out.append(_line(T0, "app[api]", "Release v119 created by user dev@acme.io"))
+    t, i = T0 + timedelta(seconds=5), 0
+    while t < T0 + timedelta(hours=3):
+        m = (t - T0).total_seconds() / 60
+        slow = 70 <= m < 125
+        dyno, path = f"web.{1 + i % 2}", paths[i % len(paths)]
+        if slow and rnd.random() < 0.2:
+            head, service, status = 'at=error code=H12 desc="Request timeout"', 30000, 503
+        else:
+            head = "at=info"
+            service = rnd.randint(10000, 28000) if slow else rnd.randint(15, 250)
+            status = 200
+        out.append(
+            _line(
+                t,
+                "heroku[router]",
+                f'{head} method=GET path="{path}" host=blog.herokuapp.com request_id=r{i} '
+                f'fwd="8.8.4.4" dyno={dyno} connect=0ms service={service}ms status={status} '
+                "bytes=512 protocol=https",
+            )
+        )
+        t, i = t + timedelta(seconds=rnd.uniform(0.7, 2.0)), i + 1
+    rollout = (
+        (68, ["Release v120 created by user dev@acme.io"]),
+        (
+            124,
+            [
+                "Rollback to v119 by user oncall@acme.io",
+                "Release v121 created by user oncall@acme.io",
+            ],
+        ),
+    )
+    for minutes, msgs in rollout:
+        r = T0 + timedelta(minutes=minutes)
+        out.extend(_line(r, "app[api]", msg) for msg in msgs)
+        for n in (1, 2):
+            d, s = f"heroku[web.{n}]", r + timedelta(seconds=3 * n)
+            for k, msg in enumerate(
+                (
+                    "Restarting",
+                    "State changed from up to starting",
+                    "Stopping all processes with SIGTERM",
+                    "Process exited with status 143",
+                    "Starting process with command `gunicorn blog.wsgi`",
+                    "State changed from starting to up",
+                )
+            ):
+                out.append(_line(s + timedelta(seconds=2 * k), d, msg))
+    return out
+
+
+def test_every_route_slow_after_a_release_is_one_story_ended_by_the_rollback(
+    tmp_path: Path,
+) -> None:
+    con = open_dataset(_dataset(tmp_path, _slow_release()))
+    incs = build_incidents(con, collect_findings(con))
+    hot = [i for i in incs if any(m.finding.kind == "timeout_hotspot" for m in i.members)]
+    assert len(hot) == 1, [i.title for i in incs]
+    inc = hot[0]
+    kinds = {m.finding.kind for m in inc.members}
+    assert {"timeout_hotspot", "release_regression"} <= kinds
+    # near-limit requests of those routes are the same story, not one incident per route
+    assert not [i for i in incs if i.kind == "offload_candidate"]
+    assert inc.title == "Request timeouts (H12) on 5 routes after release v120"
+    assert inc.trigger is not None and inc.trigger.release == "v120"
+    assert inc.resolved_by is not None and inc.resolved_by.summary.startswith(
+        ("Rollback to v119", "Release v121")
+    )
+    assert "from release v120 on" in inc.cause
+    assert any("roll it back (as was done)" in a for a in inc.advice)
+    assert not any("background worker" in a for a in inc.advice)
