@@ -79,7 +79,9 @@ _SCHEMA = {
     "codes": _CODES,
     "statuses": pl.List(pl.Struct({"status": pl.Int32, "count": pl.Int64})),
     "dynos": pl.List(pl.String),
-    "exceptions": pl.List(pl.Struct({"exception": pl.String, "count": pl.Int64})),
+    "exceptions": pl.List(
+        pl.Struct({"exception": pl.String, "count": pl.Int64, "example": pl.String})
+    ),
     "source_file": pl.String,
     "line_nos": pl.List(pl.Int64),
 }
@@ -117,7 +119,8 @@ def request_errors(
     route's requests in the window; of all requests for route null), share_of_all (of all the
     app's requests in the window), in_a_row (false for an elevated run: failures among
     successes), codes ({code, count}: the router code, else the status),
-    statuses ({status, count}), dynos, exceptions ({exception, count} of failed requests),
+    statuses ({status, count}), dynos, exceptions ({exception, count, example} of failed
+    requests),
     source_file, line_nos (the first 50 failed requests).
     """
     if downtime_windows is None:
@@ -440,7 +443,8 @@ def _shares(every: pl.DataFrame, bursts: pl.DataFrame) -> pl.DataFrame:
 
 
 def _exceptions(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, seconds: int) -> pl.DataFrame:
-    """Per burst: the exceptions the app logged for its failed requests, {exception, count}."""
+    """Per burst: the exceptions the app logged for its failed requests, {exception, count,
+    example (one line that named it, as logged)}."""
     f = rows.filter(pl.col("dyno").is_not_null() | pl.col("request_id").is_not_null()).select(
         "burst", "app", "dyno", "ts", "request_id", "line_no", "source_file"
     )
@@ -480,12 +484,15 @@ def _exceptions(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, seconds: int
                   AND a.ts <= f.ts + INTERVAL 1 SECOND
             ),
             j AS (
-                SELECT DISTINCT m.burst, m.source_file, m.line_no, {exc} AS exception
+                SELECT m.burst, m.source_file, m.line_no, {exc} AS exception,
+                       min(m.message) AS message
                 FROM m WHERE regexp_matches(m.message, '{EXCEPTION_RE}|{FATAL_RE}')
+                GROUP BY m.burst, m.source_file, m.line_no, exception
             )
-            SELECT burst, list({{'exception': exception, 'count': n}} ORDER BY n DESC, exception)
-                       AS exceptions
-            FROM (SELECT burst, exception, count(*) AS n FROM j GROUP BY ALL)
+            SELECT burst, list({{'exception': exception, 'count': n, 'example': example}}
+                               ORDER BY n DESC, exception) AS exceptions
+            FROM (SELECT burst, exception, count(*) AS n, min(message) AS example
+                  FROM j GROUP BY burst, exception)
             GROUP BY burst
             """,
         )

@@ -9,6 +9,7 @@ hours used up (H82).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import duckdb
@@ -50,6 +51,21 @@ def findings(
     return out
 
 
+_TAGS = re.compile(r"^(?:\[[^\]]*\]\s*)+")
+
+
+def said(exc: dict[str, Any], limit: int = 160) -> str:
+    """An exception as the app logged it (`PG::ConnectionBad (FATAL: too many connections...)`)
+    when its example line names it, else its class; log tags (`[request-id]`) and runs of
+    spaces dropped."""
+    name = str(exc.get("exception") or "")
+    line = " ".join(_TAGS.sub("", str(exc.get("example") or "")).split()).rstrip(":")
+    if name and name in line:
+        line = line[line.index(name) :]
+        return line if len(line) <= limit else line[: limit - 1] + "…"
+    return name
+
+
 def _page(r: dict[str, Any]) -> str | None:
     """The router page code (H80, H81, H82) that makes up a burst, if one does."""
     if r["route"] is not None or not r["codes"]:
@@ -75,7 +91,7 @@ def _finding(r: dict[str, Any], severity: str, page: str | None = None) -> Findi
     exc = ""
     if r["exceptions"]:
         top = r["exceptions"][0]
-        exc = f"; the app logged {top['exception']} for {top['count']} of them"
+        exc = f"; the app logged {said(top)} for {top['count']} of them"
     in_a_row = r.get("in_a_row", True) is not False
     how = "in a row " if in_a_row else "intermittently " if share < 50 else ""
     summary = (

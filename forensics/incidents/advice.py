@@ -7,6 +7,16 @@ import re
 from forensics.heroku import CURRENT_SIZES, quota_mb, r15_limit_mb
 from forensics.incidents.model import Incident
 
+# The database (or its pool) out of connections, as Postgres, Rails, SQLAlchemy, Django, Prisma,
+# node-postgres and Sequel say it.
+_DB_CONNECTIONS = re.compile(
+    r"too many connections|remaining connection slots|connection limit exceeded"
+    r"|could not obtain a (?:database )?connection|ConnectionTimeoutError|QueuePool limit"
+    r"|timeout exceeded when trying to connect|Timed out fetching a new connection"
+    r"|PoolTimeout|too many clients",
+    re.IGNORECASE,
+)
+
 
 def _size_for(peak_mb: float) -> str | None:
     """The smallest current size whose quota holds `peak_mb`."""
@@ -132,6 +142,24 @@ def advice(inc: Incident) -> list[str]:
                 "retry a failed job or alert on it, so check that its work got done (a "
                 "dead man's switch on the job's last success)."
             )
+    said = [
+        f"{e.get('exception')} {e.get('example')}"
+        for f in fs
+        if f.kind == "request_errors"
+        for e in f.evidence.get("exceptions") or []
+    ]
+    if any(_DB_CONNECTIONS.search(s) for s in said):
+        t = inc.trigger
+        scaled = ""
+        if t and t.kind == "scale":
+            to = t.summary.split(" by ")[0].removeprefix("Scaled ").removeprefix("Scale ")
+            scaled = f" (scaling {to} multiplied them)"
+        out.append(
+            "The database ran out of connections: every dyno process opens up to its pool "
+            "(RAILS_MAX_THREADS, DB_POOL, the ORM's pool size), so dynos x processes x pool must "
+            f"stay under the Postgres plan's connection limit{scaled}. Lower the pool or put "
+            "PgBouncer in front (the pgbouncer buildpack), then scale."
+        )
     if "concurrency" in kinds:
         out.append("Tune --workers/--threads (WEB_CONCURRENCY) so the processes fit the memory.")
     codes = {str(f.evidence.get("code")) for f in fs if f.kind == "log_loss"}

@@ -37,6 +37,8 @@ Rules look at the incident's members, so a crash can join an outage through its 
   the incident (its root's, or one that spread to: every route slow after a deploy is one).
 - `hotspot_spread`: an H12 hotspot on another route of the same dynos in an overlapping window
   (or on the same route again within `SLACK`), and request errors with H12 codes in the window.
+- `errors_shared_cause`: request errors on other routes, overlapping, whose top exception is
+  the same (every route that queries the database failing with its connection error).
 - `recurring_blips`: short (<= 2 min) app-wide request-error bursts with the same codes,
   recurring (restarts or deploys without preboot): one incident listing each time.
 - `r12_deploy`: R12s (unclean_shutdown) of other dynos, and app-wide request errors (H10 while
@@ -432,6 +434,26 @@ def errors_again(inc: Incident, f: Finding) -> bool:
     )
 
 
+def _top_exception(f: Finding) -> str | None:
+    exc = f.evidence.get("exceptions") or []
+    return str(exc[0].get("exception")) if exc and exc[0].get("exception") else None
+
+
+def errors_shared_cause(inc: Incident, f: Finding) -> bool:
+    """Request errors on another route at the same time with the same exception (every route
+    that queries the database failing with its connection error): one cause, one incident."""
+    root = _root(inc, "request_errors")
+    if not root or f.kind != "request_errors" or f.app != root.app:
+        return False
+    exc = _top_exception(f)
+    return exc is not None and any(
+        m.finding.kind == "request_errors"
+        and _top_exception(m.finding) == exc
+        and _overlap(m.finding, f, timedelta(0))
+        for m in inc.members
+    )
+
+
 LOST_SLACK = timedelta(seconds=2)
 _MISSING = ("ENOENT", "No such file", "FileNotFound", "NoSuchFile", "could not read file")
 
@@ -474,6 +496,7 @@ RULES: tuple[Rule, ...] = (
     r12_again,
     recurring_blips,
     errors_again,
+    errors_shared_cause,
     lost_files,
 )
 

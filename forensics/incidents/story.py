@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from forensics.findings import Source
+from forensics.findings.request_errors import said
 from forensics.incidents.model import Change, Incident, Step
 
 TITLES = {
@@ -44,6 +45,9 @@ def title(inc: Incident) -> str:
     routes = _hot_routes(inc)
     if r.kind == "timeout_hotspot" and len(routes) > 1:
         return f"Request timeouts (H12) on {len(routes)} routes" + _after_release(inc)
+    failing = _error_routes(inc)
+    if r.kind == "request_errors" and len(failing) > 1:
+        return f"Request errors on {len(failing)} routes"
     if r.kind == "request_errors" and r.evidence.get("router_page") in PAGE_TITLES:
         return PAGE_TITLES[r.evidence["router_page"]]
     if r.kind == "job_failed":
@@ -71,6 +75,16 @@ def _hot_routes(inc: Incident) -> list[str]:
     for m in inc.members:
         f = m.finding
         if f.kind == "timeout_hotspot" and f.route and f.route not in out:
+            out.append(f.route)
+    return out
+
+
+def _error_routes(inc: Incident) -> list[str]:
+    """The routes of the incident's request errors, root's first."""
+    out: list[str] = []
+    for m in inc.members:
+        f = m.finding
+        if f.kind == "request_errors" and f.route and f.route not in out:
             out.append(f.route)
     return out
 
@@ -119,6 +133,9 @@ def cause(inc: Incident) -> tuple[str, list]:
     off = _scaled_off(inc)
     if off:
         return off
+    failing = _error_routes(inc)
+    if r.kind == "request_errors" and len(failing) > 1:
+        return _errors_cause(inc, failing), r.sources[:3]
     routes = _hot_routes(inc)
     if r.kind == "timeout_hotspot" and len(routes) > 1:
         # every route slow at once: the release (or whatever they share), not one route's code
@@ -137,6 +154,24 @@ def cause(inc: Incident) -> tuple[str, list]:
     if r.kind == "memory_leak" and r.route:
         first += f"; the route that keeps memory is {r.route}"
     return first.rstrip(".") + ".", r.sources[:3]
+
+
+def _errors_cause(inc: Incident, routes: list[str]) -> str:
+    """Several routes failing at once: how many requests, where, and what the app logged."""
+    errs = [m.finding for m in inc.members if m.finding.kind == "request_errors"]
+    n = sum(int(f.evidence.get("count") or 0) for f in errs)
+    shown = ", ".join(routes[:4]) + (f" and {len(routes) - 4} more" if len(routes) > 4 else "")
+    text = f"{n:,} requests to {shown} failed at once"
+    top = (errs[0].evidence.get("exceptions") or [None])[0]
+    if top:
+        same = sum(
+            int(e.get("count") or 0)
+            for f in errs
+            for e in (f.evidence.get("exceptions") or [])[:1]
+            if e.get("exception") == top.get("exception")
+        )
+        text += f"; the app logged {said(top)} for {same:,} of them"
+    return text + "."
 
 
 _WEB_ZERO = re.compile(r"\bweb(?:@|=)0\b")

@@ -157,12 +157,19 @@ def test_the_apps_exception_by_dyno_and_time_and_by_request_id(tmp_path) -> None
     con, _ = ingest_lines(tmp_path, log(lines))
     (r,) = request_errors(con).rows(named=True)
     assert r["count"] == 5
-    assert r["exceptions"] == [
-        {"exception": "NoMethodError", "count": 4},
-        {"exception": "PG::ConnectionBad", "count": 1},
+    assert [(e["exception"], e["count"]) for e in r["exceptions"]] == [
+        ("NoMethodError", 4),
+        ("PG::ConnectionBad", 1),
     ]
+    # one line that named each, as logged (tags and all: the finding's text drops them)
+    assert r["exceptions"][0]["example"] == (
+        "NoMethodError (undefined method `total' for nil:NilClass):"
+    )
+    assert r["exceptions"][1]["example"].endswith(
+        "PG::ConnectionBad (could not connect to server: Connection refused):"
+    )
     (f,) = findings(con)
-    assert "NoMethodError for 4 of them" in f.summary
+    assert "NoMethodError (undefined method `total' for nil:NilClass) for 4 of them" in f.summary
 
 
 # ----- real exports ----------------------------------------------------------------------------

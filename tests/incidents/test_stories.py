@@ -245,3 +245,58 @@ def test_every_route_slow_after_a_release_is_one_story_ended_by_the_rollback(
     assert "from release v120 on" in inc.cause
     assert any("roll it back (as was done)" in a for a in inc.advice)
     assert not any("background worker" in a for a in inc.advice)
+
+
+def _connections_exhausted() -> list[tuple[datetime, str]]:
+    """A Django API scaled from 2 to 6 dynos: every route that queries Postgres fails a third of
+    the time with `remaining connection slots are reserved` (logged with no request id) until
+    it is scaled back; the health check, which does not query, keeps answering."""
+    import random
+
+    rnd = random.Random(6)
+    out: list[tuple[datetime, str]] = []
+    paths = ["/api/invoices", "/api/customers/17", "/api/reports/daily", "/health"]
+    t, i = T0, 0
+    while t < T0 + timedelta(hours=2):
+        m = (t - T0).total_seconds() / 60
+        n = 2 if m < 30 or m >= 85 else 6
+        dyno, path = f"web.{1 + i % n}", paths[i % len(paths)]
+        fail = 30 <= m < 85 and path != "/health" and rnd.random() < 0.33
+        out.append(
+            _line(
+                t,
+                "heroku[router]",
+                f'at=info method=GET path="{path}" host=billing.herokuapp.com request_id=q{i} '
+                f'fwd="9.9.9.9" dyno={dyno} connect=0ms service={rnd.randint(8, 90)}ms '
+                f"status={500 if fail else 200} bytes=300 protocol=https",
+            )
+        )
+        if fail:
+            out.append(
+                _line(
+                    t - timedelta(milliseconds=5),
+                    f"app[{dyno}]",
+                    "django.db.utils.OperationalError: connection to server at "
+                    '"ec2-1-2-3-4.compute-1.amazonaws.com" (1.2.3.4), port 5432 failed: FATAL:  '
+                    "remaining connection slots are reserved for non-replication superuser "
+                    "connections",
+                )
+            )
+        t, i = t + timedelta(seconds=rnd.uniform(0.4, 1.2)), i + 1
+    for minutes, n in ((30, 6), (85, 2)):
+        at = T0 + timedelta(minutes=minutes)
+        out.append(_line(at, "app[api]", f"Scaled to web@{n}:Standard-2X by user sre@acme.io"))
+    return out
+
+
+def test_routes_failing_with_one_database_error_are_one_story(tmp_path: Path) -> None:
+    con = open_dataset(_dataset(tmp_path, _connections_exhausted()))
+    incs = build_incidents(con, collect_findings(con))
+    errs = [i for i in incs if i.kind == "request_errors"]
+    assert len(errs) == 1, [i.title for i in incs]
+    inc = errs[0]
+    assert inc.title == "Request errors on 3 routes"
+    assert "remaining connection slots are reserved" in inc.cause
+    assert inc.trigger is not None and inc.trigger.kind == "scale"
+    assert inc.resolved_by is not None and "web@2" in inc.resolved_by.summary
+    assert any("ran out of connections" in a and "web@6" in a for a in inc.advice)
