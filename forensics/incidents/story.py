@@ -50,6 +50,9 @@ def title(inc: Incident) -> str:
         return f"Request errors on {len(failing)} routes"
     if r.kind == "request_errors" and r.evidence.get("router_page") in PAGE_TITLES:
         return PAGE_TITLES[r.evidence["router_page"]]
+    if r.kind == "request_errors" and not r.route:  # H10/H13/H14...: the app, not a dyno
+        codes = ", ".join(str(c) for c in list(r.evidence.get("codes") or {})[:3])
+        text = "Requests failing across the app" + (f" ({codes})" if codes else "")
     if r.kind == "job_failed":
         cmd = r.evidence.get("command")
         text = BY_COMMAND.get(r.process_type, BY_COMMAND[None]).format(

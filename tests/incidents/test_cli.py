@@ -135,3 +135,11 @@ def test_real_crash_loop_to_the_end(tmp_path: Path) -> None:
     (inc,) = incidents
     assert inc["ongoing"] and "Meteor requires Node v0.8.24 or later." in inc["cause"]
     assert ".." not in inc["cause"] and inc["impact"]["failed_requests"] == 6
+
+
+def test_real_app_wide_errors_are_titled_by_the_app_not_a_dyno(tmp_path: Path) -> None:
+    """src-016: every request for 22 h got H13; the router names web.1, but the failure is the
+    app's (route null), and the title says so with its code."""
+    incidents, _ = _real_incidents(tmp_path, "src-016")
+    (inc,) = [i for i in incidents if i["kind"] == "request_errors"]
+    assert inc["title"] == "Requests failing across the app (H13)"
