@@ -61,6 +61,7 @@ IMPACT_LABELS = (
     ("r14", "R14"),
     ("r15", "R15"),
     ("crashes", "crashes"),
+    ("failed_jobs", "failed job runs"),
 )
 
 

@@ -96,7 +96,10 @@ def advice(inc: Incident) -> list[str]:
             if var
             else ""
         )
-        head = "Fix what crashes it" if r is reason else "Then what its restarts died of"
+        crashed = not (kinds & {"job_failed", "release_phase_failed"})
+        head = "Fix what crashes it" if crashed else "Fix what makes it fail"
+        if r is not reason:
+            head = "Then what its restarts died of"
         out.append(f"{head}: {text}{where}.{fix}")
     if not leak and kinds & {"worker_down", "downtime", "crash_loop", "hung_dyno"}:
         types = {f.process_type for f in fs if f.process_type}

@@ -113,8 +113,12 @@ def impact(inc: Incident) -> dict[str, Any]:
     r14_eps = [f for f in episodes if f.evidence.get("code") == "R14"]
     lives = {(f.dyno, f.evidence.get("lifetime")): f for f in r14_eps}.values()
     over = sum(float(f.evidence.get("minutes_over_quota") or 0) for f in lives)
+    # one-off runs that failed: a scheduled job's runs, a release that never went live
+    jobs = sum(int(f.evidence.get("failed") or 0) for f in fs if f.kind == "job_failed")
+    jobs += sum(1 for f in fs if f.kind == "release_phase_failed")
     inc.cost = (
         sum(minutes * weight(ptype) for ptype, minutes in spans.items())
+        + 5 * jobs
         + failed
         + 10 * r15
         + 2 * crashes
@@ -132,4 +136,5 @@ def impact(inc: Incident) -> dict[str, Any]:
         "r15": r15,
         "crashes": crashes,
         "minutes_over_quota": round(over, 1),
+        "failed_jobs": jobs,
     }

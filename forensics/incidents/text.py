@@ -15,6 +15,7 @@ def impact_line(inc: Incident) -> str:
         f"down {i.get('downtime_minutes', 0):g} min, {i.get('failed_requests', 0)} failed "
         f"requests, H12 {i.get('h12', 0)}, R14 {i.get('r14', 0)}, R15 {i.get('r15', 0)}, "
         f"crashes {i.get('crashes', 0)}"
+        + (f", failed job runs {i['failed_jobs']}" if i.get("failed_jobs") else "")
     )
 
 

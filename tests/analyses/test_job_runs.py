@@ -136,6 +136,10 @@ def test_incidents(con) -> None:
     assert job.trigger is not None and job.trigger.kind in ("config", "release")
     assert job.trigger.ts.hour == 7 and job.trigger.ts.minute == 0
     assert any("dead man" in a for a in job.advice)
+    assert job.impact["failed_jobs"] == 3
+    assert any(
+        a.startswith("Fix what makes it fail: smtplib.SMTPAuthenticationError") for a in job.advice
+    )
     phase = next(i for i in incs if i.kind == "release_phase_failed")
     assert phase.title == "Release phase of v211 failed"
     assert any("heroku releases:output v211" in a for a in phase.advice)
