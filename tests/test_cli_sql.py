@@ -67,11 +67,32 @@ def test_empty_sql(ds: Path, text: str) -> None:
 
 
 def test_unwritable_output(ds: Path, tmp_path: Path) -> None:
-    out = tmp_path / "missing" / "r.csv"
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = blocker / "r.csv"
     result = sql(str(ds), Q, "-o", str(out))
     assert result.exit_code == 2
     assert result.stderr == (
-        f"forensics: error: {out}: cannot write (No such file or directory); choose another -o\n"
+        f"forensics: error: {out}: cannot write ({blocker} is not a directory); "
+        "choose another output file (-o)\n"
+    )
+
+
+def test_output_into_a_new_folder(ds: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results" / "r.csv"
+    assert sql(str(ds), Q, "-o", str(out)).exit_code == 0
+    assert out.read_text().startswith("dyno,n\n")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_full_disk_is_one_line_naming_the_reason(ds: Path, fmt: str) -> None:
+    """Every writer (Polars' Rust ones report errno in their text) says why, in words."""
+    result = sql(str(ds), Q, "-o", "/dev/full", "--format", fmt)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "forensics: error: /dev/full: cannot write (No space left on device); "
+        "choose another output file (-o)\n"
     )
 
 

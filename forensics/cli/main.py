@@ -400,18 +400,18 @@ def sql(
             raise ForensicsError(
                 f"{output}: unknown output format; use .csv, .json or .parquet, or --format"
             )
-        write = {
-            "csv": result.write_csv,
-            "json": result.write_json,
-            "parquet": result.write_parquet,
-        }[kind]
-        try:
-            with open(output, "wb") as fh:  # an OSError with its reason, not the writer's own
-                write(fh)
-        except OSError as e:
-            raise ForensicsError(
-                f"{output}: cannot write ({e.strerror}); choose another -o"
-            ) from None
+        import io
+
+        from forensics.output import write_atomic
+
+        # Rendered in memory, then written by Python: Polars' own file writes can drop a
+        # failed last flush silently (a small JSON on a full disk "succeeds", 0 bytes).
+        buf = io.BytesIO()
+        {"csv": result.write_csv, "json": result.write_json, "parquet": result.write_parquet}[kind](
+            buf
+        )
+        data = buf.getvalue()
+        write_atomic(output, lambda fh: fh.write(data))  # all or nothing: no partial file
         click.echo(f"{result.height:,} rows written to {output}", err=True)
         return
     import polars as pl
@@ -531,12 +531,9 @@ def incidents(
     if output is None:
         click.echo(text)
         return
-    try:
-        output.write_text(text + "\n", encoding="utf-8")
-    except OSError as e:
-        raise OutputError(
-            f"{output}: cannot write ({e.strerror}); choose another output file"
-        ) from None
+    from forensics.output import write_text_atomic
+
+    write_text_atomic(output, text + "\n")
     click.echo(f"wrote {output} ({len(found)} incidents)", err=True)
 
 

@@ -3,9 +3,7 @@ provenance. Aggregated data only, so it stays small and is written in seconds.""
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,10 +31,11 @@ from forensics.charts.releases import release_comparison_chart
 from forensics.charts.strip import incident_rows, incident_strip_chart
 from forensics.charts.timeouts import timeout_hotspots_chart
 from forensics.charts.traffic import status_chart
-from forensics.errors import ForensicsError, OutputError
+from forensics.errors import ForensicsError
 from forensics.findings import Finding, collect_findings, rank
 from forensics.incidents import build_incidents, finding_id
 from forensics.incidents.model import Incident
+from forensics.output import write_text_atomic
 from forensics.report import provenance, tables
 from forensics.report.bidi import neutral_value
 from forensics.report.page import (
@@ -107,7 +106,7 @@ def write_report(
     finally:
         con.close()
     out = Path(out_path)
-    _write_atomic(out, html_text)
+    write_text_atomic(out, html_text)
     return {
         "path": str(out),
         "bytes": out.stat().st_size,
@@ -568,23 +567,3 @@ def _checked(items: list[Any]) -> list[Finding]:
 def _title(root: Path, facts: list[tuple[str, Any]]) -> str:
     span = dict(facts).get("time span (UTC)", "")
     return f"Incident report: {root.name}" + (f", {span}" if span else "")
-
-
-def _write_atomic(out: Path, text: str) -> None:
-    """Write `text` to `out` through a temporary file renamed into place."""
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
-    except FileExistsError:  # from mkdir: a parent is a file
-        raise OutputError(
-            f"{out}: cannot write ({out.parent} is not a directory); choose another output file"
-        ) from None
-    except OSError as e:
-        raise OutputError(
-            f"{out}: cannot write ({e.strerror}); choose another output file"
-        ) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
