@@ -250,3 +250,87 @@ def notebook_code_cells(path: Path) -> list[str]:
 
     cells = json.loads(path.read_text())["cells"]
     return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+
+
+# ----- the outputs as an editor's notebook view shows them: one sandboxed frame ------------
+#
+# VS Code draws a notebook's outputs in one webview: an opaque-origin frame that may run
+# scripts and nothing else, where each `text/html` output is inserted and its <script>
+# elements re-created so they run. VS Code itself is not installable here (not in Debian or
+# PyPI), so this checks our outputs under those conditions, not VS Code.
+
+FRAME_LOADER = """
+<!doctype html><meta charset="utf-8"><body><script>
+window.addEventListener("message", (ev) => {
+  for (const html of ev.data) {
+    const box = document.createElement("div");
+    box.innerHTML = html;
+    document.body.appendChild(box);
+    for (const old of box.querySelectorAll("script")) {
+      const s = document.createElement("script");
+      s.text = old.textContent;
+      old.replaceWith(s);
+    }
+  }
+});
+</script></body>
+"""
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory, sample: Path) -> Path:
+    home = tmp_path_factory.mktemp("executed")
+    shutil.copy(REPO / "notebooks" / "triage.ipynb", home / "triage.ipynb")
+    cmd = [sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "triage.ipynb",
+           "--output", "ran.ipynb"]  # fmt: skip
+    done = subprocess.run(
+        cmd, cwd=home, env=jupyter_env(home), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return home / "ran.ipynb"
+
+
+def test_chart_outputs_draw_in_a_sandboxed_scripts_only_frame(
+    executed: Path, chromium: Any, tmp_path: Path
+) -> None:
+    import json
+
+    outputs = [
+        "".join(o["data"]["text/html"]) if isinstance(o["data"]["text/html"], list)
+        else o["data"]["text/html"]
+        for c in json.loads(executed.read_text())["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if "text/html" in o.get("data", {}) and "vega-chart" in str(o["data"]["text/html"])
+    ]  # fmt: skip
+    assert outputs, "the executed notebook holds no chart output"
+    host = tmp_path / "host.html"
+    host.write_text(
+        '<!doctype html><iframe id="out" sandbox="allow-scripts" width="1300" height="4000" '
+        f'srcdoc="{FRAME_LOADER.replace("&", "&amp;").replace(chr(34), "&quot;")}"></iframe>'
+    )
+    traffic = Traffic(allowed=("file", "about"))
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        traffic.watch(page)
+        page.goto(host.as_uri())
+        frame = page.frame_locator("#out")
+        frame.locator("body").wait_for(state="attached")
+        page.wait_for_timeout(300)
+        page.evaluate(
+            "(outs) => document.getElementById('out').contentWindow.postMessage(outs, '*')",
+            outputs,
+        )
+        inner = page.frames[1]
+        inner.wait_for_function(CHARTS_SETTLED_JS, timeout=60_000)
+        states = inner.eval_on_selector_all(
+            "div.vega-chart",
+            """els => els.map(el => ({status: el.dataset.status, marks: Number(el.dataset.marks),
+              view: !!el.querySelector('svg.marks, canvas.marks')}))""",
+        )
+    finally:
+        page.close()
+    assert len(states) == len(outputs)
+    assert all(s["status"] == "rendered" and s["view"] and s["marks"] > 0 for s in states), states
+    assert traffic.page_errors == []
+    assert traffic.left == []
