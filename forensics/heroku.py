@@ -190,6 +190,8 @@ ERROR_CODES: dict[str, str] = {
 }
 # Router codes that mean the app (not one route) could not serve: grouped across routes.
 APP_DOWN_CODES = ("H10", "H13", "H14", "H20", "H99")
+# Heroku's own failures (router H99, dyno R99): nothing in the app caused them.
+PLATFORM_CODES = ("H99", "R99")
 # Router codes the router answers itself for the whole app, before any dyno: the maintenance
 # page (`heroku maintenance:on`), a blank app with no code, free dyno hours used up. No
 # release's code served them, and they hold for every route alike.

@@ -151,7 +151,7 @@ def request_errors(
             pl.col("app").first(),
             pl.col("route").first(),
             pl.col("wide").first(),
-            (pl.col("wide") | (pl.col("grp") >= 0)).first().alias("in_a_row"),
+            (pl.col("grp") >= 0).first().alias("in_a_row"),
             pl.col("ts").min().alias("start"),
             pl.col("ts").max().alias("end"),
             pl.len().cast(pl.Int64).alias("count"),
@@ -230,7 +230,7 @@ def _failed_rows(
         app_served=pl.col("ok").sum().over("app"),
     )
     wide_col = pl.col("wide")
-    d = _with_elevated_runs(d, failed.select("_i", "wide"))
+    d = _with_elevated_runs(d, failed.select("_i", "wide", "code"))
     rows = (
         d.filter("fail")
         .select("_i", "route_grp", "app_grp", "app_served")
@@ -255,34 +255,48 @@ def _failed_rows(
 
 
 def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
-    """`route_grp` of the route failures inside an elevated run set to the run (negative ids,
-    apart from the success counts): spans of `ELEVATED_BIN` where at least `ELEVATED_SHARE` of
-    a route's requests fail (and `ELEVATED_BIN_MIN` of them), back to back (bins with no
-    request to it do not break a run), `ELEVATED_RUN_MIN` failures or more, and at least
-    `ELEVATED_RATIO` times the route's share outside the run. A route failing a quarter of
-    the time after a deploy is one burst, not the few runs of three that chance strings
-    together among its successes."""
-    rf = pl.col("fail") & pl.col("route").is_not_null()
-    # the route failures (not the app-wide codes), and the routes with enough of them to make
-    # a run (a few of the thousands)
-    app_wide = wide.filter(pl.col("wide").fill_null(False))
-    fails = (
-        d.filter(rf)
-        .join(app_wide, on="_i", how="anti")
-        .select("_i", app_key_expr("app"), "route", "ts")
+    """Failures inside an elevated run joined into one burst (`_elevate`): a route's own
+    failures by route (`route_grp`), the app-wide codes across the app (`app_grp`: H99 for
+    half of every request during a platform incident is one burst, not forty runs of three)."""
+    app_wide = wide.filter(pl.col("wide").fill_null(False)).select("_i", "code")
+    fails = d.filter("fail").select("_i")
+    d = _elevate(d, fails.join(app_wide, on="_i", how="anti"), by=["route"], grp="route_grp")
+    # each code on its own: H13s then H14s, a success between, are two stories
+    mine = fails.join(app_wide, on="_i")
+    for k, (code,) in enumerate(mine.select("code").unique().sort("code").iter_rows()):
+        picked = mine.filter(pl.col("code").eq_missing(code)).select("_i")
+        d = _elevate(d, picked, by=[], grp="app_grp", first_id=k * 1_000_000)
+    return d
+
+
+def _elevate(
+    d: pl.DataFrame, mine: pl.DataFrame, *, by: list[str], grp: str, first_id: int = 0
+) -> pl.DataFrame:
+    """`grp` of the failures `mine` (their `_i`) inside an elevated run set to the run
+    (negative ids, apart from the success counts): spans of `ELEVATED_BIN` where at least
+    `ELEVATED_SHARE` of the requests (of the app, and of the route when `by` names it) fail
+    (and `ELEVATED_BIN_MIN` of them), back to back (bins with no request do not break a run),
+    `ELEVATED_RUN_MIN` failures or more, and at least `ELEVATED_RATIO` times the share outside
+    the run. A route failing a quarter of the time after a deploy is one burst, not the few
+    runs of three that chance strings together among its successes. Run ids start at
+    `-1 - first_id` (callers elevating several sets into one `grp` keep them apart)."""
+    if mine.is_empty():
+        return d
+    keys = [APP_KEY, *by]
+    over = ["app", *by]
+    flagged = d.with_columns(
+        app_key_expr("app"), pl.col("_i").is_in(mine["_i"].implode()).alias("_m")
     )
-    cand = fails.group_by(APP_KEY, "route").len().filter(pl.col("len") >= ELEVATED_RUN_MIN)
+    fails = flagged.filter("_m").select("_i", *keys, "ts")
+    cand = fails.group_by(keys).len().filter(pl.col("len") >= ELEVATED_RUN_MIN)
     if cand.is_empty():
         return d
-    routed = (
-        d.with_columns(app_key_expr("app"))
-        .join(cand, on=[APP_KEY, "route"], how="semi")
-        .join(app_wide, on="_i", how="anti")
-        .drop(APP_KEY)
-    )
+    # the requests that count: these failures and the successes (other failures neither)
+    pool = flagged.join(cand, on=keys, how="semi").filter(pl.col("_m") | (pl.col("ok") > 0))
+    rf = pl.col("_m")
     bins = (
-        routed.with_columns(pl.col("ts").dt.truncate(ELEVATED_BIN).alias("_bin"))
-        .group_by("app", "route", "_bin")
+        pool.with_columns(pl.col("ts").dt.truncate(ELEVATED_BIN).alias("_bin"))
+        .group_by(*over, "_bin")
         .agg(
             rf.sum().alias("f"),
             (rf.cast(pl.Int64) + pl.col("ok")).sum().alias("n"),
@@ -292,22 +306,22 @@ def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("n") > 0)
     )
     hot = (pl.col("f") >= ELEVATED_BIN_MIN) & (pl.col("f") >= ELEVATED_SHARE * pl.col("n"))
-    bins = bins.filter(pl.col("f").max().over("app", "route") >= ELEVATED_BIN_MIN)
+    bins = bins.filter(pl.col("f").max().over(over) >= ELEVATED_BIN_MIN)
     if bins.is_empty():
         return d
     runs = (
-        bins.sort("app", "route", "_bin", nulls_last=True)
+        bins.sort(*over, "_bin", nulls_last=True)
         .with_columns(hot.alias("hot"))
         .with_columns(
-            (pl.col("hot") != pl.col("hot").shift(1).over("app", "route"))
+            (pl.col("hot") != pl.col("hot").shift(1).over(over))
             .fill_null(True)
             .cum_sum()
             .alias("_run"),
-            pl.col("f").sum().over("app", "route").alias("F"),
-            pl.col("n").sum().over("app", "route").alias("N"),
+            pl.col("f").sum().over(over).alias("F"),
+            pl.col("n").sum().over(over).alias("N"),
         )
         .filter("hot")
-        .group_by("app", "route", "_run")
+        .group_by(*over, "_run")
         .agg(
             pl.col("f").sum(),
             pl.col("n").sum(),
@@ -327,20 +341,24 @@ def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
         return d
     runs = runs.with_row_index("_rid").select(
         app_key_expr("app"),
-        "route",
-        (-1 - pl.col("_rid").cast(pl.Int64)).alias("_grp"),
+        *by,
+        (-1 - first_id - pl.col("_rid").cast(pl.Int64)).alias("_grp"),
         "_rs",
         "_re",
     )
     inside = (
-        fails.join(runs, on=[APP_KEY, "route"])
+        fails.join(runs, on=keys)
         .filter(pl.col("ts").is_between("_rs", "_re"))
         .select("_i", "_grp")
         .unique("_i")
+        .join(d.select("_i", pl.col(grp).alias("_was")), on="_i")
+        # a run that holds one burst in a row only is that burst (its edges stay with it)
+        .filter(pl.col("_was").n_unique().over("_grp") > 1)
+        .select("_i", "_grp")
     )
     return (
         d.join(inside, on="_i", how="left")
-        .with_columns(pl.coalesce("_grp", pl.col("route_grp").cast(pl.Int64)).alias("route_grp"))
+        .with_columns(pl.coalesce("_grp", pl.col(grp).cast(pl.Int64)).alias(grp))
         .drop("_grp")
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from forensics.heroku import CURRENT_SIZES, quota_mb, r15_limit_mb
+from forensics.heroku import CURRENT_SIZES, PLATFORM_CODES, quota_mb, r15_limit_mb
 from forensics.incidents.model import Incident
 
 # The database (or its pool) out of connections, as Postgres, Rails, SQLAlchemy, Django, Prisma,
@@ -162,6 +162,15 @@ def advice(inc: Incident) -> list[str]:
             "(RAILS_MAX_THREADS, DB_POOL, the ORM's pool size), so dynos x processes x pool must "
             f"stay under the Postgres plan's connection limit{scaled}. Lower the pool or put "
             "PgBouncer in front (the pgbouncer buildpack), then scale."
+        )
+    seen = {str(c) for f in fs for c in (f.evidence.get("codes") or {})}
+    seen |= {str(f.evidence.get("code")) for f in fs if f.evidence.get("code")}
+    platform = sorted(seen & set(PLATFORM_CODES))
+    if platform:
+        out.append(
+            f"{'/'.join(platform)} is Heroku's own error, not the app's: look up "
+            "status.heroku.com for that time and region, and open a Heroku support ticket "
+            "with the request ids and times; there is no code of yours to fix."
         )
     if "concurrency" in kinds:
         out.append("Tune --workers/--threads (WEB_CONCURRENCY) so the processes fit the memory.")

@@ -329,3 +329,30 @@ def test_maintenance_mode_is_one_app_wide_window_told_as_such(tmp_path) -> None:
     }
     assert f.summary.startswith("The app was in maintenance mode")
     assert not [g for g in collect_findings(con) if g.kind == "release_regression"]
+
+
+def test_a_platform_incident_failing_half_the_requests_is_one_burst(tmp_path) -> None:
+    """H99 for about half of every request for 15 minutes (across routes, between successes):
+    one app-wide burst 'over 15 min', not dozens of runs of three, and Heroku's own error."""
+    import random
+
+    rnd = random.Random(99)
+    lines = []
+    for i, t in enumerate(every(2, 0, 60)):
+        path = ("/", "/cart", "/api/items")[i % 3]
+        m = (t - T0).total_seconds() / 60
+        if 20 <= m < 35 and rnd.random() < 0.5:
+            lines.append(req(t, path, status=503, code="H99"))
+        else:
+            lines.append(req(t, path))
+    con, _ = ingest_lines(tmp_path, log(lines))
+    fs = findings(con)
+    assert len(fs) == 1, [f.summary for f in fs]
+    (f,) = fs
+    assert f.route is None and f.evidence["in_a_row"] is False
+    assert 14 <= f.evidence["minutes"] <= 15
+    assert f.evidence["codes"] == {"H99": f.evidence["count"]} and f.evidence["count"] > 150
+    from forensics.incidents import build_incidents
+
+    (inc,) = build_incidents(con, fs)
+    assert any(a.startswith("H99 is Heroku's own error") for a in inc.advice)
