@@ -45,8 +45,49 @@ def findings(con: duckdb.DuckDBPyConnection, **options: Any) -> list[Finding]:
     out = _leak_findings(gr, att, share)
     leaking = {(f.app, f.release, f.process_type) for f in out}
     out += _inconclusive_findings(gr, leaking, mem_opts)
-    out += _quota_findings(quota_episodes(con, lifetimes=lt, growth=gr))
+    eps = quota_episodes(con, lifetimes=lt, growth=gr)
+    out += _quota_findings(_with_service(con, eps))
     return out
+
+
+# A dyno over quota swaps: its requests slow down. Said when both spans hold this many requests
+# and the median or p95 at least doubled.
+SLOW_MIN_REQUESTS = 20
+SLOW_RATIO = 2.0
+
+
+def _with_service(con: duckdb.DuckDBPyConnection, eps: pl.DataFrame) -> pl.DataFrame:
+    """R14 episodes of web dynos with the dyno's service time during and before them."""
+    from forensics.analyses.dyno_service import dyno_service
+
+    web = eps.filter((pl.col("code") == "R14") & (pl.col("process_type") == "web"))
+    svc = dyno_service(con, web.select("app", "dyno", "start", "end"))
+    keep = ["requests", "p50_ms", "p95_ms", "before_requests", "before_p50_ms", "before_p95_ms"]
+    web = pl.concat([web, svc.select(keep)], how="horizontal")
+    return eps.join(
+        web.select("dyno", "start", "code", *keep), on=["dyno", "start", "code"], how="left"
+    )
+
+
+def _slowdown(e: dict[str, Any]) -> dict[str, Any] | None:
+    """`evidence.service` of an episode whose dyno answered markedly slower than before."""
+    if (e.get("requests") or 0) < SLOW_MIN_REQUESTS:
+        return None
+    if (e.get("before_requests") or 0) < SLOW_MIN_REQUESTS:
+        return None
+    p50, b50 = e["p50_ms"], e["before_p50_ms"]
+    p95, b95 = e["p95_ms"], e["before_p95_ms"]
+    slower = (b50 and p50 >= SLOW_RATIO * b50) or (b95 and p95 >= SLOW_RATIO * b95)
+    if not slower:
+        return None
+    return {
+        "requests": int(e["requests"]),
+        "p50_ms": round(p50),
+        "p95_ms": round(p95),
+        "before_requests": int(e["before_requests"]),
+        "before_p50_ms": round(b50),
+        "before_p95_ms": round(b95),
+    }
 
 
 def _leak_findings(gr: pl.DataFrame, att: pl.DataFrame, share: float) -> list[Finding]:
@@ -305,6 +346,13 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
                 text += f"; {e['minutes_over_quota']:.0f} min over quota in that lifetime"
             if e["max_swap_mb"]:
                 text += f", swap up to {e['max_swap_mb']:.0f} MB"
+            slow = _slowdown(e)
+            if slow:
+                text += (
+                    f"; its {slow['requests']:,} requests meanwhile took p50 "
+                    f"{slow['p50_ms']:,} ms / p95 {slow['p95_ms']:,} ms (the hour before: "
+                    f"{slow['before_p50_ms']:,} / {slow['before_p95_ms']:,} ms)"
+                )
             text += "."
         out.append(
             Finding(
@@ -324,6 +372,7 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
                     "minutes_over_quota": round_or_none(e["minutes_over_quota"], 1),
                     "max_swap_mb": round_or_none(e["max_swap_mb"], 1),
                     "r15_threshold_pct": _pct(e["r15_threshold_pct"]),
+                    "service": _slowdown(e) if e["code"] == "R14" else None,
                 },
                 sources=struct_sources(e["sources"]),
                 score=float(e["count"]) * (10.0 if e["code"] == "R15" else 1.0),
