@@ -43,12 +43,18 @@ import polars as pl
 
 from forensics.analyses.downtime import downtime
 from forensics.analyses.hung_dynos import hung_dynos
-from forensics.analyses.sql import APP_KEY, app_key_expr, query, registered, sql_list
+from forensics.analyses.sql import (
+    APP_KEY,
+    app_key_expr,
+    query,
+    registered,
+    sql_list,
+)
 from forensics.heroku import APP_DOWN_CODES, CLIENT_CODES
 
 MIN_COUNT = 3
 # Elevated runs (see `_with_elevated_runs`): a route failing part of the time for minutes.
-ELEVATED_BIN = "5m"
+ELEVATED_BIN_MINUTES = 5
 ELEVATED_SHARE = 0.1
 ELEVATED_BIN_MIN = 2
 ELEVATED_RUN_MIN = 5
@@ -123,7 +129,7 @@ def request_errors(
         downtime_windows = downtime(con)
     if hung is None:
         hung = hung_dynos(con)
-    rows, every = _failed_rows(con, exclude_codes, downtime_windows, hung)
+    rows, every, pairs = _failed_rows(con, exclude_codes, downtime_windows, hung)
     if rows.is_empty():
         return pl.DataFrame(schema=_SCHEMA)
     key = ["app", "wide", "route", "grp"]
@@ -158,7 +164,7 @@ def request_errors(
     )
     bursts = bursts.join(_counts(rows, "_code", "code"), on="burst", how="left")
     bursts = bursts.join(_counts(rows, "status", "status"), on="burst", how="left")
-    bursts = bursts.join(_shares(every, bursts), on="burst", how="left")
+    bursts = bursts.join(_shares(every, pairs, bursts), on="burst", how="left")
     bursts = bursts.join(_exceptions(con, rows, exception_seconds), on="burst", how="left")
     bursts = bursts.with_columns(
         ((pl.col("end") - pl.col("start")).dt.total_seconds(fractional=True) / 60).alias("minutes"),
@@ -172,11 +178,16 @@ def _failed_rows(
     exclude_codes: tuple[str, ...],
     windows: pl.DataFrame,
     hung: pl.DataFrame,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The failed requests, each with `grp`, its burst within its route (app-wide codes: within
     the app): gaps and islands, `grp` = the successes before it there, in log order (ts, file,
-    line). A cumulative sum over the requests in Polars: the same DuckDB window partitioned by
-    the ~24k routes of the 1 GB benchmark cost 4x the CPU (2.7 s against 0.6 s)."""
+    line); every request's (app, route) code `g`, app code `a` and time, in log order; and the
+    (app, route) pairs with their codes (`_shares` counts on these two).
+
+    A cumulative sum over the requests in Polars, on integer codes: DuckDB numbers the (app,
+    route) pairs and the files on their few distinct values, so the sort and the sums over the
+    ~2M requests of the 1 GB benchmark move no strings (the same DuckDB window partitioned by
+    its ~24k routes cost 4x the CPU: 2.7 s against 0.6 s)."""
     fail = failed_sql("r")
     if exclude_codes:  # neither a failure nor a success here
         fail = f"({fail} AND coalesce(r.code, '') NOT IN {sql_list(exclude_codes)})"
@@ -187,110 +198,128 @@ def _failed_rows(
         f"(NOT {failed_sql('r')} AND coalesce(r.code, '') NOT IN {skip}"
         f" AND coalesce(r.method, '') NOT IN ('OPTIONS', 'HEAD'))"
     )
-    # every request, narrow (the flags and the order); the failures' details on their own:
-    # one wide query evaluating the flags in each column cost 1.5x the CPU of the two
-    d = query(
+    # the failures in full (a few thousand); every request narrow, as codes (the order, the
+    # successes): one wide query evaluating the flags in each column cost 1.5x the CPU of two
+    failed = query(
         con,
         f"""
-        SELECT r.app, r.route, r.ts, r.source_file, r.line_no, {fail} AS fail,
-               CAST({ok} AS INTEGER) AS ok
-        FROM requests r
-        """,
-    )
-    if not d["fail"].any():
-        return d.clear(), d
-    detail = query(
-        con,
-        f"""
-        SELECT r.source_file, r.line_no, {wide} AS wide, r.status, r.code, r.dyno, r.request_id
+        SELECT r.app, r.route, r.ts, r.source_file, r.line_no, {wide} AS wide, r.status, r.code,
+               r.dyno, r.request_id
         FROM requests r WHERE {fail}
         """,
     )
-    d = d.with_row_index("_i")
-    failed = (
-        d.filter("fail")
-        .select("_i", "app", "route", "ts", "source_file", "line_no")
-        .join(detail, on=["source_file", "line_no"], how="left")
-    )
+    if failed.is_empty():
+        return failed, failed, failed
+    failed = failed.with_row_index("_i")
     theirs = pl.concat([_in_downtime(failed, windows), _in_hung(failed, hung)]).unique()
-    if theirs.len():
-        d = d.with_columns(pl.col("fail") & ~pl.col("_i").is_in(theirs.implode()))
-    # log order: (ts, file, line); the few files by rank, not as strings (4x cheaper to sort)
-    files = d["source_file"].unique().drop_nulls().sort()
-    rank = pl.col("source_file").replace_strict(
-        files, pl.Series(range(files.len()), dtype=pl.UInt32), default=files.len()
+    if theirs.len():  # the outage's or the hung dyno's: neither a failure nor a success here
+        failed = failed.filter(~pl.col("_i").is_in(theirs.implode()))
+    if failed.is_empty():
+        return failed, failed, failed
+    # the (app, route) pairs and the files as integer codes, numbered once here
+    pairs = query(con, "SELECT DISTINCT app, route FROM requests").with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("g"),
+        pl.col("app").rank("dense").fill_null(0).cast(pl.UInt32).alias("a"),
     )
-    d = d.sort(pl.col("ts"), rank, pl.col("line_no"), nulls_last=True).with_columns(
-        route_grp=pl.col("ok").cum_sum().over("app", "route"),
-        app_grp=pl.col("ok").cum_sum().over("app"),
-        app_served=pl.col("ok").sum().over("app"),
-    )
-    wide_col = pl.col("wide")
-    d = _with_elevated_runs(d, failed.select("_i", "wide"))
-    rows = (
-        d.filter("fail")
-        .select("_i", "route_grp", "app_grp", "app_served")
-        .join(failed.drop("source_file", "line_no"), on="_i", how="left", maintain_order="left")
-        .join(failed.select("_i", "source_file", "line_no"), on="_i", maintain_order="left")
-        .select(
-            "app",
-            pl.when(wide_col).then(None).otherwise(pl.col("route")).alias("route"),
-            "wide",
-            pl.when(wide_col).then(pl.col("app_grp")).otherwise(pl.col("route_grp")).alias("grp"),
-            "ts",
-            "status",
-            "code",
-            "dyno",
-            "request_id",
-            "source_file",
-            "line_no",
-            "app_served",
+    files = query(
+        con,
+        "SELECT DISTINCT source_file FROM requests WHERE source_file IS NOT NULL "
+        "ORDER BY source_file",
+    ).with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("f"))
+    with registered(con, pairs) as pn, registered(con, files) as fn:
+        d = query(
+            con,
+            f"""
+            SELECT p.g, p.a, r.ts, coalesce(f.f, {files.height})::UINTEGER AS f, r.line_no,
+                   {fail} AS fail, CAST({ok} AS INTEGER) AS ok
+            FROM requests r
+            JOIN {pn} p ON r.app IS NOT DISTINCT FROM p.app
+                       AND r.route IS NOT DISTINCT FROM p.route
+            LEFT JOIN {fn} f ON r.source_file = f.source_file
+            """,
         )
+    # log order: (ts, file, line); the successes before each failure on its route, in its app
+    d = d.sort("ts", "f", "line_no", nulls_last=True).with_columns(
+        route_grp=pl.col("ok").cum_sum().over("g"),
+        app_grp=pl.col("ok").cum_sum().over("a"),
+        app_served=pl.col("ok").sum().over("a"),
     )
-    return rows, d.select("app", "route", "ts")
+    rank = pl.col("source_file").replace_strict(
+        files["source_file"], files["f"], default=files.height
+    )
+    grps = d.filter("fail").select("f", "line_no", "route_grp", "app_grp", "app_served")
+    failed = (
+        failed.with_columns(rank.alias("f"))
+        .join(grps, on=["f", "line_no"], how="left", nulls_equal=True)
+        .sort("ts", "f", "line_no", nulls_last=True)
+    )
+    failed = _with_elevated_runs(failed, d, pairs)
+    wide_col = pl.col("wide")
+    rows = failed.select(
+        "app",
+        pl.when(wide_col).then(None).otherwise(pl.col("route")).alias("route"),
+        "wide",
+        pl.when(wide_col).then(pl.col("app_grp")).otherwise(pl.col("route_grp")).alias("grp"),
+        "ts",
+        "status",
+        "code",
+        "dyno",
+        "request_id",
+        "source_file",
+        "line_no",
+        "app_served",
+    )
+    return rows, d.select("g", "a", "ts"), pairs
 
 
-def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
+def _with_elevated_runs(failed: pl.DataFrame, d: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """`route_grp` of the route failures inside an elevated run set to the run (negative ids,
-    apart from the success counts): spans of `ELEVATED_BIN` where at least `ELEVATED_SHARE` of
-    a route's requests fail (and `ELEVATED_BIN_MIN` of them), back to back (bins with no
-    request to it do not break a run), `ELEVATED_RUN_MIN` failures or more, and at least
-    `ELEVATED_RATIO` times the route's share outside the run. A route failing a quarter of
-    the time after a deploy is one burst, not the few runs of three that chance strings
-    together among its successes."""
-    rf = pl.col("fail") & pl.col("route").is_not_null()
+    apart from the success counts): spans of `ELEVATED_BIN_MINUTES` where at least
+    `ELEVATED_SHARE` of a route's requests fail (and `ELEVATED_BIN_MIN` of them), back to
+    back (bins with no request to it do not break a run), `ELEVATED_RUN_MIN` failures or
+    more, and at least `ELEVATED_RATIO` times the route's share outside the run. A route
+    failing a quarter of the time after a deploy is one burst, not the few runs of three that
+    chance strings together among its successes. The failures per bin come from `failed`, the
+    successes per bin from the coded requests `d` (`pairs`: their (app, route) codes)."""
     # the route failures (not the app-wide codes), and the routes with enough of them to make
     # a run (a few of the thousands)
-    app_wide = wide.filter(pl.col("wide").fill_null(False))
-    fails = (
-        d.filter(rf)
-        .join(app_wide, on="_i", how="anti")
-        .select("_i", app_key_expr("app"), "route", "ts")
-    )
+    fails = failed.filter(pl.col("route").is_not_null() & ~pl.col("wide").fill_null(False))
+    fails = fails.select("_i", app_key_expr("app"), "app", "route", "ts")
     cand = fails.group_by(APP_KEY, "route").len().filter(pl.col("len") >= ELEVATED_RUN_MIN)
     if cand.is_empty():
-        return d
-    routed = (
-        d.with_columns(app_key_expr("app"))
-        .join(cand, on=[APP_KEY, "route"], how="semi")
-        .join(app_wide, on="_i", how="anti")
-        .drop(APP_KEY)
-    )
-    bins = (
-        routed.with_columns(pl.col("ts").dt.truncate(ELEVATED_BIN).alias("_bin"))
+        return failed
+    f_bins = (
+        fails.join(cand.select(APP_KEY, "route"), on=[APP_KEY, "route"], how="semi")
+        .with_columns(pl.col("ts").dt.truncate(f"{ELEVATED_BIN_MINUTES}m").alias("_bin"))
         .group_by("app", "route", "_bin")
         .agg(
-            rf.sum().alias("f"),
-            (rf.cast(pl.Int64) + pl.col("ok")).sum().alias("n"),
-            pl.col("ts").filter(rf).min().alias("first"),
-            pl.col("ts").filter(rf).max().alias("last"),
+            pl.len().cast(pl.Int64).alias("f"),
+            pl.col("ts").min().alias("first"),
+            pl.col("ts").max().alias("last"),
         )
-        .filter(pl.col("n") > 0)
     )
+    # the candidate routes' successes per bin, counted on the coded requests
+    codes = pairs.with_columns(app_key_expr("app")).join(
+        cand.select(APP_KEY, "route"), on=[APP_KEY, "route"], how="semi"
+    )
+    ok_bins = (
+        d.filter(pl.col("g").is_in(codes["g"].implode()) & (pl.col("ok") == 1))
+        .group_by("g", pl.col("ts").dt.truncate(f"{ELEVATED_BIN_MINUTES}m").alias("_bin"))
+        .agg(pl.len().cast(pl.Int64).alias("k"))
+        .join(codes.select("g", "app", "route"), on="g")
+        .drop("g")
+    )
+    bins = (
+        f_bins.join(ok_bins, on=["app", "route", "_bin"], how="full", coalesce=True,
+                    nulls_equal=True)
+        .with_columns(pl.col("f").fill_null(0), pl.col("k").fill_null(0))
+        .with_columns((pl.col("f") + pl.col("k")).alias("n"))
+        .drop("k")
+    )  # fmt: skip
     hot = (pl.col("f") >= ELEVATED_BIN_MIN) & (pl.col("f") >= ELEVATED_SHARE * pl.col("n"))
     bins = bins.filter(pl.col("f").max().over("app", "route") >= ELEVATED_BIN_MIN)
     if bins.is_empty():
-        return d
+        return failed
     runs = (
         bins.sort("app", "route", "_bin", nulls_last=True)
         .with_columns(hot.alias("hot"))
@@ -320,7 +349,7 @@ def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
         & ((pl.col("N") == pl.col("n")) | (pl.col("f") / pl.col("n") >= ELEVATED_RATIO * outside))
     )
     if runs.is_empty():
-        return d
+        return failed
     runs = runs.with_row_index("_rid").select(
         app_key_expr("app"),
         "route",
@@ -329,13 +358,14 @@ def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
         "_re",
     )
     inside = (
-        fails.join(runs, on=[APP_KEY, "route"])
+        fails.drop("app")
+        .join(runs, on=[APP_KEY, "route"])
         .filter(pl.col("ts").is_between("_rs", "_re"))
         .select("_i", "_grp")
         .unique("_i")
     )
     return (
-        d.join(inside, on="_i", how="left")
+        failed.join(inside, on="_i", how="left", maintain_order="left")
         .with_columns(pl.coalesce("_grp", pl.col("route_grp").cast(pl.Int64)).alias("route_grp"))
         .drop("_grp")
     )
@@ -411,24 +441,31 @@ def _counts(rows: pl.DataFrame, col: str, name: str) -> pl.DataFrame:
     return c.rename({c.columns[1]: "statuses" if name == "status" else "codes"})
 
 
-def _shares(every: pl.DataFrame, bursts: pl.DataFrame) -> pl.DataFrame:
+def _shares(every: pl.DataFrame, pairs: pl.DataFrame, bursts: pl.DataFrame) -> pl.DataFrame:
     """Per burst: failures / the route's requests, failures / all requests, in its window
-    (inclusive), counted on `every` (app, route, ts of every request, in time order) by binary
-    search: one slice of the app's or the route's times per burst, not a join per request."""
-    by_app = every.partition_by("app", as_dict=True, maintain_order=True)
-    routes = bursts.filter(~pl.col("wide"))["route"].unique()
-    by_route = every.filter(pl.col("route").is_in(routes.implode(), nulls_equal=True)).partition_by(
-        "app", "route", as_dict=True, maintain_order=True
+    (inclusive), counted on `every` (the (app, route) code `g`, the app code `a` and ts of
+    every request, in log order; `pairs` maps (app, route) to the codes) by binary search: one
+    slice of the app's or the route's times per burst, not a join per request."""
+    b = bursts.select("burst", "app", "route", "wide", "start", "end", "count").join(
+        pairs, on=["app", "route"], how="left", nulls_equal=True
+    )
+    apps = pairs.select("app", pl.col("a").alias("_a")).unique("app")
+    b = b.join(apps, on="app", how="left", nulls_equal=True)
+    by_app = every.partition_by("a", as_dict=True, maintain_order=True)
+    routes = b.filter(~pl.col("wide"))["g"].unique()
+    by_route = every.filter(pl.col("g").is_in(routes.implode())).partition_by(
+        "g", as_dict=True, maintain_order=True
     )
     out = []
-    for b in bursts.select("burst", "app", "route", "wide", "start", "end", "count").iter_rows():
-        burst, app, route, wide, start, end, n = b
-        ts_all = by_app[(app,)]["ts"]
+    for burst, a, g, wide, start, end, n in b.select(
+        "burst", "_a", "g", "wide", "start", "end", "count"
+    ).iter_rows():
+        ts_all = by_app[(a,)]["ts"]
         n_all = ts_all.search_sorted(end, "right") - ts_all.search_sorted(start, "left")
         if wide:
             n_route = n_all
         else:
-            ts = by_route[(app, route)]["ts"]
+            ts = by_route[(g,)]["ts"]
             n_route = ts.search_sorted(end, "right") - ts.search_sorted(start, "left")
         out.append((burst, n / n_route, n / n_all))
     return pl.DataFrame(
