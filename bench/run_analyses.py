@@ -8,6 +8,12 @@ first run). The machine is shared: medians over --repeat runs are printed, with 
 (user + system of the process tree) beside wall seconds (CPU moves less with other load).
 `--baseline DIR` runs the same commands with another checkout of the code (e.g. the main
 branch) on PYTHONPATH, alternating with ours in each round, and prints the ratios.
+
+The floor, run in the same rounds: a whole process that imports DuckDB and makes one plain
+count(*) GROUP BY pass over each table of the dataset (requests by route and status class,
+the others by dyno), the least any command reading the dataset can cost on this machine at
+this load; each command is also printed as a multiple of it. The load average (1 min) is
+printed before and after.
 """
 
 from __future__ import annotations
@@ -29,6 +35,19 @@ ROOT = HERE.parent
 PY = sys.executable
 # What the `forensics` entry point runs; with PYTHONPATH set, the code of that checkout.
 ENTRY = "import sys; from forensics.cli import main; sys.argv[0] = 'forensics'; sys.exit(main())"
+# The floor (see the module doc): one count(*) GROUP BY pass per table, as a whole process.
+FLOOR = """
+import json, sys, duckdb
+root, parts = sys.argv[1], json.load(open(sys.argv[1] + '/manifest.json'))['parts']
+con = duckdb.connect()
+for table, files in sorted(parts.items()):
+    if table.startswith('_') or not files:
+        continue
+    keys = {'requests': 'route, status // 100', 'rejects': 'reason'}.get(table, 'dyno')
+    src = [root + '/' + f for f in files]
+    scan = f"read_parquet({src!r}, union_by_name = true)"
+    con.sql(f"SELECT {keys}, count(*) FROM {scan} GROUP BY ALL").fetchall()
+"""
 
 
 def _cpu() -> float:
@@ -64,15 +83,15 @@ def _dataset(size_mb: int, seed: int, data: Path) -> Path:
     return ds
 
 
-def _run(argv: list[str], code: Path) -> tuple[float, float]:
+def _run(argv: list[str], code: Path, program: str = ENTRY) -> tuple[float, float]:
     """Wall and CPU seconds (user + system of the child) of one whole-process run of
-    `forensics ARGV` with the code at `code`."""
+    `forensics ARGV` (or of `program ARGV`) with the code at `code`."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     # cwd = that checkout: `python -c` puts the working directory first on sys.path
     subprocess.run(
-        [PY, "-c", ENTRY, *argv], check=True, stdout=subprocess.DEVNULL, env=env, cwd=code
+        [PY, "-c", program, *argv], check=True, stdout=subprocess.DEVNULL, env=env, cwd=code
     )
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -88,21 +107,30 @@ def _processes(ds: Path, repeat: int, baseline: Path | None) -> dict[str, Any]:
         "forensics report": ["report", str(ds), "-o", str(HERE / "data" / "bench-report.html")],
     }
     codes = {"ours": ROOT, **({"baseline": baseline} if baseline else {})}
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"load_before": os.getloadavg()[0]}
     head = f"{'command (whole process)':28s} {'code':9s} {'wall s':>8s} {'CPU s':>8s}"
-    print(f"{head}  (median of {repeat})")
+    print(f"load average (1 min) {out['load_before']:.2f}")
+    print(f"{head}  {'x floor wall':>12s} {'x floor CPU':>12s}  (median of {repeat})")
+    floor_runs: list[tuple[float, float]] = []
     for name, argv in commands.items():
         runs: dict[str, list[tuple[float, float]]] = {k: [] for k in codes}
         for i in range(repeat):
+            floor_runs.append(_run([str(ds)], ROOT, FLOOR))  # each round: the load of now
             order = list(codes) if i % 2 == 0 else list(reversed(codes))
             for k in order:
                 runs[k].append(_run(argv, codes[k]))
         out[name] = {}
+        floor_wall = statistics.median(w for w, _ in floor_runs)
+        floor_cpu = statistics.median(c for _, c in floor_runs)
         for k, rs in runs.items():
             wall = statistics.median(w for w, _ in rs)
             cpu = statistics.median(c for _, c in rs)
-            out[name][k] = {"wall_s": wall, "cpu_s": cpu, "runs": rs}
-            print(f"{name:28s} {k:9s} {wall:8.2f} {cpu:8.2f}")
+            ratio = {"x_floor_wall": wall / floor_wall, "x_floor_cpu": cpu / floor_cpu}
+            out[name][k] = {"wall_s": wall, "cpu_s": cpu, "runs": rs, **ratio}
+            print(
+                f"{name:28s} {k:9s} {wall:8.2f} {cpu:8.2f}  {ratio['x_floor_wall']:12.1f}"
+                f" {ratio['x_floor_cpu']:12.1f}"
+            )
         if baseline:
             b, o = out[name]["baseline"], out[name]["ours"]
             out[name]["ratio_wall"] = b["wall_s"] / o["wall_s"]
@@ -111,6 +139,12 @@ def _processes(ds: Path, repeat: int, baseline: Path | None) -> dict[str, Any]:
                 f"{name:28s} ours vs baseline: wall x{out[name]['ratio_wall']:.2f}, "
                 f"CPU x{out[name]['ratio_cpu']:.2f}"
             )
+    floor_wall = statistics.median(w for w, _ in floor_runs)
+    floor_cpu = statistics.median(c for _, c in floor_runs)
+    out["floor"] = {"wall_s": floor_wall, "cpu_s": floor_cpu, "runs": floor_runs}
+    out["load_after"] = os.getloadavg()[0]
+    print(f"{'floor (DuckDB count pass)':28s} {'-':9s} {floor_wall:8.2f} {floor_cpu:8.2f}")
+    print(f"load average (1 min) {out['load_after']:.2f}")
     return out
 
 

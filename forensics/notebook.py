@@ -120,7 +120,7 @@ EMBED_OPTIONS = {
 
 def offline_charts() -> None:
     """Make Altair draw charts as `chart_html` output (no CDN) in this kernel."""
-    import altair as alt
+    from forensics.charts._altair import alt
 
     if RENDERER not in alt.renderers.names():
         alt.renderers.register(RENDERER, _render)

@@ -38,6 +38,7 @@ import polars as pl
 
 from forensics import heroku
 from forensics.analyses.common import with_release
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.sql import app_key_expr, query, sql_list
 from forensics.heroku import process_type_sql
 
@@ -54,6 +55,7 @@ def _same(a: str, b: str) -> str:
     return f"{a}.dyno = {b}.dyno AND {a}.app IS NOT DISTINCT FROM {b}.app"
 
 
+@per_dataset
 def log_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """The last timestamp in the (cut) dataset, over every table."""
     row = query(
@@ -68,6 +70,7 @@ def log_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
 # ----- tables --------------------------------------------------------------------------------
 
 
+@per_dataset
 def crashes(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.sql import app_key_expr, has_view, query
 
 
@@ -30,6 +31,7 @@ def releases(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return query(con, _releases_sql("events"))
 
 
+@per_dataset
 def _all_releases(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """`releases`, but over the uncut events (`_raw_events`) when the connection has them:
     the release in effect at a time inside a cut (`--since`, `--dyno web`) was usually created

@@ -29,6 +29,7 @@ import duckdb
 import polars as pl
 
 from forensics import heroku
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.series import bucket_width
 from forensics.analyses.sql import app_key_expr, app_key_sql, query
 
@@ -198,6 +199,7 @@ _BOOT_FILTER = """
 """
 
 
+@per_dataset
 def configured_concurrency(
     con: duckdb.DuckDBPyConnection, *, boot_gap_seconds: int = 120
 ) -> pl.DataFrame:
@@ -332,6 +334,7 @@ def configured_concurrency(
     )
 
 
+@per_dataset
 def sizing(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -46,9 +46,13 @@ _CODE = (
     r"|\.(?:py|pyc|rb|js|mjs|cjs|ts|jar|class|so|go|ex|exs|erb|php|node)$"
 )
 _SYSTEM = r"^/(?:usr|etc|proc|sys|lib|lib64|bin|sbin|dev|run|var/run|opt)/"
+# `message ILIKE '%no such file%'` as a regex with the case classes spelled out: the same lines
+# (the only non-ASCII character DuckDB's ILIKE folds onto one of these letters is U+0130, onto
+# `i`; checked over every code point) in a third of the CPU (ILIKE lowercases every line).
+_NO_SUCH_FILE = "[Nn][Oo] [Ss][Uu][Cc][Hh] [Ff][\u0130Ii][Ll][Ee]"
 _SQL_FILTER = (
-    "(message ILIKE '%no such file%' OR message LIKE '%ENOENT%' OR message LIKE '%FileNotFound%'"
-    " OR message LIKE '%NoSuchFile%')"
+    f"(regexp_matches(message, '{_NO_SUCH_FILE}') OR message LIKE '%ENOENT%'"
+    " OR message LIKE '%FileNotFound%' OR message LIKE '%NoSuchFile%')"
 )
 
 

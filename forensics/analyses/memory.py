@@ -71,6 +71,7 @@ import polars as pl
 
 from forensics import heroku
 from forensics.analyses.lifetimes import given_or_computed
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.sql import (
     app_key_expr,
     app_key_sql,
@@ -587,6 +588,7 @@ def _classify(df: pl.DataFrame, o: dict[str, float]) -> pl.DataFrame:
     )
 
 
+@per_dataset
 def quota_episodes(
     con: duckdb.DuckDBPyConnection,
     *,

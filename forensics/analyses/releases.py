@@ -43,6 +43,7 @@ import duckdb
 import polars as pl
 from scipy.special import betainc
 
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
 from forensics.analyses.memory import NO_VERDICT, lifetimes_and_growth
 from forensics.analyses.sql import (
@@ -72,6 +73,7 @@ DEFAULTS: dict[str, float] = {
 LATENCY_MIN_MS = {"p50_ms": 20.0, "p95_ms": 50.0, "p99_ms": 100.0}
 
 
+@per_dataset
 def release_stats(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -44,12 +44,18 @@ import polars as pl
 
 from forensics.analyses.downtime import downtime
 from forensics.analyses.hung_dynos import hung_dynos
-from forensics.analyses.sql import APP_KEY, app_key_expr, query, registered, sql_list
+from forensics.analyses.sql import (
+    APP_KEY,
+    app_key_expr,
+    query,
+    registered,
+    sql_list,
+)
 from forensics.heroku import APP_DOWN_CODES, CLIENT_CODES, ROUTER_PAGE_CODES
 
 MIN_COUNT = 3
 # Elevated runs (see `_with_elevated_runs`): a route failing part of the time for minutes.
-ELEVATED_BIN = "5m"
+ELEVATED_BIN_MINUTES = 5
 ELEVATED_SHARE = 0.1
 ELEVATED_BIN_MIN = 2
 ELEVATED_RUN_MIN = 5
@@ -127,7 +133,7 @@ def request_errors(
         downtime_windows = downtime(con)
     if hung is None:
         hung = hung_dynos(con)
-    rows, every = _failed_rows(con, exclude_codes, downtime_windows, hung)
+    rows, every, pairs = _failed_rows(con, exclude_codes, downtime_windows, hung)
     if rows.is_empty():
         return pl.DataFrame(schema=_SCHEMA)
     key = ["app", "wide", "route", "grp"]
@@ -162,7 +168,7 @@ def request_errors(
     )
     bursts = bursts.join(_counts(rows, "_code", "code"), on="burst", how="left")
     bursts = bursts.join(_counts(rows, "status", "status"), on="burst", how="left")
-    bursts = bursts.join(_shares(every, bursts), on="burst", how="left")
+    bursts = bursts.join(_shares(every, pairs, bursts), on="burst", how="left")
     bursts = bursts.join(_exceptions(con, rows, exception_seconds), on="burst", how="left")
     bursts = bursts.with_columns(
         ((pl.col("end") - pl.col("start")).dt.total_seconds(fractional=True) / 60).alias("minutes"),
@@ -176,11 +182,16 @@ def _failed_rows(
     exclude_codes: tuple[str, ...],
     windows: pl.DataFrame,
     hung: pl.DataFrame,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The failed requests, each with `grp`, its burst within its route (app-wide codes: within
     the app): gaps and islands, `grp` = the successes before it there, in log order (ts, file,
-    line). A cumulative sum over the requests in Polars: the same DuckDB window partitioned by
-    the ~24k routes of the 1 GB benchmark cost 4x the CPU (2.7 s against 0.6 s)."""
+    line); every request's (app, route) code `g`, app code `a` and time, in log order; and the
+    (app, route) pairs with their codes (`_shares` counts on these two).
+
+    A cumulative sum over the requests in Polars, on integer codes: DuckDB numbers the (app,
+    route) pairs and the files on their few distinct values, so the sort and the sums over the
+    ~2M requests of the 1 GB benchmark move no strings (the same DuckDB window partitioned by
+    its ~24k routes cost 4x the CPU: 2.7 s against 0.6 s)."""
     fail = failed_sql("r")
     if exclude_codes:  # neither a failure nor a success here
         fail = f"({fail} AND coalesce(r.code, '') NOT IN {sql_list(exclude_codes)})"
@@ -191,124 +202,155 @@ def _failed_rows(
         f"(NOT {failed_sql('r')} AND coalesce(r.code, '') NOT IN {skip}"
         f" AND coalesce(r.method, '') NOT IN ('OPTIONS', 'HEAD'))"
     )
-    # every request, narrow (the flags and the order); the failures' details on their own:
-    # one wide query evaluating the flags in each column cost 1.5x the CPU of the two
-    d = query(
+    # the failures in full (a few thousand); every request narrow, as codes (the order, the
+    # successes): one wide query evaluating the flags in each column cost 1.5x the CPU of two
+    failed = query(
         con,
         f"""
-        SELECT r.app, r.route, r.ts, r.source_file, r.line_no, {fail} AS fail,
-               CAST({ok} AS INTEGER) AS ok
-        FROM requests r
-        """,
-    )
-    if not d["fail"].any():
-        return d.clear(), d
-    detail = query(
-        con,
-        f"""
-        SELECT r.source_file, r.line_no, {wide} AS wide, r.status, r.code, r.dyno, r.request_id
+        SELECT r.app, r.route, r.ts, r.source_file, r.line_no, {wide} AS wide, r.status, r.code,
+               r.dyno, r.request_id
         FROM requests r WHERE {fail}
         """,
     )
-    d = d.with_row_index("_i")
-    failed = (
-        d.filter("fail")
-        .select("_i", "app", "route", "ts", "source_file", "line_no")
-        .join(detail, on=["source_file", "line_no"], how="left")
-    )
+    if failed.is_empty():
+        return failed, failed, failed
+    failed = failed.with_row_index("_i")
     theirs = pl.concat([_in_downtime(failed, windows), _in_hung(failed, hung)]).unique()
-    if theirs.len():
-        d = d.with_columns(pl.col("fail") & ~pl.col("_i").is_in(theirs.implode()))
-    # log order: (ts, file, line); the few files by rank, not as strings (4x cheaper to sort)
-    files = d["source_file"].unique().drop_nulls().sort()
-    rank = pl.col("source_file").replace_strict(
-        files, pl.Series(range(files.len()), dtype=pl.UInt32), default=files.len()
+    if theirs.len():  # the outage's or the hung dyno's: neither a failure nor a success here
+        failed = failed.filter(~pl.col("_i").is_in(theirs.implode()))
+    if failed.is_empty():
+        return failed, failed, failed
+    # the (app, route) pairs and the files as integer codes, numbered once here
+    pairs = query(con, "SELECT DISTINCT app, route FROM requests").with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("g"),
+        pl.col("app").rank("dense").fill_null(0).cast(pl.UInt32).alias("a"),
     )
-    d = d.sort(pl.col("ts"), rank, pl.col("line_no"), nulls_last=True).with_columns(
-        route_grp=pl.col("ok").cum_sum().over("app", "route"),
-        app_grp=pl.col("ok").cum_sum().over("app"),
-        app_served=pl.col("ok").sum().over("app"),
-    )
-    wide_col = pl.col("wide")
-    d = _with_elevated_runs(d, failed.select("_i", "wide", "code"))
-    rows = (
-        d.filter("fail")
-        .select("_i", "route_grp", "app_grp", "app_served")
-        .join(failed.drop("source_file", "line_no"), on="_i", how="left", maintain_order="left")
-        .join(failed.select("_i", "source_file", "line_no"), on="_i", maintain_order="left")
-        .select(
-            "app",
-            pl.when(wide_col).then(None).otherwise(pl.col("route")).alias("route"),
-            "wide",
-            pl.when(wide_col).then(pl.col("app_grp")).otherwise(pl.col("route_grp")).alias("grp"),
-            "ts",
-            "status",
-            "code",
-            "dyno",
-            "request_id",
-            "source_file",
-            "line_no",
-            "app_served",
+    files = query(
+        con,
+        "SELECT DISTINCT source_file FROM requests WHERE source_file IS NOT NULL "
+        "ORDER BY source_file",
+    ).with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("f"))
+    with registered(con, pairs) as pn, registered(con, files) as fn:
+        d = query(
+            con,
+            f"""
+            SELECT p.g, p.a, r.ts, coalesce(f.f, {files.height})::UINTEGER AS f, r.line_no,
+                   {fail} AS fail, CAST({ok} AS INTEGER) AS ok
+            FROM requests r
+            JOIN {pn} p ON r.app IS NOT DISTINCT FROM p.app
+                       AND r.route IS NOT DISTINCT FROM p.route
+            LEFT JOIN {fn} f ON r.source_file = f.source_file
+            """,
         )
+    # log order: (ts, file, line); the successes before each failure on its route, in its app
+    d = d.sort("ts", "f", "line_no", nulls_last=True).with_columns(
+        route_grp=pl.col("ok").cum_sum().over("g"),
+        app_grp=pl.col("ok").cum_sum().over("a"),
+        app_served=pl.col("ok").sum().over("a"),
     )
-    return rows, d.select("app", "route", "ts")
+    rank = pl.col("source_file").replace_strict(
+        files["source_file"], files["f"], default=files.height
+    )
+    grps = d.filter("fail").select("f", "line_no", "route_grp", "app_grp", "app_served")
+    failed = (
+        failed.with_columns(rank.alias("f"))
+        .join(grps, on=["f", "line_no"], how="left", nulls_equal=True)
+        .sort("ts", "f", "line_no", nulls_last=True)
+    )
+    failed = _with_elevated_runs(failed, d, pairs)
+    wide_col = pl.col("wide")
+    rows = failed.select(
+        "app",
+        pl.when(wide_col).then(None).otherwise(pl.col("route")).alias("route"),
+        "wide",
+        pl.when(wide_col).then(pl.col("app_grp")).otherwise(pl.col("route_grp")).alias("grp"),
+        "ts",
+        "status",
+        "code",
+        "dyno",
+        "request_id",
+        "source_file",
+        "line_no",
+        "app_served",
+    )
+    return rows, d.select("g", "a", "ts"), pairs
 
 
-def _with_elevated_runs(d: pl.DataFrame, wide: pl.DataFrame) -> pl.DataFrame:
+def _with_elevated_runs(failed: pl.DataFrame, d: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """Failures inside an elevated run joined into one burst (`_elevate`): a route's own
-    failures by route (`route_grp`), the app-wide codes across the app (`app_grp`: H99 for
-    half of every request during a platform incident is one burst, not forty runs of three)."""
-    app_wide = wide.filter(pl.col("wide").fill_null(False)).select("_i", "code")
-    fails = d.filter("fail").select("_i")
-    d = _elevate(d, fails.join(app_wide, on="_i", how="anti"), by=["route"], grp="route_grp")
-    # each code on its own: H13s then H14s, a success between, are two stories
-    mine = fails.join(app_wide, on="_i")
-    for k, (code,) in enumerate(mine.select("code").unique().sort("code").iter_rows()):
-        picked = mine.filter(pl.col("code").eq_missing(code)).select("_i")
-        d = _elevate(d, picked, by=[], grp="app_grp", first_id=k * 1_000_000)
-    return d
+    failures by route (`route_grp`), the app-wide codes across the app, each code on its own
+    (`app_grp`: H99 for half of every request during a platform incident is one burst, not
+    forty runs of three; H13s then H14s with a success between stay two)."""
+    wide = pl.col("wide").fill_null(False)
+    failed = _elevate(failed, d, pairs, pl.col("route").is_not_null() & ~wide, by_route=True)
+    codes = failed.filter(wide)["code"].unique().sort().to_list()
+    for k, code in enumerate(codes):
+        mine = wide & pl.col("code").eq_missing(code)
+        failed = _elevate(failed, d, pairs, mine, by_route=False, first_id=k * 1_000_000)
+    return failed
 
 
 def _elevate(
-    d: pl.DataFrame, mine: pl.DataFrame, *, by: list[str], grp: str, first_id: int = 0
+    failed: pl.DataFrame,
+    d: pl.DataFrame,
+    pairs: pl.DataFrame,
+    mine: pl.Expr,
+    *,
+    by_route: bool,
+    first_id: int = 0,
 ) -> pl.DataFrame:
-    """`grp` of the failures `mine` (their `_i`) inside an elevated run set to the run
-    (negative ids, apart from the success counts): spans of `ELEVATED_BIN` where at least
-    `ELEVATED_SHARE` of the requests (of the app, and of the route when `by` names it) fail
-    (and `ELEVATED_BIN_MIN` of them), back to back (bins with no request do not break a run),
-    `ELEVATED_RUN_MIN` failures or more, and at least `ELEVATED_RATIO` times the share outside
-    the run. A route failing a quarter of the time after a deploy is one burst, not the few
-    runs of three that chance strings together among its successes. Run ids start at
-    `-1 - first_id` (callers elevating several sets into one `grp` keep them apart)."""
-    if mine.is_empty():
-        return d
-    keys = [APP_KEY, *by]
-    over = ["app", *by]
-    flagged = d.with_columns(
-        app_key_expr("app"), pl.col("_i").is_in(mine["_i"].implode()).alias("_m")
-    )
-    fails = flagged.filter("_m").select("_i", *keys, "ts")
+    """`route_grp` (`by_route`) or `app_grp` of the failures `mine` inside an elevated run set
+    to the run (negative ids from `-1 - first_id`, apart from the success counts): spans of
+    `ELEVATED_BIN_MINUTES` where at least `ELEVATED_SHARE` of the requests (of the route, or of
+    the app) fail (and `ELEVATED_BIN_MIN` of them), back to back (bins with no request do not
+    break a run), `ELEVATED_RUN_MIN` failures or more, and at least `ELEVATED_RATIO` times the
+    share outside the run; a run that holds one burst in a row only is left as that burst. A
+    route failing a quarter of the time after a deploy is one burst, not the few runs of three
+    that chance strings together among its successes. The failures per bin come from
+    `failed`, the successes per bin from the coded requests `d` (`pairs`: their codes)."""
+    grp = "route_grp" if by_route else "app_grp"
+    by = ["route"] if by_route else []
+    keys, over = [APP_KEY, *by], ["app", *by]
+    fails = failed.filter(mine).select("_i", app_key_expr("app"), "app", *by, "ts")
     cand = fails.group_by(keys).len().filter(pl.col("len") >= ELEVATED_RUN_MIN)
     if cand.is_empty():
-        return d
-    # the requests that count: these failures and the successes (other failures neither)
-    pool = flagged.join(cand, on=keys, how="semi").filter(pl.col("_m") | (pl.col("ok") > 0))
-    rf = pl.col("_m")
-    bins = (
-        pool.with_columns(pl.col("ts").dt.truncate(ELEVATED_BIN).alias("_bin"))
+        return failed
+    bin_of = pl.col("ts").dt.truncate(f"{ELEVATED_BIN_MINUTES}m").alias("_bin")
+    f_bins = (
+        fails.join(cand.select(keys), on=keys, how="semi")
+        .with_columns(bin_of)
         .group_by(*over, "_bin")
         .agg(
-            rf.sum().alias("f"),
-            (rf.cast(pl.Int64) + pl.col("ok")).sum().alias("n"),
-            pl.col("ts").filter(rf).min().alias("first"),
-            pl.col("ts").filter(rf).max().alias("last"),
+            pl.len().cast(pl.Int64).alias("f"),
+            pl.col("ts").min().alias("first"),
+            pl.col("ts").max().alias("last"),
         )
-        .filter(pl.col("n") > 0)
+    )
+    # the candidates' successes per bin, counted on the coded requests
+    code = "g" if by_route else "a"
+    codes = (
+        pairs.with_columns(app_key_expr("app"))
+        .join(cand.select(keys), on=keys, how="semi")
+        .select(code, *over)
+        .unique(code)
+    )
+    ok_bins = (
+        d.filter(pl.col(code).is_in(codes[code].implode()) & (pl.col("ok") == 1))
+        .group_by(code, bin_of)
+        .agg(pl.len().cast(pl.Int64).alias("k"))
+        .join(codes, on=code)
+        .drop(code)
+    )
+    bins = (
+        f_bins.join(ok_bins, on=[*over, "_bin"], how="full", coalesce=True, nulls_equal=True)
+        .with_columns(pl.col("f").fill_null(0), pl.col("k").fill_null(0))
+        .with_columns((pl.col("f") + pl.col("k")).alias("n"))
+        .drop("k")
     )
     hot = (pl.col("f") >= ELEVATED_BIN_MIN) & (pl.col("f") >= ELEVATED_SHARE * pl.col("n"))
     bins = bins.filter(pl.col("f").max().over(over) >= ELEVATED_BIN_MIN)
     if bins.is_empty():
-        return d
+        return failed
     runs = (
         bins.sort(*over, "_bin", nulls_last=True)
         .with_columns(hot.alias("hot"))
@@ -338,7 +380,7 @@ def _elevate(
         & ((pl.col("N") == pl.col("n")) | (pl.col("f") / pl.col("n") >= ELEVATED_RATIO * outside))
     )
     if runs.is_empty():
-        return d
+        return failed
     runs = runs.with_row_index("_rid").select(
         app_key_expr("app"),
         *by,
@@ -347,17 +389,18 @@ def _elevate(
         "_re",
     )
     inside = (
-        fails.join(runs, on=keys)
+        fails.drop("app")
+        .join(runs, on=keys)
         .filter(pl.col("ts").is_between("_rs", "_re"))
         .select("_i", "_grp")
         .unique("_i")
-        .join(d.select("_i", pl.col(grp).alias("_was")), on="_i")
+        .join(failed.select("_i", pl.col(grp).alias("_was")), on="_i")
         # a run that holds one burst in a row only is that burst (its edges stay with it)
         .filter(pl.col("_was").n_unique().over("_grp") > 1)
         .select("_i", "_grp")
     )
     return (
-        d.join(inside, on="_i", how="left")
+        failed.join(inside, on="_i", how="left", maintain_order="left")
         .with_columns(pl.coalesce("_grp", pl.col(grp).cast(pl.Int64)).alias(grp))
         .drop("_grp")
     )
@@ -433,24 +476,31 @@ def _counts(rows: pl.DataFrame, col: str, name: str) -> pl.DataFrame:
     return c.rename({c.columns[1]: "statuses" if name == "status" else "codes"})
 
 
-def _shares(every: pl.DataFrame, bursts: pl.DataFrame) -> pl.DataFrame:
+def _shares(every: pl.DataFrame, pairs: pl.DataFrame, bursts: pl.DataFrame) -> pl.DataFrame:
     """Per burst: failures / the route's requests, failures / all requests, in its window
-    (inclusive), counted on `every` (app, route, ts of every request, in time order) by binary
-    search: one slice of the app's or the route's times per burst, not a join per request."""
-    by_app = every.partition_by("app", as_dict=True, maintain_order=True)
-    routes = bursts.filter(~pl.col("wide"))["route"].unique()
-    by_route = every.filter(pl.col("route").is_in(routes.implode(), nulls_equal=True)).partition_by(
-        "app", "route", as_dict=True, maintain_order=True
+    (inclusive), counted on `every` (the (app, route) code `g`, the app code `a` and ts of
+    every request, in log order; `pairs` maps (app, route) to the codes) by binary search: one
+    slice of the app's or the route's times per burst, not a join per request."""
+    b = bursts.select("burst", "app", "route", "wide", "start", "end", "count").join(
+        pairs, on=["app", "route"], how="left", nulls_equal=True
+    )
+    apps = pairs.select("app", pl.col("a").alias("_a")).unique("app")
+    b = b.join(apps, on="app", how="left", nulls_equal=True)
+    by_app = every.partition_by("a", as_dict=True, maintain_order=True)
+    routes = b.filter(~pl.col("wide"))["g"].unique()
+    by_route = every.filter(pl.col("g").is_in(routes.implode())).partition_by(
+        "g", as_dict=True, maintain_order=True
     )
     out = []
-    for b in bursts.select("burst", "app", "route", "wide", "start", "end", "count").iter_rows():
-        burst, app, route, wide, start, end, n = b
-        ts_all = by_app[(app,)]["ts"]
+    for burst, a, g, wide, start, end, n in b.select(
+        "burst", "_a", "g", "wide", "start", "end", "count"
+    ).iter_rows():
+        ts_all = by_app[(a,)]["ts"]
         n_all = ts_all.search_sorted(end, "right") - ts_all.search_sorted(start, "left")
         if wide:
             n_route = n_all
         else:
-            ts = by_route[(app, route)]["ts"]
+            ts = by_route[(g,)]["ts"]
             n_route = ts.search_sorted(end, "right") - ts.search_sorted(start, "left")
         out.append((burst, n / n_route, n / n_all))
     return pl.DataFrame(

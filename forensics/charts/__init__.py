@@ -21,6 +21,8 @@ The time-series charts take `window=(start, end)` to be drawn zoomed to an incid
 Times are embedded as epoch milliseconds and drawn on UTC scales.
 """
 
+# first: before any chart module imports Altair
+from forensics.charts._altair import alt  # noqa: F401
 from forensics.charts.attribution import route_attribution_chart
 from forensics.charts.availability import event_timeline_chart
 from forensics.charts.concurrency import concurrency_chart

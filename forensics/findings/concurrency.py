@@ -31,7 +31,6 @@ def findings(
     boots = configured_concurrency(con)
     s = sizing(
         con,
-        boots=boots,
         workers=workers,
         threads=threads,
         quota_mb=quota_mb,

@@ -15,8 +15,9 @@ import uuid
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import altair as alt
 import vl_convert
+
+from forensics.charts._altair import alt
 
 MIN_BUNDLE_BYTES = 100_000  # a cached file smaller than this is not a real bundle
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import altair as alt
 import duckdb
 import polars as pl
 
@@ -22,6 +21,7 @@ from forensics.analyses.lifetimes import lifetimes
 from forensics.analyses.memory import memory_growth, memory_trend, quota_episodes
 from forensics.analyses.series import Window
 from forensics.analyses.traffic import error_share
+from forensics.charts._altair import alt
 from forensics.charts.attribution import attribution_bars, route_attribution_chart
 from forensics.charts.availability import event_timeline_chart
 from forensics.charts.concurrency import concurrency_chart
