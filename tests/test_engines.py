@@ -120,6 +120,47 @@ def router_message(draw) -> str:
     return sep.join(parts) + draw(st.sampled_from(("", "", " ", " tail")))
 
 
+_PREFIX_KEYS = ("sock", "at", "code", "desc", "cause")
+_PREFIX_VALUES = st.sampled_from(
+    ("client", "error", "warning", "H12", '"Request timeout"', '"Client Request Interrupted"',
+     '""', '"a"b"', "", '"x', "\t", "é"))  # fmt: skip
+
+
+@st.composite
+def router_error_message(draw) -> str:
+    """The error and warning lines: some of `sock at code desc cause` in order, then the usual
+    keys (sometimes one dropped or an extra one after `bytes`), odd values now and then."""
+    parts = []
+    for key in _PREFIX_KEYS:
+        if draw(st.booleans()):
+            quoted = key in ("desc", "cause")
+            odd = draw(st.integers(0, 5)) == 0
+            value = draw(_PREFIX_VALUES) if odd else '"Request timeout"' if quoted else "H13"
+            parts.append(f"{key}={value}")
+    usual = {"method": "GET", "path": '"/a?b=1"', "host": "h.example", "request_id": "r-1",
+             "fwd": '"1.2.3.4"', "dyno": "web.1", "connect": "1ms", "service": "30000ms",
+             "status": "503", "bytes": "0", "protocol": "https"}  # fmt: skip
+    keys = list(usual)
+    if draw(st.integers(0, 4)) == 0:
+        del keys[draw(st.integers(0, len(keys) - 1))]
+    if draw(st.integers(0, 4)) == 0:
+        keys.insert(len(keys), draw(st.sampled_from(("tls_version", "agent", "extra"))))
+    for key in keys:
+        value = usual.get(key, '"x"')
+        if draw(st.integers(0, 5)) == 0:
+            value = draw(_VALUES)
+            if key in ("path", "fwd") and draw(st.booleans()):
+                value = f'"{value}"'
+        parts.append(f"{key}={value}")
+    return " ".join(parts) + draw(st.sampled_from(("",) * 6 + (" ", "  x")))
+
+
+@PROFILE
+@given(lines=st.lists(router_error_message(), min_size=1, max_size=20))
+def test_generated_router_error_lines_give_the_same_frames(lines):
+    assert_same(_lines(("heroku[router]:", m) for m in lines), "heroku-cli")
+
+
 _DATES = ("2016-01-17T16:13:56", "2016-02-29T23:59:59", "2015-02-29T00:00:00",
           "1999-12-31T24:00:00", "2016-01-17T16:13:60", "0012-01-01T00:00:00",
           "2016-1-17T16:13:56", "2016-01-17 16:13:56")  # fmt: skip
