@@ -48,7 +48,9 @@ def _arrow(s: pl.Series):
 def split_lines(buf: bytes, end: int) -> pl.Series:
     """The lines of `buf[:end]` (`\\n`-separated, one trailing `\\r` dropped, invalid UTF-8 and
     NUL replaced by U+FFFD), as a String Series named `raw`."""
-    return pl.Series(_native.split_lines(buf, end)).alias("raw")
+    # binary views from the core (its text is checked whole: arrow-rs would check each line
+    # again), made strings by Polars' cast, which checks the one buffer at once
+    return pl.Series(_native.split_lines(buf, end)).cast(pl.String).alias("raw")
 
 
 def cli_envelope(raw: pl.Series) -> pl.DataFrame:

@@ -10,7 +10,10 @@ use forensics_native::{app_logs, envelope, families, lines, metrics, router, rou
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let raw = lines::split_lines(data).expect("small inputs always split");
+    let raw = lines::split_lines(data)
+        .expect("small inputs always split")
+        .to_string_view()
+        .expect("the lines are valid UTF-8");
     assert_eq!(raw.len(), data.iter().filter(|&&b| b == b'\n').count() + 1);
     let env = envelope::cli_envelope(&raw);
     let handled = env.column(0).as_boolean();
