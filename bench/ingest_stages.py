@@ -82,7 +82,11 @@ def run(path: Path, engine: str, out: Path) -> Counter[str]:
         clock("key counts", lambda k=keyed: k.group_by("_key", "_day").agg(pl.len()))
         body = keyed.drop("_key", "_day")
         part = body.drop("raw").with_row_index("_row")
-        fam = clock("family routing", lambda p=part: p.with_columns(family_expr().alias("_f")))
+        if engine == "native":
+            route = lambda p=part: p.with_columns(native.families(p).alias("_f"))  # noqa: E731
+        else:
+            route = lambda p=part: p.with_columns(family_expr().alias("_f"))  # noqa: E731
+        fam = clock("family routing", route)
         routed = fam.filter(pl.col("_f") == FAMILIES.index(router)).drop("_f")
         parse = router.parse_native if engine == "native" else router.parse
         clock("  of which router", lambda r=routed, f=parse: pl.collect_all([f(r.lazy())[0]]))

@@ -48,7 +48,9 @@ def _arrow(s: pl.Series):
 def split_lines(buf: bytes, end: int) -> pl.Series:
     """The lines of `buf[:end]` (`\\n`-separated, one trailing `\\r` dropped, invalid UTF-8 and
     NUL replaced by U+FFFD), as a String Series named `raw`."""
-    return pl.Series(_native.split_lines(buf, end)).alias("raw")
+    # binary views from the core (its text is checked whole: arrow-rs would check each line
+    # again), made strings by Polars' cast, which checks the one buffer at once
+    return pl.Series(_native.split_lines(buf, end)).cast(pl.String).alias("raw")
 
 
 def cli_envelope(raw: pl.Series) -> pl.DataFrame:
@@ -67,3 +69,21 @@ def router_canonical(message: pl.Series) -> pl.DataFrame:
     """`canonical, odd` and the typed request columns of each router message (nulls where the
     line is not the usual `at=info` form and is left to the Polars parser)."""
     return pl.Series(_native.router_canonical(_arrow(message))).struct.unnest()
+
+
+def families(env: pl.DataFrame) -> pl.Series:
+    """The index into `forensics.parsers.FAMILIES` of each envelope row's family (Int8), as
+    `family_expr` gives it."""
+    cols = (_arrow(env.get_column(c)) for c in ("origin", "dyno", "message"))
+    return pl.Series(_native.families(*cols))
+
+
+def request_ids(message: pl.Series) -> pl.Series:
+    """The request id of each app message, as `app_logs.REQUEST_ID_RE` takes it."""
+    return pl.Series(_native.request_ids(_arrow(message)))
+
+
+def runtime_metrics(message: pl.Series) -> pl.DataFrame:
+    """`handled, dyno, dyno_id` and the value columns of each usual runtime-metrics message
+    (nulls where the line is in another form and is left to the Polars parser)."""
+    return pl.Series(_native.runtime_metrics(_arrow(message))).struct.unnest()

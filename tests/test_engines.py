@@ -120,6 +120,47 @@ def router_message(draw) -> str:
     return sep.join(parts) + draw(st.sampled_from(("", "", " ", " tail")))
 
 
+_PREFIX_KEYS = ("sock", "at", "code", "desc", "cause")
+_PREFIX_VALUES = st.sampled_from(
+    ("client", "error", "warning", "H12", '"Request timeout"', '"Client Request Interrupted"',
+     '""', '"a"b"', "", '"x', "\t", "é"))  # fmt: skip
+
+
+@st.composite
+def router_error_message(draw) -> str:
+    """The error and warning lines: some of `sock at code desc cause` in order, then the usual
+    keys (sometimes one dropped or an extra one after `bytes`), odd values now and then."""
+    parts = []
+    for key in _PREFIX_KEYS:
+        if draw(st.booleans()):
+            quoted = key in ("desc", "cause")
+            odd = draw(st.integers(0, 5)) == 0
+            value = draw(_PREFIX_VALUES) if odd else '"Request timeout"' if quoted else "H13"
+            parts.append(f"{key}={value}")
+    usual = {"method": "GET", "path": '"/a?b=1"', "host": "h.example", "request_id": "r-1",
+             "fwd": '"1.2.3.4"', "dyno": "web.1", "connect": "1ms", "service": "30000ms",
+             "status": "503", "bytes": "0", "protocol": "https"}  # fmt: skip
+    keys = list(usual)
+    if draw(st.integers(0, 4)) == 0:
+        del keys[draw(st.integers(0, len(keys) - 1))]
+    if draw(st.integers(0, 4)) == 0:
+        keys.insert(len(keys), draw(st.sampled_from(("tls_version", "agent", "extra"))))
+    for key in keys:
+        value = usual.get(key, '"x"')
+        if draw(st.integers(0, 5)) == 0:
+            value = draw(_VALUES)
+            if key in ("path", "fwd") and draw(st.booleans()):
+                value = f'"{value}"'
+        parts.append(f"{key}={value}")
+    return " ".join(parts) + draw(st.sampled_from(("",) * 6 + (" ", "  x")))
+
+
+@PROFILE
+@given(lines=st.lists(router_error_message(), min_size=1, max_size=20))
+def test_generated_router_error_lines_give_the_same_frames(lines):
+    assert_same(_lines(("heroku[router]:", m) for m in lines), "heroku-cli")
+
+
 _DATES = ("2016-01-17T16:13:56", "2016-02-29T23:59:59", "2015-02-29T00:00:00",
           "1999-12-31T24:00:00", "2016-01-17T16:13:60", "0012-01-01T00:00:00",
           "2016-1-17T16:13:56", "2016-01-17 16:13:56")  # fmt: skip
@@ -134,6 +175,91 @@ _SOURCES = st.sampled_from(("heroku[router]:", "app[web.1]:", "heroku[web.1]:"))
 @given(lines=st.lists(st.tuples(_TS, _SOURCES, router_message()), min_size=1, max_size=20))
 def test_generated_router_lines_give_the_same_frames(lines):
     assert_same("\n".join(" ".join(parts) for parts in lines).encode(), "heroku-cli")
+
+
+_STAMP = "2024-05-20T06:00:00.000000+00:00 "
+UUID = "32853e1c-a9c1-4d9b-910c-5e49389f928e"
+
+
+def _lines(pairs) -> bytes:
+    return "\n".join(_STAMP + src + " " + msg for src, msg in pairs).encode()
+
+
+# Runtime-metrics samples built from the pieces the two parsers branch on.
+_MEM = ("memory_total", "memory_rss", "memory_cache", "memory_swap", "memory_pgpgin",
+        "memory_pgpgout", "memory_quota")  # fmt: skip
+_LOAD = ("load_avg_1m", "load_avg_5m", "load_avg_15m")
+_NUMBERS = st.sampled_from(
+    ("0", "324.41", "0.00", "00.10", ".5", "1.", "3.2.4", "1e3", "-1", "1" * 19, "1" * 30,
+     "\u0663", "", "12345678901234567890.5", "7"))  # fmt: skip
+_UNITS = st.sampled_from(("", "MB", "kB", "GB", "pages", "x"))
+
+
+@st.composite
+def metrics_message(draw) -> str:
+    """Mostly the usual memory or load sample with odd numbers; sometimes keys dropped, added,
+    moved, or the 2013 form."""
+    if draw(st.integers(0, 9)) == 0:
+        return f"source=heroku.1.web.1.{UUID} measure={draw(st.sampled_from(_LOAD))} val=2"
+    keys = list(_MEM if draw(st.booleans()) else _LOAD)
+    if draw(st.integers(0, 2)) == 0:
+        keys = draw(st.permutations(keys)) if draw(st.booleans()) else keys[:-1]
+    if draw(st.integers(0, 3)) == 0:
+        keys.insert(draw(st.integers(0, len(keys))), "extra")
+    source = draw(st.sampled_from(("web.1", "worker.1", "w\u00f6rker.1", "", "web.1\tx")))
+    dyno = draw(st.sampled_from(("heroku.97268060." + UUID, "heroku.x", "x")))
+    parts = [f"source={source}", f"dyno={dyno}"]
+    for key in keys:
+        usual = "pages" if key in ("memory_pgpgin", "memory_pgpgout") else "MB"
+        odd = draw(st.integers(0, 9)) == 0  # each key: mostly the usual number and unit
+        unit = draw(_UNITS) if odd else "" if key in _LOAD else usual
+        number = draw(_NUMBERS) if odd or draw(st.booleans()) else "12.5"
+        parts.append(f"sample#{key}={number}{unit}")
+    sep = draw(st.sampled_from((" ",) * 6 + ("\t", "  ")))
+    return sep.join(parts) + draw(st.sampled_from(("", "", " ")))
+
+
+_METRIC_SOURCES = st.sampled_from(("heroku[web.1]:", "heroku[web.1]:", "app[web.1]:"))
+
+
+@PROFILE
+@given(lines=st.lists(st.tuples(_METRIC_SOURCES, metrics_message()), min_size=1, max_size=20))
+def test_generated_runtime_metrics_give_the_same_frames(lines):
+    assert_same(_lines(lines), "heroku-cli")
+
+
+_ID_PIECES = st.sampled_from(
+    ("request_id=", 'request_id="', '"request_id"', '"requestId"', '"request_Id"', '"requestid"',
+     ":", " : ", '"', "[", "]", UUID, UUID.upper(), UUID[:-1], "abc", " ", "\t", "\u00a0",
+     "\u2003", "\u0085", "\u00e9", "x=1", "q", "re"))  # fmt: skip
+
+
+@PROFILE
+@given(msgs=st.lists(st.lists(_ID_PIECES, max_size=12).map("".join), min_size=1, max_size=20))
+def test_generated_request_ids_give_the_same_frames(msgs):
+    assert_same(_lines(("app[web.1]:", m) for m in msgs), "heroku-cli")
+
+
+# Which family takes a line: every source and message head the `matches()` test.
+_FAMILY_SOURCES = st.sampled_from(
+    ("heroku[router]:", "heroku[web.1]:", "app[web.1]:", "app[api]:", "heroku[api]:",
+     "app[log-shuttle]:", "app[heroku-redis]:", "app[heroku-postgres]:", "heroku[heroku-kafka]:",
+     "heroku[logplex]:"))  # fmt: skip
+_FAMILY_PIECES = st.sampled_from(
+    ("source=", "sample#", "addon=", "Error L10 (output buffer overflow)", "heroku.", " measure=",
+     " dyno=heroku.", " sample#a=1", "at=info", " x", "Process running mem=1M(1.0%)"))  # fmt: skip
+
+
+@PROFILE
+@given(
+    lines=st.lists(
+        st.tuples(_FAMILY_SOURCES, st.lists(_FAMILY_PIECES, max_size=5).map("".join)),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_generated_families_give_the_same_frames(lines):
+    assert_same(_lines(lines), "heroku-cli")
 
 
 def test_a_polars_only_engine_is_said_once(tmp_path, monkeypatch):

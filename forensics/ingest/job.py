@@ -91,6 +91,7 @@ class Job:
                     done += 1
                     if every_inputs and on_every and done % every_inputs == 0:
                         self._collect(self.workers.drain())
+                        self.index.settle()  # before on_every compacts key parts
                         on_every()
             self._collect(self.workers.drain())
             return results

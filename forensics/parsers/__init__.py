@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import polars as pl
 
+from forensics import native
 from forensics.parsers import addon_metrics, app_logs, events, router, runtime_metrics
 from forensics.readers.envelope import REJECT_COLUMNS
 from forensics.schema import conform
@@ -63,20 +64,24 @@ def parse_envelope(env: pl.DataFrame, *, engine: str = "polars") -> Parsed:
     Each family's parser is a lazy plan, and all of them run in one `collect_all`. The
     in-memory engine, not the streaming one: a batch is already in memory, and the job runs
     two batches at once, so streaming only added CPU: ~25 % of the parse of a 12 MB batch, ~7 %
-    of a whole ingest. `engine="native"` reads the usual router line with the compiled core
-    (`router.parse_native`); the Polars parsers stay the reference.
+    of a whole ingest. `engine="native"` routes the rows and reads what it can with the
+    compiled core (each family's `parse_native`, where it has one); the Polars parsers stay
+    the reference.
     """
     # The input lines stay out of the parsers (a copy per stage otherwise); only a reject's
     # line is put back, by its row number.
     raw = env.get_column("raw") if "raw" in env.columns else None
     env = env.drop("raw", strict=False).with_row_index("_row")
-    df = env.lazy().with_columns(family_expr().alias("_family")).collect(engine=ENGINE)
+    if engine == "native":
+        df = env.with_columns(native.families(env).alias("_family"))
+    else:
+        df = env.lazy().with_columns(family_expr().alias("_family")).collect(engine=ENGINE)
     names: list[str] = []
     plans: list[pl.LazyFrame] = []
     records: dict[str, int] = {}
     for key, part in df.partition_by("_family", as_dict=True, include_key=False).items():
         mod = FAMILIES[key[0]]
-        parse = router.parse_native if engine == "native" and mod is router else mod.parse
+        parse = getattr(mod, "parse_native", mod.parse) if engine == "native" else mod.parse
         rows, bad = parse(part.lazy())
         names.append(mod.TABLE)
         plans.append(conform(rows, mod.TABLE))

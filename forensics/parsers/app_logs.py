@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from forensics import heroku
+from forensics import heroku, native
 
 TABLE = "app_logs"
 
@@ -38,3 +38,11 @@ def parse(env: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     f = pl.col("_m").struct.field
     rid = pl.coalesce(f("1"), f("2"), f("3"), f("4"))
     return df.with_columns(rid.alias("request_id")).drop("_m"), None
+
+
+def parse_native(env: pl.LazyFrame) -> tuple[pl.LazyFrame, None]:
+    """`parse` with the request id read by the compiled core (the same leftmost match)."""
+    df = env.collect()
+    return df.with_columns(
+        native.request_ids(df.get_column("message")).alias("request_id")
+    ).lazy(), None

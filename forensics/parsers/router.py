@@ -114,23 +114,35 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
 
 
 def parse_native(env: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """`parse` with the usual line read by the compiled core; every other line goes through
-    the same Polars fallbacks (and a batch with an odd number in a usual line, all of it)."""
+    """`parse` with the usual line and the lines in `FAST_RE`'s key order (errors, warnings)
+    read by the compiled core; every other line goes through the same Polars fallbacks (and a
+    batch with an odd number in a line the core took, all of it). The rows the Polars parser
+    takes apart stay after the canonical ones, in their order (`_row`), as in `parse`."""
     df = env.collect()
     cols = native.router_canonical(df.get_column("message"))
     if cols.get_column("odd").any():
         return parse(df.lazy())
-    canonical = cols.get_column("canonical")
-    canon = (
+    canonical, fast = cols.get_column("canonical"), cols.get_column("fast")
+    typed = (
         df.drop("dyno")
-        .hstack(cols.drop("canonical", "odd"))
-        .filter(canonical)
+        .hstack(cols.drop("canonical", "fast", "odd"))
         .with_columns(pl.lit(False).alias("legacy"))
     )
-    parts = [canon.lazy()]
-    if not canonical.all():
-        parts.append(_finish(_parse_other(df.lazy().filter(~canonical))))
+    parts = [typed.filter(canonical).drop(*_PREFIX).lazy()]
+    other = ~(canonical | fast)
+    if fast.any() and other.any():
+        rest = _finish(_parse_other(df.lazy().filter(other)))
+        both = pl.concat([typed.filter(fast).lazy(), rest], how="diagonal_relaxed")
+        parts.append(both.sort("_row"))
+    elif fast.any():
+        parts.append(typed.filter(fast).lazy())
+    elif other.any():
+        parts.append(_finish(_parse_other(df.lazy().filter(other))))
     return _split_rejects(_with_native_routes(pl.concat(parts, how="diagonal_relaxed").collect()))
+
+
+# The keys before `method` that only the fast form has (the core's columns for them).
+_PREFIX = ("sock", "code", "desc", "cause")
 
 
 def _split_rejects(parsed: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:

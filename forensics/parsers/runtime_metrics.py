@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from forensics import heroku
+from forensics import heroku, native
 from forensics.parsers import logfmt
 
 TABLE = "dyno_metrics"
@@ -107,6 +107,20 @@ def parse(env: pl.LazyFrame) -> tuple[pl.LazyFrame, None]:
     ), None
 
 
+def parse_native(env: pl.LazyFrame) -> tuple[pl.LazyFrame, None]:
+    """`parse` with the usual memory and load lines read by the compiled core; every other
+    line goes through `parse`, and the rows keep their order (`_row`)."""
+    df = env.collect()
+    cols = native.runtime_metrics(df.get_column("message"))
+    handled = cols.get_column("handled")
+    usual = df.drop("dyno").hstack(cols.drop("handled"))
+    if handled.all():
+        return usual.lazy(), None
+    rest, _ = parse(df.lazy().filter(~handled))
+    rows = pl.concat([usual.lazy().filter(handled), rest], how="diagonal_relaxed")
+    return rows.sort("_row"), None
+
+
 def _fast(name: str) -> list[pl.Expr]:
     """The field `name` from the usual memory or load line's match."""
     out = []
@@ -132,7 +146,9 @@ def _columns(fallbacks: Callable[[str, str], list[pl.Expr]]) -> list[pl.Expr]:
     ]
     for keys, suffix, dtype in _VALUES:
         for k in keys:
-            fast = [e.cast(dtype) for e in _fast(k + suffix)]
+            # not strict: a number the regex took but no cast reads (`3.2.4`, a Unicode digit,
+            # 19+ digits) is null, not a failed batch
+            fast = [e.cast(dtype, strict=False) for e in _fast(k + suffix)]
             cols.append(pl.coalesce(*fast, *fallbacks(k, suffix)).alias(k + suffix))
     return cols
 
@@ -150,7 +166,8 @@ def _fallbacks(key: str, suffix: str) -> list[pl.Expr]:
     if suffix == "_mb":
         return [_mb(raw), old]
     if suffix == "_pages":
-        return [raw.str.extract(r"^(\d+)", 1).cast(pl.Int64), old.cast(pl.Int64)]
+        pages = raw.str.extract(r"^(\d+)", 1)
+        return [pages.cast(pl.Int64, strict=False), old.cast(pl.Int64, strict=False)]
     return [raw.cast(pl.Float64, strict=False), old]
 
 

@@ -121,6 +121,48 @@ fn route_templates(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Arrow> 
     })
 }
 
+/// The family of each envelope row (see `families::families`), as an int8 array.
+#[pyfunction]
+fn families(
+    py: Python<'_>,
+    origin: &Bound<'_, PyAny>,
+    dyno: &Bound<'_, PyAny>,
+    message: &Bound<'_, PyAny>,
+) -> PyResult<Arrow> {
+    let (origin, dyno, message) = (
+        string_view(origin)?,
+        string_view(dyno)?,
+        string_view(message)?,
+    );
+    if origin.len() != message.len() || dyno.len() != message.len() {
+        return Err(PyValueError::new_err("columns of different lengths"));
+    }
+    let out = py.detach(|| crate::families::families(&origin, &dyno, &message));
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
+}
+
+/// The request id of each app message (see `app_logs::request_ids`).
+#[pyfunction]
+fn request_ids(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arrow> {
+    let message = string_view(message)?;
+    let out = py.detach(|| crate::app_logs::request_ids(&message));
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
+}
+
+/// The columns of each usual runtime-metrics message (see `metrics::runtime_metrics`).
+#[pyfunction]
+fn runtime_metrics(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arrow> {
+    let message = string_view(message)?;
+    let out = py.detach(|| crate::metrics::runtime_metrics(&message));
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
+}
+
 use crate::lines;
 
 #[pymodule]
@@ -130,5 +172,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(router_canonical, m)?)?;
     m.add_function(wrap_pyfunction!(route_templates, m)?)?;
+    m.add_function(wrap_pyfunction!(families, m)?)?;
+    m.add_function(wrap_pyfunction!(request_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_metrics, m)?)?;
     Ok(())
 }

@@ -4,6 +4,13 @@
 //! Lines that are not in that form (`canonical` false) go to the Polars parser; a canonical
 //! line with a number the Polars cast might read otherwise (a sign, 19+ digits) sets `odd`,
 //! and the caller then hands the whole batch to the Polars parser.
+//!
+//! Also the other lines in the key order of the Polars parser's `FAST_RE` (`fast`), the error
+//! and warning lines: `[sock=.. ][at=.. ][code=.. ][desc=".." ][cause=".." ]method=.. path=".."
+//! host=.. request_id=.. fwd=".." dyno=.. connect=[N][ms] service=[N][ms] status=[N] bytes=[N]
+//! [protocol=..]`, plain ASCII without control whitespace (so `\S` is "not a space"), quoted
+//! values without a quote inside, numbers of up to 18 digits (a status up to Int32), nothing
+//! after `protocol`. Where the regex has one way to match, so does this, token by token.
 
 use std::sync::Arc;
 
@@ -46,14 +53,130 @@ const TEXT: [&str; 8] = [
 /// The token of each text column but `query` (which `zip` leaves out: one index fewer).
 const TEXT_TOKEN: [usize; 7] = [0, 1, 3, 4, 5, 6, 11];
 const INTS: [&str; 4] = ["connect_ms", "service_ms", "status", "bytes"];
+/// The optional keys before `method` in the fast form (`at` is token 0 as in the canonical).
+const PREFIX: [&str; 4] = ["sock", "code", "desc", "cause"];
 
-/// Columns `canonical, odd, at, method, host, request_id, fwd, dyno, protocol, query, path,
-/// connect_ms, service_ms, status, bytes` for each message (nulls where not canonical).
+type Range = Option<(usize, usize)>;
+
+/// Steps over a message of plain ASCII without control whitespace; each None on a mismatch.
+struct Cursor<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn lit(&mut self, p: &[u8]) -> Option<()> {
+        self.s[self.at..].starts_with(p).then(|| self.at += p.len())
+    }
+
+    /// `key=` then a value up to the next space (not included) or the end.
+    fn bare(&mut self, key: &[u8]) -> Option<(usize, usize)> {
+        self.lit(key)?;
+        self.lit(b"=")?;
+        let a = self.at;
+        let end = memchr::memchr(b' ', &self.s[a..]).map_or(self.s.len(), |k| a + k);
+        self.at = end;
+        Some((a, end))
+    }
+
+    /// `key="value"` with no quote inside.
+    fn quoted(&mut self, key: &[u8]) -> Option<(usize, usize)> {
+        self.lit(key)?;
+        self.lit(b"=\"")?;
+        let a = self.at;
+        let k = memchr::memchr(b'"', &self.s[a..])?;
+        self.at = a + k + 1;
+        Some((a, a + k))
+    }
+
+    /// `key=(\d*)`, then `ms` if `ms`; the digits' range.
+    fn digits(&mut self, key: &[u8], ms: bool) -> Option<(usize, usize)> {
+        let (a, b) = self.bare(key)?;
+        let v = &self.s[a..b];
+        let v = if ms {
+            v.strip_suffix(b"ms").unwrap_or(v)
+        } else {
+            v
+        };
+        v.iter().all(u8::is_ascii_digit).then_some((a, a + v.len()))
+    }
+
+    fn space(&mut self) -> Option<()> {
+        self.lit(b" ")
+    }
+}
+
+/// The tokens (as `tokens` gives them, `at` None when absent) and the `sock, code, desc,
+/// cause` ranges of a line in the fast form, or None.
+fn fast_form(s: &[u8]) -> Option<([Range; 12], [Range; 4])> {
+    if !s.is_ascii() || s.iter().any(|c| matches!(c, b'\t'..=b'\r')) {
+        return None;
+    }
+    let mut tok = [None; 12];
+    let mut pre = [None; 4];
+    let mut c = Cursor { s, at: 0 };
+    // `(?:key=(\S*) )?` each: taken when the line starts so (it then needs its space)
+    for (slot, key, quoted) in [
+        (0, "sock", false),
+        (1, "at", false),
+        (2, "code", false),
+        (3, "desc", true),
+        (4, "cause", true),
+    ] {
+        if !s[c.at..].starts_with(key.as_bytes()) || s.get(c.at + key.len()) != Some(&b'=') {
+            continue;
+        }
+        let r = if quoted {
+            c.quoted(key.as_bytes())?
+        } else {
+            c.bare(key.as_bytes())?
+        };
+        c.space()?;
+        match slot {
+            0 => pre[0] = Some(r),
+            1 => tok[0] = Some(r),
+            k => pre[k - 1] = Some(r),
+        }
+    }
+    tok[1] = Some(c.bare(b"method")?);
+    c.space()?;
+    tok[2] = Some(c.quoted(b"path")?);
+    c.space()?;
+    tok[3] = Some(c.bare(b"host")?);
+    c.space()?;
+    tok[4] = Some(c.bare(b"request_id")?);
+    c.space()?;
+    tok[5] = Some(c.quoted(b"fwd")?);
+    c.space()?;
+    tok[6] = Some(c.bare(b"dyno")?);
+    c.space()?;
+    tok[7] = Some(c.digits(b"connect", true)?);
+    c.space()?;
+    tok[8] = Some(c.digits(b"service", true)?);
+    c.space()?;
+    tok[9] = Some(c.digits(b"status", false)?);
+    c.space()?;
+    tok[10] = Some(c.digits(b"bytes", false)?);
+    if c.at == s.len() {
+        return Some((tok, pre));
+    }
+    c.space()?;
+    tok[11] = Some(c.bare(b"protocol")?);
+    (c.at == s.len()).then_some((tok, pre))
+}
+
+/// Columns `canonical, fast, odd, at, method, host, request_id, fwd, dyno, protocol, query,
+/// sock, code, desc, cause, path, connect_ms, service_ms, status, bytes` for each message
+/// (nulls where neither canonical nor fast).
 pub fn router_canonical(msg: &StringViewArray) -> StructArray {
     let n = msg.len();
     let mut canonical = Vec::with_capacity(n);
+    let mut fast = Vec::with_capacity(n);
     let mut odd = Vec::with_capacity(n);
     let mut text: Vec<SubViews> = (0..TEXT.len())
+        .map(|_| SubViews::with_capacity(n))
+        .collect();
+    let mut prefix: Vec<SubViews> = (0..PREFIX.len())
         .map(|_| SubViews::with_capacity(n))
         .collect();
     let mut path = SubViews::with_capacity(n);
@@ -65,16 +188,32 @@ pub fn router_canonical(msg: &StringViewArray) -> StructArray {
         } else {
             msg.value(i).as_bytes()
         };
-        let Some(tok) = (!msg.is_null(i)).then(|| tokens(s)).flatten() else {
+        let parsed = if msg.is_null(i) {
+            None
+        } else if let Some(tok) = tokens(s) {
+            Some((tok, [None; 4], true))
+        } else {
+            fast_form(s).map(|(tok, pre)| (tok, pre, false))
+        };
+        let Some((tok, pre, is_canonical)) = parsed else {
             canonical.push(false);
+            fast.push(false);
             odd.push(false);
             text.iter_mut().for_each(SubViews::push_null);
+            prefix.iter_mut().for_each(SubViews::push_null);
             path.push_null();
             ints.iter_mut().for_each(|c| c.push(None));
             continue;
         };
-        canonical.push(true);
+        canonical.push(is_canonical);
+        fast.push(!is_canonical);
         let v = views[i];
+        for (col, r) in prefix.iter_mut().zip(pre) {
+            match r {
+                Some((a, b)) if b > a => col.push(v, s, a, b),
+                _ => col.push_null(),
+            }
+        }
         // Text tokens: "" becomes null.
         for (col, k) in text.iter_mut().zip(TEXT_TOKEN) {
             match tok[k] {
@@ -102,17 +241,21 @@ pub fn router_canonical(msg: &StringViewArray) -> StructArray {
             row_odd |= weird;
             col.push(value);
         }
+        // a fast line's numbers are digits already: only 19+ digits or an Int32 overflow are
+        // odd there (the caller hands such a batch to the Polars parser, as for a canonical one)
         odd.push(row_odd);
     }
     let mut fields = vec![
         Field::new("canonical", DataType::Boolean, false),
+        Field::new("fast", DataType::Boolean, false),
         Field::new("odd", DataType::Boolean, false),
     ];
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(BooleanArray::from(canonical)),
+        Arc::new(BooleanArray::from(fast)),
         Arc::new(BooleanArray::from(odd)),
     ];
-    for (name, col) in TEXT.iter().zip(text) {
+    for (name, col) in TEXT.iter().zip(text).chain(PREFIX.iter().zip(prefix)) {
         fields.push(Field::new(*name, DataType::Utf8View, true));
         columns.push(Arc::new(col.finish(msg)));
     }
@@ -257,6 +400,40 @@ mod tests {
         let out = router_canonical(&StringViewArray::from(lines));
         let c = col(&out, "canonical").as_boolean();
         assert!((0..5).all(|i| !c.value(i)));
+    }
+
+    #[test]
+    fn error_lines_in_the_fast_form() {
+        let err = "sock=client at=warning code=H27 desc=\"Client Request Interrupted\" \
+            method=GET path=\"/u\" host=h request_id=r fwd=\"f\" dyno=web.1 connect= \
+            service=32ms status=499 bytes= protocol=https";
+        let out = router_canonical(&StringViewArray::from(vec![err]));
+        assert!(!col(&out, "canonical").as_boolean().value(0));
+        assert!(col(&out, "fast").as_boolean().value(0));
+        let s = |name| col(&out, name).as_string_view().value(0).to_string();
+        assert_eq!(
+            (s("sock"), s("at"), s("code")),
+            ("client".into(), "warning".into(), "H27".into())
+        );
+        assert_eq!(s("desc"), "Client Request Interrupted");
+        assert!(col(&out, "cause").is_null(0) && col(&out, "connect_ms").is_null(0));
+        assert_eq!(
+            col(&out, "status").as_primitive::<Int32Type>().value(0),
+            499
+        );
+        let others = vec![
+            err.replace("desc=\"Client", "desc=\"Cl\"ient"),
+            err.replace("code=H27", "code=H27\t"),
+            err.replace("service=32ms", "service=32s"),
+            err.replace("request_id=r ", ""),
+            err.replace("at=warning code=H27", "code=H27 at=warning"),
+            format!("{err} tls_version=1.3"),
+            format!("{err} "),
+            err.replace("path=\"/u\"", "path=/u"),
+        ];
+        let out = router_canonical(&StringViewArray::from(others));
+        let fast = col(&out, "fast").as_boolean();
+        assert!((0..8).all(|i| !fast.value(i)));
     }
 
     #[test]

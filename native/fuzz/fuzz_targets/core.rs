@@ -1,15 +1,19 @@
 //! Any bytes through the whole core: split into lines, envelope, router columns (of the
-//! envelope's messages and of the raw lines), with the invariants the Python side relies on.
+//! envelope's messages and of the raw lines), families, request ids and runtime metrics, with
+//! the invariants the Python side relies on.
 #![no_main]
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
-use forensics_native::{envelope, lines, router, routes};
+use forensics_native::{app_logs, envelope, families, lines, metrics, router, routes};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let raw = lines::split_lines(data).expect("small inputs always split");
+    let raw = lines::split_lines(data)
+        .expect("small inputs always split")
+        .to_string_view()
+        .expect("the lines are valid UTF-8");
     assert_eq!(raw.len(), data.iter().filter(|&&b| b == b'\n').count() + 1);
     let env = envelope::cli_envelope(&raw);
     let handled = env.column(0).as_boolean();
@@ -53,6 +57,23 @@ fuzz_target!(|data: &[u8]| {
         for i in 0..msgs.len() {
             if canonical.value(i) {
                 assert!(msgs.value(i).starts_with("at=info method="));
+            }
+        }
+    }
+    let fam = families::families(origin, dyno, message);
+    assert!(fam.values().iter().all(|f| (0..=4).contains(f)));
+    for msgs in [message, &raw] {
+        let ids = app_logs::request_ids(msgs);
+        for i in 0..msgs.len() {
+            if !ids.is_null(i) {
+                assert!(msgs.value(i).contains(ids.value(i)));
+            }
+        }
+        let m = metrics::runtime_metrics(msgs);
+        let taken = m.column(0).as_boolean();
+        for i in 0..msgs.len() {
+            if taken.value(i) {
+                assert!(msgs.value(i).starts_with("source=") && msgs.value(i).is_ascii());
             }
         }
     }
