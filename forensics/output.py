@@ -48,30 +48,28 @@ def write_atomic(out: Path, write: Callable[[BinaryIO], object]) -> None:
     """Call `write` on a binary file that becomes `out` only when it returned; any OSError
     (and any error a writer raises for one, like Polars' ComputeError) becomes an
     OutputError naming `out` and the reason."""
-    if _special(out):
-        try:
-            with open(out, "wb") as fh:
-                write(fh)
-        except Exception as e:
-            raise _error(out, e) from None
-        return
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise OutputError(
+            f"{out}: cannot write ({out.parent} is not a directory); choose another output file"
+        )
+    special = _special(out)  # written in place: it cannot be renamed over
+    tmp = out if special else out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        if out.parent.exists() and not out.parent.is_dir():
-            raise OutputError(
-                f"{out}: cannot write ({out.parent} is not a directory); choose another output file"
-            )
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
             write(fh)
-        os.replace(tmp, out)
-    except OutputError:
-        raise
+        if not special:
+            os.replace(tmp, out)
     except Exception as e:
-        raise _error(out, e) from None
+        if not _write_failure(e):
+            raise  # not a write failure: a bug, keep its traceback
+        raise OutputError(
+            f"{out}: cannot write ({os_reason(e)}); choose another output file"
+        ) from None
     finally:
-        with contextlib.suppress(OSError):  # no temporary file (its folder may not be one)
-            tmp.unlink(missing_ok=True)
+        if not special:
+            with contextlib.suppress(OSError):  # no temporary file left behind
+                tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(out: Path, text: str) -> None:
@@ -87,7 +85,6 @@ def _special(path: Path) -> bool:
         return False
 
 
-def _error(out: Path, e: BaseException) -> OutputError:
-    if not isinstance(e, OSError) and not _OS_ERROR.search(str(e)):
-        raise e  # not a write failure: a bug, keep its traceback
-    return OutputError(f"{out}: cannot write ({os_reason(e)}); choose another output file")
+def _write_failure(e: BaseException) -> bool:
+    """An OSError, or a writer's error carrying one (`(os error 28)`)."""
+    return isinstance(e, OSError) or bool(_OS_ERROR.search(str(e)))

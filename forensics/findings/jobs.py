@@ -13,7 +13,7 @@ import polars as pl
 from forensics.analyses.crash_reasons import crash_reasons, reason_evidence
 from forensics.analyses.job_runs import job_runs
 from forensics.analyses.sql import app_key_expr
-from forensics.findings import Finding, line_sources
+from forensics.findings import Finding, line_sources, located
 from forensics.findings.reasons import attach_reason, reason_sources, with_reason
 
 # Failures of one scheduled job that make it a warning (one failure of a job that then
@@ -160,10 +160,7 @@ def _release_phase(r: dict[str, Any], reasons: pl.DataFrame) -> Finding:
         kind="release_phase_failed",
         severity="warning",
         summary=summary,
-        app=r["app"],
-        dyno=r["dyno"],
-        process_type="release",
-        release=rel,
+        **located(r),
         start=r["start"],
         end=r["end"],
         evidence=attach_reason(evidence, reason),

@@ -55,17 +55,7 @@ def advice(inc: Incident) -> list[str]:
         text += f"{r15_limit_mb(size or 'Standard-1X'):.0f} MB); restart before it if needed."
         out.append(text)
     hot = {f.route for f in fs if f.kind == "timeout_hotspot" and f.route}
-    reg = next(
-        (
-            f
-            for f in fs
-            if f.kind == "release_regression"
-            and inc.trigger is not None
-            and inc.trigger.kind == "release"
-            and f.release == inc.trigger.release
-        ),
-        None,
-    )
+    reg = inc.trigger_regression()
     if len(hot) > 1 and reg:
         # every route slow from one release: the release, not each route's work
         done = inc.resolved_by is not None and inc.resolved_by.kind == "release"

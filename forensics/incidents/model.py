@@ -82,6 +82,20 @@ class Incident:
     def root(self) -> Finding:
         return self.members[0].finding
 
+    def trigger_regression(self) -> Finding | None:
+        """Its release_regression of the release that triggered it, if it holds one."""
+        t = self.trigger
+        if t is None or t.kind != "release":
+            return None
+        return next(
+            (
+                m.finding
+                for m in self.members
+                if m.finding.kind == "release_regression" and m.finding.release == t.release
+            ),
+            None,
+        )
+
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict: times as ISO-8601 UTC strings."""
         return {

@@ -42,10 +42,10 @@ def title(inc: Incident) -> str:
     text = TITLES.get(r.kind, r.kind.replace("_", " ").capitalize() + " on {where}")
     if r.route and r.kind in BY_ROUTE:
         text = BY_ROUTE[r.kind]
-    routes = _hot_routes(inc)
+    routes = _routes_of(inc, "timeout_hotspot")
     if r.kind == "timeout_hotspot" and len(routes) > 1:
         return f"Request timeouts (H12) on {len(routes)} routes" + _after_release(inc)
-    failing = _error_routes(inc)
+    failing = _routes_of(inc, "request_errors")
     if r.kind == "request_errors" and len(failing) > 1:
         return f"Request errors on {len(failing)} routes"
     if r.kind == "request_errors" and r.evidence.get("router_page") in PAGE_TITLES:
@@ -72,43 +72,18 @@ def title(inc: Incident) -> str:
 RECURRING = ("unclean_shutdown", "request_errors")
 
 
-def _hot_routes(inc: Incident) -> list[str]:
-    """The routes of the incident's H12 hotspots, root's first."""
+def _routes_of(inc: Incident, kind: str) -> list[str]:
+    """The routes of the incident's findings of `kind`, root's first."""
     out: list[str] = []
     for m in inc.members:
         f = m.finding
-        if f.kind == "timeout_hotspot" and f.route and f.route not in out:
+        if f.kind == kind and f.route and f.route not in out:
             out.append(f.route)
     return out
-
-
-def _error_routes(inc: Incident) -> list[str]:
-    """The routes of the incident's request errors, root's first."""
-    out: list[str] = []
-    for m in inc.members:
-        f = m.finding
-        if f.kind == "request_errors" and f.route and f.route not in out:
-            out.append(f.route)
-    return out
-
-
-def _regression_of_trigger(inc: Incident):
-    """The incident's release_regression of the release that triggered it, if any."""
-    t = inc.trigger
-    if t is None or t.kind != "release":
-        return None
-    return next(
-        (
-            m.finding
-            for m in inc.members
-            if m.finding.kind == "release_regression" and m.finding.release == t.release
-        ),
-        None,
-    )
 
 
 def _after_release(inc: Incident) -> str:
-    reg = _regression_of_trigger(inc)
+    reg = inc.trigger_regression()
     return f" after release {reg.release}" if reg else ""
 
 
@@ -136,13 +111,13 @@ def cause(inc: Incident) -> tuple[str, list]:
     off = _scaled_off(inc)
     if off:
         return off
-    failing = _error_routes(inc)
+    failing = _routes_of(inc, "request_errors")
     if r.kind == "request_errors" and len(failing) > 1:
         return _errors_cause(inc, failing), r.sources[:3]
-    routes = _hot_routes(inc)
+    routes = _routes_of(inc, "timeout_hotspot")
     if r.kind == "timeout_hotspot" and len(routes) > 1:
         # every route slow at once: the release (or whatever they share), not one route's code
-        reg = _regression_of_trigger(inc)
+        reg = inc.trigger_regression()
         h12 = int((inc.impact or {}).get("h12") or 0)
         shown = ", ".join(routes[:4]) + (f" and {len(routes) - 4} more" if len(routes) > 4 else "")
         text = f"Requests timed out (H12{f' x{h12}' if h12 else ''}) on {shown} at once"

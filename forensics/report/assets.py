@@ -11,13 +11,14 @@ import contextlib
 import functools
 import os
 import re
-import uuid
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import vl_convert
 
 from forensics.charts._altair import alt
+from forensics.errors import OutputError
+from forensics.output import write_text_atomic
 
 MIN_BUNDLE_BYTES = 100_000  # a cached file smaller than this is not a real bundle
 
@@ -50,11 +51,8 @@ def vega_bundle() -> str:
         if path.stat().st_size >= MIN_BUNDLE_BYTES:
             return path.read_text(encoding="utf-8")
     js = _script_safe(vl_convert.javascript_bundle(vl_version=_vegalite_version()))
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-        tmp.write_text(js, encoding="utf-8")
-        os.replace(tmp, path)
+    with contextlib.suppress(OutputError):  # a cache: without it, the next run rebuilds it
+        write_text_atomic(path, js)
     return js
 
 
