@@ -62,7 +62,7 @@ KEY_SHAPES = re.compile(
 
 _SENSITIVE = (
     r"(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key"
-    r"|private[_-]?key|credentials?|session|sessid|cookie|signature"
+    r"|private[_-]?key|credentials?|session|sessid|cookie|signature|bearer"
     r"|(?<![A-Za-z])(?:sid|pin|otp|pwd)(?![a-z]))"  # short ones as a word only: not "ping"
 )
 # key (optionally quoted), a separator (= : =>), a value (quoted or bare)
@@ -99,7 +99,8 @@ BY_USER = re.compile(r"(?i)(\bby user\s+)(?!\[)[^\s,;]+")
 
 # a path segment of 16+ token characters that looks random: a digit in it, capitals and small
 # letters mixed evenly, few vowels, or 24+ long (an invite link, a reset token)
-PATH_TOKEN = re.compile(r"(?<=/)[A-Za-z0-9_-]{16,}(?=[/?#;\s\"'<>]|$)")
+# (it may end a route in prose too: before `,`, `.`, `)`, `]`, `|`)
+PATH_TOKEN = re.compile(r"(?<=/)[A-Za-z0-9_-]{16,}(?=[/?#;,.)\]|\s\"'<>]|$)")
 
 
 def _random(segment: str) -> bool:
