@@ -202,3 +202,70 @@ def test_dedup_keys_hash_the_app() -> None:
     raw = pl.DataFrame({"raw": ["$ heroku logs"]})
     keys = {with_reject_keys(raw, app=a)["_key"][0] for a in ("shop", "api", None)}
     assert len(keys) == 3
+
+
+def _two_lengths(root: Path) -> Path:
+    """`shop` ends 10:40, its web dyno down since a crash at 10:30 and its worker logging every
+    20 s to the end; `api` ends 10:20 on H12s; `blog`, in the same folder, logs on to 16:00."""
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2024, 5, 20, 10, 0, tzinfo=UTC)
+
+    def at(seconds: float) -> str:
+        return (t0 + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+
+    def router(host: str, s: float, n: int) -> str:
+        return (
+            f'{at(s)} heroku[router]: at=info method=GET path="/" host={host} request_id=r{n} '
+            'fwd="203.0.113.5" dyno=web.1 connect=1ms service=5ms status=200 bytes=10 '
+            "protocol=https"
+        )
+
+    shop = [router("shop.herokuapp.com", s, s) for s in range(0, 1800, 20)]
+    shop += [f"{at(s)} app[worker.1]: job {s} done" for s in range(0, 2400, 20)]
+    shop += [f"{at(1800)} heroku[web.1]: Process exited with status 1",
+             f"{at(1800)} heroku[web.1]: State changed from up to crashed"]  # fmt: skip
+    for s in (1805, 1900, 2100):  # restarts that fail: down to the end of shop's log
+        shop += [f"{at(s)} heroku[web.1]: State changed from crashed to starting",
+                 f"{at(s + 3)} heroku[web.1]: Process exited with status 1",
+                 f"{at(s + 3)} heroku[web.1]: State changed from starting to crashed"]  # fmt: skip
+    blog = [router("blog.herokuapp.com", s, s) for s in range(0, 6 * 3600, 60)]
+    # `api` ends 10:20 on request timeouts: an incident still going on at the end of its log
+    api = [router("api.herokuapp.com", s, s) for s in range(0, 1170, 20)]
+    api += [
+        f'{at(s)} heroku[router]: at=error code=H12 desc="Request timeout" method=GET '
+        f'path="/poll" host=api.herokuapp.com request_id=t{s} fwd="203.0.113.5" dyno=web.1 '
+        "connect=1ms service=30000ms status=503 bytes=0 protocol=https"
+        for s in range(1170, 1200, 5)
+    ]
+    (root / "in").mkdir()
+    (root / "in" / "api.log").write_text("\n".join(api) + "\n")
+    (root / "in" / "shop.log").write_text("\n".join(sorted(shop)) + "\n")
+    (root / "in" / "blog.log").write_text("\n".join(blog) + "\n")
+    result = CliRunner().invoke(main, ["ingest", str(root / "in"), "-o", str(root / "ds"), "-q"])
+    assert result.exit_code == 0, result.output
+    return root / "ds"
+
+
+def test_another_apps_longer_log_stretches_nothing(tmp_path: Path) -> None:
+    # an app's windows still open at its end (downtime, a silent worker, an ongoing incident)
+    # end at its own last line, as with --app: not at the end of another app's export
+    ds = _two_lengths(tmp_path)
+
+    def run(*args: str) -> list[dict]:
+        result = CliRunner().invoke(main, [*args, str(ds), "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def shape(items: list[dict]) -> list[tuple]:
+        return sorted((i["kind"], i["start"], i["end"], i.get("ongoing")) for i in items)
+
+    whole = [f for f in run("findings") if f["app"] == "shop"]
+    assert {f["kind"] for f in whole} >= {"downtime"}
+    assert max(f["end"] for f in whole) <= "2024-05-20T10:40:00Z"
+    assert shape(whole) == shape(run("findings", "--app", "shop"))
+    incidents = [i for i in run("incidents") if i["app"] == "shop"]
+    assert any(i["ongoing"] for i in incidents)
+    assert shape(incidents) == shape(run("incidents", "--app", "shop"))
+    [timeouts] = [i for i in run("incidents") if i["app"] == "api"]
+    assert timeouts["ongoing"], timeouts["title"]  # its app's log ends on them

@@ -32,6 +32,7 @@ Tables: `crashes`, `crash_loops`, `boot_timeouts`, `stayed_down`, `unclean_shutd
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -65,6 +66,17 @@ def log_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
         "SELECT max(ts) FROM dyno_metrics UNION ALL SELECT max(ts) FROM addon_metrics)",
     )
     return row["m"][0]
+
+
+def app_log_ends(con: duckdb.DuckDBPyConnection) -> dict[Any, datetime]:
+    """Each app's last timestamp, over every table: where its own export ends (in a dataset of
+    several apps, another app's later lines say nothing of this one)."""
+    union = " UNION ALL ".join(
+        f"SELECT app, max(ts) AS m FROM {t} GROUP BY app"
+        for t in ("requests", "events", "app_logs", "dyno_metrics", "addon_metrics")
+    )
+    rows = query(con, f"SELECT app, max(m) AS m FROM ({union}) GROUP BY app")
+    return {app: m for app, m in rows.iter_rows() if m is not None}
 
 
 # ----- tables --------------------------------------------------------------------------------

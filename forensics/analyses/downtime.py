@@ -186,7 +186,7 @@ def downtime(
     # it was the new process failing to boot
     k = k.filter(~pl.col("during_shutdown") | pl.col("from_state").is_not_null())
     states = query(con, _STATE_SQL)
-    starts = _app_starts(con)
+    spans = _app_spans(con)
     items = _items(states, k)
     triggers = query(con, _TRIGGER_SQL)
     gap, hold = timedelta(seconds=restart_gap_seconds), timedelta(seconds=hold_seconds)
@@ -198,11 +198,13 @@ def downtime(
         if ptype in ONE_OFF_TYPES:
             continue
         trig = trig_of[(app, dyno)] = _triggers_of(triggers, app, dyno)
-        first = starts.get(app) or its[0][0]
-        wins, gaps = _walk(its, trig, start=first, end=end, gap=gap, hold=hold)
+        # the app's own first and last lines: another app's export (a dataset of several)
+        # neither opens nor stretches its windows
+        first, last = spans.get(app) or (its[0][0], end)
+        wins, gaps = _walk(its, trig, start=first, end=last, gap=gap, hold=hold)
         off_or_down[(app, dyno)] = gaps
         for w in wins:
-            rows.append(_row(app, dyno, ptype, w, end))
+            rows.append(_row(app, dyno, ptype, w, last))
     for app, dyno in query(con, _EVIDENCE_SQL).iter_rows():
         if process_type(dyno) not in ONE_OFF_TYPES:
             off_or_down.setdefault((app, dyno), [])
@@ -230,13 +232,17 @@ def downtime(
     return df.select(list(_SCHEMA)).cast(_SCHEMA).sort("start", "dyno", nulls_last=True)
 
 
-def _app_starts(con: duckdb.DuckDBPyConnection) -> dict[Any, datetime]:
-    """Each app's first line, over every table: a dyno already crashed when the export begins
-    was down from there (an export that opens on H10s starts with requests, not events)."""
+def _app_spans(con: duckdb.DuckDBPyConnection) -> dict[Any, tuple[datetime, datetime]]:
+    """Each app's first and last line, over every table: a dyno already crashed when the
+    export begins was down from there (an export that opens on H10s starts with requests, not
+    events), and one still down at the end was down until the app's last line, not another
+    app's."""
     tables = ("requests", "events", "app_logs", "dyno_metrics", "addon_metrics")
-    union = " UNION ALL ".join(f"SELECT app, min(ts) AS t FROM {t} GROUP BY app" for t in tables)
-    rows = query(con, f"SELECT app, min(t) AS t FROM ({union}) GROUP BY app")
-    return dict(rows.iter_rows())
+    union = " UNION ALL ".join(
+        f"SELECT app, min(ts) AS a, max(ts) AS b FROM {t} GROUP BY app" for t in tables
+    )
+    rows = query(con, f"SELECT app, min(a) AS a, max(b) AS b FROM ({union}) GROUP BY app")
+    return {app: (a, b) for app, a, b in rows.iter_rows()}
 
 
 def _items(states: pl.DataFrame, k: pl.DataFrame) -> dict[tuple[Any, str], list[tuple]]:

@@ -44,7 +44,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from forensics.analyses.availability import log_end, log_loss
+from forensics.analyses.availability import app_log_ends, log_end, log_loss
 from forensics.analyses.sql import app_key_expr, names_sql, query, registered
 from forensics.heroku import (
     DYNO_NAME_RE,
@@ -124,11 +124,12 @@ def hung_dynos(
         return pl.DataFrame(schema=_SCHEMA)
     life = query(con, _LIFECYCLE_SQL)
     rels = query(con, _RELEASE_SQL)
+    ends = app_log_ends(con)
     rows = _stuck(
         con,
         life,
         rels,
-        end_of_log,
+        ends,
         gap_seconds=gap_seconds,
         min_timeouts=min_timeouts,
         min_minutes=min_minutes,
@@ -142,6 +143,7 @@ def hung_dynos(
         life,
         rels,
         end_of_log,
+        ends,
         silence_factor=silence_factor,
         min_silence_seconds=min_silence_seconds,
         min_silence_no_metrics_seconds=min_silence_no_metrics_seconds,
@@ -211,12 +213,13 @@ def _stuck(
     con: duckdb.DuckDBPyConnection,
     life: pl.DataFrame,
     rels: pl.DataFrame,
-    end_of_log: datetime,
+    ends: dict[Any, datetime],
     **t: Any,
 ) -> list[dict[str, Any]]:
-    """Stuck web dynos. The timeouts alone are read and clustered; each cluster long enough to
-    be a candidate is then measured against the requests of its window in one SQL join (its own
-    requests, the other dynos', its next served request), never the whole requests table."""
+    """Stuck web dynos (`ends`: each app's last time, where an ongoing one ends). The timeouts
+    alone are read and clustered; each cluster long enough to be a candidate is then measured
+    against the requests of its window in one SQL join (its own requests, the other dynos', its
+    next served request), never the whole requests table."""
     codes = ", ".join(f"'{c}'" for c in STUCK_CODES)
     ptype = process_type_sql("dyno")
     bad = query(
@@ -303,9 +306,10 @@ def _stuck(
         else:
             ended_by, end = None, last
             end_file, end_line = g["source_file"][-1], g["line_no"][-1]
-        ongoing = ended_by is None and (end_of_log - last) <= gap
+        app_end = ends.get(app, last)
+        ongoing = ended_by is None and (app_end - last) <= gap
         if ongoing:
-            end = end_of_log
+            end = app_end
         out.append(
             {
                 "app": app,
@@ -392,12 +396,15 @@ def _silent(
     life: pl.DataFrame,
     rels: pl.DataFrame,
     end_of_log: datetime,
+    ends: dict[Any, datetime],
     **t: Any,
 ) -> list[dict[str, Any]]:
     """Silent workers. Each dyno's usual gap per stream (the 90th percentile of the gaps between
     its consecutive lines, nearest rank, as Polars' `quantile(0.9)`; none with fewer than 4
     lines), the silence it needs and the gaps of its merged output that reach it are all found in
-    one SQL query; only those candidate silences come back to be checked one by one."""
+    one SQL query; only those candidate silences come back to be checked one by one. A silence
+    still running ends at its app's last line (`ends`); the dataset's `end_of_log` only bounds
+    the candidates."""
     ptype = process_type_sql("dyno")
     skip = names_sql({*ONE_OFF_TYPES, "web"})
     end_us = "epoch_us($end_of_log)"
@@ -474,13 +481,13 @@ def _silent(
             end_file, end_line = cand["nxt_file"], cand["nxt_line"]
             ongoing = False
         else:
-            ended_by, end, end_file, end_line = None, end_of_log, None, None
+            ended_by, end, end_file, end_line = None, ends.get(app, end_of_log), None, None
             ongoing = True
         if (end - t0).total_seconds() < need:
             continue
         if loss is None:
             loss = log_loss(con).select("app", "since", "last")
-        if _log_lost(loss, app, t0, end) or _export_gap(con, dyno, t0, end, need):
+        if _log_lost(loss, app, t0, end) or _export_gap(con, app, dyno, t0, end, need):
             continue
         out.append(
             {
@@ -530,13 +537,18 @@ def _log_lost(loss: pl.DataFrame, app: str | None, start: datetime, end: datetim
 
 
 def _export_gap(
-    con: duckdb.DuckDBPyConnection, dyno: str, start: datetime, end: datetime, seconds: float
+    con: duckdb.DuckDBPyConnection,
+    app: str | None,
+    dyno: str,
+    start: datetime,
+    end: datetime,
+    seconds: float,
 ) -> bool:
-    """Whether the rest of the log (every line not from `dyno`, by whole second) is itself
+    """Whether the rest of its app's log (every line not from `dyno`, by whole second) is itself
     silent for `seconds` somewhere between `start` and `end`: a gap in the export, not in the
     dyno. One query over that window: the longest step between `start`, those seconds and
     `end`."""
-    window = "ts >= $lo AND ts <= $end"
+    window = "app IS NOT DISTINCT FROM $app AND ts >= $lo AND ts <= $end"
     union = " UNION ALL ".join(
         f"SELECT dyno, ts FROM {t} WHERE {window}"
         for t in ("requests", "events", "app_logs", "dyno_metrics")
@@ -553,6 +565,6 @@ def _export_gap(
         SELECT max(epoch_us(nx) - epoch_us(ts)) / 1e6 AS gap
         FROM (SELECT ts, lead(ts) OVER (ORDER BY ts) AS nx FROM p)
         """,
-        {"lo": start - timedelta(seconds=1), "start": start, "end": end, "dyno": dyno},
+        {"lo": start - timedelta(seconds=1), "start": start, "end": end, "dyno": dyno, "app": app},
     )["gap"][0]
     return gap is not None and gap >= seconds

@@ -33,7 +33,9 @@ __all__ = [
 ONGOING_SLACK = timedelta(minutes=5)
 
 
-def _events(con: Any) -> tuple[pl.DataFrame, Any]:
+def _events(con: Any) -> tuple[pl.DataFrame, dict[Any, Any]]:
+    """The events table, and each app's last time (an incident is ongoing when it lasts to
+    the end of its own app's log, not of another app's in the same dataset)."""
     from forensics.store.views import query
 
     ev = query(
@@ -41,12 +43,12 @@ def _events(con: Any) -> tuple[pl.DataFrame, Any]:
         'SELECT ts, app, dyno, kind, release, "user", command, message, '
         "source_file, line_no FROM events WHERE kind <> 'memory'",
     )
-    end = query(
-        con,
-        "SELECT max(ts) AS t FROM (SELECT max(ts) ts FROM events UNION ALL "
-        "SELECT max(ts) FROM requests UNION ALL SELECT max(ts) FROM dyno_metrics)",
-    )["t"][0]
-    return ev, end
+    union = " UNION ALL ".join(
+        f"SELECT app, max(ts) AS ts FROM {t} GROUP BY app"
+        for t in ("events", "requests", "dyno_metrics")
+    )
+    ends = query(con, f"SELECT app, max(ts) AS t FROM ({union}) GROUP BY app")
+    return ev, dict(ends.iter_rows())
 
 
 def build_incidents(
@@ -56,11 +58,11 @@ def build_incidents(
     events: pl.DataFrame | None = None,
     log_end: Any = None,
 ) -> list[Incident]:
-    """Incidents from `findings`, most costly first. `events` / `log_end` may be given instead
-    of read from `con` (tests pass `con=None`)."""
+    """Incidents from `findings`, most costly first. `events` / `log_end` (one time, or each
+    app's) may be given instead of read from `con` (tests pass `con=None`)."""
     if events is None and con is not None:
-        events, end = _events(con)
-        log_end = log_end or end
+        events, ends = _events(con)
+        log_end = log_end or ends
     events = events if events is not None else pl.DataFrame()
     incidents = group(findings)
     for inc in incidents:
@@ -74,9 +76,10 @@ def build_incidents(
         starts = [f.start for f in fs if f.start]
         ends = [f.end or f.start for f in fs if f.start]
         inc.start, inc.end = min(starts, default=None), max(ends, default=None)
+        end = _end_of(log_end, inc.app)
         inc.ongoing = any(
             f.evidence.get("ongoing") or f.evidence.get("stayed_down") for f in fs
-        ) or bool(log_end and inc.end and inc.end >= log_end - ONGOING_SLACK)
+        ) or bool(end and inc.end and inc.end >= end - ONGOING_SLACK)
         app_ev = events
         if not events.is_empty() and inc.app:
             app_ev = events.filter(pl.col("app").is_null() | (pl.col("app") == inc.app))
@@ -89,3 +92,11 @@ def build_incidents(
         inc.timeline = story.timeline(inc)
         inc.advice = _advice.advice(inc)
     return sorted(incidents, key=lambda i: (-i.cost, SEVERITY_RANK[i.severity], i.id))
+
+
+def _end_of(log_end: Any, app: Any) -> Any:
+    """The end of `app`'s log: `log_end` itself, or its entry for the app (else the latest)."""
+    if not isinstance(log_end, dict):
+        return log_end
+    known = [t for t in log_end.values() if t is not None]
+    return log_end.get(app) or max(known, default=None)
