@@ -65,3 +65,36 @@ def test_text_round_trip(tmp_path: Path) -> None:
 def test_os_reason_without_strerror() -> None:
     assert os_reason(OSError("boom")) == "boom"
     assert os_reason(OSError(errno.EACCES, "Permission denied")) == "Permission denied"
+
+
+CLI = "import sys; from forensics.cli import main; sys.exit(main())"
+FULL_STDOUT = (
+    "forensics: error: cannot write to standard output (No space left on device); free space, "
+    "or send it elsewhere\n"
+)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "args", [["--help"], ["findings", "{ds}"], ["ingest", "{log}", "-o", "{ds}", "--json"]]
+)
+def test_standard_output_on_a_full_disk_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    # `forensics findings DIR > out.txt` on a full disk: one line, no traceback; an ingest's
+    # data is committed before its summary is printed, so it is kept
+    import subprocess
+    import sys
+
+    log = tmp_path / "a.log"
+    log.write_text(
+        "2024-05-20T10:00:00.000000+00:00 heroku[web.1]: State changed from up to down\n"
+    )
+    ds = tmp_path / "ds"
+    if args[0] == "findings":
+        subprocess.run([sys.executable, "-c", CLI, "ingest", str(log), "-o", str(ds)], check=True)
+    argv = [a.format(ds=ds, log=log) for a in args]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-c", CLI, *argv], stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert (done.returncode, done.stderr) == (2, FULL_STDOUT)
+    assert (ds / "manifest.json").exists() == (args[0] != "--help")

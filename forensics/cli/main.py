@@ -6,9 +6,11 @@ worked for some inputs but not others exits 1. No traceback for a user's mistake
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +29,19 @@ EXIT_USAGE = 2
 # Whether the compiled core was built (found without importing it: `--help` stays quick).
 _NATIVE_BUILT = importlib.util.find_spec("forensics._native") is not None
 _CUT_FLAGS = {"app": "--app", "dyno": "--dyno", "since": "--since", "until": "--until"}
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so what is still buffered for the full file is not
+    flushed again (a second error, with a traceback) when the interpreter exits."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests' capture)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
 
 
 def _worded(error: ForensicsError, ctx: click.Context) -> str:
@@ -53,6 +68,20 @@ class _Commands(click.Group):
             from forensics.cli.text import terminal_safe
 
             click.echo(f"forensics: error: {terminal_safe(_worded(e, ctx))}", err=True)
+            sys.exit(EXIT_USAGE)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as e:  # standard output redirected to a full disk (`> out.txt`)
+            if e.errno not in _DISK_FULL:
+                raise
+            _drop_stdout()
+            click.echo(
+                f"forensics: error: cannot write to standard output ({e.strerror or 'disk full'}); "
+                "free space, or send it elsewhere",
+                err=True,
+            )
             sys.exit(EXIT_USAGE)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
