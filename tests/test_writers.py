@@ -238,3 +238,28 @@ def test_a_manifest_written_before_it_listed_parts_still_opens(tmp_path: Path) -
     more = tiny_inputs(tmp_path / "in", 1, start=5)
     ingest([str(more[0])], root)
     assert set(state(root)) == {*before, str(more[0])}
+
+
+def test_a_full_disk_when_taking_the_lock_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the lock file exists (an empty file needs no space) but its record cannot be written
+    inputs = tiny_inputs(tmp_path / "in", 2)
+    root = tmp_path / "ds"
+    ingest([str(inputs[0])], root)
+    before = state(root)
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lock_mod.os, "pwrite", full)
+    with pytest.raises(OutputError) as e:
+        ingest([str(inputs[1])], root)
+    assert str(e.value) == (
+        f"{root}: cannot record the dataset's writer in .lock (No space left on device); "
+        "nothing was written; free space and run the same command again"
+    )
+    monkeypatch.undo()
+    assert state(root) == before and leftovers(root) == []
+    ingest([str(inputs[1])], root)  # the lock is free again
+    assert set(state(root)) == {str(p) for p in inputs}

@@ -76,12 +76,16 @@ class _Commands(click.Group):
         except OSError as e:  # standard output redirected to a full disk (`> out.txt`)
             if e.errno not in _DISK_FULL:
                 raise
+            from forensics.cli.text import terminal_safe
+
             _drop_stdout()
-            click.echo(
-                f"forensics: error: cannot write to standard output ({e.strerror or 'disk full'}); "
-                "free space, or send it elsewhere",
-                err=True,
+            reason = e.strerror or "disk full"
+            what = (  # a file's error names it; a write to standard output has no name
+                f"{e.filename}: cannot write ({reason}); free space"
+                if e.filename
+                else f"cannot write to standard output ({reason}); free space, or send it elsewhere"
             )
+            click.echo(f"forensics: error: {terminal_safe(what)}", err=True)
             sys.exit(EXIT_USAGE)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -70,8 +70,15 @@ def acquire(root: Path) -> WriteLock:
     if previous and previous.get("pid") != os.getpid() and _alive(previous, flocked=flocked):
         os.close(fd)
         raise _busy(root, previous, certain=False)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(_me()) + "\n").encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(_me()) + "\n").encode(), 0)
+    except OSError as e:  # a full disk: one line, before anything of the job is written
+        os.close(fd)
+        raise OutputError(
+            f"{root}: cannot record the dataset's writer in {LOCK_FILE} ({e.strerror}); "
+            "nothing was written; free space and run the same command again"
+        ) from None
     return WriteLock(path, fd, previous or None)
 
 
