@@ -28,9 +28,10 @@ def test_terminal_safe() -> None:
     assert terminal_safe("tab\there\nnext é ✓ 日本") == "tab\there\nnext é ✓ 日本"
 
 
-def test_neutral_bidi_keeps_other_controls_to_the_escaper() -> None:
+def test_neutral_bidi() -> None:
     assert neutral_bidi("a\u202eb\u2066c\u200fd") == "a\\u202eb\\u2066c\\u200fd"
-    assert neutral_bidi("plain é") == "plain é"
+    assert neutral_bidi("plain é\ttab\nline") == "plain é\ttab\nline"
+    assert neutral_bidi(HOSTILE) == terminal_safe(HOSTILE)  # the page shows what the CLI does
 
 
 def _log(path: Path) -> Path:
@@ -102,6 +103,9 @@ def test_report_has_no_raw_bidi(ds: Path, tmp_path: Path) -> None:
     page = out.read_text(encoding="utf-8")
     assert "\u202e" not in page and "\u2067" not in page
     assert "\\u202egpj.exe" in page  # the crash line is shown, its override made visible
+    body = re.sub(r"<script(?: [^>]*)?>.*?</script>|<style>.*?</style>", "", page, flags=re.S)
+    _clean(body)  # nor a raw ESC, BEL or C1 control in the page's text
+    assert "\\x1b]0;owned\\x07" in body
     for spec in _specs(page):
         decoded = json.dumps(spec, ensure_ascii=False)
         assert "\u202e" not in decoded and "\u2067" not in decoded
