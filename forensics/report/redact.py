@@ -43,9 +43,9 @@ URL_CREDENTIALS = re.compile(rf"({_SCHEME})[^\s/?#\"'<>]*@")
 URL_CREDENTIALS_LOOSE = re.compile(
     rf"({_SCHEME})[^\s:/@\"'<>\[]+:[^\s\"'<>]*@(?=[\w.-]+(?:[:/?#\s\"'<>]|$))"
 )
-# `user:password@host` without a scheme
+# `user:password@host` without a scheme (`mailto:` is one: its address is an e-mail)
 BARE_CREDENTIALS = re.compile(
-    r"(?<![\w/:@.%+-])[A-Za-z0-9._%+-]+:[^\s/@\"'<>]*[^\s/@\"'<>\d][^\s/@\"'<>]*@(?=[\w-]+\.)"
+    r"(?<![\w/:@.%+-])(?!mailto:)[A-Za-z0-9._%+-]+:[^\s/@\"'<>]*[^\s/@\"'<>\d][^\s/@\"'<>]*@(?=[\w-]+\.)"
 )
 
 AUTH_HEADER = re.compile(
