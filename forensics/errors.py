@@ -15,6 +15,11 @@ class OutputError(ForensicsError):
     """The dataset directory cannot be written or is not a forensics dataset."""
 
 
+class DatasetChangedError(ForensicsError):
+    """A part the reader's snapshot of the manifest lists is gone: a concurrent ingest merged it
+    away (compaction) while the reader ran. Running the command again reads the new parts."""
+
+
 class NotADatasetError(ForensicsError):
     """A path given as a dataset that holds no forensics dataset."""
 

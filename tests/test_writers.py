@@ -263,3 +263,65 @@ def test_a_full_disk_when_taking_the_lock_is_one_line(
     assert state(root) == before and leftovers(root) == []
     ingest([str(inputs[1])], root)  # the lock is free again
     assert set(state(root)) == {str(p) for p in inputs}
+
+
+def _stale_once(monkeypatch: pytest.MonkeyPatch, module: object, root: Path, more: list[Path]):
+    """`module.open_dataset` whose first call returns views that an ingest beside them (a
+    compaction) has then made stale; later calls open the dataset as it is."""
+    from forensics.store import views
+
+    real, calls = views.open_dataset, []
+
+    def opened(*args: object, **kwargs: object) -> object:
+        con = real(*args, **kwargs)
+        if not calls:
+            ingest([str(p) for p in more], root)
+        calls.append(1)
+        return con
+
+    monkeypatch.setattr(module, "open_dataset", opened)
+    return calls
+
+
+def _fifteen(tmp_path: Path, name: str) -> tuple[Path, list[Path]]:
+    """A dataset of 15 inputs (15 parts a table: one below compaction) and 2 more inputs."""
+    inputs = tiny_inputs(tmp_path / f"in-{name}", 17)
+    root = tmp_path / name
+    ingest([str(p) for p in inputs[:15]], root)
+    return root, inputs[15:]
+
+
+def test_a_reader_beside_a_compaction_reads_the_dataset_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a reader's views list the parts of the manifest it opened; a compaction by an ingest
+    # beside it merges those away: the query says so (DatasetChangedError) and the CLI runs
+    # the command again, instead of failing or writing a report with empty sections
+    from click.testing import CliRunner
+
+    from forensics.cli.main import main
+    from forensics.errors import DatasetChangedError
+    from forensics.report import writer
+    from forensics.store import views
+
+    root, more = _fifteen(tmp_path, "a")
+    con = views.open_dataset(root)
+    ingest([str(p) for p in more], root)
+    assert len(list((root / "requests").glob("*.parquet"))) == 1  # merged
+    with pytest.raises(DatasetChangedError):
+        views.query(con, "SELECT count(*) FROM requests")
+
+    root, more = _fifteen(tmp_path, "b")
+    out = tmp_path / "n.csv"
+    calls = _stale_once(monkeypatch, views, root, more)
+    sql = ["sql", str(root), "SELECT count(*) n FROM requests", "-o", str(out)]
+    result = CliRunner().invoke(main, sql)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines() == ["n", "17"] and len(calls) == 2
+
+    root, more = _fifteen(tmp_path, "c")
+    calls = _stale_once(monkeypatch, writer, root, more)
+    page = tmp_path / "r.html"
+    result = CliRunner().invoke(main, ["report", str(root), "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2 and "DatasetChangedError" not in page.read_text()

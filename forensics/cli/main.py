@@ -21,7 +21,13 @@ from typing import Any
 import click
 
 from forensics import __version__
-from forensics.errors import CutError, ForensicsError, NotADatasetError, OutputError
+from forensics.errors import (
+    CutError,
+    DatasetChangedError,
+    ForensicsError,
+    NotADatasetError,
+    OutputError,
+)
 
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
@@ -30,6 +36,7 @@ EXIT_USAGE = 2
 _NATIVE_BUILT = importlib.util.find_spec("forensics._native") is not None
 _CUT_FLAGS = {"app": "--app", "dyno": "--dyno", "since": "--since", "until": "--until"}
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+READ_ATTEMPTS = 3
 
 
 def _drop_stdout() -> None:
@@ -63,12 +70,24 @@ class _Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            return self._read_again_if_changed(ctx)
         except ForensicsError as e:
             from forensics.cli.text import terminal_safe
 
             click.echo(f"forensics: error: {terminal_safe(_worded(e, ctx))}", err=True)
             sys.exit(EXIT_USAGE)
+
+    def _read_again_if_changed(self, ctx: click.Context) -> Any:
+        """The command; run again (up to READ_ATTEMPTS times) when an ingest beside it merged
+        away parts it had opened, so a reader never fails or shows half a page for that."""
+        argv = (list(ctx._protected_args), list(ctx.args))
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            ctx._protected_args, ctx.args = list(argv[0]), list(argv[1])
+            try:
+                return super().invoke(ctx)
+            except DatasetChangedError:
+                if attempt == READ_ATTEMPTS:
+                    raise
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:

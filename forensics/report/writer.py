@@ -31,7 +31,7 @@ from forensics.charts.releases import release_comparison_chart
 from forensics.charts.strip import incident_rows, incident_strip_chart
 from forensics.charts.timeouts import timeout_hotspots_chart
 from forensics.charts.traffic import status_chart
-from forensics.errors import ForensicsError
+from forensics.errors import DatasetChangedError, ForensicsError
 from forensics.findings import Finding, collect_findings, rank
 from forensics.incidents import build_incidents, finding_id
 from forensics.incidents.model import Incident
@@ -543,6 +543,8 @@ def _table(b: _Build, key: str, title: str, build: Callable[[_Build], Table]) ->
 def _guard(b: _Build, what: str, fn: Callable[[], Any], default: Any) -> Any:
     try:
         return fn()
+    except DatasetChangedError:
+        raise  # not a section's problem: the whole page is read again (the CLI retries)
     except ForensicsError as e:  # reported in the page and the stats
         b.errors.append(f"{what}: {type(e).__name__}: {e}")
         return default

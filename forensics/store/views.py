@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from forensics.errors import CutError, ForensicsError, NotADatasetError
+from forensics.errors import CutError, DatasetChangedError, ForensicsError, NotADatasetError
 from forensics.routes import load_rules, routes_for_paths
 from forensics.schema import TABLE_NAMES, empty_frame
 from forensics.store.layout import MANIFEST, ROUTES_FILE
@@ -190,4 +190,9 @@ def query(
         return rel.pl()
     except duckdb.Error as e:
         first = str(e).strip().splitlines()[0]
+        if isinstance(e, duckdb.IOException) and "No files found that match" in first:
+            raise DatasetChangedError(
+                "the dataset changed while it was read (an ingest running beside this command "
+                "merged the parts it had opened); run the command again"
+            ) from None
         raise ForensicsError(f"SQL error: {first}") from None
