@@ -11,6 +11,7 @@ import polars as pl
 from forensics import heroku
 from forensics.analyses.common import with_release
 from forensics.analyses.hung_dynos import hung_dynos
+from forensics.analyses.request_rate import request_rate
 from forensics.analyses.sql import app_key_expr, query, sql_list
 from forensics.analyses.timeouts import (
     DEFAULT_CODES,
@@ -59,8 +60,11 @@ def findings(
             f"WHERE code IN {code_sql}",
         )
         killed = worker_timeouts(con)
-        for h in hot.iter_rows(named=True):
-            out.append(_with_worker_timeouts(_hotspot_finding(h, lines), killed))
+        rates = request_rate(con, hot.select("app", "start", "end"))
+        for h, rate in zip(hot.iter_rows(named=True), rates.iter_rows(named=True), strict=True):
+            f = _with_worker_timeouts(_hotspot_finding(h, lines), killed)
+            f.evidence["traffic"] = _traffic(rate)
+            out.append(f)
     cand = offload_candidates(con, threshold_ms=threshold_ms)
     cand = cand.filter(pl.col("near_limit") >= min_near_limit)
     if not cand.is_empty():
@@ -261,6 +265,17 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
         sources=line_sources(mine),
         score=float(h["count"]),
     )
+
+
+def _traffic(rate: dict) -> dict | None:
+    """The app's requests per minute during a hotspot and in the hour before it."""
+    if rate["per_minute"] is None or rate["before_per_minute"] is None:
+        return None
+    return {
+        "per_minute": round(rate["per_minute"], 1),
+        "before_per_minute": round(rate["before_per_minute"], 1),
+        "ratio": round_or_none(rate["ratio"], 2),
+    }
 
 
 # A worker killed this long after its hotspot's last H12 is still that request's (the server

@@ -30,6 +30,38 @@ _CONFIG_VAR = re.compile(
 )
 
 
+# Lifetime classifications (`analyses.memory`) of a memory level that holds rather than grows.
+_NOT_GROWING = ("healthy", "plateau", "warmup", "step", "spike")
+
+
+def _over_quota(inc: Incident, over: list) -> str:
+    """Memory over quota with no leak: the processes need more than the dyno has."""
+    peak = max(float(f.evidence.get("peak_mb") or 0) for f in over)
+    quota = min(float(f.evidence.get("quota_mb") or 0) for f in over) or None
+    ptype = next((f.process_type for f in over if f.process_type), None) or "web"
+    n = len({f.dyno for f in over if f.dyno}) or 1
+    boot = any(
+        quota and float(f.evidence.get("lifetime_start_mb") or 0) >= 0.9 * quota for f in over
+    )
+    need = f"{ptype} needs up to {peak:.0f} MB" + (" from boot" if boot else "")
+    text = need + (f", more than its {quota:.0f} MB quota" if quota else "")
+    flat = all(f.evidence.get("lifetime_classification") in _NOT_GROWING for f in over)
+    text += (
+        ", and swaps over it (R14: slower responses; R15 kills it at the limit). "
+        + ("Its memory does not grow, so it is not a leak: run" if flat else "Run")
+        + " fewer processes per dyno (WEB_CONCURRENCY, --workers / --threads) or a bigger dyno"
+    )
+    size = _size_for(peak * 1.1) if peak else None
+    if size:
+        text += f": {size} ({quota_mb(size):.0f} MB) holds it, `heroku ps:scale {ptype}={n}:{size}`"
+    elif peak:
+        text += f": no dyno size holds {peak:.0f} MB, so the processes must use less"
+    r = inc.resolved_by
+    if r is not None and r.kind == "scale":
+        text += f" (the scale at {r.ts:%H:%M} ended it)"
+    return text + "."
+
+
 def advice(inc: Incident) -> list[str]:
     fs = [m.finding for m in inc.members]
     kinds = {f.kind for f in fs}
@@ -54,6 +86,9 @@ def advice(inc: Incident) -> list[str]:
         text += " A leak keeps growing: a bigger dyno only delays R14/R15 (R15 at "
         text += f"{r15_limit_mb(size or 'Standard-1X'):.0f} MB); restart before it if needed."
         out.append(text)
+    over = [f for f in fs if f.kind == "memory_quota"]
+    if over and not leak:
+        out.append(_over_quota(inc, over))
     hot = {f.route for f in fs if f.kind == "timeout_hotspot" and f.route}
     reg = inc.trigger_regression()
     if len(hot) > 1 and reg:
@@ -64,6 +99,17 @@ def advice(inc: Incident) -> list[str]:
             f"Release {reg.release} made {len(hot)} routes slow at once: roll it back ({back}) "
             "and look in its diff for what every request runs (middleware, a layout's query, "
             "a call to another service, a changed pool size)."
+        )
+    elif (surge := inc.surge()) and not reg:
+        web = {str(d) for f in fs for d in f.evidence.get("by_dyno") or {}} | set(inc.dynos)
+        n = len({d for d in web if d.startswith("web.")}) or 1
+        out.append(
+            f"Traffic rose to {surge['ratio']:.1f}x its level of the hour before and {n} web "
+            f"dyno{'s' if n > 1 else ''} could not keep up: scale web out ahead of known surges "
+            "(`heroku ps:scale web=N`, in proportion to the traffic) or enable autoscaling "
+            "(Performance dynos, or an autoscaling add-on), and keep requests short so each "
+            "process frees up sooner; the router queues requests at the dyno and gives up at "
+            "30 s (H12)."
         )
     elif kinds & {"timeout_hotspot", "offload_candidate"}:
         routes = sorted({f.route for f in fs if f.route})

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from forensics.analyses.request_rate import SURGE_RATIO
 from forensics.findings import Finding, Source
 
 # Version of the JSON form of an incident, described by schema/incidents.schema.json; bumped
@@ -95,6 +96,18 @@ class Incident:
             ),
             None,
         )
+
+    def surge(self) -> dict[str, Any] | None:
+        """The largest traffic surge its timeouts came with (`evidence.traffic` of a
+        timeout_hotspot at `SURGE_RATIO` or more the hour before's rate), if any."""
+        rates = [
+            t
+            for m in self.members
+            if m.finding.kind == "timeout_hotspot"
+            and isinstance(t := m.finding.evidence.get("traffic"), dict)
+            and (t.get("ratio") or 0) >= SURGE_RATIO
+        ]
+        return max(rates, key=lambda t: t["ratio"], default=None)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict: times as ISO-8601 UTC strings."""

@@ -125,13 +125,28 @@ def cause(inc: Incident) -> tuple[str, list]:
             head = "; ".join(reg.summary.split(": ", 1)[-1].split("; ")[:2])
             text += f", from release {reg.release} on ({head})"
             return text + ".", reg.sources[:3]
+        surge = inc.surge()
+        if surge:
+            return text + _surge_text(surge) + ".", r.sources[:3]
         return text + ": something they share (the database, a dependency, the dynos).", r.sources[
             :3
         ]
+    surge = inc.surge() if r.kind == "timeout_hotspot" and not inc.trigger_regression() else None
+    if surge:
+        return r.summary.split(": ")[0] + _surge_text(surge) + ".", r.sources[:3]
     first = r.summary.split(": ")[0] if r.kind != "memory_leak" else r.summary.split("; ")[0]
     if r.kind == "memory_leak" and r.route:
         first += f"; the route that keeps memory is {r.route}"
     return first.rstrip(".") + ".", r.sources[:3]
+
+
+def _surge_text(t: dict) -> str:
+    """`while the app got 5.0x ...`: a traffic surge told with its rates."""
+    return (
+        f", while the app got {t['ratio']:.1f}x the requests of the hour before "
+        f"({t['per_minute']:.0f}/min against {t['before_per_minute']:.0f}/min): more than its "
+        "web dynos could serve in time"
+    )
 
 
 def _errors_cause(inc: Incident, routes: list[str]) -> str:

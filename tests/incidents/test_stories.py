@@ -300,3 +300,123 @@ def test_routes_failing_with_one_database_error_are_one_story(tmp_path: Path) ->
     assert inc.trigger is not None and inc.trigger.kind == "scale"
     assert inc.resolved_by is not None and "web@2" in inc.resolved_by.summary
     assert any("ran out of connections" in a and "web@6" in a for a in inc.advice)
+
+
+def _surge(*, factor: float) -> list[tuple[datetime, str]]:
+    """A Node shop on 3 web dynos: a newsletter at 10:30 brings `factor` times the traffic for
+    40 min; responses climb and a fifth of the requests on every route time out (H12). No
+    release, no crash; it ends with the surge."""
+    import random
+
+    rnd = random.Random(11)
+    out: list[tuple[datetime, str]] = []
+    paths = ["/", "/products/7", "/cart", "/api/stock", "/search"]
+    t, i = T0, 0
+    while t < T0 + timedelta(hours=3):
+        m = (t - T0).total_seconds() / 60
+        busy = 90 <= m < 130
+        if busy and rnd.random() < 0.2:
+            head, service, status = 'at=error code=H12 desc="Request timeout"', 30001, 503
+        else:
+            head, status = "at=info", 200
+            service = rnd.randint(3000, 25000) if busy else rnd.randint(20, 300)
+        out.append(
+            _line(
+                t,
+                "heroku[router]",
+                f'{head} method=GET path="{paths[i % 5]}" host=shop.herokuapp.com '
+                f'request_id=s{i} fwd="8.8.8.8" dyno=web.{1 + i % 3} connect=0ms '
+                f"service={service}ms status={status} bytes=900 protocol=https",
+            )
+        )
+        gap = rnd.uniform(0.3, 1.2) / (factor if busy else 1.0)
+        t, i = t + timedelta(seconds=gap), i + 1
+    return out
+
+
+def test_timeouts_on_every_route_during_a_traffic_surge_say_so(tmp_path: Path) -> None:
+    con = open_dataset(_dataset(tmp_path, _surge(factor=6.0)))
+    incs = build_incidents(con, collect_findings(con))
+    (inc,) = [i for i in incs if i.kind == "timeout_hotspot"]
+    assert "the requests of the hour before" in inc.cause
+    ratio = float(inc.cause.split("got ")[1].split("x")[0])
+    assert 4.5 <= ratio <= 7.5, inc.cause
+    assert any("Traffic rose to" in a and "3 web dynos" in a for a in inc.advice), inc.advice
+    assert not any("background worker" in a for a in inc.advice)
+
+
+def test_timeouts_with_steady_traffic_are_not_called_a_surge(tmp_path: Path) -> None:
+    # the same slow 40 minutes with no more requests than before: something shared went slow
+    con = open_dataset(_dataset(tmp_path, _surge(factor=1.0)))
+    incs = build_incidents(con, collect_findings(con))
+    (inc,) = [i for i in incs if i.kind == "timeout_hotspot"]
+    assert "hour before" not in inc.cause and "something they share" in inc.cause
+    assert not any("Traffic rose" in a for a in inc.advice)
+
+
+def _too_big(*, grows_mb_h: float) -> list[tuple[datetime, str]]:
+    """A Django CMS on two Standard-1X dynos whose four gunicorn workers need ~560-600 MB from
+    boot (R14 all along); at 14:00 it is scaled to Standard-2X and the R14s stop. With
+    `grows_mb_h` its memory climbs instead of holding."""
+    import random
+
+    rnd = random.Random(4)
+    out = [_line(T0, "app[api]", "Release v88 created by user ops@cms.io")]
+    resize = T0 + timedelta(hours=5)
+    out.append(_line(resize, "app[api]", "Scaled to web@2:Standard-2X by user ops@cms.io"))
+    for n in (1, 2):
+        d = f"heroku[web.{n}]"
+        out.append(_line(T0 + timedelta(seconds=20), d, "State changed from starting to up"))
+        r = resize + timedelta(seconds=2)
+        for k, msg in enumerate(
+            (
+                "Restarting",
+                "State changed from up to starting",
+                "Stopping all processes with SIGTERM",
+                "Process exited with status 143",
+                "Starting process with command `gunicorn cms.wsgi --workers 4`",
+                "State changed from starting to up",
+            )
+        ):
+            out.append(_line(r + timedelta(seconds=2 * k), d, msg))
+        t = T0 + timedelta(seconds=30)
+        while t < T0 + timedelta(hours=8):
+            big = t < resize
+            quota = 512 if big else 1024
+            hours = (t - T0).total_seconds() / 3600
+            mb = 560 + rnd.uniform(-10, 30) + grows_mb_h * hours
+            uid = f"{'1' if big else '2'}{n}aaaaaa-0000-4000-8000-000000000000"
+            out.append(
+                _line(
+                    t,
+                    d,
+                    f"source=web.{n} dyno=heroku.4242.{uid} sample#memory_total={mb:.2f}MB "
+                    f"sample#memory_rss={mb * 0.95:.2f}MB sample#memory_cache=5.00MB "
+                    f"sample#memory_swap={max(0.0, mb - quota) * 0.4:.2f}MB "
+                    f"sample#memory_pgpgin=100pages sample#memory_pgpgout=90pages "
+                    f"sample#memory_quota={quota:.2f}MB",
+                )
+            )
+            if mb > quota:
+                out.append(_line(t, d, f"Process running mem={mb:.0f}M({100 * mb / quota:.1f}%)"))
+                out.append(_line(t, d, "Error R14 (Memory quota exceeded)"))
+            t += timedelta(seconds=20)
+    return out
+
+
+def test_memory_over_quota_from_boot_advises_a_size_not_a_leak_fix(tmp_path: Path) -> None:
+    con = open_dataset(_dataset(tmp_path, _too_big(grows_mb_h=0.0)))
+    incs = build_incidents(con, collect_findings(con))
+    (inc,) = [i for i in incs if i.kind == "memory_quota"]
+    assert inc.resolved_by is not None and inc.resolved_by.kind == "scale"
+    (tip,) = [a for a in inc.advice if "needs up to" in a]
+    assert "from boot" in tip and "not a leak" in tip, tip
+    assert "`heroku ps:scale web=2:Standard-2X`" in tip and "the scale at 14:00 ended it" in tip
+    assert not [i for i in incs if i.kind == "memory_leak"]
+
+
+def test_memory_over_quota_that_keeps_growing_is_not_called_flat(tmp_path: Path) -> None:
+    con = open_dataset(_dataset(tmp_path, _too_big(grows_mb_h=25.0)))
+    incs = build_incidents(con, collect_findings(con))
+    tips = [a for i in incs for a in i.advice]
+    assert not any("not a leak" in a for a in tips), tips
