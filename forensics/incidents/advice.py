@@ -43,13 +43,21 @@ def _over_quota(inc: Incident, over: list) -> str:
     boot = any(
         quota and float(f.evidence.get("lifetime_start_mb") or 0) >= 0.9 * quota for f in over
     )
-    need = f"{ptype} needs up to {peak:.0f} MB" + (" from boot" if boot else "")
-    text = need + (f", more than its {quota:.0f} MB quota" if quota else "")
+    if peak:
+        text = f"{ptype} needs up to {peak:.0f} MB" + (" from boot" if boot else "")
+        text += f", more than its {quota:.0f} MB quota" if quota else ""
+    else:
+        text = f"{ptype} went over its memory quota" + (f" of {quota:.0f} MB" if quota else "")
     flat = all(f.evidence.get("lifetime_classification") in _NOT_GROWING for f in over)
+    fewer = (
+        "WEB_CONCURRENCY, --workers / --threads"
+        if ptype == "web"
+        else "the job runner's concurrency: Sidekiq -c, Celery --concurrency, ..."
+    )
     text += (
         ", and swaps over it (R14: slower responses; R15 kills it at the limit). "
-        + ("Its memory does not grow, so it is not a leak: run" if flat else "Run")
-        + " fewer processes per dyno (WEB_CONCURRENCY, --workers / --threads) or a bigger dyno"
+        + ("Its memory does not grow, so it is not a leak: run" if flat and peak else "Run")
+        + f" fewer processes or threads per dyno ({fewer}) or a bigger dyno"
     )
     size = _size_for(peak * 1.1) if peak else None
     if size:
@@ -86,9 +94,6 @@ def advice(inc: Incident) -> list[str]:
         text += " A leak keeps growing: a bigger dyno only delays R14/R15 (R15 at "
         text += f"{r15_limit_mb(size or 'Standard-1X'):.0f} MB); restart before it if needed."
         out.append(text)
-    over = [f for f in fs if f.kind == "memory_quota"]
-    if over and not leak:
-        out.append(_over_quota(inc, over))
     hot = {f.route for f in fs if f.kind == "timeout_hotspot" and f.route}
     reg = inc.trigger_regression()
     if len(hot) > 1 and reg:
@@ -157,6 +162,9 @@ def advice(inc: Incident) -> list[str]:
             "Bind $PORT within 60 s of boot (R10): move slow boot work out of the boot "
             "path, and roll back the release that does not boot (`heroku rollback`)."
         )
+    over = [f for f in fs if f.kind == "memory_quota"]
+    if over and not leak:
+        out.append(_over_quota(inc, over))
     if "unclean_shutdown" in kinds:
         out.append(
             "Handle SIGTERM: finish or requeue in-flight work and exit within 30 s "
