@@ -137,7 +137,9 @@ def advice(inc: Incident) -> list[str]:
             if var
             else ""
         )
-        crashed = not (kinds & {"job_failed", "release_phase_failed"})
+        crashed = not (kinds & {"job_failed", "release_phase_failed"}) and (
+            inc.kind != "worker_errors"
+        )
         head = "Fix what crashes it" if crashed else "Fix what makes it fail"
         if r is not reason:
             head = "Then what its restarts died of"
@@ -165,6 +167,13 @@ def advice(inc: Incident) -> list[str]:
     over = [f for f in fs if f.kind == "memory_quota"]
     if over and not leak:
         out.append(_over_quota(inc, over))
+    if inc.kind == "worker_errors":
+        out.append(
+            "The jobs that failed meanwhile are lost unless the job runner retries them: look in "
+            "its retry and dead queues (Sidekiq's Retries/Dead tabs, Celery's failed tasks) and "
+            "re-enqueue what did not run, and alert on the worker's error rate, not only on "
+            "crashes: a worker that fails every job stays up."
+        )
     if "unclean_shutdown" in kinds:
         out.append(
             "Handle SIGTERM: finish or requeue in-flight work and exit within 30 s "

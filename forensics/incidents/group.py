@@ -19,9 +19,10 @@ Rules look at the incident's members, so a crash can join an outage through its 
 - `deploy_failure`: crash loops, crashes, downtime, worker_down, request errors and R14/R15
   episodes (memory over quota during boot) overlapping a boot failure (boot_timeout) on the
   same process type.
-- `outage`: crashes, crash loops, request errors of the same dyno (or, for request errors, a
-  web outage) overlapping a downtime / worker_down / crash loop of the incident (its root, or
-  a member: an outage inside a failing deploy's story), with `SLACK` either side (request
+- `outage`: crashes, crash loops, worker errors, request errors of the same dyno (or, for
+  request errors, a web outage) overlapping a downtime / worker_down / crash loop of the
+  incident (its root, or a member: an outage inside a failing deploy's story), with `SLACK`
+  either side (request
   errors on a route: inside the outage's span, and on a hung dyno's dynos); R14/R15
   episodes of a dyno that start inside its downtime (over quota while it boots); a
   dyno's downtime and its process type's overlapping one; two dynos of the type down at once
@@ -81,6 +82,7 @@ ROOT_ORDER = {
     "request_errors": 9,
     "release_phase_failed": 9,
     "job_failed": 9,
+    "worker_errors": 9,
 }
 DOWN_KINDS = ("downtime", "worker_down", "crash_loop", "hung_dyno")
 MEMORY_METRICS = ("memory_slope_mb_h", "r14_per_hour", "r15_per_hour")
@@ -267,7 +269,7 @@ def outage(inc: Incident, f: Finding) -> bool:
     # the outage may have joined another root (a failing deploy's boot timeout): its crashes,
     # over-quota boots and request errors join it wherever it sits
     downs = [m.finding for m in inc.members if m.finding.kind in DOWN_KINDS]
-    kinds = ("crash", "request_errors", "memory_quota", *DOWN_KINDS)
+    kinds = ("crash", "request_errors", "memory_quota", "worker_errors", *DOWN_KINDS)
     if not downs or f.kind not in kinds or inc.root.kind == "memory_leak":
         return False
     for d in downs:

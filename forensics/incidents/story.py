@@ -19,6 +19,7 @@ TITLES = {
     "release_regression": "Release {release} regressed",
     "memory_quota": "Memory over quota on {where}",
     "release_phase_failed": "Release phase of {release} failed",
+    "worker_errors": "{where} kept failing",
 }
 JOB_KINDS = ("job_failed", "release_phase_failed")
 # Request-error roots made of the router's own page (`evidence.router_page`).
@@ -93,7 +94,7 @@ def cause(inc: Incident) -> tuple[str, list]:
         reason = m.finding.evidence.get("reason")
         if isinstance(reason, dict) and reason.get("text"):
             where = m.finding.dyno or m.finding.process_type or "The dyno"
-            died = "died"
+            died = "kept failing" if m.finding.kind == "worker_errors" else "died"
             if m.finding.kind in JOB_KINDS:
                 cmd = m.finding.evidence.get("command")
                 where = f"`{cmd}`" if cmd else f"The release command of {m.finding.release}"
