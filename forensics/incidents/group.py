@@ -22,9 +22,8 @@ Rules look at the incident's members, so a crash can join an outage through its 
 - `outage`: crashes, crash loops, worker errors, request errors of the same dyno (or, for
   request errors, a web outage) overlapping a downtime / worker_down / crash loop of the
   incident (its root, or a member: an outage inside a failing deploy's story), with `SLACK`
-  either side (request
-  errors on a route: inside the outage's span, and on a hung dyno's dynos); R14/R15
-  episodes of a dyno that start inside its downtime (over quota while it boots); a
+  either side (request errors on a route: inside the outage's span, and on a hung dyno's
+  dynos); R14/R15 episodes of a dyno that start inside its downtime (over quota while it boots); a
   dyno's downtime and its process type's overlapping one; two dynos of the type down at once
   (unless their crash reasons differ); and a later outage of the same dyno or type with the
   same crash reason (a recurrence).
