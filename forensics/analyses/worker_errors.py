@@ -18,7 +18,8 @@ burst is a run of one exception on one process type with gaps under `gap_minutes
 when it holds at least `min_count` such errors at `min_ratio` times or more the rate of the
 same exception on that process type in the `before_minutes` before it (so an error the worker
 logs all day long at the same pace is its normal, not an incident). One-off dynos (run,
-scheduler, release) are `job_runs`' and web's errors are `request_errors'`.
+scheduler, release) are `job_runs`', web's errors are `request_errors'`, and the add-ons'
+server logs (`app[postgres.4242]`) are not the app's processes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import polars as pl
 from forensics.analyses.lifetimes import DYNO_RE
 from forensics.analyses.request_errors import EXCEPTION_RE, FATAL_RE
 from forensics.analyses.sql import names_sql, query
-from forensics.heroku import ONE_OFF_TYPES, process_type_sql
+from forensics.heroku import ADDON_LOG_TYPES, ONE_OFF_TYPES, process_type_sql
 
 GAP_MINUTES = 10.0
 MIN_COUNT = 10
@@ -102,7 +103,7 @@ def worker_errors(
                    {exc} AS exception
             FROM app_logs
             WHERE dyno IS NOT NULL AND regexp_full_match(dyno, '{DYNO_RE}')
-              AND {ptype} NOT IN {names_sql(("web", *ONE_OFF_TYPES))}
+              AND {ptype} NOT IN {names_sql(("web", *ONE_OFF_TYPES, *ADDON_LOG_TYPES))}
               AND regexp_matches(message, '{EXCEPTION_RE}|{FATAL_RE}')
               AND NOT EXISTS (
                   SELECT 1 FROM exits x WHERE x.dyno = app_logs.dyno

@@ -10,6 +10,7 @@ import polars as pl
 
 from forensics import heroku
 from forensics.analyses.common import with_release
+from forensics.analyses.database_load import busy, database_load
 from forensics.analyses.hung_dynos import hung_dynos
 from forensics.analyses.request_rate import request_rate
 from forensics.analyses.sql import app_key_expr, query, sql_list
@@ -60,10 +61,15 @@ def findings(
             f"WHERE code IN {code_sql}",
         )
         killed = worker_timeouts(con)
-        rates = request_rate(con, hot.select("app", "start", "end"))
-        for h, rate in zip(hot.iter_rows(named=True), rates.iter_rows(named=True), strict=True):
+        spans = hot.select("app", "start", "end")
+        rates, db = request_rate(con, spans), database_load(con, spans)
+        for h, rate, d in zip(
+            hot.iter_rows(named=True), rates.iter_rows(named=True), db.iter_rows(named=True),
+            strict=True,
+        ):  # fmt: skip
             f = _with_worker_timeouts(_hotspot_finding(h, lines), killed)
             f.evidence["traffic"] = _traffic(rate)
+            f.evidence["database"] = _database(d)
             out.append(f)
     cand = offload_candidates(con, threshold_ms=threshold_ms)
     cand = cand.filter(pl.col("near_limit") >= min_near_limit)
@@ -265,6 +271,16 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
         sources=line_sources(mine),
         score=float(h["count"]),
     )
+
+
+def _database(row: dict) -> dict | None:
+    """What Heroku Postgres logged during a hotspot and before it (None when it logged
+    nothing), with `busy` its verdict."""
+    keys = [k for k in row if k not in ("app", "start", "end")]
+    if not row["slow_statements"] and row["load_avg_1m"] is None:
+        return None
+    out = {k: (round(row[k], 2) if isinstance(row[k], float) else row[k]) for k in keys}
+    return {**out, "busy": busy(row)}
 
 
 def _traffic(rate: dict) -> dict | None:

@@ -96,6 +96,8 @@ def advice(inc: Incident) -> list[str]:
         out.append(text)
     hot = {f.route for f in fs if f.kind == "timeout_hotspot" and f.route}
     reg = inc.trigger_regression()
+    db = None if reg else inc.busy_database()
+    surge = None if reg else inc.surge()
     if len(hot) > 1 and reg:
         # every route slow from one release: the release, not each route's work
         done = inc.resolved_by is not None and inc.resolved_by.kind == "release"
@@ -105,7 +107,21 @@ def advice(inc: Incident) -> list[str]:
             "and look in its diff for what every request runs (middleware, a layout's query, "
             "a call to another service, a changed pool size)."
         )
-    elif (surge := inc.surge()) and not reg:
+    if db:
+        top = db.get("top_statement")
+        what = (
+            f"run `EXPLAIN ANALYZE` on `{top}` (logged {db['top_statement_count']} times) and "
+            "add the index or rewrite it needs"
+            if top
+            else "find the costly queries"
+        )
+        out.append(
+            f"The database is what the slow routes share: {what}; `heroku pg:outliers` and "
+            "`heroku pg:diagnose` (pg-extras) list the costliest queries and missing indexes. "
+            "Set a `statement_timeout` under 30 s so a slow query fails fast instead of holding "
+            "a dyno until the router's H12."
+        )
+    if surge:
         web = {str(d) for f in fs for d in f.evidence.get("by_dyno") or {}} | set(inc.dynos)
         n = len({d for d in web if d.startswith("web.")}) or 1
         out.append(
@@ -116,7 +132,8 @@ def advice(inc: Incident) -> list[str]:
             "process frees up sooner; the router queues requests at the dyno and gives up at "
             "30 s (H12)."
         )
-    elif kinds & {"timeout_hotspot", "offload_candidate"}:
+    told = (len(hot) > 1 and reg) or db or surge
+    if not told and kinds & {"timeout_hotspot", "offload_candidate"}:
         routes = sorted({f.route for f in fs if f.route})
         out.append(
             f"Move the slow work of {', '.join(routes) or 'the route'} to a background "

@@ -36,7 +36,8 @@ Rules look at the incident's members, so a crash can join an outage through its 
 - `hotspot_route`: near-limit requests (offload_candidate) on the route of an H12 hotspot of
   the incident (its root's, or one that spread to: every route slow after a deploy is one).
 - `hotspot_spread`: an H12 hotspot on another route of the same dynos in an overlapping window
-  (or on the same route again within `SLACK`), and request errors with H12 codes in the window.
+  (or on the same route again within `SLACK`; or on any dynos while the database was busy in
+  both: the database is what they share), and request errors with H12 codes in the window.
 - `errors_shared_cause`: request errors on other routes, overlapping, whose top exception is
   the same (every route that queries the database failing with its connection error).
 - `recurring_blips`: short (<= 2 min) app-wide request-error bursts with the same codes,
@@ -366,12 +367,18 @@ def hotspot_spread(inc: Incident, f: Finding) -> bool:
     if f.kind == "timeout_hotspot":
         if f.route == hot.route:  # the same route timing out again within SLACK
             return f.app == hot.app
-        return bool(_dynos(hot) & _dynos(f))
+        return bool(_dynos(hot) & _dynos(f)) or (_db_busy(hot) and _db_busy(f))
     if f.kind == "request_errors":
         return "H12" in _codes(f) and (
             f.route in (None, hot.route) or bool(_dynos(hot) & _dynos(f))
         )
     return False
+
+
+def _db_busy(f: Finding) -> bool:
+    """The database was busy during `f` (a hotspot's `evidence.database`)."""
+    d = f.evidence.get("database")
+    return isinstance(d, dict) and bool(d.get("busy"))
 
 
 BLIP = timedelta(minutes=2)

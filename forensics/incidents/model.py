@@ -109,6 +109,18 @@ class Incident:
         ]
         return max(rates, key=lambda t: t["ratio"], default=None)
 
+    def busy_database(self) -> dict[str, Any] | None:
+        """The database's numbers during its timeouts when they show it busy (`evidence.database`
+        of a timeout_hotspot with `busy`), the one with the most slow statements."""
+        rows = [
+            d
+            for m in self.members
+            if m.finding.kind == "timeout_hotspot"
+            and isinstance(d := m.finding.evidence.get("database"), dict)
+            and d.get("busy")
+        ]
+        return max(rows, key=lambda d: d.get("slow_statements") or 0, default=None)
+
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict: times as ISO-8601 UTC strings."""
         return {
