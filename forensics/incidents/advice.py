@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from forensics.findings.request_errors import said
 from forensics.heroku import CURRENT_SIZES, PLATFORM_CODES, quota_mb, r15_limit_mb
 from forensics.incidents.model import Incident
 
@@ -16,6 +17,42 @@ _DB_CONNECTIONS = re.compile(
     r"|PoolTimeout|too many clients",
     re.IGNORECASE,
 )
+
+
+# A dependency the app could not reach, as Ruby, Python, Node, Java and HTTP clients say it.
+_UNREACHABLE = re.compile(
+    r"APIConnectionError|ConnectionError|ConnectTimeout|ReadTimeout|OpenTimeout|TimeoutError"
+    r"|Timeout::Error|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|getaddrinfo|SocketError"
+    r"|CannotConnectError|Could not connect|Connection refused|Connection reset"
+    r"|connect timed out|Name or service not known|SSL_connect|UnknownHostException",
+    re.IGNORECASE,
+)
+_HOST = re.compile(r"https?://([\w.-]+)|\b([a-z0-9-]+(?:\.[a-z0-9-]+)+):\d{2,5}\b", re.I)
+
+
+def _errors_advice(inc: Incident, fs: list) -> str | None:
+    """Request errors whose exception the app logged: fix it, or, when it is a dependency
+    that could not be reached, guard the calls to it."""
+    errs = [f for f in fs if f.kind == "request_errors" and f.evidence.get("exceptions")]
+    if not errs:
+        return None
+    top = errs[0].evidence["exceptions"][0]
+    text = said(top)
+    if not text:
+        return None
+    routes = sorted({f.route for f in errs if f.route})
+    where = ", ".join(routes[:3]) or "the app"
+    if _UNREACHABLE.search(text):
+        host = _HOST.search(text)
+        dep = host.group(1) or host.group(2) if host else "a service it calls"
+        return (
+            f"{where} failed because the app could not reach {dep} ({text}): a dependency's "
+            "outage or network trouble, not this code's logic. Check that service's status for "
+            "the time, and guard the calls: a short timeout, retries with backoff, a circuit "
+            "breaker, and an answer for users (or a background retry) instead of a 500."
+        )
+    rel = f" (release {inc.root.release})" if inc.root.release else ""
+    return f"Fix what {where} raises{rel}: {text}, logged {top.get('count', 0)} times."
 
 
 def _size_for(peak_mb: float) -> str | None:
@@ -215,13 +252,13 @@ def advice(inc: Incident) -> list[str]:
                 "retry a failed job or alert on it, so check that its work got done (a "
                 "dead man's switch on the job's last success)."
             )
-    said = [
+    logged = [
         f"{e.get('exception')} {e.get('example')}"
         for f in fs
         if f.kind == "request_errors"
         for e in f.evidence.get("exceptions") or []
     ]
-    if any(_DB_CONNECTIONS.search(s) for s in said):
+    if any(_DB_CONNECTIONS.search(s) for s in logged):
         t = inc.trigger
         scaled = ""
         if t and t.kind == "scale":
@@ -233,6 +270,10 @@ def advice(inc: Incident) -> list[str]:
             f"stay under the Postgres plan's connection limit{scaled}. Lower the pool or put "
             "PgBouncer in front (the pgbouncer buildpack), then scale."
         )
+    elif inc.kind == "request_errors" and "ephemeral_files" not in kinds:
+        tip = _errors_advice(inc, fs)
+        if tip:
+            out.append(tip)
     seen = {str(c) for f in fs for c in (f.evidence.get("codes") or {})}
     seen |= {str(f.evidence.get("code")) for f in fs if f.evidence.get("code")}
     platform = sorted(seen & set(PLATFORM_CODES))

@@ -420,3 +420,49 @@ def test_memory_over_quota_that_keeps_growing_is_not_called_flat(tmp_path: Path)
     incs = build_incidents(con, collect_findings(con))
     tips = [a for i in incs for a in i.advice]
     assert not any("not a leak" in a for a in tips), tips
+
+
+def _route_failing(exception_line: str) -> list[tuple[datetime, str]]:
+    """A Rails shop: /checkout fails 30 % of the time for 20 min, each failure logged with
+    `exception_line` under its request id; 0.5 % background 500s elsewhere all day."""
+    import random
+
+    rnd = random.Random(41)
+    out: list[tuple[datetime, str]] = []
+    t, i = T0, 0
+    while t < T0 + timedelta(hours=4):
+        path = ["/", "/cart", "/checkout", "/account"][i % 4]
+        bad = T0 + timedelta(hours=2) <= t < T0 + timedelta(hours=2, minutes=20)
+        fail = (bad and path == "/checkout" and rnd.random() < 0.3) or rnd.random() < 0.005
+        rid = f"5e1f{i:08d}-aaaa-4bbb-8ccc-000000000000"
+        out.append(
+            _line(t, "heroku[router]", f'at=info method=POST path="{path}" '
+                  f'host=store.herokuapp.com request_id={rid} fwd="9.9.9.9" dyno=web.{1 + i % 2} '
+                  f"connect=0ms service=80ms status={500 if fail else 200} bytes=10 "
+                  "protocol=https")
+        )  # fmt: skip
+        if fail:
+            line = exception_line if bad and path == "/checkout" else "NoMethodError (undefined)"
+            out.append(_line(t, f"app[web.{1 + i % 2}]", f"F, [x] FATAL -- : [{rid}] {line}"))
+        t, i = t + timedelta(seconds=rnd.uniform(0.1, 0.5)), i + 1
+    return out
+
+
+def test_a_route_failing_on_an_unreachable_dependency_is_advised_to_guard_the_calls(
+    tmp_path: Path,
+) -> None:
+    line = "Stripe::APIConnectionError (Could not connect to Stripe (https://api.stripe.com).)"
+    con = open_dataset(_dataset(tmp_path, _route_failing(line)))
+    (inc,) = [i for i in build_incidents(con, collect_findings(con)) if i.kind == "request_errors"]
+    assert inc.title == "Request errors on /checkout"
+    (tip,) = [a for a in inc.advice if "could not reach" in a]
+    assert "api.stripe.com" in tip and "circuit breaker" in tip
+
+
+def test_a_route_failing_on_its_own_exception_is_advised_to_fix_it(tmp_path: Path) -> None:
+    line = "NoMethodError (undefined method `total' for nil:NilClass)"
+    con = open_dataset(_dataset(tmp_path, _route_failing(line)))
+    (inc,) = [i for i in build_incidents(con, collect_findings(con)) if i.kind == "request_errors"]
+    assert any(a.startswith("Fix what /checkout raises") and "NoMethodError" in a
+               for a in inc.advice), inc.advice  # fmt: skip
+    assert not any("could not reach" in a for a in inc.advice)
