@@ -37,6 +37,9 @@ _OUT: dict[str, pl.DataType] = {
     "top_statement": pl.String,
     "top_statement_count": pl.Int64,
     "before_slow_statements": pl.Int64,
+    "statement_sources": pl.List(
+        pl.Struct({"file": pl.String, "first_line": pl.Int64, "last_line": pl.Int64})
+    ),
     **{f"{m.replace('-', '_')}{s}": pl.Float64 for m in METRICS for s in ("", "_before")},
 }
 
@@ -58,12 +61,13 @@ def database_load(
     before_minutes: float = BEFORE_MINUTES,
 ) -> pl.DataFrame:
     """Per row of `windows` (app, start, end), in its order: `slow_statements` (logged by
-    Heroku Postgres inside [start, end]), `slowest_ms`, `top_statement` (the most frequent
-    template, cut at 200 characters) and `top_statement_count`, `before_slow_statements` (in
-    the `before_minutes` before start), and for each of METRICS its median inside the window
-    and before it (`load_avg_1m`, `load_avg_1m_before`, ...; null without metrics).
+        Heroku Postgres inside [start, end]), `slowest_ms`, `top_statement` (the most frequent
+        template, cut at 200 characters), `top_statement_count` and `statement_sources` (the
+    input lines of its 3 slowest runs), `before_slow_statements` (in
+        the `before_minutes` before start), and for each of METRICS its median inside the window
+        and before it (`load_avg_1m`, `load_avg_1m_before`, ...; null without metrics).
 
-    Answers: did the database slow down when the requests did?
+        Answers: did the database slow down when the requests did?
     """
     if windows.is_empty():
         return windows.with_columns(*(pl.lit(None, t).alias(c) for c, t in _OUT.items()))
@@ -76,26 +80,36 @@ def database_load(
             con,
             f"""
             WITH s AS (
-                SELECT app, ts, CAST(regexp_extract(message, '{_DURATION_RE}', 1) AS DOUBLE)
+                SELECT app, ts, source_file, line_no,
+                       CAST(regexp_extract(message, '{_DURATION_RE}', 1) AS DOUBLE)
                        AS ms, {template_sql(f"regexp_extract(message, '{_DURATION_RE}', 2)")}
                        AS tpl
                 FROM app_logs
                 WHERE {process_type_sql("dyno")} = 'postgres'
                   AND regexp_matches(message, '{_DURATION_RE}')
             ),
-            j AS (SELECT w._w, x.ts >= w.start AS inside, x.ms, x.tpl
+            j AS (SELECT w._w, x.ts >= w.start AS inside, x.ms, x.tpl, x.ts, x.source_file,
+                         x.line_no
                   FROM {name} w JOIN s x {near}),
             top AS (
                 SELECT _w, arg_max(tpl, n) AS top_statement, max(n) AS top_statement_count
                 FROM (SELECT _w, tpl, count(*) AS n FROM j WHERE inside GROUP BY ALL)
                 GROUP BY _w
+            ),
+            srcs AS (
+                SELECT j._w, list({{'file': j.source_file, 'first_line': j.line_no,
+                                    'last_line': j.line_no}} ORDER BY j.ms DESC)[1:3]
+                       AS statement_sources
+                FROM j JOIN top t ON t._w = j._w AND j.tpl = t.top_statement
+                WHERE j.inside GROUP BY j._w
             )
             SELECT _w, count(*) FILTER (WHERE inside) AS slow_statements,
                    max(ms) FILTER (WHERE inside) AS slowest_ms,
                    count(*) FILTER (WHERE NOT inside) AS before_slow_statements,
                    any_value(t.top_statement) AS top_statement,
-                   any_value(t.top_statement_count) AS top_statement_count
-            FROM j LEFT JOIN top t USING (_w) GROUP BY _w
+                   any_value(t.top_statement_count) AS top_statement_count,
+                   any_value(c.statement_sources) AS statement_sources
+            FROM j LEFT JOIN top t USING (_w) LEFT JOIN srcs c USING (_w) GROUP BY _w
             """,
         )
         metrics = query(

@@ -280,6 +280,7 @@ def _database(row: dict) -> dict | None:
     if not row["slow_statements"] and row["load_avg_1m"] is None:
         return None
     out = {k: (round(row[k], 2) if isinstance(row[k], float) else row[k]) for k in keys}
+    out["statement_sources"] = list(row["statement_sources"] or [])
     return {**out, "busy": busy(row)}
 
 

@@ -129,7 +129,7 @@ def cause(inc: Incident) -> tuple[str, list]:
         surge, db = inc.surge(), inc.busy_database()
         if surge or db:
             said = (_surge_text(surge) if surge else "") + (_db_text(db) if db else "")
-            return text + said + ".", r.sources[:3]
+            return text + said + ".", _db_sources(db) + r.sources[:3]
         return text + ": something they share (the database, a dependency, the dynos).", r.sources[
             :3
         ]
@@ -137,7 +137,7 @@ def cause(inc: Incident) -> tuple[str, list]:
         surge, db = inc.surge(), inc.busy_database()
         if surge or db:
             said = (_surge_text(surge) if surge else "") + (_db_text(db) if db else "")
-            return r.summary.split(": ")[0] + said + ".", r.sources[:3]
+            return r.summary.split(": ")[0] + said + ".", _db_sources(db) + r.sources[:3]
     first = r.summary.split(": ")[0] if r.kind != "memory_leak" else r.summary.split("; ")[0]
     if r.kind == "memory_leak" and r.route:
         first += f"; the route that keeps memory is {r.route}"
@@ -151,6 +151,14 @@ def _surge_text(t: dict) -> str:
         f"({t['per_minute']:.0f}/min against {t['before_per_minute']:.0f}/min): more than its "
         "web dynos could serve in time"
     )
+
+
+def _db_sources(d: dict | None) -> list[Source]:
+    """The slowest runs of the database's top statement, as sources of the cause."""
+    return [
+        Source(x["file"], int(x["first_line"]), int(x["last_line"]))
+        for x in (d or {}).get("statement_sources") or []
+    ]
 
 
 def _db_text(d: dict) -> str:
