@@ -76,8 +76,13 @@ def findings(
     if not cand.is_empty():
         cand = with_release(con, cand, "first")
         rows = near_limit_requests(con, threshold_ms=threshold_ms)
+        bursts = [
+            (f.app, f.route, f.start, f.end)
+            for f in out
+            if f.kind == "timeout_hotspot" and f.start is not None and f.end is not None
+        ]
         for c in cand.iter_rows(named=True):
-            out.append(_offload_finding(c, rows, threshold_ms))
+            out.append(_offload_finding(c, rows, threshold_ms, bursts))
     return out
 
 
@@ -324,8 +329,22 @@ def _with_worker_timeouts(f: Finding, killed: pl.DataFrame) -> Finding:
     return f
 
 
-def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
+# Near-limit requests this much inside their route's H12 bursts are that slowdown's, not work
+# that is slow every day.
+IN_BURST_SHARE = 0.8
+
+
+def _offload_finding(
+    c: dict, rows: pl.DataFrame, threshold_ms: int, bursts: list[tuple] | None = None
+) -> Finding:
     mine = rows.filter((app_key_expr() == (c["app"] or "")) & (pl.col("route") == c["route"]))
+    spans = [(a, b) for app, route, a, b in bursts or [] if app == c["app"] and route == c["route"]]
+    inside = sum(
+        1
+        for t in mine["ts"].to_list()
+        if any(a - KILL_SLACK <= t <= b + KILL_SLACK for a, b in spans)
+    )
+    in_burst = bool(spans) and mine.height > 0 and inside >= IN_BURST_SHARE * mine.height
     dynos = sorted({d for d in mine["dyno"].to_list() if d})
     types = {heroku.process_type(d) for d in dynos}
     share = float(c["share"] or 0.0)
@@ -335,7 +354,12 @@ def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
         f"{c['near_limit']} of {c['requests']} requests to {c['route']} ({share:.1%}) took "
         f"{threshold_ms / 1000:.0f} s or more (median {c['p50_ms'] / 1000:.1f} s, max "
         f"{c['max_ms'] / 1000:.1f} s) without timing out{extra}: close to the "
-        f"{heroku.ROUTER_TIMEOUT_MS // 1000} s router limit, a candidate for a background job."
+        f"{heroku.ROUTER_TIMEOUT_MS // 1000} s router limit, "
+        + (
+            "during the route's H12 burst (the same slowdown, not work that is slow every day)."
+            if in_burst
+            else "a candidate for a background job."
+        )
     )
     return Finding(
         kind="offload_candidate",
@@ -359,6 +383,7 @@ def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
             "methods": list(c["methods"]),
             "dynos": dynos,
             "request_ids": [r for r in mine["request_id"].to_list()[:20] if r],
+            "in_h12_burst": in_burst,
         },
         sources=line_sources(mine),
         score=float(c["near_limit"]),
