@@ -16,9 +16,9 @@ Rules look at the incident's members, so a crash can join an outage through its 
   (whether the release caused it or only ran while it happened, one story; its trigger says
   which release).
 - `leak_concurrency`: concurrency too high for the memory on the leaking process type.
-- `deploy_failure`: crash loops, crashes, downtime, worker_down, request errors and R14/R15
-  episodes (memory over quota during boot) overlapping a boot failure (boot_timeout) on the
-  same process type.
+- `deploy_failure`: other dynos' boot failures, crash loops, crashes, downtime, worker_down,
+  request errors and R14/R15 episodes (memory over quota during boot) overlapping a boot
+  failure (boot_timeout) on the same process type.
 - `outage`: crashes, crash loops, worker errors, request errors of the same dyno (or, for
   request errors, a web outage) overlapping a downtime / worker_down / crash loop of the
   incident (its root, or a member: an outage inside a failing deploy's story), with `SLACK`
@@ -210,6 +210,7 @@ def leak_concurrency(inc: Incident, f: Finding) -> bool:
 def deploy_failure(inc: Incident, f: Finding) -> bool:
     boot = _root(inc, "boot_timeout")
     kinds = (
+        "boot_timeout",  # the other dynos of the type failing to boot on the same deploy
         "crash_loop",
         "crash",
         "downtime",

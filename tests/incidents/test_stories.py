@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
+
 from forensics.findings import collect_findings
 from forensics.incidents import build_incidents
 from forensics.ingest import ingest
@@ -466,3 +468,70 @@ def test_a_route_failing_on_its_own_exception_is_advised_to_fix_it(tmp_path: Pat
     assert any(a.startswith("Fix what /checkout raises") and "NoMethodError" in a
                for a in inc.advice), inc.advice  # fmt: skip
     assert not any("could not reach" in a for a in inc.advice)
+
+
+def _boot_failure_on_two_dynos() -> list[tuple[datetime, str]]:
+    """v50 does not boot on either web dyno (a NameError at boot, so R10 three times each);
+    the dynos wait in `starting` after their last crash, and the rollback's release boots
+    them at 10:14. Requests get H10 meanwhile, and are served before and after."""
+    out = [_line(T0, "app[api]", "Release v49 created by user dev@acme.io")]
+    dep, rb = T0 + timedelta(hours=1), T0 + timedelta(hours=1, minutes=14)
+    out.append(_line(dep, "app[api]", "Release v50 created by user dev@acme.io"))
+    out.append(_line(rb, "app[api]", "Rollback to v49 by user oncall@acme.io"))
+    out.append(_line(rb, "app[api]", "Release v51 created by user oncall@acme.io"))
+    for n in (1, 2):
+        d, a = f"heroku[web.{n}]", f"app[web.{n}]"
+        out.append(_line(T0 + timedelta(seconds=9), d, "State changed from starting to up"))
+        for k, msg in enumerate(
+            ("Restarting", "State changed from up to starting",
+             "Stopping all processes with SIGTERM", "Process exited with status 143")
+        ):  # fmt: skip
+            out.append(_line(dep + timedelta(seconds=3 + k), d, msg))
+        t = dep + timedelta(seconds=8)
+        for _ in range(3):
+            out += [
+                _line(t, d, "Starting process with command `bundle exec puma`"),
+                _line(t + timedelta(seconds=20), a, "/app/config/initializers/sidekiq.rb:3:in "
+                      "`<main>': uninitialized constant Sidekiq::Web (NameError)"),
+                _line(t + timedelta(seconds=60), d, "Error R10 (Boot timeout) -> Web process "
+                      "failed to bind to $PORT within 60 seconds of launch"),
+                _line(t + timedelta(seconds=60), d, "Stopping process with SIGKILL"),
+                _line(t + timedelta(seconds=61), d, "Process exited with status 137"),
+                _line(t + timedelta(seconds=61), d, "State changed from starting to crashed"),
+                _line(t + timedelta(seconds=62), d, "State changed from crashed to starting"),
+            ]  # fmt: skip
+            t += timedelta(seconds=250)
+        out.append(_line(rb + timedelta(seconds=5), d, "Starting process with command `puma`"))
+        out.append(_line(rb + timedelta(seconds=12), d, "State changed from starting to up"))
+    t, i = T0 + timedelta(seconds=30), 0
+    while t < T0 + timedelta(hours=3):
+        down = dep + timedelta(seconds=6) <= t < rb + timedelta(seconds=12)
+        head = 'at=error code=H10 desc="App crashed"' if down else "at=info"
+        dyno = "" if down else f"web.{1 + i % 2}"
+        out.append(
+            _line(t, "heroku[router]", f'{head} method=GET path="/" host=a.herokuapp.com '
+                  f'request_id=b{i} fwd="1.1.1.1" dyno={dyno} connect=0ms service=40ms '
+                  f"status={503 if down else 200} bytes=10 protocol=https")
+        )  # fmt: skip
+        t, i = t + timedelta(seconds=2), i + 1
+    return out
+
+
+def test_a_deploy_no_web_dyno_can_boot_is_one_story_and_the_rollback_is_not_blamed(
+    tmp_path: Path,
+) -> None:
+    from forensics.analyses.lifetimes import lifetimes
+
+    con = open_dataset(_dataset(tmp_path, _boot_failure_on_two_dynos()))
+    incs = build_incidents(con, collect_findings(con))
+    boot = [i for i in incs if i.kind == "boot_timeout"]
+    assert len(boot) == 1, [i.title for i in incs]
+    assert boot[0].title == "Failing deploy: web.1, web.2 could not boot"
+    # the lifetimes that came up at 10:14 run the rollback's release, not v50's: after the
+    # deploy v50 is the release that failed, and nothing later is credited to it
+    lt = lifetimes(con)
+    last = lt.filter(pl.col("start") >= T0 + timedelta(hours=1, minutes=9))
+    assert set(last["release"].to_list()) == {"v51"}, last.select("dyno", "start", "release")
+    regs = [m.finding for i in incs for m in i.members if m.finding.kind == "release_regression"]
+    assert all(r.release == "v50" for r in regs)
+    assert not any(r.release == "v51" for r in regs)
