@@ -216,6 +216,14 @@ SCHEDULER_USER = "scheduler@addons.heroku.com"
 # formation): `heroku run`, Heroku Scheduler, the release phase, and the Bamboo-era names of
 # `heroku run` (`console.1`, `rake.1`).
 ONE_OFF_TYPES = frozenset({"run", "scheduler", "release", "console", "rake"})
+# Add-on server logs that arrive as app output, named like dynos: `app[postgres.4242]` is one
+# Heroku Postgres backend (its pid), `app[redis]` the Redis server. Not dynos of the app.
+ADDON_LOG_TYPES = frozenset({"postgres", "redis"})
+# Heroku Postgres logs every statement that runs this long or longer (log_min_duration_statement
+# on Standard and higher plans), as `LOG:  duration: 2463.560 ms  statement: SELECT ...`.
+PG_SLOW_STATEMENT_MS = 2000
+# The process that logs the database's own metrics (`sample#load-avg-1m=...`).
+PG_METRICS_DYNO = "heroku-postgres"
 
 
 def process_type(dyno: str | None) -> str | None:

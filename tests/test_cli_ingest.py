@@ -447,3 +447,20 @@ def test_a_file_with_no_heroku_line_is_named_and_exits_1(tmp_path):
     assert "not a Heroku log)" in result.stdout.splitlines()[0]
     kept = read_table(tmp_path / "ds", "rejects").filter(pl.col("source_file") == str(notes))
     assert kept.height == lines  # still accounted for
+
+
+def test_summary_folds_the_database_backends_into_one_entry(tmp_path) -> None:
+    """Heroku Postgres logs each backend as `app[postgres.<pid>]`: hundreds of streams that
+    are not dynos of the app, shown as one entry."""
+    lines = [
+        f"2024-05-20T10:{m:02d}:00+00:00 app[postgres.{4000 + m}]: [DATABASE] [1-1] LOG:  "
+        f"duration: 2100.5 ms  statement: SELECT {m}"
+        for m in range(40)
+    ]
+    lines.append("2024-05-20T10:00:01+00:00 app[worker.1]: job done")
+    log = tmp_path / "pg.log"
+    log.write_text("\n".join(lines) + "\n")
+    r = CliRunner().invoke(main, ["ingest", str(log), "-o", str(tmp_path / "ds")])
+    assert r.exit_code == 0, r.output
+    (row,) = [x for x in r.output.splitlines() if x.strip().startswith("dynos")]
+    assert row.split(None, 1)[1] == "worker.1, postgres.* (40 streams)"

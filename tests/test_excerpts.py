@@ -21,6 +21,8 @@ LINES = [
     "2024-05-20T10:00:04.000000+00:00 heroku[web.1]: source=web.1 dyno=heroku.1.abc "
     "sample#memory_total=512.30MB sample#memory_rss=500.00MB sample#memory_quota=512.00MB",  # 5
     *[f"2024-05-20T10:01:{i:02d}.000000+00:00 app[worker.1]: step {i}" for i in range(6, 41)],
+    "2024-05-20T10:02:00+00:00 app[heroku-postgres]: source=DATABASE addon=postgresql-x-1 "
+    "sample#active-connections=6 sample#load-avg-1m=0.5 sample#db_size=47360bytes",  # 41
 ]
 
 
@@ -61,6 +63,16 @@ def test_lines_are_rebuilt_as_heroku_wrote_them(ds) -> None:
     assert lines[4].text == "this line is no log line at all" and lines[4].ts is None
     assert "sample#memory_total=512.3MB" in lines[5].text
     assert str(lines[3]).startswith(">3: 2024-05-20T10:00:02Z heroku[router]:")
+
+
+def test_an_addon_metrics_line_is_one_line(ds) -> None:
+    # the table holds one row per sample#; the excerpt shows the line, once
+    con, f = ds.con, ds.file
+    (line,) = [x for x in excerpts(con, [(f, 41, 41)], context_lines=0)[(f, 41, 41)]]
+    assert line.text == (
+        "app[heroku-postgres]: source=DATABASE addon=postgresql-x-1 "
+        "sample#active-connections=6.0 sample#db_size=47360.0bytes sample#load-avg-1m=0.5"
+    )
 
 
 def test_a_long_range_shows_its_two_ends(ds) -> None:

@@ -208,7 +208,7 @@ def downtime(
     for app, dyno in query(con, _EVIDENCE_SQL).iter_rows():
         if process_type(dyno) not in ONE_OFF_TYPES:
             off_or_down.setdefault((app, dyno), [])
-    _end_at_served(con, rows, off_or_down, trig_of)
+    rows = _end_at_served(con, rows, off_or_down, trig_of, gap=gap)
     rows = _cap_ongoing(con, rows, off_or_down, gap=gap, silence=timedelta(seconds=SILENCE_SECONDS))
     # after the cap: a window cut at a silence of the log ends before a loss reported after it
     rows = _end_at_lost_up(con, rows, off_or_down, trig_of, gap=gap)
@@ -531,17 +531,29 @@ def _end_at_served(
     rows: list[dict[str, Any]],
     gaps: dict[tuple[Any, str], list[tuple[datetime, datetime, bool]]],
     trig_of: dict[tuple[Any, str], list[tuple[datetime, str]]],
-) -> None:
+    *,
+    gap: timedelta,
+) -> list[dict[str, Any]]:
     """End a window at the first request its dyno served (below 500, no router error) more
-    than a second after its last failed boot, when that comes before the window's end: the
-    router only sends requests to an `up` dyno, so the `up` line was lost (`end_inferred`)."""
+    than a second after its start and its last failed boot, when that comes before the
+    window's end: the router only sends requests to an `up` dyno, so the `up` line was lost
+    (`end_inferred`). A stop with no failed boot whose dyno went on serving within
+    `restart_gap_seconds` is no window at all: the stopped process was an old instance that a
+    new one of the same name had already replaced (preboot starts the new web dynos first and
+    stops the old ones minutes later, with no `up` after the stop)."""
     w = [
-        {"i": i, "app": r["app"], "dyno": r["dyno"], "lo": r["_last_fail"], "hi": r["end"]}
+        {
+            "i": i,
+            "app": r["app"],
+            "dyno": r["dyno"],
+            "hi": r["end"],
+            "lo": max(r["_last_fail"], r["start"]),
+        }
         for i, r in enumerate(rows)
         if r["process_type"] == "web"
     ]
     if not w:
-        return
+        return rows
     frame = pl.DataFrame(w, schema={"i": pl.Int64, "app": pl.String, "dyno": pl.String,
                                     "lo": _SCHEMA["start"], "hi": _SCHEMA["start"]})  # fmt: skip
     with registered(con, frame) as name:
@@ -556,10 +568,18 @@ def _end_at_served(
             GROUP BY w.i
             """,
         )
+    gone: set[int] = set()
     for i, first in served.iter_rows():
         r = rows[i]
+        kept_serving = first["ts"] - r["start"] <= gap
+        if r["opened_by"] == "stop" and not r["restart_attempts"] and kept_serving:
+            key = (r["app"], r["dyno"])
+            gaps[key] = [x for x in gaps[key] if x != (r["start"], r["end"], True)]
+            gone.add(i)
+            continue
         _end_early(r, gaps, trig_of, first["ts"], end_line_no=first["line"],
                    line_nos=sorted({*r["line_nos"], first["line"]}))  # fmt: skip
+    return [r for i, r in enumerate(rows) if i not in gone]
 
 
 def _end_early(

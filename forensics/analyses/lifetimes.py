@@ -20,9 +20,10 @@ one has exited (and an R12 exit timeout comes 30 s after SIGTERM), so `Stopping`
 exited`/R12 lines that come after the next start but within 75 s of the old process's stop
 request are credited to the old process.
 
-The release of a lifetime is the last `Release vN` event at or before its start. Before the
-first release seen in the log it is inferred as v(N-1) (Heroku numbers releases one by one),
-flagged `release_inferred`.
+The release of a lifetime is the last `Release vN` event at or before its process started (its
+last start marker: a dyno that sat in `starting` through a release boots that release's code).
+Before the first release seen in the log it is inferred as v(N-1) (Heroku numbers releases one
+by one), flagged `release_inferred`.
 """
 
 from __future__ import annotations
@@ -233,7 +234,12 @@ def _starts(ev: pl.DataFrame, evid: pl.DataFrame) -> pl.DataFrame:
         lc.filter("cand")
         .with_columns(new.cast(pl.Int64).cum_sum().over(KEY).alias("g"))
         .group_by(*KEY, "g")
-        .agg(pl.col("ts").min().alias("start"), pl.col("ord").min(), pl.col("from_state").first())
+        .agg(
+            pl.col("ts").min().alias("start"),
+            pl.col("ts").max().alias("exec_start"),
+            pl.col("ord").min(),
+            pl.col("from_state").first(),
+        )
         .drop("g")
         .with_columns(pl.lit("event").alias("origin"))
     )
@@ -247,6 +253,7 @@ def _starts(ev: pl.DataFrame, evid: pl.DataFrame) -> pl.DataFrame:
         .select(
             *KEY,
             pl.col("lo").alias("start"),
+            pl.col("lo").alias("exec_start"),
             pl.lit(-1.0).alias("ord"),
             pl.lit(None, pl.String).alias("from_state"),
             pl.lit("before_log").alias("origin"),
@@ -272,6 +279,7 @@ def _dyno_id_splits(lt0: pl.DataFrame, ids: pl.DataFrame, ev: pl.DataFrame) -> p
         .select(
             *KEY,
             pl.col("first_ts").alias("start"),
+            pl.col("first_ts").alias("exec_start"),
             pl.lit(None, pl.String).alias("from_state"),
             pl.lit("dyno_id").alias("origin"),
         )
@@ -289,7 +297,7 @@ def _dyno_id_splits(lt0: pl.DataFrame, ids: pl.DataFrame, ev: pl.DataFrame) -> p
             check_sortedness=False,
         )
         .with_columns((pl.col("ord").fill_null(-1.0) + 0.5).alias("ord"))
-        .select(*KEY, "start", "ord", "from_state", "origin")
+        .select(*KEY, "start", "exec_start", "ord", "from_state", "origin")
     )
 
 
@@ -348,10 +356,12 @@ def _with_context(j: pl.DataFrame, rel: pl.DataFrame, scl: pl.DataFrame) -> pl.D
         pl.col("end_cause").shift(1).over(KEY).alias("prev_cause"),
         pl.coalesce("exit_ts", "end_state_ts").shift(1).over(KEY).alias("prev_end"),
     )
+    # the release its process runs: the one in effect when the process was started (a crashed
+    # dyno waiting in `starting` through a rollback boots the rollback's code)
     j = _near(
         j,
         rel.select("akey", pl.col("ts").alias("rel_before"), pl.col("release").alias("rel_name")),
-        "start",
+        "exec_start",
         "rel_before",
     )
     j = _near(j, scl.select("akey", pl.col("ts").alias("scale_before")), "start", "scale_before")

@@ -600,9 +600,9 @@ def quota_episodes(
 
     Columns: app, dyno, process_type, lifetime, release, code (R14 / R15), start, end, count,
     peak_mb (highest `Process running mem=` or metrics total in the episode, +-1 minute),
-    quota_mb, peak_pct, minutes_over_quota, max_swap_mb and r15_threshold_pct (of the whole
-    lifetime, from `memory_growth`), and `sources` ({file, first_line, last_line} of the error
-    lines).
+    quota_mb, peak_pct, minutes_over_quota, max_swap_mb, r15_threshold_pct, start_mb and
+    classification (of the whole lifetime, from `memory_growth`), and `sources` ({file,
+    first_line, last_line} of the error lines).
     """
     lt = given_or_computed(con, lifetimes)
     schema = {
@@ -621,6 +621,8 @@ def quota_episodes(
         "minutes_over_quota": pl.Float64,
         "max_swap_mb": pl.Float64,
         "r15_threshold_pct": pl.Float64,
+        "start_mb": pl.Float64,
+        "classification": pl.String,
         "sources": pl.List(
             pl.Struct({"file": pl.String, "first_line": pl.Int64, "last_line": pl.Int64})
         ),
@@ -693,6 +695,8 @@ def quota_episodes(
         "minutes_over_quota",
         "max_swap_mb",
         "r15_threshold_pct",
+        "start_mb",
+        "classification",
     )
     out = eps.join(info, on=["akey", "dyno", "lifetime"], how="left").join(
         g, on=["akey", "dyno", "lifetime"], how="left"

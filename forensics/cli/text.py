@@ -7,6 +7,7 @@ from datetime import datetime
 
 from forensics import native
 from forensics.findings import Finding, Source
+from forensics.heroku import ADDON_LOG_TYPES, process_type
 from forensics.ingest.summary import IngestSummary
 
 # C0 controls but tab and newline (ESC starts `ESC[2J`, `ESC]0;title`), DEL, C1 controls (CSI,
@@ -40,6 +41,21 @@ def _list(items: list[str], limit: int = 12) -> str:
     return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
 
 
+def _dyno_list(dynos: list[str]) -> str:
+    """The dynos, with the many per-backend streams of an add-on's server log (`postgres.4242`,
+    one per Postgres pid) folded into one entry: `postgres.* (984 streams)`."""
+    streams: dict[str, int] = {}
+    kept = []
+    for d in dynos:
+        t = process_type(d)
+        if t in ADDON_LOG_TYPES and d != t:
+            streams[t] = streams.get(t, 0) + 1
+        else:
+            kept.append(d)
+    folded = [f"{t}.* ({n} stream{'s' if n > 1 else ''})" for t, n in sorted(streams.items())]
+    return _list(kept + folded) if kept or folded else "-"
+
+
 def ingest_summary_text(summary: IngestSummary) -> str:
     """The end-of-ingest summary: files, lines read, where they went, span, apps, dynos."""
     t = summary.totals()
@@ -64,7 +80,7 @@ def ingest_summary_text(summary: IngestSummary) -> str:
     start, end = t["time_span"]
     rows.append(f"  {'time span':<16}{_iso(start)} .. {_iso(end)}")
     rows.append(f"  {'apps':<16}{_list(t['apps'])}")
-    rows.append(f"  {'dynos':<16}{_list(t['dynos'])}")
+    rows.append(f"  {'dynos':<16}{_dyno_list(t['dynos'])}")
     rows.append(f"  {'engine':<16}{summary.engine}")
     if summary.engine != "native" and not native.AVAILABLE:
         rows.append(f"  note: {native.NOT_BUILT}")

@@ -44,6 +44,7 @@ KINDS = (
     "hung_dyno",
     "job_failed",
     "release_phase_failed",
+    "worker_errors",
 )
 
 

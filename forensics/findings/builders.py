@@ -25,6 +25,7 @@ from forensics.findings import (
     releases,
     request_errors,
     timeouts,
+    worker_errors,
 )
 
 # Frames several builders need; `collect_findings` computes them once and hands them down.
@@ -89,6 +90,11 @@ BUILDERS: tuple[Builder, ...] = (
         _opts(DOWNTIME, HUNG, "min_count", "critical_count", "critical_wide_count"),
     ),
     Builder("ephemeral_files", ephemeral_files.findings, _opts("restart_minutes")),
+    Builder(
+        "worker_errors",
+        worker_errors.findings,
+        _opts("gap_minutes", "min_count", "min_ratio", "before_minutes"),
+    ),
     Builder("hung_dynos", hung_dynos.findings, _opts(HUNG, "critical_minutes")),
     Builder("jobs", jobs.findings, _opts()),
     Builder(

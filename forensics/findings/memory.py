@@ -371,6 +371,8 @@ def _quota_findings(eps: pl.DataFrame) -> list[Finding]:
                     "minutes_over_quota": round_or_none(e["minutes_over_quota"], 1),
                     "max_swap_mb": round_or_none(e["max_swap_mb"], 1),
                     "r15_threshold_pct": _pct(e["r15_threshold_pct"]),
+                    "lifetime_start_mb": round_or_none(e["start_mb"], 1),
+                    "lifetime_classification": e["classification"],
                     "service": _slowdown(e) if e["code"] == "R14" else None,
                 },
                 sources=struct_sources(e["sources"]),

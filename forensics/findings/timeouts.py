@@ -10,7 +10,9 @@ import polars as pl
 
 from forensics import heroku
 from forensics.analyses.common import with_release
+from forensics.analyses.database_load import busy, database_load
 from forensics.analyses.hung_dynos import hung_dynos
+from forensics.analyses.request_rate import request_rate
 from forensics.analyses.sql import app_key_expr, query, sql_list
 from forensics.analyses.timeouts import (
     DEFAULT_CODES,
@@ -59,15 +61,28 @@ def findings(
             f"WHERE code IN {code_sql}",
         )
         killed = worker_timeouts(con)
-        for h in hot.iter_rows(named=True):
-            out.append(_with_worker_timeouts(_hotspot_finding(h, lines), killed))
+        spans = hot.select("app", "start", "end")
+        rates, db = request_rate(con, spans), database_load(con, spans)
+        for h, rate, d in zip(
+            hot.iter_rows(named=True), rates.iter_rows(named=True), db.iter_rows(named=True),
+            strict=True,
+        ):  # fmt: skip
+            f = _with_worker_timeouts(_hotspot_finding(h, lines), killed)
+            f.evidence["traffic"] = _traffic(rate)
+            f.evidence["database"] = _database(d)
+            out.append(f)
     cand = offload_candidates(con, threshold_ms=threshold_ms)
     cand = cand.filter(pl.col("near_limit") >= min_near_limit)
     if not cand.is_empty():
         cand = with_release(con, cand, "first")
         rows = near_limit_requests(con, threshold_ms=threshold_ms)
+        bursts = [
+            (f.app, f.route, f.start, f.end)
+            for f in out
+            if f.kind == "timeout_hotspot" and f.start is not None and f.end is not None
+        ]
         for c in cand.iter_rows(named=True):
-            out.append(_offload_finding(c, rows, threshold_ms))
+            out.append(_offload_finding(c, rows, threshold_ms, bursts))
     return out
 
 
@@ -263,6 +278,28 @@ def _hotspot_finding(h: dict, lines: pl.DataFrame) -> Finding:
     )
 
 
+def _database(row: dict) -> dict | None:
+    """What Heroku Postgres logged during a hotspot and before it (None when it logged
+    nothing), with `busy` its verdict."""
+    keys = [k for k in row if k not in ("app", "start", "end")]
+    if not row["slow_statements"] and row["load_avg_1m"] is None:
+        return None
+    out = {k: (round(row[k], 2) if isinstance(row[k], float) else row[k]) for k in keys}
+    out["statement_sources"] = list(row["statement_sources"] or [])
+    return {**out, "busy": busy(row)}
+
+
+def _traffic(rate: dict) -> dict | None:
+    """The app's requests per minute during a hotspot and in the hour before it."""
+    if rate["per_minute"] is None or rate["before_per_minute"] is None:
+        return None
+    return {
+        "per_minute": round(rate["per_minute"], 1),
+        "before_per_minute": round(rate["before_per_minute"], 1),
+        "ratio": round_or_none(rate["ratio"], 2),
+    }
+
+
 # A worker killed this long after its hotspot's last H12 is still that request's (the server
 # kills it after its own timeout, often 30-60 s, while the router gave up at 30 s).
 KILL_SLACK = timedelta(seconds=90)
@@ -292,8 +329,22 @@ def _with_worker_timeouts(f: Finding, killed: pl.DataFrame) -> Finding:
     return f
 
 
-def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
+# Near-limit requests this much inside their route's H12 bursts are that slowdown's, not work
+# that is slow every day.
+IN_BURST_SHARE = 0.8
+
+
+def _offload_finding(
+    c: dict, rows: pl.DataFrame, threshold_ms: int, bursts: list[tuple] | None = None
+) -> Finding:
     mine = rows.filter((app_key_expr() == (c["app"] or "")) & (pl.col("route") == c["route"]))
+    spans = [(a, b) for app, route, a, b in bursts or [] if app == c["app"] and route == c["route"]]
+    inside = sum(
+        1
+        for t in mine["ts"].to_list()
+        if any(a - KILL_SLACK <= t <= b + KILL_SLACK for a, b in spans)
+    )
+    in_burst = bool(spans) and mine.height > 0 and inside >= IN_BURST_SHARE * mine.height
     dynos = sorted({d for d in mine["dyno"].to_list() if d})
     types = {heroku.process_type(d) for d in dynos}
     share = float(c["share"] or 0.0)
@@ -303,7 +354,12 @@ def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
         f"{c['near_limit']} of {c['requests']} requests to {c['route']} ({share:.1%}) took "
         f"{threshold_ms / 1000:.0f} s or more (median {c['p50_ms'] / 1000:.1f} s, max "
         f"{c['max_ms'] / 1000:.1f} s) without timing out{extra}: close to the "
-        f"{heroku.ROUTER_TIMEOUT_MS // 1000} s router limit, a candidate for a background job."
+        f"{heroku.ROUTER_TIMEOUT_MS // 1000} s router limit, "
+        + (
+            "during the route's H12 burst (the same slowdown, not work that is slow every day)."
+            if in_burst
+            else "a candidate for a background job."
+        )
     )
     return Finding(
         kind="offload_candidate",
@@ -327,6 +383,7 @@ def _offload_finding(c: dict, rows: pl.DataFrame, threshold_ms: int) -> Finding:
             "methods": list(c["methods"]),
             "dynos": dynos,
             "request_ids": [r for r in mine["request_id"].to_list()[:20] if r],
+            "in_h12_burst": in_burst,
         },
         sources=line_sources(mine),
         score=float(c["near_limit"]),

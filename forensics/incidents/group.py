@@ -16,14 +16,14 @@ Rules look at the incident's members, so a crash can join an outage through its 
   (whether the release caused it or only ran while it happened, one story; its trigger says
   which release).
 - `leak_concurrency`: concurrency too high for the memory on the leaking process type.
-- `deploy_failure`: crash loops, crashes, downtime, worker_down, request errors and R14/R15
-  episodes (memory over quota during boot) overlapping a boot failure (boot_timeout) on the
-  same process type.
-- `outage`: crashes, crash loops, request errors of the same dyno (or, for request errors, a
-  web outage) overlapping a downtime / worker_down / crash loop of the incident (its root, or
-  a member: an outage inside a failing deploy's story), with `SLACK` either side (request
-  errors on a route: inside the outage's span, and on a hung dyno's dynos); R14/R15
-  episodes of a dyno that start inside its downtime (over quota while it boots); a
+- `deploy_failure`: other dynos' boot failures, crash loops, crashes, downtime, worker_down,
+  request errors and R14/R15 episodes (memory over quota during boot) overlapping a boot
+  failure (boot_timeout) on the same process type.
+- `outage`: crashes, crash loops, worker errors, request errors of the same dyno (or, for
+  request errors, a web outage) overlapping a downtime / worker_down / crash loop of the
+  incident (its root, or a member: an outage inside a failing deploy's story), with `SLACK`
+  either side (request errors on a route: inside the outage's span, and on a hung dyno's
+  dynos); R14/R15 episodes of a dyno that start inside its downtime (over quota while it boots); a
   dyno's downtime and its process type's overlapping one; two dynos of the type down at once
   (unless their crash reasons differ); and a later outage of the same dyno or type with the
   same crash reason (a recurrence).
@@ -36,7 +36,8 @@ Rules look at the incident's members, so a crash can join an outage through its 
 - `hotspot_route`: near-limit requests (offload_candidate) on the route of an H12 hotspot of
   the incident (its root's, or one that spread to: every route slow after a deploy is one).
 - `hotspot_spread`: an H12 hotspot on another route of the same dynos in an overlapping window
-  (or on the same route again within `SLACK`), and request errors with H12 codes in the window.
+  (or on the same route again within `SLACK`; or on any dynos while the database was busy in
+  both: the database is what they share), and request errors with H12 codes in the window.
 - `errors_shared_cause`: request errors on other routes, overlapping, whose top exception is
   the same (every route that queries the database failing with its connection error).
 - `recurring_blips`: short (<= 2 min) app-wide request-error bursts with the same codes,
@@ -81,6 +82,7 @@ ROOT_ORDER = {
     "request_errors": 9,
     "release_phase_failed": 9,
     "job_failed": 9,
+    "worker_errors": 9,
 }
 DOWN_KINDS = ("downtime", "worker_down", "crash_loop", "hung_dyno")
 MEMORY_METRICS = ("memory_slope_mb_h", "r14_per_hour", "r15_per_hour")
@@ -208,6 +210,7 @@ def leak_concurrency(inc: Incident, f: Finding) -> bool:
 def deploy_failure(inc: Incident, f: Finding) -> bool:
     boot = _root(inc, "boot_timeout")
     kinds = (
+        "boot_timeout",  # the other dynos of the type failing to boot on the same deploy
         "crash_loop",
         "crash",
         "downtime",
@@ -267,7 +270,7 @@ def outage(inc: Incident, f: Finding) -> bool:
     # the outage may have joined another root (a failing deploy's boot timeout): its crashes,
     # over-quota boots and request errors join it wherever it sits
     downs = [m.finding for m in inc.members if m.finding.kind in DOWN_KINDS]
-    kinds = ("crash", "request_errors", "memory_quota", *DOWN_KINDS)
+    kinds = ("crash", "request_errors", "memory_quota", "worker_errors", *DOWN_KINDS)
     if not downs or f.kind not in kinds or inc.root.kind == "memory_leak":
         return False
     for d in downs:
@@ -365,12 +368,18 @@ def hotspot_spread(inc: Incident, f: Finding) -> bool:
     if f.kind == "timeout_hotspot":
         if f.route == hot.route:  # the same route timing out again within SLACK
             return f.app == hot.app
-        return bool(_dynos(hot) & _dynos(f))
+        return bool(_dynos(hot) & _dynos(f)) or (_db_busy(hot) and _db_busy(f))
     if f.kind == "request_errors":
         return "H12" in _codes(f) and (
             f.route in (None, hot.route) or bool(_dynos(hot) & _dynos(f))
         )
     return False
+
+
+def _db_busy(f: Finding) -> bool:
+    """The database was busy during `f` (a hotspot's `evidence.database`)."""
+    d = f.evidence.get("database")
+    return isinstance(d, dict) and bool(d.get("busy"))
 
 
 BLIP = timedelta(minutes=2)

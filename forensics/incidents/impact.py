@@ -116,8 +116,15 @@ def impact(inc: Incident) -> dict[str, Any]:
     # one-off runs that failed: a scheduled job's runs, a release that never went live
     jobs = sum(int(f.evidence.get("failed") or 0) for f in fs if f.kind == "job_failed")
     jobs += sum(1 for f in fs if f.kind == "release_phase_failed")
+    # a worker failing its jobs while up: half the cost of its being down for that long
+    failing = sum(
+        float(f.evidence.get("minutes") or 0) * weight(f.process_type) / 2
+        for f in fs
+        if f.kind == "worker_errors"
+    )
     inc.cost = (
         sum(minutes * weight(ptype) for ptype, minutes in spans.items())
+        + failing
         + 5 * jobs
         + failed
         + 10 * r15

@@ -29,6 +29,8 @@ def _sources(sources: list, excerpt: Excerpt) -> list[str]:
 
 def incidents_markdown(incidents: list[Incident], excerpt: Excerpt = _no_excerpt) -> str:
     out = ["# Incident review", ""]
+    if not incidents:
+        out += ["No incidents: nothing in these logs crossed a threshold.", ""]
     for inc in incidents:
         out += [
             f"## {app_label(inc, incidents)}{inc.title}",

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from forensics.analyses.request_rate import SURGE_RATIO
 from forensics.findings import Finding, Source
 
 # Version of the JSON form of an incident, described by schema/incidents.schema.json; bumped
@@ -95,6 +96,30 @@ class Incident:
             ),
             None,
         )
+
+    def surge(self) -> dict[str, Any] | None:
+        """The largest traffic surge its timeouts came with (`evidence.traffic` of a
+        timeout_hotspot at `SURGE_RATIO` or more the hour before's rate), if any."""
+        rates = [
+            t
+            for m in self.members
+            if m.finding.kind == "timeout_hotspot"
+            and isinstance(t := m.finding.evidence.get("traffic"), dict)
+            and (t.get("ratio") or 0) >= SURGE_RATIO
+        ]
+        return max(rates, key=lambda t: t["ratio"], default=None)
+
+    def busy_database(self) -> dict[str, Any] | None:
+        """The database's numbers during its timeouts when they show it busy (`evidence.database`
+        of a timeout_hotspot with `busy`), the one with the most slow statements."""
+        rows = [
+            d
+            for m in self.members
+            if m.finding.kind == "timeout_hotspot"
+            and isinstance(d := m.finding.evidence.get("database"), dict)
+            and d.get("busy")
+        ]
+        return max(rows, key=lambda d: d.get("slow_statements") or 0, default=None)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict: times as ISO-8601 UTC strings."""

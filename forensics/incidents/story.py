@@ -19,6 +19,7 @@ TITLES = {
     "release_regression": "Release {release} regressed",
     "memory_quota": "Memory over quota on {where}",
     "release_phase_failed": "Release phase of {release} failed",
+    "worker_errors": "{where} kept failing",
 }
 JOB_KINDS = ("job_failed", "release_phase_failed")
 # Request-error roots made of the router's own page (`evidence.router_page`).
@@ -93,7 +94,7 @@ def cause(inc: Incident) -> tuple[str, list]:
         reason = m.finding.evidence.get("reason")
         if isinstance(reason, dict) and reason.get("text"):
             where = m.finding.dyno or m.finding.process_type or "The dyno"
-            died = "died"
+            died = "kept failing" if m.finding.kind == "worker_errors" else "died"
             if m.finding.kind in JOB_KINDS:
                 cmd = m.finding.evidence.get("command")
                 where = f"`{cmd}`" if cmd else f"The release command of {m.finding.release}"
@@ -125,13 +126,60 @@ def cause(inc: Incident) -> tuple[str, list]:
             head = "; ".join(reg.summary.split(": ", 1)[-1].split("; ")[:2])
             text += f", from release {reg.release} on ({head})"
             return text + ".", reg.sources[:3]
+        surge, db = inc.surge(), inc.busy_database()
+        if surge or db:
+            said = (_surge_text(surge) if surge else "") + (_db_text(db) if db else "")
+            return text + said + ".", _db_sources(db) + r.sources[:3]
         return text + ": something they share (the database, a dependency, the dynos).", r.sources[
             :3
         ]
+    if r.kind == "timeout_hotspot" and not inc.trigger_regression():
+        surge, db = inc.surge(), inc.busy_database()
+        if surge or db:
+            said = (_surge_text(surge) if surge else "") + (_db_text(db) if db else "")
+            return r.summary.split(": ")[0] + said + ".", _db_sources(db) + r.sources[:3]
     first = r.summary.split(": ")[0] if r.kind != "memory_leak" else r.summary.split("; ")[0]
     if r.kind == "memory_leak" and r.route:
         first += f"; the route that keeps memory is {r.route}"
     return first.rstrip(".") + ".", r.sources[:3]
+
+
+def _surge_text(t: dict) -> str:
+    """`while the app got 5.0x ...`: a traffic surge told with its rates."""
+    return (
+        f", while the app got {t['ratio']:.1f}x the requests of the hour before "
+        f"({t['per_minute']:.0f}/min against {t['before_per_minute']:.0f}/min): more than its "
+        "web dynos could serve in time"
+    )
+
+
+def _db_sources(d: dict | None) -> list[Source]:
+    """The slowest runs of the database's top statement, as sources of the cause."""
+    return [
+        Source(x["file"], int(x["first_line"]), int(x["last_line"]))
+        for x in (d or {}).get("statement_sources") or []
+    ]
+
+
+def _db_text(d: dict) -> str:
+    """`; the database was slow: ...`: what Heroku Postgres logged, against the hour before."""
+    parts = []
+    if d.get("slow_statements"):
+        n, top = int(d["slow_statements"]), d.get("top_statement")
+        part = (
+            f"it logged {n} statements of 2 s or more ({d['before_slow_statements']} in the "
+            f"hour before; the slowest took {d['slowest_ms'] / 1000:.1f} s)"
+        )
+        if top:
+            part += f", {d['top_statement_count']} of them `{top}`"
+        parts.append(part)
+    if d.get("load_avg_1m") is not None and d.get("load_avg_1m_before") is not None:
+        parts.append(
+            f"its load average was {d['load_avg_1m']:.1f} ({d['load_avg_1m_before']:.1f} before)"
+        )
+    if d.get("waiting_connections"):
+        parts.append(f"{d['waiting_connections']:.0f} connections waited")
+    return "; the database was slow: " + ", ".join(parts)
 
 
 def _errors_cause(inc: Incident, routes: list[str]) -> str:

@@ -27,6 +27,9 @@ def app_label(inc: Incident, incidents: list[Incident]) -> str:
 
 
 def incidents_text(incidents: list[Incident]) -> str:
+    """The incidents as terminal paragraphs: title, cause, impact, timeline with sources."""
+    if not incidents:
+        return "No incidents: nothing in these logs crossed a threshold."
     out = []
     for n, inc in enumerate(incidents, 1):
         when = f"{inc.start:%Y-%m-%d %H:%M}" if inc.start else "?"

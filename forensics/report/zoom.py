@@ -18,7 +18,7 @@ PAD_SHARE = 0.25  # of the incident's duration, on each side
 MEMORY_KINDS = frozenset({"memory_leak", "memory_quota", "memory_growth", "concurrency"})
 AVAILABILITY_KINDS = frozenset(
     {"downtime", "crash", "crash_loop", "boot_timeout", "hung_dyno", "unclean_shutdown",
-     "ephemeral_files", "worker_down"}
+     "ephemeral_files", "worker_down", "worker_errors"}
 )  # fmt: skip
 
 

@@ -46,10 +46,17 @@ _TEXT_SQL = {
         'sample#memory_rss=' || round(t.memory_rss_mb, 2) || 'MB',
         'sample#memory_swap=' || round(t.memory_swap_mb, 2) || 'MB',
         'sample#memory_quota=' || round(t.memory_quota_mb, 2) || 'MB')""",
-    "addon_metrics": """'app[' || coalesce(t.dyno, '?') || ']: ' || concat_ws(' ',
-        'source=' || t.source, 'addon=' || t.addon,
-        'sample#' || t.metric || '=' || t.value || coalesce(t.unit, ''))""",
 }
+# An add-on metrics line is one row per sample#: put back together as one line.
+_ADDON_SQL = """
+    SELECT t.source_file AS f, t.line_no AS n, min(t.ts) AS ts,
+           'app[' || coalesce(min(t.dyno), '?') || ']: ' || concat_ws(' ',
+           'source=' || min(t.source), 'addon=' || min(t.addon),
+           string_agg('sample#' || t.metric || '=' || t.value || coalesce(t.unit, ''), ' '
+                      ORDER BY t.metric)) AS text
+    FROM addon_metrics t JOIN _want w ON t.source_file = w.f AND t.line_no = w.n
+    GROUP BY t.source_file, t.line_no
+"""
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ def excerpts(
             FROM {table} t JOIN _want w ON t.source_file = w.f AND t.line_no = w.n"""
         for table, text in _TEXT_SQL.items()
     ]
+    parts.append(_ADDON_SQL)
     parts.append(
         "SELECT t.source_file, t.line_no, NULL, t.raw "
         "FROM rejects t JOIN _want w ON t.source_file = w.f AND t.line_no = w.n"

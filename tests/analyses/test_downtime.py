@@ -248,6 +248,44 @@ def test_normal_restart_is_not_downtime(tmp_path) -> None:
     )  # fmt: skip
 
 
+def _preboot(*, down_line: bool, serve_after: bool) -> str:
+    """Two deploys with preboot: each web dyno's new instance comes up, the old one of the same
+    name is stopped 3 min later (SIGTERM, 143, no `up` after it), requests keep being served."""
+    out = [h("09:00:00", "web.1", "State changed from starting to up")]
+    for hh in ("10", "13"):
+        out += [
+            h(f"{hh}:00:00", "api", "Release v9 created by user a@b.c"),
+            h(f"{hh}:00:30", "web.1", "State changed from up to starting"),
+            h(f"{hh}:00:31", "web.1", "Starting process with command `bundle exec puma`"),
+            h(f"{hh}:00:40", "web.1", "State changed from starting to up"),
+            h(f"{hh}:03:30", "web.1", "Stopping all processes with SIGTERM"),
+            h(f"{hh}:03:32", "web.1", "Process exited with status 143"),
+        ]
+        if down_line:
+            out.append(h(f"{hh}:03:32", "web.1", "State changed from up to down"))
+    t = at("09:00:10")
+    while serve_after and t < at("15:00:00"):
+        out.append(req(t, "/orders"))
+        t += timedelta(seconds=20)
+    return lines(out)
+
+
+@pytest.mark.parametrize("down_line", [False, True])
+def test_preboot_stopping_the_old_instance_is_not_downtime(tmp_path, down_line) -> None:
+    con, _ = ingest_lines(tmp_path, _preboot(down_line=down_line, serve_after=True))
+    assert downtime(con).is_empty()
+    assert not [f for f in collect_findings(con) if f.kind == "downtime"]
+
+
+def test_a_stop_that_serves_nothing_afterwards_is_still_downtime(tmp_path) -> None:
+    # the same lines with no request after the stop: the log shows web.1 stopped and not up
+    # again until the next deploy came up
+    con, _ = ingest_lines(tmp_path, _preboot(down_line=False, serve_after=False))
+    got = rows(downtime(con))
+    assert got[0] == ("web.1", "web", at("10:03:30"), at("13:00:40"), False, "release")
+    assert all(r[3] > r[2] for r in got)  # never a window that ends before it starts
+
+
 def test_platform_restart_that_holds_is_a_short_window(tmp_path) -> None:
     text = lines(
         h("10:00:00", "web.1", "State changed from starting to up"),

@@ -372,3 +372,45 @@ def test_the_app_servers_own_worker_timeouts_join_the_hotspot(tmp_path) -> None:
         "; the app server killed workers for timing out meanwhile (gunicorn 1, puma 1, "
         "rack-timeout 1, unicorn 1)."
     )
+
+
+def _near_limit_log(tmp_path, *, burst: bool):
+    """/export takes 20-28 s now and then: all day long (steady work for a background job), or
+    only inside a 30-minute H12 burst on that route (that slowdown's symptom)."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from forensics.ingest import ingest
+
+    rnd = random.Random(8)
+    t0 = datetime(2024, 5, 20, 8, 0, tzinfo=UTC)
+    out, t, i = [], t0, 0
+    while t < t0 + timedelta(hours=6):
+        in_burst = timedelta(hours=3) <= t - t0 < timedelta(hours=3, minutes=30)
+        path = "/export" if i % 3 == 0 else "/"
+        slow = path == "/export" and (in_burst if burst else rnd.random() < 0.05)
+        h12 = slow and burst and rnd.random() < 0.4
+        service = 30000 if h12 else rnd.randint(20000, 28000) if slow else rnd.randint(20, 300)
+        head = 'at=error code=H12 desc="Request timeout"' if h12 else "at=info"
+        out.append(
+            f"{t:%Y-%m-%dT%H:%M:%S}.000000+00:00 heroku[router]: {head} method=GET "
+            f'path="{path}" host=x.herokuapp.com request_id=q{i} fwd="1.2.3.4" dyno=web.1 '
+            f"connect=0ms service={service}ms status={503 if h12 else 200} bytes=10 "
+            "protocol=https"
+        )
+        t, i = t + timedelta(seconds=rnd.uniform(2, 6)), i + 1
+    log = tmp_path / "x.log"
+    log.write_text("\n".join(out) + "\n")
+    ingest([str(log)], tmp_path / "ds")
+    return open_dataset(tmp_path / "ds")
+
+
+@pytest.mark.parametrize("burst", [False, True])
+def test_near_limit_requests_inside_an_h12_burst_are_not_called_background_work(
+    tmp_path, burst
+) -> None:
+    con = _near_limit_log(tmp_path, burst=burst)
+    (f,) = [f for f in findings(con) if f.kind == "offload_candidate"]
+    assert f.evidence["in_h12_burst"] is burst
+    assert ("a candidate for a background job" in f.summary) is (not burst)
+    assert ("during the route's H12 burst" in f.summary) is burst

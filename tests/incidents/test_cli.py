@@ -143,3 +143,25 @@ def test_real_app_wide_errors_are_titled_by_the_app_not_a_dyno(tmp_path: Path) -
     incidents, _ = _real_incidents(tmp_path, "src-016")
     (inc,) = [i for i in incidents if i["kind"] == "request_errors"]
     assert inc["title"] == "Requests failing across the app (H13)"
+
+
+def test_no_incidents_is_said_in_text_and_markdown(tmp_path: Path) -> None:
+    """A healthy log: one line saying so, in the terminal and in the postmortem, exit 0."""
+    log = tmp_path / "ok.log"
+    log.write_text(
+        "\n".join(
+            f"2024-05-20T10:00:{s:02d}.000000+00:00 heroku[router]: at=info method=GET "
+            f'path="/" host=ok.herokuapp.com request_id=r{s} fwd="1.2.3.4" dyno=web.1 '
+            "connect=1ms service=5ms status=200 bytes=10 protocol=https"
+            for s in range(30)
+        )
+        + "\n"
+    )
+    ds = tmp_path / "ds"
+    assert _run("ingest", str(log), "-o", str(ds))[0] == 0
+    code, out, _ = _run("incidents", str(ds))
+    assert (code, out) == (0, "No incidents: nothing in these logs crossed a threshold.\n")
+    code, out, _ = _run("incidents", str(ds), "--markdown")
+    assert code == 0 and "No incidents: nothing in these logs crossed a threshold." in out
+    code, out, _ = _run("incidents", str(ds), "--json")
+    assert (code, json.loads(out)) == (0, [])
