@@ -77,9 +77,10 @@ def worker_errors(
     Columns: app, process_type, exception, start, end, minutes, count (errors, one per dyno
     and second), dynos, before_count (the same exception on that process type in the
     `before_minutes` before start), before_minutes (as much of that hour as the log covers),
-    started_at_log_start (no hour before to compare: the log opens on it), ongoing (its last
-    error is within `gap_minutes` of the log's end), example (its first line as logged),
-    examples (up to 3 distinct lines), sources ({file, first_line, last_line} per file).
+    started_at_log_start (no hour before to compare: its app's log opens on it), ongoing (its
+    last error is within `gap_minutes` of its app's last line), example (its first line as
+    logged), examples (up to 3 distinct lines), sources ({file, first_line, last_line} per
+    file).
     """
     ptype = process_type_sql("dyno")
     exc = (
@@ -91,7 +92,8 @@ def worker_errors(
     got = query(
         con,
         f"""
-        WITH bounds AS (SELECT min(ts) AS t0, max(ts) AS t1 FROM app_logs),
+        WITH bounds AS (SELECT coalesce(app, '') AS bapp, min(ts) AS t0, max(ts) AS t1
+                        FROM app_logs GROUP BY 1),
         exits AS (
             SELECT DISTINCT app, dyno, ts FROM events
             WHERE dyno IS NOT NULL AND (kind = 'exit' OR (kind = 'state_change'
@@ -155,7 +157,7 @@ def worker_errors(
                    AS before_minutes,
                b.start - x.t0 < INTERVAL {gap} SECOND AS started_at_log_start,
                x.t1 - b."end" < INTERVAL {gap} SECOND AS ongoing
-        FROM b CROSS JOIN bounds x
+        FROM b JOIN bounds x ON x.bapp = b.app
         JOIN prior p USING (app, process_type, exception, burst)
         JOIN src s USING (app, process_type, exception, burst)
         ORDER BY b.start

@@ -127,3 +127,18 @@ def test_web_errors_are_not_worker_errors(tmp_path: Path) -> None:
     out = _worker("web", "ActiveRecord::RecordNotFound (Couldn't find User)", bad_from=60,
                   bad_to=120)  # fmt: skip
     assert worker_errors(open_dataset(_log(tmp_path, out))).is_empty()
+
+
+def test_ongoing_is_against_its_own_apps_end(tmp_path: Path) -> None:
+    """Two apps in one dataset: app a's worker fails from 10:00 to its log's end at 11:00,
+    app b's export goes on to 12:00. a's burst is ongoing (its own log ends on it)."""
+    ptype, line, _ = STACKS["sidekiq"]
+    a = tmp_path / "a.log"
+    a.write_text("\n".join(sorted(_worker(ptype, line, bad_from=120, bad_to=999, hours=3))) + "\n")
+    b = tmp_path / "b.log"
+    b.write_text(
+        "\n".join(sorted(_worker(ptype, "job done", bad_from=0, bad_to=0, hours=4))) + "\n"
+    )
+    ingest([str(a), str(b)], tmp_path / "ds", app_by_file=[("a.log", "a"), ("b.log", "b")])
+    (row,) = worker_errors(open_dataset(tmp_path / "ds")).rows(named=True)
+    assert row["app"] == "a" and row["ongoing"] is True
