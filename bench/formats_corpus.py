@@ -1,6 +1,6 @@
 """A mixed-format corpus for bench/run_formats.py, made from scenario `heroku logs` text.
 
-`ensure(size_mb, seed)` returns the manifest of `bench/data/formats-s<seed>-<size>mb/`,
+`ensure(size_mb, seed)` returns the manifest of `bench/data/formats[-TAG]-s<seed>-<size>mb/`,
 generating what is missing. The total uncompressed size is split in four equal shares:
 
     cli/heroku-logs-NNN.log     `heroku logs` CLI text, as the scenario writes it
@@ -60,6 +60,7 @@ READ_BYTES = 32 << 20
 GZIP_LEVEL = 6
 ACCOUNT = 4242  # the Papertrail account id in the archive paths
 LINE_EVERY = 8  # drain: a line ends after one frame in ~8 (the rest are glued)
+TAG = ""  # put in the corpus's name (run_formats.py --tag), e.g. whose it is on a shared disk
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,19 @@ class Part:
     hours: int
 
 
+def _stem(size_mb: int, seed: int) -> str:
+    """`formats[-TAG]-s<seed>-<size>mb`: the corpus directory's name."""
+    return f"formats{'-' + TAG if TAG else ''}-s{seed}-{size_mb}mb"
+
+
 def corpus_dir(size_mb: int, seed: int) -> Path:
     """Where the corpus of that size and seed lives (one subdirectory per format)."""
-    return DATA / f"formats-s{seed}-{size_mb}mb"
+    return DATA / _stem(size_mb, seed)
 
 
 def manifest_path(size_mb: int, seed: int) -> Path:
     """The corpus manifest: beside the directory, so `ingest DIR` does not read it."""
-    return DATA / f"formats-s{seed}-{size_mb}mb.json"
+    return DATA / f"{_stem(size_mb, seed)}.json"
 
 
 def part_hours(size_mb: int) -> int:

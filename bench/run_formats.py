@@ -4,9 +4,10 @@ The corpus (bench/formats_corpus.py, cached under bench/data/) splits --size-mb 
 uncompressed input in four: `heroku logs` CLI text, Logplex drain bodies, newline RFC 5424
 syslog and hourly Papertrail .tsv.gz archives. Each format is ingested on its own into a fresh
 dataset, then the whole directory in one `forensics ingest DIR`, and the DuckDB baseline runs
-on the CLI-text files; each is a separate process measured like run_ingest.py (wall, CPU of
-the tree, peak RSS). Prints MB/s of uncompressed input, lines/s, CPU/wall and peak RSS per
-run, the ratio ours/DuckDB on CLI text and the gates; saves bench/results/formats-<ts>.json.
+on each format's files (`duckdb` on the CLI text, `duckdb-drain` etc. extracting the same
+fields from that framing); each is a separate process measured like run_ingest.py (wall, CPU
+of the tree, peak RSS). Prints MB/s of uncompressed input, lines/s, CPU/wall and peak RSS per
+run, the ratio ours/DuckDB per format and the gates; saves bench/results/formats-<ts>.json.
 See bench/README.md.
 """
 
@@ -30,9 +31,19 @@ import psutil
 import run_ingest as ri
 
 FORMATS = corpus.FORMATS
-CONTENDERS = (*FORMATS, "mixed", "duckdb")
-SPEED_GATE = ri.SPEED_GATE  # ours on CLI text must be at least this many times DuckDB's speed
+# The DuckDB baseline on each format's files: `duckdb` (CLI text, the first), `duckdb-drain`...
+BASELINES = {"duckdb" if f == "cli" else f"duckdb-{f}": f for f in FORMATS}
+CONTENDERS = (*FORMATS, "mixed", *BASELINES)
+# Ours on each format must be at least this many times DuckDB's speed on it (issue 17).
+SPEED_GATES = {"cli": ri.SPEED_GATE, "drain": 3.0, "syslog": 3.0, "papertrail": 2.0}
 RSS_GATE_MIB = ri.RSS_GATE_MIB  # no ingest run may peak above this
+# Where each format's files are, as a glob DuckDB expands.
+GLOBS = {
+    "cli": "cli/*.log",
+    "drain": "drain/*.log",
+    "syslog": "syslog/*.log",
+    "papertrail": "papertrail/logs/*/*/*.tsv.gz",
+}
 
 
 # `--app FILE=APP` for the formats that do not carry the app (CLI text; drain frames, whose
@@ -58,35 +69,42 @@ def _ours(inp: Path, out: Path) -> list[str] | None:
     return cmd if b else None
 
 
+def _duckdb(fmt: str):
+    """`baseline_duckdb.py --format FMT GLOB OUT`."""
+    base = str(ri.BENCH / "baseline_duckdb.py")
+    return lambda i, o: [sys.executable, base, "--format", fmt, str(i), str(o)]
+
+
 # run_ingest.run_one looks the command up by contender name: register ours under our names.
 for _name in (*FORMATS, "mixed"):
     ri.COMMANDS[f"formats:{_name}"] = _ours
+for _name, _fmt in BASELINES.items():
+    ri.COMMANDS[f"formats:{_name}"] = _duckdb(_fmt)
 
 
 def command_name(name: str) -> str:
-    return "duckdb" if name == "duckdb" else f"formats:{name}"
+    return f"formats:{name}"
 
 
 def contender_input(name: str, root: Path) -> Path:
-    """What a contender is given: a format's directory, the whole corpus, or a CLI-text glob."""
+    """What a contender is given: a format's directory, the whole corpus, or a format's glob."""
     if name == "mixed":
         return root
-    if name == "duckdb":
-        return root / "cli" / "*.log"  # DuckDB's read_csv expands the glob
+    if name in BASELINES:
+        return root / GLOBS[BASELINES[name]]  # DuckDB's read_csv expands the glob
     return root / name
 
 
 def input_stats(name: str, man: dict[str, Any]) -> dict[str, Any]:
     """Uncompressed bytes, log lines (events), files and stored bytes of a contender's input."""
-    fmts = FORMATS if name == "mixed" else ("cli",) if name == "duckdb" else (name,)
+    fmts = FORMATS if name == "mixed" else (BASELINES.get(name, name),)
     keys = ("bytes", "events", "lines", "files", "stored_bytes")
     return {k: sum(man["formats"][f][k] for f in fmts) for k in keys} | {"formats": list(fmts)}
 
 
 def warm(name: str, root: Path) -> None:
     """Read a contender's files once so each run starts with them in the page cache."""
-    inp = contender_input(name, root)
-    top = inp.parent if name == "duckdb" else inp
+    top = root / BASELINES[name] if name in BASELINES else contender_input(name, root)
     for f in sorted(top.rglob("*")):
         if f.is_file():
             ri.warm_cache(f)
@@ -104,7 +122,7 @@ def ingest_report(log: str, root: Path) -> dict[str, Any] | None:
     t = data["totals"]
     wrong: Counter[str] = Counter()
     for f in data["files"]:
-        rel = Path(f["name"]).resolve().relative_to(root)
+        rel = Path(f["name"]).resolve().relative_to(root.resolve())
         expected = corpus.READER[rel.parts[0]]
         if f["format"] != expected:
             wrong[f"{rel.parts[0]} read as {f['format']}"] += 1
@@ -133,7 +151,7 @@ def run_once(name: str, root: Path, stamp: str, i: int, args: argparse.Namespace
         return r
     log = run_dir / "log.txt"
     text = log.read_text(errors="replace") if log.exists() else ""
-    if name != "duckdb":
+    if name not in BASELINES:
         r["ingest"] = ingest_report(text, root)
     r["rows"] = {t: n for t, n in r["rows"].items() if not t.startswith("_")}
     r["cpu_per_wall"] = r["cpu_seconds"] / r["seconds"] if r["seconds"] else 0.0
@@ -168,11 +186,11 @@ def summarize(runs: list[dict[str, Any]], stats: dict[str, Any]) -> dict[str, An
 def print_table(summary: dict[str, dict[str, Any] | None], stats: dict[str, dict]) -> None:
     """One row per contender, then what ingest reported (rejects, duplicates, formats)."""
     head = ("run", "input MB", "files", "median s", "CPU s", "CPU/wall", "MB/s", "lines/s")
-    print("\n{:<11}{:>10}{:>7}{:>10}{:>8}{:>9}{:>8}{:>11}".format(*head), end="")
+    print("\n{:<18}{:>10}{:>7}{:>10}{:>8}{:>9}{:>8}{:>11}".format(*head), end="")
     print("{:>9}{:>9}{:>10}  runs ok".format("RSS med", "RSS max", "rejects"))
     for name, s in summary.items():
         st = stats[name]
-        print(f"{name:<11}{st['bytes'] / 1e6:>10,.0f}{st['files']:>7}", end="")
+        print(f"{name:<18}{st['bytes'] / 1e6:>10,.0f}{st['files']:>7}", end="")
         if s is None:
             print("  -- missing or failed --")
             continue
@@ -225,27 +243,32 @@ def checks(summary: dict[str, dict[str, Any] | None], stats: dict[str, dict]) ->
 
 
 def gates(summary: dict[str, dict[str, Any] | None], names: list[str]) -> dict[str, Any]:
-    """The CLI-text ratio vs DuckDB and the worst peak RSS of any ingest run, PASS/FAIL."""
+    """Ours vs DuckDB on each format both ran, and the worst peak RSS of any ingest run."""
     res: dict[str, Any] = {}
     print()
-    cli, duck = summary.get("cli"), summary.get("duckdb")
-    if "cli" in names and "duckdb" in names:
-        ratio = duck["median_s"] / cli["median_s"] if cli and duck else 0.0
-        res["speed"] = "PASS" if ratio >= SPEED_GATE else "FAIL"
-        res["cli_vs_duckdb_x"] = ratio
-        if cli and duck:
+    for base, fmt in BASELINES.items():
+        if fmt not in names or base not in names:
+            continue
+        ours, duck, gate = summary.get(fmt), summary.get(base), SPEED_GATES[fmt]
+        ratio = duck["median_s"] / ours["median_s"] if ours and duck else 0.0
+        key = "speed" if fmt == "cli" else f"speed_{fmt}"
+        res[key] = "PASS" if ratio >= gate else "FAIL"
+        res[f"{fmt}_vs_duckdb_x"] = ratio
+        if ours and duck:
+            res[f"{fmt}_vs_duckdb_cpu_x"] = duck["median_cpu_s"] / ours["median_cpu_s"]
             print(
-                f"ours vs duckdb on CLI text: throughput x{ratio:.2f}, "
-                f"CPU time x{duck['median_cpu_s'] / cli['median_cpu_s']:.2f}, "
-                f"peak RSS x{cli['peak_rss_median_mib'] / duck['peak_rss_median_mib']:.2f}"
+                f"ours vs duckdb on {fmt}: throughput x{ratio:.2f}, "
+                f"CPU time x{res[f'{fmt}_vs_duckdb_cpu_x']:.2f}, "
+                f"peak RSS x{ours['peak_rss_median_mib'] / duck['peak_rss_median_mib']:.2f}"
             )
-        print(
-            f"gate speed:  ours >= {SPEED_GATE}x duckdb on CLI text: x{ratio:.2f} -> {res['speed']}"
+        print(f"gate speed:  ours >= {gate}x duckdb on {fmt}: x{ratio:.2f} -> {res[key]}")
+    ours_runs = {n: s for n, s in summary.items() if n not in BASELINES}
+    if ours_runs:
+        worst = max(
+            ours_runs,
+            key=lambda n: ours_runs[n]["peak_rss_max_mib"] if ours_runs[n] else float("inf"),
         )
-    ours = {n: s for n, s in summary.items() if n != "duckdb"}
-    if ours:
-        peak = max((s["peak_rss_max_mib"] if s else float("inf")) for s in ours.values())
-        worst = max(ours, key=lambda n: ours[n]["peak_rss_max_mib"] if ours[n] else float("inf"))
+        peak = ours_runs[worst]["peak_rss_max_mib"] if ours_runs[worst] else float("inf")
         res["memory"] = "PASS" if peak <= RSS_GATE_MIB else "FAIL"
         res["peak_rss_max_mib"] = peak
         print(
@@ -262,6 +285,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--size-mb", type=int, default=10240, help="total corpus size, uncompressed (default 10240)"
     )
     ap.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
+    ap.add_argument("--tag", default="", help="put in the corpus's name: formats-TAG-s1-...")
     ap.add_argument("--repeat", type=int, default=1, help="runs per contender (default 1)")
     ap.add_argument(
         "--only",
@@ -283,7 +307,8 @@ def needed_formats(names: list[str]) -> tuple[str, ...]:
     """The corpus formats the selected runs read."""
     if "mixed" in names:
         return FORMATS
-    return tuple(f for f in FORMATS if f in names or (f == "cli" and "duckdb" in names))
+    wanted = {BASELINES.get(n, n) for n in names}
+    return tuple(f for f in FORMATS if f in wanted)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
+    corpus.TAG = args.tag
     man = corpus.ensure(args.size_mb, args.seed, needed_formats(args.only))
     APP_ARGS[:] = app_args(man)
     gen_s = time.perf_counter() - t0
@@ -324,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         "corpus": {"dir": str(root), "generated_now_s": gen_s} | man,
         "machine": {"cpus": psutil.cpu_count(), "platform": platform.platform(), "load": load},
         "versions": ri.versions(),
-        "gates": {"speed_x": SPEED_GATE, "rss_mib": RSS_GATE_MIB},
+        "gates": {"speed_x": SPEED_GATES, "rss_mib": RSS_GATE_MIB},
         "gate_results": gate,
         "warnings": warnings,
         "inputs": stats,

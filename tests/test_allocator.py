@@ -38,3 +38,30 @@ def test_the_users_own_settings_win() -> None:
     got = _run({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc", "_RJEM_MALLOC_CONF": "narenas:1"})
     assert got.startswith("mimalloc ") and "('narenas', '1')" in got
     assert "('muzzy_decay_ms', '1000')" in got  # Polars' default, not ours
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/statm")
+def test_trims_only_above_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    from forensics.ingest import allocator
+
+    rss = allocator.resident_mib()
+    assert rss is not None and rss > 1
+    trims: list[int] = []
+
+    class Pool:
+        backend_name = "system"
+
+        def release_unused(self) -> None:
+            trims.append(1)
+
+    monkeypatch.setattr(pa, "system_memory_pool", Pool)
+    monkeypatch.setattr(pa, "default_memory_pool", Pool)
+    allocator.release_free_memory(above_mib=rss + 1024)
+    assert trims == []
+    allocator.release_free_memory(above_mib=0)
+    assert trims == [1]
+    monkeypatch.setattr(allocator, "resident_mib", lambda: None)  # unknown: trim as before
+    allocator.release_free_memory()
+    assert trims == [1, 1]

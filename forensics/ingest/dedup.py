@@ -197,7 +197,7 @@ def _reduce_sorted(keys: np.ndarray, n: np.ndarray, op: np.ufunc) -> tuple[np.nd
     """(distinct keys sorted, `op` over the counts of each)."""
     if not len(keys):
         return keys.astype(np.uint64), n.astype(np.uint32)
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)  # sums and maxima need no stable order (radix: ~10x slower)
     keys, n = keys[order], n[order].astype(np.uint32)
     starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
     return keys[starts], op.reduceat(n, starts)
