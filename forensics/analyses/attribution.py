@@ -48,6 +48,7 @@ from scipy.optimize import nnls
 from scipy.special import fdtri
 
 from forensics.analyses.lifetimes import given_or_computed
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
 from forensics.analyses.memory import NO_VERDICT, memory_growth
 from forensics.analyses.sql import (
@@ -75,6 +76,7 @@ DEFAULTS: dict[str, float] = {
 GROUP = ["app", "release", "process_type"]
 
 
+@per_dataset
 def route_attribution(
     con: duckdb.DuckDBPyConnection,
     *,
