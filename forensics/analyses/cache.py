@@ -210,12 +210,13 @@ def _shared(con: duckdb.DuckDBPyConnection) -> None:
     from forensics.analyses import availability, concurrency, releases
     from forensics.analyses.attribution import route_attribution
     from forensics.analyses.downtime import downtime
+    from forensics.analyses.dyno_service import quota_service
     from forensics.analyses.hung_dynos import hung_dynos
     from forensics.analyses.memory import lifetimes_and_growth, quota_episodes
 
     lt, gr = lifetimes_and_growth(con)
     route_attribution(con, lifetimes=lt, growth=gr)
-    quota_episodes(con, lifetimes=lt, growth=gr)
+    quota_service(con, quota_episodes(con, lifetimes=lt, growth=gr))
     releases.release_stats(con, lifetimes=lt, growth=gr)
     availability.crashes(con)
     hung_dynos(con)
