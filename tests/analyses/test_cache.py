@@ -91,6 +91,22 @@ def test_stale_after_another_ingest(ds: Path, tmp_path: Path) -> None:
     assert "poisoned" not in lifetimes(con).columns
 
 
+def test_another_cli_ingest_replaces_the_cache(ds: Path, tmp_path: Path) -> None:
+    (before,) = _folders(ds)
+    more = tmp_path / "more.log"
+    more.write_text(
+        '2024-05-21T18:00:01.000000+00:00 heroku[router]: at=info method=GET path="/y" '
+        'host=acme-shop.herokuapp.com request_id=r2 fwd="1.2.3.4" dyno=web.1 connect=0ms '
+        "service=5ms status=200 bytes=10 protocol=https\n"
+    )
+    result = CliRunner().invoke(main, ["ingest", str(more), "-o", str(ds), "-q"])
+    assert result.exit_code == 0, result.output
+    (after,) = _folders(ds)
+    assert after.name != before.name
+    con = cache.open_cached(ds)
+    assert cache._ATTACHED[con].folder == after and cache.load(con, LIFETIMES) is not None
+
+
 def test_another_code_version_is_not_read(ds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _poison(ds)
     monkeypatch.setattr(cache, "code_version", lambda: "another-kit")
