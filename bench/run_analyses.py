@@ -3,9 +3,10 @@
 (1 GB scenario by default).
 
 Targets: each analysis under 2 s; `forensics incidents` <= 5 s and `forensics report` <= 10 s,
-whole process, on the first run after ingest (nothing is cached between runs: every run is a
-first run). The machine is shared: medians over --repeat runs are printed, with CPU seconds
-(user + system of the process tree) beside wall seconds (CPU moves less with other load).
+whole process, on the first run after ingest (the commands read the cache of shared tables
+that ingest wrote, `DIR/_cache/`, and never write it: every run is a first run). The machine
+is shared: medians over --repeat runs are printed, with CPU seconds (user + system of the
+process tree) beside wall seconds (CPU moves less with other load).
 `--baseline DIR` runs the same commands with another checkout of the code (e.g. the main
 branch) on PYTHONPATH, alternating with ours in each round, and prints the ratios.
 

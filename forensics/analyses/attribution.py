@@ -44,10 +44,9 @@ import functools
 import duckdb
 import numpy as np
 import polars as pl
-from scipy.optimize import nnls
-from scipy.special import fdtri
 
 from forensics.analyses.lifetimes import given_or_computed
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
 from forensics.analyses.memory import NO_VERDICT, memory_growth
 from forensics.analyses.sql import (
@@ -75,6 +74,7 @@ DEFAULTS: dict[str, float] = {
 GROUP = ["app", "release", "process_type"]
 
 
+@per_dataset
 def route_attribution(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -400,6 +400,8 @@ def _select(x: np.ndarray, y: np.ndarray, df0: int, o: dict[str, float]) -> np.n
         q[~take] = 0.0
         yr -= q * np.einsum("bi,bi->b", q, yr)[:, None]
         xr -= q[:, :, None] * np.einsum("bi,bij->bj", q, xr)[:, None, :]
+    from scipy.optimize import nnls  # here: ~1 s to import, and a cached attribution needs none
+
     for b in np.flatnonzero(chosen.any(axis=1)):
         cols = np.flatnonzero(chosen[b])
         out[b, cols], _ = nnls(x[b][:, cols], y[b])
@@ -410,4 +412,6 @@ def _select(x: np.ndarray, y: np.ndarray, df0: int, o: dict[str, float]) -> np.n
 def _f_crit(m: int, df: int) -> float:
     """Critical F(1, df) at 1 % / m (Bonferroni). `fdtri` is what `scipy.stats.f.ppf` computes,
     without importing scipy.stats (about half a second per process)."""
+    from scipy.special import fdtri
+
     return float(fdtri(1, df, 1 - 0.01 / max(m, 1)))

@@ -62,6 +62,7 @@ import polars as pl
 from forensics.analyses.availability import crashes, log_end, log_loss
 from forensics.analyses.common import with_release
 from forensics.analyses.lifetimes import DYNO_RE
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.sql import query, registered, sql_list
 from forensics.heroku import CLIENT_CODES, ONE_OFF_TYPES, process_type
 
@@ -154,6 +155,7 @@ class _Window:
     ended_by: str | None = None
 
 
+@per_dataset
 def downtime(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.sql import app_key_expr, app_key_sql, query, registered
 
 BEFORE_MINUTES = 60
@@ -70,3 +71,12 @@ def dyno_service(
         .with_columns(pl.col("requests", "before_requests").fill_null(0))
         .drop("_w")
     )
+
+
+@per_dataset
+def quota_service(con: duckdb.DuckDBPyConnection, episodes: pl.DataFrame) -> pl.DataFrame:
+    """`dyno_service` of the R14 episodes of web dynos in `episodes` (a `quota_episodes`
+    table), in their order: what the memory_quota findings compare, shared (and cached) with
+    the episodes it comes from."""
+    web = episodes.filter((pl.col("code") == "R14") & (pl.col("process_type") == "web"))
+    return dyno_service(con, web.select("app", "dyno", "start", "end"))

@@ -45,6 +45,7 @@ import duckdb
 import polars as pl
 
 from forensics.analyses.availability import app_log_ends, log_end, log_loss
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.sql import app_key_expr, names_sql, query, registered
 from forensics.heroku import (
     DYNO_NAME_RE,
@@ -104,6 +105,7 @@ _RELEASE_SQL = """
 """
 
 
+@per_dataset
 def hung_dynos(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -32,6 +32,7 @@ import duckdb
 import polars as pl
 
 from forensics import heroku
+from forensics.analyses.memo import per_dataset
 from forensics.analyses.sql import app_key_sql, metric_rows_sql, query, registered
 
 # A dyno name of the formation or a one-off: web.1, worker.12, run.1234, release.4321.
@@ -75,6 +76,7 @@ END_CAUSES = (
 )
 
 
+@per_dataset
 def lifetimes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per (app, dyno, lifetime): the process instances of every dyno, in time order.
 

@@ -6,8 +6,10 @@ times each) share one copy instead of recomputing it.
 A connection's views are fixed once `forensics.store.views.open_dataset` made them, so the
 answer cannot change under it. Arguments are compared by value (defaults filled in), frames by
 identity (the memo keeps them alive, so an id is never reused while its entry stands); the
-entries go with the connection. Callers must not change a returned frame in place (Polars
-frames change only through in-place methods, which no analysis uses).
+entries go with the connection. A connection opened with `cache.open_cached` also reads (and,
+when warming, writes) the tables on disk (see `forensics.analyses.cache`). Callers must not
+change a returned frame in place (Polars frames change only through in-place methods, which
+no analysis uses).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import duckdb
+
+from forensics.analyses import cache
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,7 +54,13 @@ def per_dataset(fn: F) -> F:
         key = (fn.__module__, fn.__qualname__, tuple((k, _key(v)) for k, v in rest))
         memo = _MEMO.setdefault(con, {})
         if key not in memo:
-            memo[key] = (fn(con, *args, **kwargs), rest)  # `rest` keeps the frames alive
+            name = cache.call_name(con, f"{fn.__module__}.{fn.__qualname__}", rest)
+            value = cache.load(con, name) if name else None
+            if value is None:
+                value = fn(con, *args, **kwargs)
+            if name:
+                cache.remember(con, name, value)
+            memo[key] = (value, rest)  # `rest` keeps the frames alive
         return memo[key][0]
 
     return once  # type: ignore[return-value]

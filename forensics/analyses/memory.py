@@ -120,6 +120,7 @@ DEFAULTS: dict[str, float] = {
 }
 
 
+@per_dataset
 def memory_growth(
     con: duckdb.DuckDBPyConnection,
     *,

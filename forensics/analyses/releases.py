@@ -41,7 +41,6 @@ from typing import Any
 
 import duckdb
 import polars as pl
-from scipy.special import betainc
 
 from forensics.analyses.memo import per_dataset
 from forensics.analyses.memory import DEFAULTS as MEMORY_DEFAULTS
@@ -685,6 +684,8 @@ def _binom_greater(k: int, n: int, p: float) -> float:
     """One-sided binomial test p-value, P(X >= k) for X ~ Bin(n, p), k >= 1: the regularized
     incomplete beta I_p(k, n - k + 1), the same value `scipy.stats.binomtest(k, n, p,
     alternative="greater")` gives, without importing scipy.stats (about half a second)."""
+    from scipy.special import betainc  # here: the cached release stats need no scipy
+
     return float(betainc(k, n - k + 1, p))
 
 

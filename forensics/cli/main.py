@@ -240,6 +240,7 @@ def ingest(
     from forensics.ingest.allocator import tune_allocators
 
     tune_allocators()  # before Polars and pyarrow load: memory stays flat over a long job
+    from forensics.analyses.cache import warm
     from forensics.cli.text import ingest_summary_text, terminal_safe
     from forensics.ingest import ingest as run_ingest
 
@@ -257,6 +258,7 @@ def ingest(
                 engine=engine,
                 progress=progress,
             )
+        warm(out)  # the shared tables, so the first findings/incidents/report need not
     except KeyboardInterrupt:
         click.echo(
             "forensics: interrupted; files finished so far are kept, run the same command "
@@ -377,10 +379,15 @@ class CutArgs:
         )
 
     def open(self, dataset: Path) -> Any:
-        """The dataset opened with this cut and route rules."""
-        from forensics.store.views import open_dataset
+        """The dataset opened with this cut and route rules; a whole dataset (no cut) with its
+        cache of shared tables (see `forensics.analyses.cache`)."""
+        from forensics.analyses.cache import open_cached
+        from forensics.store.views import Cut, open_dataset
 
-        return open_dataset(dataset, cut=self.cut(), routes_file=self.routes_file)
+        cut = self.cut()
+        if cut == Cut():
+            return open_cached(dataset, routes_file=self.routes_file)
+        return open_dataset(dataset, cut=cut, routes_file=self.routes_file)
 
 
 _SQL_FORMATS = ("csv", "json", "parquet")

@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 
 from forensics import heroku
-from forensics.analyses.dyno_service import dyno_service
+from forensics.analyses.dyno_service import quota_service
 from forensics.analyses.memory import (
     DEFAULTS,
     NO_VERDICT,
@@ -60,7 +60,7 @@ SLOW_RATIO = 2.0
 def _with_service(con: duckdb.DuckDBPyConnection, eps: pl.DataFrame) -> pl.DataFrame:
     """R14 episodes of web dynos with the dyno's service time during and before them."""
     web = eps.filter((pl.col("code") == "R14") & (pl.col("process_type") == "web"))
-    svc = dyno_service(con, web.select("app", "dyno", "start", "end"))
+    svc = quota_service(con, eps)
     keep = ["requests", "p50_ms", "p95_ms", "before_requests", "before_p50_ms", "before_p95_ms"]
     web = pl.concat([web, svc.select(keep)], how="horizontal")
     return eps.join(

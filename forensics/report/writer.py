@@ -16,6 +16,7 @@ import polars as pl
 from forensics.analyses import availability, concurrency, latency, releases, timeouts, traffic
 from forensics.analyses.attribution import route_attribution
 from forensics.analyses.availability import APP_LANE
+from forensics.analyses.cache import open_cached
 from forensics.analyses.dataset import time_span
 from forensics.analyses.lifetimes import lifetimes
 from forensics.analyses.memory import memory_growth, memory_trend, quota_episodes
@@ -99,7 +100,10 @@ def write_report(
     """
     t0 = time.perf_counter()
     root = Path(dataset_dir)
-    con = open_dataset(root, cut=cut, routes_file=routes_file)
+    if cut is None or cut == Cut():  # the whole dataset: its cached shared tables serve
+        con = open_cached(root, routes_file=routes_file)
+    else:
+        con = open_dataset(root, cut=cut, routes_file=routes_file)
     try:
         con.execute("SET enable_progress_bar = false")
         html_text, stats = _build(root, con, cut, redact, findings, title)
