@@ -145,11 +145,12 @@ def _check_cut(con: duckdb.DuckDBPyConnection, cut: Cut) -> None:
             raise CutError({"dyno": cut.dyno}, f"matches no dyno; dynos: {_names(dynos)}")
     if cut.since is None and cut.until is None:
         return
-    if any(con.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in _TYPED):
+    # fetchall: a result left half read blocks the connection's next statement (DuckDB 2)
+    if any(con.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchall() for t in _TYPED):
         return
     rest = Cut(app=cut.app, dyno=cut.dyno)
     spans = [
-        con.execute(f"SELECT min(ts), max(ts) FROM _raw_{t}{_where(t, rest)}").fetchone()
+        con.execute(f"SELECT min(ts), max(ts) FROM _raw_{t}{_where(t, rest)}").fetchall()[0]
         for t in _TYPED
     ]
     starts = [a for a, _ in spans if a is not None]
