@@ -265,12 +265,17 @@ def test_a_full_disk_when_taking_the_lock_is_one_line(
     assert set(state(root)) == {str(p) for p in inputs}
 
 
-def _stale_once(monkeypatch: pytest.MonkeyPatch, module: object, root: Path, more: list[Path]):
-    """`module.open_dataset` whose first call returns views that an ingest beside them (a
-    compaction) has then made stale; later calls open the dataset as it is."""
-    from forensics.store import views
-
-    real, calls = views.open_dataset, []
+def _stale_once(
+    monkeypatch: pytest.MonkeyPatch,
+    module: object,
+    root: Path,
+    more: list[Path],
+    name: str = "open_dataset",
+):
+    """`module.<name>` (the dataset opener it uses) whose first call returns views that an
+    ingest beside them (a compaction) has then made stale; later calls open the dataset as it
+    is."""
+    real, calls = getattr(module, name), []
 
     def opened(*args: object, **kwargs: object) -> object:
         con = real(*args, **kwargs)
@@ -279,7 +284,7 @@ def _stale_once(monkeypatch: pytest.MonkeyPatch, module: object, root: Path, mor
         calls.append(1)
         return con
 
-    monkeypatch.setattr(module, "open_dataset", opened)
+    monkeypatch.setattr(module, name, opened)
     return calls
 
 
@@ -320,7 +325,8 @@ def test_a_reader_beside_a_compaction_reads_the_dataset_again(
     assert out.read_text().splitlines() == ["n", "17"] and len(calls) == 2
 
     root, more = _fifteen(tmp_path, "c")
-    calls = _stale_once(monkeypatch, writer, root, more)
+    # the whole dataset opens with its cache of shared tables (forensics.analyses.cache)
+    calls = _stale_once(monkeypatch, writer, root, more, name="open_cached")
     page = tmp_path / "r.html"
     result = CliRunner().invoke(main, ["report", str(root), "-o", str(page)])
     assert result.exit_code == 0, result.output
