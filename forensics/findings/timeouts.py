@@ -339,10 +339,14 @@ def _offload_finding(
 ) -> Finding:
     mine = rows.filter((app_key_expr() == (c["app"] or "")) & (pl.col("route") == c["route"]))
     spans = [(a, b) for app, route, a, b in bursts or [] if app == c["app"] and route == c["route"]]
-    inside = sum(
-        1
-        for t in mine["ts"].to_list()
-        if any(a - KILL_SLACK <= t <= b + KILL_SLACK for a, b in spans)
+    inside = (
+        mine.select(
+            pl.any_horizontal(
+                pl.col("ts").is_between(a - KILL_SLACK, b + KILL_SLACK) for a, b in spans
+            ).sum()
+        ).item()
+        if spans
+        else 0
     )
     in_burst = bool(spans) and mine.height > 0 and inside >= IN_BURST_SHARE * mine.height
     dynos = sorted({d for d in mine["dyno"].to_list() if d})

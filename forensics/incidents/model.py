@@ -97,28 +97,27 @@ class Incident:
             None,
         )
 
+    def _hotspot_evidence(self, key: str) -> list[dict[str, Any]]:
+        """`evidence[key]` of each timeout_hotspot member that has it as a dict."""
+        return [
+            e
+            for m in self.members
+            if m.finding.kind == "timeout_hotspot"
+            and isinstance(e := m.finding.evidence.get(key), dict)
+        ]
+
     def surge(self) -> dict[str, Any] | None:
         """The largest traffic surge its timeouts came with (`evidence.traffic` of a
         timeout_hotspot at `SURGE_RATIO` or more the hour before's rate), if any."""
         rates = [
-            t
-            for m in self.members
-            if m.finding.kind == "timeout_hotspot"
-            and isinstance(t := m.finding.evidence.get("traffic"), dict)
-            and (t.get("ratio") or 0) >= SURGE_RATIO
+            t for t in self._hotspot_evidence("traffic") if (t.get("ratio") or 0) >= SURGE_RATIO
         ]
         return max(rates, key=lambda t: t["ratio"], default=None)
 
     def busy_database(self) -> dict[str, Any] | None:
         """The database's numbers during its timeouts when they show it busy (`evidence.database`
         of a timeout_hotspot with `busy`), the one with the most slow statements."""
-        rows = [
-            d
-            for m in self.members
-            if m.finding.kind == "timeout_hotspot"
-            and isinstance(d := m.finding.evidence.get("database"), dict)
-            and d.get("busy")
-        ]
+        rows = [d for d in self._hotspot_evidence("database") if d.get("busy")]
         return max(rows, key=lambda d: d.get("slow_statements") or 0, default=None)
 
     def to_json(self) -> dict[str, Any]:

@@ -126,22 +126,29 @@ def cause(inc: Incident) -> tuple[str, list]:
             head = "; ".join(reg.summary.split(": ", 1)[-1].split("; ")[:2])
             text += f", from release {reg.release} on ({head})"
             return text + ".", reg.sources[:3]
-        surge, db = inc.surge(), inc.busy_database()
-        if surge or db:
-            said = (_surge_text(surge) if surge else "") + (_db_text(db) if db else "")
-            return text + said + ".", _db_sources(db) + r.sources[:3]
+        load = _load(inc)
+        if load:
+            return text + load[0] + ".", load[1] + r.sources[:3]
         return text + ": something they share (the database, a dependency, the dynos).", r.sources[
             :3
         ]
-    if r.kind == "timeout_hotspot" and not inc.trigger_regression():
-        surge, db = inc.surge(), inc.busy_database()
-        if surge or db:
-            said = (_surge_text(surge) if surge else "") + (_db_text(db) if db else "")
-            return r.summary.split(": ")[0] + said + ".", _db_sources(db) + r.sources[:3]
+    load = _load(inc) if r.kind == "timeout_hotspot" and not inc.trigger_regression() else None
+    if load:
+        return r.summary.split(": ")[0] + load[0] + ".", load[1] + r.sources[:3]
     first = r.summary.split(": ")[0] if r.kind != "memory_leak" else r.summary.split("; ")[0]
     if r.kind == "memory_leak" and r.route:
         first += f"; the route that keeps memory is {r.route}"
     return first.rstrip(".") + ".", r.sources[:3]
+
+
+def _load(inc: Incident) -> tuple[str, list[Source]] | None:
+    """What its timeouts came with, said after them (a traffic surge, a busy database) and the
+    database's lines, or None when neither."""
+    surge, db = inc.surge(), inc.busy_database()
+    if not (surge or db):
+        return None
+    said = (_surge_text(surge) if surge else "") + (_db_text(db) if db else "")
+    return said, _db_sources(db)
 
 
 def _surge_text(t: dict) -> str:
