@@ -23,7 +23,7 @@ cumulative counts of all routes follow the same daily traffic curve they are nea
 an NNLS over every route at once spreads the growth over many of them. The fit therefore adds
 one column at a time, the one that reduces the residual most with a positive coefficient,
 while its F statistic passes a Bonferroni-corrected 1 % test (at most `max_terms` columns),
-and then fits the chosen columns with non-negative least squares (`scipy.optimize.nnls`).
+and then fits the chosen columns with non-negative least squares (`forensics.analyses.stats.nnls`).
 
 Confidence: the selection and fit are repeated on bootstrap resamples of the windows (100 by
 default, fixed seed; skipped when the fit blames no route); `confidence` is the share of
@@ -57,6 +57,7 @@ from forensics.analyses.sql import (
     query,
     registered,
 )
+from forensics.analyses.stats import f_critical, nnls
 
 OTHER = "(other)"
 
@@ -400,18 +401,13 @@ def _select(x: np.ndarray, y: np.ndarray, df0: int, o: dict[str, float]) -> np.n
         q[~take] = 0.0
         yr -= q * np.einsum("bi,bi->b", q, yr)[:, None]
         xr -= q[:, :, None] * np.einsum("bi,bij->bj", q, xr)[:, None, :]
-    from scipy.optimize import nnls  # here: ~1 s to import, and a cached attribution needs none
-
     for b in np.flatnonzero(chosen.any(axis=1)):
         cols = np.flatnonzero(chosen[b])
-        out[b, cols], _ = nnls(x[b][:, cols], y[b])
+        out[b, cols] = nnls(x[b][:, cols], y[b])
     return out
 
 
 @functools.lru_cache(maxsize=256)
 def _f_crit(m: int, df: int) -> float:
-    """Critical F(1, df) at 1 % / m (Bonferroni). `fdtri` is what `scipy.stats.f.ppf` computes,
-    without importing scipy.stats (about half a second per process)."""
-    from scipy.special import fdtri
-
-    return float(fdtri(1, df, 1 - 0.01 / max(m, 1)))
+    """Critical F(1, df) at 1 % / m (Bonferroni), what `scipy.stats.f.ppf` computes."""
+    return f_critical(1, df, 1 - 0.01 / max(m, 1))

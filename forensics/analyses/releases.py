@@ -54,6 +54,7 @@ from forensics.analyses.sql import (
     registered,
     sql_list,
 )
+from forensics.analyses.stats import betainc
 from forensics.heroku import ROUTER_PAGE_CODES
 
 DEFAULTS: dict[str, float] = {
@@ -683,10 +684,8 @@ def _compare(c: dict[str, Any], o: dict[str, float]) -> list[dict[str, Any]]:
 def _binom_greater(k: int, n: int, p: float) -> float:
     """One-sided binomial test p-value, P(X >= k) for X ~ Bin(n, p), k >= 1: the regularized
     incomplete beta I_p(k, n - k + 1), the same value `scipy.stats.binomtest(k, n, p,
-    alternative="greater")` gives, without importing scipy.stats (about half a second)."""
-    from scipy.special import betainc  # here: the cached release stats need no scipy
-
-    return float(betainc(k, n - k + 1, p))
+    alternative="greater")` gives."""
+    return betainc(k, n - k + 1, p)
 
 
 def _two_prop(k1: int, n1: int, k0: int, n0: int) -> tuple[float, float]:
