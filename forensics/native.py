@@ -87,3 +87,17 @@ def runtime_metrics(message: pl.Series) -> pl.DataFrame:
     """`handled, dyno, dyno_id` and the value columns of each usual runtime-metrics message
     (nulls where the line is in another form and is left to the Polars parser)."""
     return pl.Series(_native.runtime_metrics(_arrow(message))).struct.unnest()
+
+
+def rfc5424_envelope(raw: pl.Series, skip: pl.Series | None = None) -> pl.DataFrame:
+    """`handled, ts, host, origin, dyno, message` of each RFC 5424 text after its first `skip`
+    bytes (nulls where the header is not in its plain form and is left to the Polars reader,
+    `forensics.readers.drain.rfc5424`); `host` is the HOSTNAME where it names the app."""
+    k = None if skip is None else _arrow(skip.cast(pl.Int64))
+    return pl.Series(_native.rfc5424_envelope(_arrow(raw), k)).struct.unnest()
+
+
+def papertrail_tsv(raw: pl.Series) -> pl.DataFrame:
+    """`handled, ts, source_name, origin, dyno, message` of each Papertrail archive row (nulls
+    where the row is left to the Polars reader, `forensics.readers.papertrail`)."""
+    return pl.Series(_native.papertrail_tsv(_arrow(raw))).struct.unnest()

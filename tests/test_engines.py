@@ -310,3 +310,111 @@ def test_the_cli_summary_says_which_engine_ran(tmp_path, engine):
     assert text.exit_code == 0 and as_json.exit_code == 0, text.output + as_json.output
     assert f"engine          {engine}" in text.output
     assert json.loads(as_json.output)["engine"] == engine
+
+
+# RFC 5424 headers built from the pieces `rfc5424` branches on: half in the plain form the
+# core takes, half with an odd PRI, timestamp, HOSTNAME, PROCID, MSGID or SD.
+_TOKEN = "d.8f7a4b11-c323-c764-a74f-89bf4c1100ab"
+_PRIS = ("<190>1 ", "<45>1 ", "", "<1a>1 ", "<1234>1 ", "<40>2 ", "<\u0663>1 ", "<>1 ")
+_HOSTS = ("host", "heroku", "app", _TOKEN, "myapp", "ho[st", "", "d.", "caf\u00e9")
+_APPS = ("app", "heroku", "router", "heroku-postgres", "we[b", "", "-")
+_PROCIDS = ("web.1", "-", "router", _TOKEN, "", "w\u00f6rker.1")
+_SDS = ("-", "[x]", "[a", "b]", "[]", "", "-x")
+_MSGS = ("Started GET", "- msg", "[x] msg", "", " two  spaces", "at=info method=GET path=/",
+         "caf\u00e9 \u2003", "-", "tab\there")  # fmt: skip
+_PLAIN_TS = st.sampled_from(
+    ("2014-07-17T12:59:25.223980+00:00", "2012-11-30T06:45:29+00:00", "2019-05-01T11:23:05Z",
+     "2016-02-29T23:59:59.9-07:00"))  # fmt: skip
+
+
+@st.composite
+def rfc5424_line(draw) -> str:
+    """One RFC 5424 text without a frame count."""
+    if draw(st.booleans()):  # the plain layouts the core takes
+        ts, pri = draw(_PLAIN_TS), draw(st.sampled_from(_PRIS[:3]))
+        layout = draw(st.integers(0, 4))
+        msg = draw(st.sampled_from(_MSGS))
+        procid = draw(st.sampled_from(_PROCIDS[:4]))
+        head = (f"host app {procid} -", f"{_TOKEN} app {procid} - -",
+                f"heroku {procid} {_TOKEN} -", f"heroku {procid} - -",
+                f"myapp heroku {procid} - [x]")[layout]  # fmt: skip
+        return f"{pri}{ts} {head} {msg}"
+    ts = draw(st.one_of(_TS, _PLAIN_TS.map(lambda t: t.replace("T", " ", 1))))
+    fields = [draw(st.sampled_from(pieces)) for pieces in (_HOSTS, _APPS, _PROCIDS, _SDS, _SDS)]
+    fields = fields[: draw(st.integers(0, 5))]
+    sep = draw(st.sampled_from((" ", " ", " ", "  ")))
+    return draw(st.sampled_from(_PRIS)) + sep.join([ts, *fields, draw(st.sampled_from(_MSGS))])
+
+
+@PROFILE
+@given(lines=st.lists(rfc5424_line(), min_size=1, max_size=20))
+def test_generated_syslog_lines_give_the_same_frames(lines):
+    bsd = "Jan  8 10:55:11 host app[web.1]: Completed 200 OK in 12ms"
+    assert_same("\n".join([*lines, bsd]).encode(), "syslog")
+
+
+@PROFILE
+@given(
+    frames=st.lists(
+        st.tuples(rfc5424_line(), st.sampled_from(("", "\n", " ", "\r\n"))), min_size=1, max_size=20
+    )
+)
+def test_generated_drain_frames_give_the_same_frames(frames):
+    body = b"".join(
+        str(len(text.encode())).encode() + b" " + text.encode() + end.encode()
+        for text, end in frames
+    )
+    assert_same(b"2019-05-01 11:14:53.114 " + body, "drain")
+
+
+_GENERATED_AT = st.sampled_from(
+    ("2011-02-10 00:19:36 -0800", "2011-02-10 00:19:36 +0000", "2011-02-10T08:19:36Z",
+     "2011-02-10 00:19:36", "2011-02-10  00:19:36 -0800", "2011-02-10 00:19:36 -08:00",
+     "2011-02-30 00:19:36 -0800", "2011-02-10 00:19:36.5 -0800", "", "x" * 50,
+     "2011-02-10 00:19:36 -0800 x"))  # fmt: skip
+_PROGRAMS = st.sampled_from(
+    ("heroku/router", "app/web.1", "heroku/web.1/x", "cron", "", "/", "app/", "caf\u00e9/web.1")
+)
+
+
+@st.composite
+def archive_row(draw) -> str:
+    """A Papertrail archive row: mostly ten columns, an odd time or program now and then."""
+    cols = ["700000001", draw(_GENERATED_AT), "2011-02-10 00:19:37 -0800", "42424",
+            draw(st.sampled_from(("warm-cliffs-8392", "", "caf\u00e9"))), "10.0.0.1", "Local7",
+            "Info", draw(_PROGRAMS), draw(st.sampled_from(_MSGS))]  # fmt: skip
+    if draw(st.integers(0, 4)) == 0:
+        cols = cols[: draw(st.integers(1, 9))]
+    elif draw(st.integers(0, 4)) == 0:
+        cols.append("more\tcolumns")
+    return "\t".join(cols)
+
+
+@PROFILE
+@given(rows=st.lists(archive_row(), min_size=1, max_size=20))
+def test_generated_archive_rows_give_the_same_frames(rows):
+    first = "700000000\t2011-02-10 00:19:36 -0800\tx\t1\ts\tip\tf\ts\theroku/router\tat=info"
+    assert_same("\n".join([first, *rows, ""]).encode(), "papertrail")
+
+
+def test_the_core_takes_the_usual_syslog_drain_and_archive_lines():
+    """Most lines of every format go through the core, not the Polars fallback."""
+    from forensics.readers.lines import iter_line_batches
+
+    text = (ROOT / "tests/data/formats/equivalence.log").read_text()
+    syslog = [
+        f"<190>1 {line.split(' ', 1)[0]} host app web.1 - {line.split(': ', 1)[-1]}"
+        for line in text.splitlines()
+    ]
+    env = native.rfc5424_envelope(pl.Series(syslog))
+    assert env["handled"].all()
+    rows = next(iter_line_batches([REAL_ARCHIVE], source_file="a.tsv"))["raw"]
+    assert native.papertrail_tsv(rows)["handled"].all()
+
+
+REAL_ARCHIVE = (
+    b"50342052\t2011-02-10 00:19:36 -0800\t2011-02-10 00:19:36 -0800\t42424\twarm-cliffs-8392\t"
+    b"1.2.3.4\tLocal3\tInfo\theroku/router\tat=info method=GET path=/ status=200\n"
+    b"50342053\t2011-02-10 00:19:37 -0800\t2011-02-10 00:19:37 -0800\t42424\twarm-cliffs-8392\t"
+    b'1.2.3.4\tLocal3\tInfo\tapp/web.1\tStarted GET "/"\twith a tab'
+)

@@ -74,8 +74,9 @@ def read(
     of timestamps without them, UTC this year by default) reaches only the readers that need it,
     `engine` ("native": the compiled core) only the readers that have one (`NATIVE`)."""
     mod = get(name)
+    options: dict[str, Any] = {}
     if getattr(mod, "NATIVE", False):
-        return mod.read(chunks, source_file=source_file, app=app, engine=engine)
+        options["engine"] = engine
     if mod.CALENDAR:
-        return mod.read(chunks, source_file=source_file, app=app, calendar=calendar)
-    return mod.read(chunks, source_file=source_file, app=app)
+        options["calendar"] = calendar
+    return mod.read(chunks, source_file=source_file, app=app, **options)

@@ -27,6 +27,10 @@ reject. Text outside frames becomes one reject per line: `not_a_frame` before th
 message starts: an edited body may put LEN at the end of the line before) and `line_count`
 (1, more for a message holding newlines); glued frames share a line. The reader's line count
 is the sum of `line_count` over frames and rejects.
+
+With `engine="native"` the compiled core (`native/src/syslog.rs`) reads the headers in their
+plain form (one-token timestamp, HOSTNAME to MSGID present); `rfc5424` decides every other one
+and stays the reference. Framing is this module's, for both engines.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from forensics import native
 from forensics.readers.envelope import ENVELOPE_COLUMNS, REJECT_COLUMNS, Batch, with_timestamp
 from forensics.readers.lines import BATCH_BYTES  # one batch size for every reader
 
@@ -48,6 +53,7 @@ KEEP = (*ENVELOPE_COLUMNS, "raw")
 
 NAME = "drain"
 CALENDAR = False  # timestamps carry their year and zone
+NATIVE = True  # `read` takes `engine="native"` (the compiled core) as well as "polars"
 
 LOOKAHEAD = 96  # more than any frame header: receive time, count, `<PRI>1 `
 MAX_FRAME = 1 << 20  # a count above this is not believed (Logplex frames are ~10 kB at most)
@@ -84,8 +90,10 @@ def read(
     source_file: str,
     app: str | None,
     batch_bytes: int = BATCH_BYTES,
+    engine: str = "polars",
 ) -> Iterator[Batch]:
-    """Yield envelope batches (and rejects) for one drain body, `batch_bytes` (8 MB) at once."""
+    """Yield envelope batches (and rejects) for one drain body, `batch_bytes` (8 MB) at once;
+    `engine="native"` reads the frames' headers with the compiled core."""
     carry = b""
     cur = _Cursor()
     for block in itertools.chain(_blocks(chunks, batch_bytes), [b""]):
@@ -93,7 +101,7 @@ def read(
         buf = carry + block if carry else block
         del block
         spans, used, cur.seen = frame_spans(buf, final=final, seen=cur.seen)
-        batch = _batch(buf, spans, used, cur, final, source_file, app)
+        batch = _batch(buf, spans, used, cur, final, source_file, app, engine)
         cur.advance(buf, used)
         carry = buf[used:]
         del buf, spans  # not held while the batch is being parsed
@@ -560,6 +568,7 @@ def _batch(
     final: bool,
     source_file: str,
     app: str | None,
+    engine: str = "polars",
 ) -> Batch:
     """Turn the records of one buffer, and its blank lines, into an envelope batch and rejects."""
     kind, start, off, body, end = sp.columns()
@@ -591,13 +600,41 @@ def _batch(
     spans = df.filter(pl.col("_kind") != FRAME).with_columns(
         pl.col("_kind").replace_strict(range(len(REASONS)), REASONS).alias("reason")
     )
-    parsed = rfc5424(frames.lazy(), "raw", app=app, skip=pl.col("_hdr")).collect()
+    parsed = parse_rfc5424(frames, "raw", app=app, skip="_hdr", engine=engine)
     good = parsed.filter(pl.col("_ok")).select(KEEP)
     bad = parsed.filter(~pl.col("_ok")).with_columns(
         pl.col("_why").replace("no_prefix", "bad_header").alias("reason")
     )
     rejects = pl.concat([spans.select(REJECT_COLUMNS), bad.select(REJECT_COLUMNS)])
     return Batch(envelope=good, rejects=rejects, lines=int(count.sum()))
+
+
+def parse_rfc5424(
+    df: pl.DataFrame, col: str, *, app: str | None, skip: str | None = None, engine: str = "polars"
+) -> pl.DataFrame:
+    """`rfc5424` on `df` (its `skip` column: characters to skip), collected; `engine="native"`
+    reads the headers in their plain form with the compiled core and leaves every other row to
+    `rfc5424`, so the two engines can only differ on the rows the core takes."""
+    if engine != "native":
+        skip_expr = None if skip is None else pl.col(skip)
+        return rfc5424(df.lazy(), col, app=app, skip=skip_expr).collect(engine="streaming")
+    env = native.rfc5424_envelope(df.get_column(col), None if skip is None else df[skip])
+    handled = env.get_column("handled")
+    good = df.with_columns(
+        (pl.lit(app, dtype=pl.String) if app else env.get_column("host")).alias("app"),
+        env.get_column("origin"),
+        env.get_column("dyno"),
+        env.get_column("message"),
+        env.get_column("ts"),
+        pl.lit(True).alias("_ok"),
+        pl.lit("bad_timestamp").alias("_why"),  # as `rfc5424` says it on a good row
+    )
+    if handled.all():
+        return good
+    i = pl.int_range(pl.len(), dtype=pl.Int64).alias("_i")
+    rest = parse_rfc5424(df.with_columns(i).filter(~handled), col, app=app, skip=skip)
+    good = good.with_columns(i).filter(handled).select(rest.columns)
+    return pl.concat([good, rest]).sort("_i").drop("_i")
 
 
 def rfc5424(

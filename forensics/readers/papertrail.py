@@ -21,7 +21,9 @@ Times have whole seconds. The text view's have no year or zone: `year` and `tz` 
 syslog reader. `app` is the `--app` argument, else the source name. A program without `/`
 becomes the origin with a null dyno. Which form a file is, is decided from its first line.
 Rejects: `blank`, `wrong_column_count` (fewer than 10 columns), `no_prefix` (a text line
-without the `TIME SYSTEM PROGRAM:` header) and `bad_timestamp`.
+without the `TIME SYSTEM PROGRAM:` header) and `bad_timestamp`. With `engine="native"` the
+compiled core (`native/src/papertrail.rs`) splits the lines and reads the archive rows with ten
+columns and a plain time; `_tsv` decides the others and stays the reference.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from forensics import native
 from forensics.readers.envelope import ENVELOPE_COLUMNS, REJECT_COLUMNS, Batch, with_timestamp
 from forensics.readers.lines import iter_line_batches
 from forensics.readers.syslog import Calendar, line_share
@@ -42,6 +45,7 @@ KEEP = (*ENVELOPE_COLUMNS, "raw")
 
 NAME = "papertrail"
 CALENDAR = True  # takes `year` and `tz` for timestamps without them
+NATIVE = True  # `read` takes `engine="native"` (the compiled core) as well as "polars"
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 COLUMNS = (
@@ -77,20 +81,23 @@ def read(
     year: int | None = None,
     tz: str = "UTC",
     calendar: Calendar | None = None,
+    engine: str = "polars",
 ) -> Iterator[Batch]:
-    """Yield envelope batches (and their rejects) for one archive or text export."""
+    """Yield envelope batches (and their rejects) for one archive or text export;
+    `engine="native"` splits lines and reads archive rows with the compiled core."""
     cal = calendar if calendar is not None else Calendar(year, tz)
     it = iter(chunks)
     first = next(it, b"")
     head = first.lstrip()
     tsv = b"\t" in head[: head.find(b"\n") if b"\n" in head else len(head)]
     stream = itertools.chain([first], it)
-    for lines in iter_line_batches(stream, source_file=source_file):
+    tsv_parse = _tsv_native if engine == "native" else _tsv
+    for lines in iter_line_batches(stream, source_file=source_file, engine=engine):
         df = lines.with_columns(
             pl.lit(1, dtype=pl.Int32).alias("line_count"),
             pl.lit(None, dtype=pl.Int64).alias("byte_offset"),
         )
-        out = _tsv(df, app) if tsv else _text(df, app, cal)
+        out = tsv_parse(df, app) if tsv else _text(df, app, cal)
         good = out.filter(pl.col("_ok")).select(KEEP)
         bad = out.filter(~pl.col("_ok")).with_columns(
             pl.when(pl.col("raw").str.strip_chars() == "")
@@ -130,6 +137,29 @@ def _tsv(df: pl.DataFrame, app: str | None) -> pl.DataFrame:
         .otherwise(pl.lit("wrong_column_count"))
         .alias("_why"),
     ).collect(engine="streaming")
+
+
+def _tsv_native(df: pl.DataFrame, app: str | None) -> pl.DataFrame:
+    """`_tsv` with the compiled core on the rows it takes (ten columns, a plain time); `_tsv`
+    decides every other row (so the two can only differ where the core takes a row)."""
+    env = native.papertrail_tsv(df.get_column("raw"))
+    handled = env.get_column("handled")
+    source = env.get_column("source_name")
+    good = df.with_columns(
+        env.get_column("message"),
+        env.get_column("origin"),
+        env.get_column("dyno"),
+        (pl.lit(app, dtype=pl.String) if app else source).alias("app"),
+        env.get_column("ts"),
+        pl.lit(True).alias("_ok"),
+        pl.lit("bad_timestamp").alias("_why"),  # as `_tsv` says it on a good row
+    )
+    if handled.all():
+        return good
+    i = pl.int_range(pl.len(), dtype=pl.Int64).alias("_i")
+    rest = _tsv(df.with_columns(i).filter(~handled), app)
+    good = good.with_columns(i).filter(handled)
+    return pl.concat([good, rest], how="diagonal").sort("_i").drop("_i")
 
 
 def _text(df: pl.DataFrame, app: str | None, cal: Calendar) -> pl.DataFrame:

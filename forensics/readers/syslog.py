@@ -20,7 +20,8 @@ over when the month jumps back (Dec -> Jan), and back on a late line after that.
 straight to the tag parser; others are tried as RFC 5424 first. `app` is the `--app`
 argument, else a HOST that is not `host`, `heroku` or a `d.` token. Rejects: `blank`,
 `no_prefix` (no syslog header), `bad_header` (RFC 5424 with fields missing) and
-`bad_timestamp`.
+`bad_timestamp`. With `engine="native"` the compiled core splits the lines and reads the plain
+RFC 5424 headers (`drain.parse_rfc5424`); the tag and BSD lines are Polars code for both.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 
 from forensics.errors import ForensicsError
-from forensics.readers.drain import rfc5424
+from forensics.readers.drain import parse_rfc5424
 from forensics.readers.envelope import ENVELOPE_COLUMNS, REJECT_COLUMNS, Batch, with_timestamp
 from forensics.readers.lines import iter_line_batches
 
@@ -41,6 +42,7 @@ KEEP = (*ENVELOPE_COLUMNS, "raw")
 
 NAME = "syslog"
 CALENDAR = True  # takes `year` and `tz` for timestamps without them
+NATIVE = True  # `read` takes `engine="native"` (the compiled core) as well as "polars"
 
 _ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\S*"
 _BSD = r"[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d"
@@ -134,14 +136,18 @@ def read(
     year: int | None = None,
     tz: str = "UTC",
     calendar: Calendar | None = None,
+    engine: str = "polars",
 ) -> Iterator[Batch]:
-    """Yield envelope batches (and their rejects) for one input's byte chunks."""
+    """Yield envelope batches (and their rejects) for one input's byte chunks; `engine="native"`
+    splits lines and reads RFC 5424 headers with the compiled core."""
     cal = calendar if calendar is not None else Calendar(year, tz)
-    for lines in iter_line_batches(chunks, source_file=source_file):
-        yield envelope(lines, app=app, calendar=cal)
+    for lines in iter_line_batches(chunks, source_file=source_file, engine=engine):
+        yield envelope(lines, app=app, calendar=cal, engine=engine)
 
 
-def envelope(lines: pl.DataFrame, *, app: str | None, calendar: Calendar) -> Batch:
+def envelope(
+    lines: pl.DataFrame, *, app: str | None, calendar: Calendar, engine: str = "polars"
+) -> Batch:
     """Parse numbered raw lines: BSD lines by their tag, the others as RFC 5424 first and by
     their tag when that fails (`TIMESTAMP HOST APP[PROCID]:` with an RFC 3339 time)."""
     df = lines.with_columns(
@@ -152,7 +158,7 @@ def envelope(lines: pl.DataFrame, *, app: str | None, calendar: Calendar) -> Bat
     bsd, other = df.filter(pl.col("_bsd")).drop("_bsd"), df.filter(~pl.col("_bsd")).drop("_bsd")
     parts = []
     if other.height:
-        out = rfc5424(other.lazy(), "raw", app=app).collect(engine="streaming")
+        out = parse_rfc5424(other, "raw", app=app, engine=engine)
         rest = out.filter(~pl.col("_ok") & (pl.col("_why") == "no_prefix"))
         parts.append(out.filter(pl.col("_ok") | (pl.col("_why") != "no_prefix")))
         bsd = pl.concat([bsd, rest.select(bsd.columns)]) if rest.height else bsd

@@ -47,27 +47,34 @@ pub fn cli_envelope(raw: &StringViewArray) -> StructArray {
             }
         }
     }
+    let raw_cols = [origin, dyno, message].map(|c| c.finish(raw));
+    envelope_struct(handled, ts, &["origin", "dyno", "message"], raw_cols)
+}
+
+/// The struct every envelope function returns: `handled`, `ts` (UTC microseconds, null where
+/// not handled), then the named string columns.
+pub(crate) fn envelope_struct<const N: usize>(
+    handled: Vec<bool>,
+    ts: Vec<i64>,
+    names: &[&str; N],
+    strings: [StringViewArray; N],
+) -> StructArray {
     let nulls = NullBuffer::from(handled.clone());
     let ts = TimestampMicrosecondArray::new(ts.into(), Some(nulls)).with_timezone("UTC");
-    let fields = Fields::from(vec![
+    let mut fields = vec![
         Field::new("handled", DataType::Boolean, false),
         Field::new(
             "ts",
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             true,
         ),
-        Field::new("origin", DataType::Utf8View, true),
-        Field::new("dyno", DataType::Utf8View, true),
-        Field::new("message", DataType::Utf8View, true),
-    ]);
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(BooleanArray::from(handled)),
-        Arc::new(ts),
-        Arc::new(origin.finish(raw)),
-        Arc::new(dyno.finish(raw)),
-        Arc::new(message.finish(raw)),
     ];
-    StructArray::new(fields, columns, None)
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(BooleanArray::from(handled)), Arc::new(ts)];
+    for (name, col) in names.iter().zip(strings) {
+        fields.push(Field::new(*name, DataType::Utf8View, true));
+        columns.push(Arc::new(col));
+    }
+    StructArray::new(Fields::from(fields), columns, None)
 }
 
 /// Byte ranges of one line's parts, and its time.

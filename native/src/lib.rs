@@ -7,8 +7,10 @@ pub mod envelope;
 pub mod families;
 pub mod lines;
 pub mod metrics;
+pub mod papertrail;
 pub mod router;
 pub mod routes;
+pub mod syslog;
 mod views;
 
 #[cfg(feature = "python")]

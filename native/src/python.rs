@@ -7,7 +7,7 @@ use std::ffi::CStr;
 
 use arrow_array::cast::AsArray;
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi};
-use arrow_array::{Array, ArrayRef, StringViewArray, make_array};
+use arrow_array::{Array, ArrayRef, Int64Array, StringViewArray, make_array};
 use arrow_schema::{DataType, Field};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -163,6 +163,48 @@ fn runtime_metrics(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arrow
     })
 }
 
+/// The RFC 5424 envelope of each text after its first `skip` bytes (see
+/// `syslog::rfc5424_envelope`), as a struct.
+#[pyfunction]
+#[pyo3(signature = (raw, skip=None))]
+fn rfc5424_envelope(
+    py: Python<'_>,
+    raw: &Bound<'_, PyAny>,
+    skip: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Arrow> {
+    let raw = string_view(raw)?;
+    let skip = skip.map(int64).transpose()?;
+    if skip.as_ref().is_some_and(|k| k.len() != raw.len()) {
+        return Err(PyValueError::new_err("columns of different lengths"));
+    }
+    let out = py.detach(|| crate::syslog::rfc5424_envelope(&raw, skip.as_ref()));
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
+}
+
+/// The envelope of each Papertrail archive row (see `papertrail::tsv_envelope`), as a struct.
+#[pyfunction]
+fn papertrail_tsv(py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Arrow> {
+    let raw = string_view(raw)?;
+    let out = py.detach(|| crate::papertrail::tsv_envelope(&raw));
+    Ok(Arrow {
+        array: std::sync::Arc::new(out),
+    })
+}
+
+fn int64(obj: &Bound<'_, PyAny>) -> PyResult<Int64Array> {
+    let array = import(obj)?;
+    match array.data_type() {
+        DataType::Int64 => Ok(array
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .clone()),
+        other => Err(PyTypeError::new_err(format!(
+            "expected an int64 array, got {other}"
+        ))),
+    }
+}
+
 use crate::lines;
 
 #[pymodule]
@@ -175,5 +217,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(families, m)?)?;
     m.add_function(wrap_pyfunction!(request_ids, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(rfc5424_envelope, m)?)?;
+    m.add_function(wrap_pyfunction!(papertrail_tsv, m)?)?;
     Ok(())
 }

@@ -1,12 +1,16 @@
 //! Any bytes through the whole core: split into lines, envelope, router columns (of the
-//! envelope's messages and of the raw lines), families, request ids and runtime metrics, with
+//! envelope's messages and of the raw lines), families, request ids, runtime metrics, the
+//! RFC 5424 envelope (of whole lines and after a frame count) and Papertrail archive rows, with
 //! the invariants the Python side relies on.
 #![no_main]
 
 use arrow_array::Array;
+use arrow_array::Int64Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
-use forensics_native::{app_logs, envelope, families, lines, metrics, router, routes};
+use forensics_native::{
+    app_logs, envelope, families, lines, metrics, papertrail, router, routes, syslog,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -75,6 +79,45 @@ fuzz_target!(|data: &[u8]| {
             if taken.value(i) {
                 assert!(msgs.value(i).starts_with("source=") && msgs.value(i).is_ascii());
             }
+        }
+    }
+    // RFC 5424: whole lines, and after a count-like skip (the first token's length + 1).
+    let skips: Int64Array = (0..raw.len())
+        .map(|i| Some(raw.value(i).find(' ').map_or(0, |k| k as i64 + 1)))
+        .collect();
+    for skip in [None, Some(&skips)] {
+        let env = syslog::rfc5424_envelope(&raw, skip);
+        let handled = env.column(0).as_boolean();
+        let ts = env.column(1).as_primitive::<TimestampMicrosecondType>();
+        for i in 0..raw.len() {
+            if !handled.value(i) {
+                assert!(ts.is_null(i) && env.column(5).is_null(i));
+                continue;
+            }
+            let line = raw.value(i);
+            let from = skip.map_or(0, |k| k.value(i) as usize);
+            for c in 2..5 {
+                let part = env.column(c).as_string_view();
+                if !part.is_null(i) {
+                    assert!(line[from..].contains(part.value(i)) && !part.value(i).contains(' '));
+                }
+            }
+            assert!(line.ends_with(env.column(5).as_string_view().value(i)));
+            assert!(env.column(3).as_string_view().value(i).len() <= line.len());
+            assert!((-2_300_000_000_000_000..7_300_000_000_000_000).contains(&ts.value(i)));
+        }
+    }
+    let rows = papertrail::tsv_envelope(&raw);
+    let handled = rows.column(0).as_boolean();
+    for i in 0..raw.len() {
+        if handled.value(i) {
+            let line = raw.value(i);
+            assert!(line.matches('\t').count() >= 9);
+            let (origin, message) = (
+                rows.column(3).as_string_view(),
+                rows.column(5).as_string_view(),
+            );
+            assert!(line.ends_with(message.value(i)) && !origin.value(i).contains('/'));
         }
     }
 });
