@@ -104,7 +104,14 @@ def release_stats(
         return _empty()
     ltr = lt.drop("sources") if lt.height else lt
     with registered(con, rel) as rname, registered(con, _lt_or_dummy(ltr)) as lname:
-        stats = query(con, _stats_sql(rname, lname))
+        # Three queries, not one: DuckDB runs a CTE read by three aggregates as one fan-out,
+        # ~10x slower and ~4x the memory of the three alone on 17 M requests (135 s, 4 GiB).
+        on = ["akey", "release"]
+        stats = (
+            query(con, _stats_sql(rname, lname, part="releases"))
+            .join(query(con, _stats_sql(rname, lname, part="routes")), on=on, how="left")
+            .join(query(con, _stats_sql(rname, lname, part="sources")), on=on, how="left")
+        )
     mem = _memory_by_release(gr)
     out = (
         rel.join(stats, on=["akey", "release"], how="left")
@@ -268,7 +275,9 @@ def _release_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
-def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
+def _stats_sql(rel: str, lt: str, *, part: str, min_route: int = 20) -> str:
+    """Per (akey, release): `releases` the request, error and lifetime counts and service-time
+    quantiles, `routes` the per-route list, `sources` the request sources' line ranges."""
     # which lifetime served each (dyno, minute): requests are looked up in that small map
     minute_map = assign_sql(
         f"""SELECT DISTINCT {app_key_sql()} AS akey, coalesce(dyno, '') AS dyno,
@@ -308,11 +317,10 @@ def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
         SELECT akey, release,
                list({{'method': method, 'route': route, 'requests': n, 'p50_ms': p50,
                      'p95_ms': p95, 'p99_ms': p99}} ORDER BY n DESC, method, route) AS routes
-        FROM (SELECT akey, release, method, route, count(*) AS n,
-                     quantile_cont(service_ms, 0.5) AS p50,
-                     quantile_cont(service_ms, 0.95) AS p95,
-                     quantile_cont(service_ms, 0.99) AS p99
-              FROM j GROUP BY ALL HAVING count(*) >= {min_route})
+        FROM (SELECT akey, release, method, route, n, q[1] AS p50, q[2] AS p95, q[3] AS p99
+              FROM (SELECT akey, release, method, route, count(*) AS n,
+                           quantile_cont(service_ms, [0.5, 0.95, 0.99]) AS q
+                    FROM j GROUP BY ALL HAVING count(*) >= {min_route}))
         GROUP BY ALL
     ),
     per_file AS (
@@ -324,13 +332,13 @@ def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
         GROUP BY ALL
     ),
     req AS (
-        SELECT akey, release, count(*) AS requests,
-               quantile_cont(service_ms, 0.5) AS p50_ms,
-               quantile_cont(service_ms, 0.95) AS p95_ms,
-               quantile_cont(service_ms, 0.99) AS p99_ms,
-               count(*) FILTER (WHERE status >= 500) AS errors_5xx,
-               count(*) FILTER (WHERE code = 'H12') AS h12
-        FROM j GROUP BY ALL
+        SELECT akey, release, requests, q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms,
+               errors_5xx, h12
+        FROM (SELECT akey, release, count(*) AS requests,
+                     quantile_cont(service_ms, [0.5, 0.95, 0.99]) AS q,
+                     count(*) FILTER (WHERE status >= 500) AS errors_5xx,
+                     count(*) FILTER (WHERE code = 'H12') AS h12
+              FROM j GROUP BY ALL)
     ),
     er AS (
         SELECT e.*, coalesce(l.release, r.release) AS rel
@@ -349,15 +357,20 @@ def _stats_sql(rel: str, lt: str, min_route: int = 20) -> str:
         FROM L WHERE release IS NOT NULL GROUP BY ALL
     ),
     keys AS (SELECT DISTINCT akey, release FROM R)
-    SELECT k.akey, k.release, req.* EXCLUDE (akey, release), err.* EXCLUDE (akey, release),
-           lts.* EXCLUDE (akey, release), per_route.routes, per_file.request_sources
+    {_PARTS[part]}
+    """
+
+
+_PARTS = {
+    "releases": """SELECT k.akey, k.release, req.* EXCLUDE (akey, release),
+           err.* EXCLUDE (akey, release), lts.* EXCLUDE (akey, release)
     FROM keys k
-    LEFT JOIN per_route ON k.akey = per_route.akey AND k.release = per_route.release
-    LEFT JOIN per_file ON k.akey = per_file.akey AND k.release = per_file.release
     LEFT JOIN req ON k.akey = req.akey AND k.release = req.release
     LEFT JOIN err ON k.akey = err.akey AND k.release = err.release
-    LEFT JOIN lts ON k.akey = lts.akey AND k.release = lts.release
-    """
+    LEFT JOIN lts ON k.akey = lts.akey AND k.release = lts.release""",
+    "routes": "SELECT akey, release, routes FROM per_route",
+    "sources": "SELECT akey, release, request_sources FROM per_file",
+}
 
 
 def _memory_by_release(growth: pl.DataFrame) -> pl.DataFrame:
