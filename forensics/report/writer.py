@@ -105,7 +105,6 @@ def write_report(
     else:
         con = open_dataset(root, cut=cut, routes_file=routes_file)
     try:
-        con.execute("SET enable_progress_bar = false")
         html_text, stats = _build(root, con, cut, redact, findings, title)
     finally:
         con.close()

@@ -7,6 +7,8 @@ the same slice, and re-derive `requests.route` with the current route rules (the
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,10 @@ class Cut:
                 {"since": _iso(self.since), "until": _iso(self.until)},
                 "the window must end after it starts",
             )
+
+
+# where DuckDB may spill: the system's temporary directory, a folder per user
+SPILL_DIR = Path(tempfile.gettempdir()) / f"forensics-duckdb-{getattr(os, 'getuid', lambda: 0)()}"
 
 
 def _iso(ts: datetime) -> str:
@@ -104,6 +110,12 @@ def open_dataset(
     cut = cut or Cut()
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB may draw a progress bar on stdout for a query over 2 s (seen from a script whose
+    # stdout was a file: the bar went into it), and spills a large query to `.tmp/` in the
+    # current directory unless told otherwise: never into the user's working directory (nor a
+    # dataset that may be read-only).
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET temp_directory = ?", [str(SPILL_DIR)])
     for table in TABLE_NAMES:
         files = _files(root, manifest, table)
         if files:
