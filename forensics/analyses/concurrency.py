@@ -91,14 +91,18 @@ def in_flight_levels(g: pl.Series, start_us: pl.Series, end_us: pl.Series) -> pl
     """
     t0 = int(start_us.min())  # type: ignore[arg-type]
     span = int(end_us.max()) - t0 + 1  # type: ignore[arg-type]
-    key = g.to_numpy().astype(np.int64) * span
-    s = key + (start_us.to_numpy() - t0)
-    key += end_us.to_numpy() - t0  # the ends' keys, in place
+    key = g.cast(pl.Int64).to_numpy() * span  # every array below is one int64 per request
+    s = start_us.cast(pl.Int64).to_numpy() - t0
+    s += key  # the starts' keys
+    key += end_us.cast(pl.Int64).to_numpy()
+    key -= t0  # the ends' keys
     key.sort()
-    level = np.searchsorted(key, s, side="right")
+    ended = np.searchsorted(key, s, side="right")
     del key
-    starts = np.sort(s)
-    level = np.searchsorted(starts, s, side="right") - level  # starts <= s minus ends <= s
+    key = np.sort(s)
+    level = np.searchsorted(key, s, side="right")  # starts <= s ...
+    del key, s
+    level -= ended  # ... minus ends <= s
     return pl.Series("level", level.astype(np.int64, copy=False))
 
 
@@ -394,6 +398,7 @@ def sizing(
     reasoning. `boots` may pass a `configured_concurrency` frame already computed.
     """
     boots = boots if boots is not None else configured_concurrency(con)
+    mem = _memory(con, baseline_quantile)  # before the per-request frame below is held
     lv, names = _levels(con)
     # process types with dynos that logged service times, and how many such dynos
     types = (
@@ -404,8 +409,10 @@ def sizing(
     if types.is_empty():
         return pl.DataFrame(schema=_SIZING_SCHEMA)
     cfg = _config(boots, types, workers, threads)
+    # only what the load needs, so the times of every request are freed before it runs
+    lv = lv.select("g", "level", "connect_ms")
     load = _load(lv, names, cfg)
-    mem = _memory(con, baseline_quantile)
+    del lv
     df = (
         types.with_columns(_APP)
         .join(cfg.with_columns(_APP).drop("app"), on=["_app", "process_type"], how="left")
