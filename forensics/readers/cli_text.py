@@ -21,7 +21,13 @@ from collections.abc import Iterable, Iterator
 import polars as pl
 
 from forensics import native
-from forensics.readers.envelope import ENVELOPE_COLUMNS, Batch, empty_rejects, with_timestamp
+from forensics.readers.envelope import (
+    ENVELOPE_COLUMNS,
+    Batch,
+    empty_rejects,
+    with_fallback,
+    with_timestamp,
+)
 from forensics.readers.lines import BATCH_BYTES, NATIVE_BATCH_BYTES, iter_line_batches
 
 NAME = "heroku-cli"
@@ -115,12 +121,7 @@ def _parse_native(df: pl.DataFrame, app: str | None) -> pl.DataFrame:
         pl.lit(None, dtype=pl.String).alias("_ts"),  # read by `_reason`, for rejects only
         pl.lit(None, dtype=pl.Boolean).alias("_src_ok"),
     )
-    if handled.all():
-        return good
-    i = pl.int_range(pl.len(), dtype=pl.Int64).alias("_i")
-    rest = _parse(df.with_columns(i).filter(~handled), app)
-    good = good.with_columns(i).filter(handled)
-    return pl.concat([good, rest], how="diagonal").sort("_i").drop("_i")
+    return with_fallback(df, handled, good, lambda rest: _parse(rest, app))
 
 
 def _reason(raw: pl.Expr) -> pl.Expr:

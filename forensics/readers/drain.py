@@ -45,7 +45,13 @@ import polars as pl
 import pyarrow as pa
 
 from forensics import native
-from forensics.readers.envelope import ENVELOPE_COLUMNS, REJECT_COLUMNS, Batch, with_timestamp
+from forensics.readers.envelope import (
+    ENVELOPE_COLUMNS,
+    REJECT_COLUMNS,
+    Batch,
+    with_fallback,
+    with_timestamp,
+)
 from forensics.readers.lines import BATCH_BYTES  # one batch size for every reader
 
 # The envelope also carries the input line (or frame) as read, so a parser reject keeps it.
@@ -629,12 +635,9 @@ def parse_rfc5424(
         pl.lit(True).alias("_ok"),
         pl.lit("bad_timestamp").alias("_why"),  # as `rfc5424` says it on a good row
     )
-    if handled.all():
-        return good
-    i = pl.int_range(pl.len(), dtype=pl.Int64).alias("_i")
-    rest = parse_rfc5424(df.with_columns(i).filter(~handled), col, app=app, skip=skip)
-    good = good.with_columns(i).filter(handled).select(rest.columns)
-    return pl.concat([good, rest]).sort("_i").drop("_i")
+    return with_fallback(
+        df, handled, good, lambda rest: parse_rfc5424(rest, col, app=app, skip=skip)
+    )
 
 
 def rfc5424(

@@ -4,6 +4,7 @@ message. Parsers only ever see envelopes, so a new export format is a new reader
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -42,6 +43,22 @@ class Batch:
     envelope: pl.DataFrame
     rejects: pl.DataFrame
     lines: int
+
+
+def with_fallback(
+    df: pl.DataFrame,
+    handled: pl.Series,
+    good: pl.DataFrame,
+    fallback: Callable[[pl.DataFrame], pl.DataFrame],
+) -> pl.DataFrame:
+    """The compiled core's rows (`good`, one per row of `df`) where it `handled` the row, and
+    `fallback` (the Polars reference) of the others, in `df`'s row order."""
+    if handled.all():
+        return good
+    i = pl.int_range(pl.len(), dtype=pl.Int64).alias("_i")
+    rest = fallback(df.with_columns(i).filter(~handled))
+    good = good.with_columns(i).filter(handled)
+    return pl.concat([good, rest], how="diagonal").sort("_i").drop("_i")
 
 
 # ASCII digits only: `\d` is Unicode in Polars' regex, and a digit like U+0663 matched and

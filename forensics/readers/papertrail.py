@@ -36,7 +36,13 @@ from typing import TypeVar
 import polars as pl
 
 from forensics import native
-from forensics.readers.envelope import ENVELOPE_COLUMNS, REJECT_COLUMNS, Batch, with_timestamp
+from forensics.readers.envelope import (
+    ENVELOPE_COLUMNS,
+    REJECT_COLUMNS,
+    Batch,
+    with_fallback,
+    with_timestamp,
+)
 from forensics.readers.lines import iter_line_batches
 from forensics.readers.syslog import Calendar, line_share
 
@@ -154,12 +160,7 @@ def _tsv_native(df: pl.DataFrame, app: str | None) -> pl.DataFrame:
         pl.lit(True).alias("_ok"),
         pl.lit("bad_timestamp").alias("_why"),  # as `_tsv` says it on a good row
     )
-    if handled.all():
-        return good
-    i = pl.int_range(pl.len(), dtype=pl.Int64).alias("_i")
-    rest = _tsv(df.with_columns(i).filter(~handled), app)
-    good = good.with_columns(i).filter(handled)
-    return pl.concat([good, rest], how="diagonal").sort("_i").drop("_i")
+    return with_fallback(df, handled, good, lambda rest: _tsv(rest, app))
 
 
 def _text(df: pl.DataFrame, app: str | None, cal: Calendar) -> pl.DataFrame:

@@ -14,67 +14,89 @@ use crate::views::SubViews;
 
 /// Columns `handled, ts, origin, dyno, message` for each line of `raw` (null where not handled).
 pub fn cli_envelope(raw: &StringViewArray) -> StructArray {
-    let n = raw.len();
-    let mut handled = Vec::with_capacity(n);
-    let mut ts = Vec::with_capacity(n);
-    let (mut origin, mut dyno, mut message) = (
-        SubViews::with_capacity(n),
-        SubViews::with_capacity(n),
-        SubViews::with_capacity(n),
-    );
-    let views = raw.views();
-    for i in 0..n {
-        let parts = if raw.is_null(i) {
+    let mut rows = EnvelopeRows::with_capacity(raw.len());
+    for i in 0..raw.len() {
+        let s = if raw.is_null(i) {
             None
         } else {
-            split(raw.value(i).as_bytes())
+            Some(raw.value(i).as_bytes())
         };
-        match parts {
-            Some(p) => {
-                let s = raw.value(i).as_bytes();
-                handled.push(true);
-                ts.push(p.ts_us);
-                origin.push(views[i], s, p.origin.0, p.origin.1);
-                dyno.push(views[i], s, p.dyno.0, p.dyno.1);
-                message.push(views[i], s, p.message, s.len());
+        match s.and_then(|s| Some((s, split(s)?))) {
+            Some((s, p)) => {
+                let ranges = [Some(p.origin), Some(p.dyno), Some((p.message, s.len()))];
+                rows.push(raw.views()[i], s, p.ts_us, ranges);
             }
-            None => {
-                handled.push(false);
-                ts.push(0);
-                origin.push_null();
-                dyno.push_null();
-                message.push_null();
+            None => rows.push_unhandled(),
+        }
+    }
+    rows.finish(raw, &["origin", "dyno", "message"])
+}
+
+/// The rows of an envelope function's result, built line by line: `handled`, `ts` (UTC
+/// microseconds, null where not handled), then `N` string columns, each a byte range of the
+/// input line (a view into its buffers) or null.
+pub(crate) struct EnvelopeRows<const N: usize> {
+    handled: Vec<bool>,
+    ts: Vec<i64>,
+    cols: [SubViews; N],
+}
+
+impl<const N: usize> EnvelopeRows<N> {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            handled: Vec::with_capacity(n),
+            ts: Vec::with_capacity(n),
+            cols: std::array::from_fn(|_| SubViews::with_capacity(n)),
+        }
+    }
+
+    /// A line taken: its time and the range of each column in `line` (row `view` of the input).
+    #[inline]
+    pub fn push(
+        &mut self,
+        view: u128,
+        line: &[u8],
+        ts_us: i64,
+        ranges: [Option<(usize, usize)>; N],
+    ) {
+        self.handled.push(true);
+        self.ts.push(ts_us);
+        for (col, range) in self.cols.iter_mut().zip(ranges) {
+            match range {
+                Some((a, b)) => col.push(view, line, a, b),
+                None => col.push_null(),
             }
         }
     }
-    let raw_cols = [origin, dyno, message].map(|c| c.finish(raw));
-    envelope_struct(handled, ts, &["origin", "dyno", "message"], raw_cols)
-}
 
-/// The struct every envelope function returns: `handled`, `ts` (UTC microseconds, null where
-/// not handled), then the named string columns.
-pub(crate) fn envelope_struct<const N: usize>(
-    handled: Vec<bool>,
-    ts: Vec<i64>,
-    names: &[&str; N],
-    strings: [StringViewArray; N],
-) -> StructArray {
-    let nulls = NullBuffer::from(handled.clone());
-    let ts = TimestampMicrosecondArray::new(ts.into(), Some(nulls)).with_timezone("UTC");
-    let mut fields = vec![
-        Field::new("handled", DataType::Boolean, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            true,
-        ),
-    ];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(BooleanArray::from(handled)), Arc::new(ts)];
-    for (name, col) in names.iter().zip(strings) {
-        fields.push(Field::new(*name, DataType::Utf8View, true));
-        columns.push(Arc::new(col));
+    /// A line left to the Polars reader: nulls.
+    #[inline]
+    pub fn push_unhandled(&mut self) {
+        self.handled.push(false);
+        self.ts.push(0);
+        self.cols.iter_mut().for_each(SubViews::push_null);
     }
-    StructArray::new(Fields::from(fields), columns, None)
+
+    /// The struct, its string columns sharing `input`'s buffers.
+    pub fn finish(self, input: &StringViewArray, names: &[&str; N]) -> StructArray {
+        let nulls = NullBuffer::from(self.handled.clone());
+        let ts = TimestampMicrosecondArray::new(self.ts.into(), Some(nulls)).with_timezone("UTC");
+        let mut fields = vec![
+            Field::new("handled", DataType::Boolean, false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+        ];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(BooleanArray::from(self.handled)), Arc::new(ts)];
+        for (name, col) in names.iter().zip(self.cols) {
+            fields.push(Field::new(*name, DataType::Utf8View, true));
+            columns.push(Arc::new(col.finish(input)));
+        }
+        StructArray::new(Fields::from(fields), columns, None)
+    }
 }
 
 /// Byte ranges of one line's parts, and its time.

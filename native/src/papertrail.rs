@@ -11,43 +11,26 @@
 
 use arrow_array::{Array, StringViewArray, StructArray};
 
-use crate::envelope::{envelope_struct, parse_timestamp};
-use crate::views::SubViews;
+use crate::envelope::{EnvelopeRows, parse_timestamp};
 
 const COLUMNS: usize = 10;
 
 /// Columns `handled, ts, source_name, origin, dyno, message` for each archive row of `raw`.
 pub fn tsv_envelope(raw: &StringViewArray) -> StructArray {
-    let n = raw.len();
-    let mut handled = Vec::with_capacity(n);
-    let mut ts = Vec::with_capacity(n);
-    let mut cols: [SubViews; 4] = std::array::from_fn(|_| SubViews::with_capacity(n));
-    let views = raw.views();
-    for i in 0..n {
+    let mut rows = EnvelopeRows::with_capacity(raw.len());
+    for i in 0..raw.len() {
         let row = (!raw.is_null(i))
             .then(|| raw.value(i).as_bytes())
             .and_then(|s| Some((s, parse_row(s)?)));
         match row {
             Some((s, r)) => {
-                handled.push(true);
-                ts.push(r.ts_us);
                 let ranges = [Some(r.source), Some(r.origin), r.dyno, Some(r.message)];
-                for (col, range) in cols.iter_mut().zip(ranges) {
-                    match range {
-                        Some((a, b)) => col.push(views[i], s, a, b),
-                        None => col.push_null(),
-                    }
-                }
+                rows.push(raw.views()[i], s, r.ts_us, ranges);
             }
-            None => {
-                handled.push(false);
-                ts.push(0);
-                cols.iter_mut().for_each(SubViews::push_null);
-            }
+            None => rows.push_unhandled(),
         }
     }
-    let names = ["source_name", "origin", "dyno", "message"];
-    envelope_struct(handled, ts, &names, cols.map(|c| c.finish(raw)))
+    rows.finish(raw, &["source_name", "origin", "dyno", "message"])
 }
 
 type Range = (usize, usize);

@@ -12,18 +12,13 @@
 
 use arrow_array::{Array, Int64Array, StringViewArray, StructArray};
 
-use crate::envelope::{envelope_struct, parse_timestamp};
-use crate::views::SubViews;
+use crate::envelope::{EnvelopeRows, parse_timestamp};
 
 /// Columns `handled, ts, host, origin, dyno, message` for each text of `raw`, read after its
 /// first `skip` bytes (a drain frame's count); `host` is HOSTNAME where it names the app.
 pub fn rfc5424_envelope(raw: &StringViewArray, skip: Option<&Int64Array>) -> StructArray {
-    let n = raw.len();
-    let mut handled = Vec::with_capacity(n);
-    let mut ts = Vec::with_capacity(n);
-    let mut cols: [SubViews; 4] = std::array::from_fn(|_| SubViews::with_capacity(n));
-    let views = raw.views();
-    for i in 0..n {
+    let mut rows = EnvelopeRows::with_capacity(raw.len());
+    for i in 0..raw.len() {
         let k = match skip {
             None => Some(0),
             Some(a) if a.is_null(i) => None,
@@ -40,25 +35,13 @@ pub fn rfc5424_envelope(raw: &StringViewArray, skip: Option<&Int64Array>) -> Str
         };
         match parts {
             Some(p) => {
-                handled.push(true);
-                ts.push(p.ts_us);
                 let ranges = [p.host, Some(p.origin), p.dyno, Some((p.message, s.len()))];
-                for (col, r) in cols.iter_mut().zip(ranges) {
-                    match r {
-                        Some((a, b)) => col.push(views[i], s, a, b),
-                        None => col.push_null(),
-                    }
-                }
+                rows.push(raw.views()[i], s, p.ts_us, ranges);
             }
-            None => {
-                handled.push(false);
-                ts.push(0);
-                cols.iter_mut().for_each(SubViews::push_null);
-            }
+            None => rows.push_unhandled(),
         }
     }
-    let names = ["host", "origin", "dyno", "message"];
-    envelope_struct(handled, ts, &names, cols.map(|c| c.finish(raw)))
+    rows.finish(raw, &["host", "origin", "dyno", "message"])
 }
 
 type Range = (usize, usize);
