@@ -2,7 +2,8 @@
 
 Each reader module satisfies `Reader`: `NAME`, `CALENDAR`, `sniff(head: bytes) -> bool` and
 `read(chunks, *, source_file, app) -> Iterator[Batch]`; readers of formats whose timestamps
-carry no year or zone (`Mon DD HH:MM:SS`) set `CALENDAR = True` and also take `year` and `tz`.
+carry no year or zone (`Mon DD HH:MM:SS`) set `CALENDAR = True` and also take `year` and `tz`;
+readers with a compiled-core path set `NATIVE = True` and also take `engine`.
 `detect` picks the first whose sniff accepts the input's first bytes; text that no reader
 recognises goes through the `heroku logs` reader, so its lines still come out as rejects with a
 reason instead of vanishing.

@@ -14,28 +14,41 @@ use crate::views::SubViews;
 
 /// Columns `handled, ts, origin, dyno, message` for each line of `raw` (null where not handled).
 pub fn cli_envelope(raw: &StringViewArray) -> StructArray {
+    envelope_of(raw, &["origin", "dyno", "message"], |_, s| {
+        let p = split(s)?;
+        Some((
+            p.ts_us,
+            [Some(p.origin), Some(p.dyno), Some((p.message, s.len()))],
+        ))
+    })
+}
+
+/// A byte range of a line.
+pub(crate) type Range = (usize, usize);
+
+/// An envelope function's result: for each non-null line `s` (row `i`) that `parse` takes,
+/// its time and the range of each of the `N` named columns in it (a view into `raw`'s
+/// buffers, or null); `handled` false and nulls for the others.
+pub(crate) fn envelope_of<const N: usize>(
+    raw: &StringViewArray,
+    names: &[&str; N],
+    mut parse: impl FnMut(usize, &[u8]) -> Option<(i64, [Option<Range>; N])>,
+) -> StructArray {
     let mut rows = EnvelopeRows::with_capacity(raw.len());
     for i in 0..raw.len() {
-        let s = if raw.is_null(i) {
-            None
-        } else {
-            Some(raw.value(i).as_bytes())
-        };
-        match s.and_then(|s| Some((s, split(s)?))) {
-            Some((s, p)) => {
-                let ranges = [Some(p.origin), Some(p.dyno), Some((p.message, s.len()))];
-                rows.push(raw.views()[i], s, p.ts_us, ranges);
-            }
+        let line = (!raw.is_null(i)).then(|| raw.value(i).as_bytes());
+        match line.and_then(|s| Some((s, parse(i, s)?))) {
+            Some((s, (ts_us, ranges))) => rows.push(raw.views()[i], s, ts_us, ranges),
             None => rows.push_unhandled(),
         }
     }
-    rows.finish(raw, &["origin", "dyno", "message"])
+    rows.finish(raw, names)
 }
 
-/// The rows of an envelope function's result, built line by line: `handled`, `ts` (UTC
+/// The rows of `envelope_of`'s result, built line by line: `handled`, `ts` (UTC
 /// microseconds, null where not handled), then `N` string columns, each a byte range of the
 /// input line (a view into its buffers) or null.
-pub(crate) struct EnvelopeRows<const N: usize> {
+struct EnvelopeRows<const N: usize> {
     handled: Vec<bool>,
     ts: Vec<i64>,
     cols: [SubViews; N],

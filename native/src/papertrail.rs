@@ -9,31 +9,26 @@
 //! once its first space is a `T` and its next one is gone. Anything else (`handled` false) goes
 //! to the Polars reader, which decides it.
 
-use arrow_array::{Array, StringViewArray, StructArray};
+use arrow_array::{StringViewArray, StructArray};
 
-use crate::envelope::{EnvelopeRows, parse_timestamp};
+use crate::envelope::{Range, envelope_of, parse_timestamp};
 
 const COLUMNS: usize = 10;
 
 /// Columns `handled, ts, source_name, origin, dyno, message` for each archive row of `raw`.
 pub fn tsv_envelope(raw: &StringViewArray) -> StructArray {
-    let mut rows = EnvelopeRows::with_capacity(raw.len());
-    for i in 0..raw.len() {
-        let row = (!raw.is_null(i))
-            .then(|| raw.value(i).as_bytes())
-            .and_then(|s| Some((s, parse_row(s)?)));
-        match row {
-            Some((s, r)) => {
-                let ranges = [Some(r.source), Some(r.origin), r.dyno, Some(r.message)];
-                rows.push(raw.views()[i], s, r.ts_us, ranges);
-            }
-            None => rows.push_unhandled(),
-        }
-    }
-    rows.finish(raw, &["source_name", "origin", "dyno", "message"])
+    envelope_of(
+        raw,
+        &["source_name", "origin", "dyno", "message"],
+        |_, s| {
+            let r = parse_row(s)?;
+            Some((
+                r.ts_us,
+                [Some(r.source), Some(r.origin), r.dyno, Some(r.message)],
+            ))
+        },
+    )
 }
-
-type Range = (usize, usize);
 
 struct Row {
     ts_us: i64,
@@ -99,6 +94,7 @@ fn generated_at(t: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::TimestampMicrosecondType;
 

@@ -44,6 +44,14 @@ impl Arrow {
     }
 }
 
+impl Arrow {
+    fn of(array: impl Array + 'static) -> Self {
+        Self {
+            array: std::sync::Arc::new(array),
+        }
+    }
+}
+
 fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
@@ -86,9 +94,7 @@ fn split_lines(py: Python<'_>, buf: &[u8], end: usize) -> PyResult<Arrow> {
     let lines = py
         .detach(|| lines::split_lines(text))
         .map_err(PyValueError::new_err)?;
-    Ok(Arrow {
-        array: std::sync::Arc::new(lines),
-    })
+    Ok(Arrow::of(lines))
 }
 
 /// The `heroku logs` envelope of each raw line (see `envelope::cli_envelope`), as a struct.
@@ -96,9 +102,7 @@ fn split_lines(py: Python<'_>, buf: &[u8], end: usize) -> PyResult<Arrow> {
 fn cli_envelope(py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Arrow> {
     let raw = string_view(raw)?;
     let out = py.detach(|| crate::envelope::cli_envelope(&raw));
-    Ok(Arrow {
-        array: std::sync::Arc::new(out),
-    })
+    Ok(Arrow::of(out))
 }
 
 /// The canonical router columns of each message (see `router::router_canonical`), as a struct.
@@ -106,9 +110,7 @@ fn cli_envelope(py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Arrow> {
 fn router_canonical(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arrow> {
     let message = string_view(message)?;
     let out = py.detach(|| crate::router::router_canonical(&message));
-    Ok(Arrow {
-        array: std::sync::Arc::new(out),
-    })
+    Ok(Arrow::of(out))
 }
 
 /// The default route template of each path (see `routes::route_templates`), as a struct.
@@ -116,9 +118,7 @@ fn router_canonical(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arro
 fn route_templates(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Arrow> {
     let paths = string_view(paths)?;
     let out = py.detach(|| crate::routes::route_templates(&paths));
-    Ok(Arrow {
-        array: std::sync::Arc::new(out),
-    })
+    Ok(Arrow::of(out))
 }
 
 /// The family of each envelope row (see `families::families`), as an int8 array.
@@ -138,9 +138,7 @@ fn families(
         return Err(PyValueError::new_err("columns of different lengths"));
     }
     let out = py.detach(|| crate::families::families(&origin, &dyno, &message));
-    Ok(Arrow {
-        array: std::sync::Arc::new(out),
-    })
+    Ok(Arrow::of(out))
 }
 
 /// The request id of each app message (see `app_logs::request_ids`).
@@ -148,9 +146,7 @@ fn families(
 fn request_ids(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arrow> {
     let message = string_view(message)?;
     let out = py.detach(|| crate::app_logs::request_ids(&message));
-    Ok(Arrow {
-        array: std::sync::Arc::new(out),
-    })
+    Ok(Arrow::of(out))
 }
 
 /// The columns of each usual runtime-metrics message (see `metrics::runtime_metrics`).
@@ -158,9 +154,7 @@ fn request_ids(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arrow> {
 fn runtime_metrics(py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Arrow> {
     let message = string_view(message)?;
     let out = py.detach(|| crate::metrics::runtime_metrics(&message));
-    Ok(Arrow {
-        array: std::sync::Arc::new(out),
-    })
+    Ok(Arrow::of(out))
 }
 
 /// The RFC 5424 envelope of each text after its first `skip` bytes (see
@@ -178,9 +172,7 @@ fn rfc5424_envelope(
         return Err(PyValueError::new_err("columns of different lengths"));
     }
     let out = py.detach(|| crate::syslog::rfc5424_envelope(&raw, skip.as_ref()));
-    Ok(Arrow {
-        array: std::sync::Arc::new(out),
-    })
+    Ok(Arrow::of(out))
 }
 
 /// The envelope of each Papertrail archive row (see `papertrail::tsv_envelope`), as a struct.
@@ -188,9 +180,7 @@ fn rfc5424_envelope(
 fn papertrail_tsv(py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Arrow> {
     let raw = string_view(raw)?;
     let out = py.detach(|| crate::papertrail::tsv_envelope(&raw));
-    Ok(Arrow {
-        array: std::sync::Arc::new(out),
-    })
+    Ok(Arrow::of(out))
 }
 
 fn int64(obj: &Bound<'_, PyAny>) -> PyResult<Int64Array> {

@@ -12,39 +12,27 @@
 
 use arrow_array::{Array, Int64Array, StringViewArray, StructArray};
 
-use crate::envelope::{EnvelopeRows, parse_timestamp};
+use crate::envelope::{Range, envelope_of, parse_timestamp};
 
 /// Columns `handled, ts, host, origin, dyno, message` for each text of `raw`, read after its
 /// first `skip` bytes (a drain frame's count); `host` is HOSTNAME where it names the app.
 pub fn rfc5424_envelope(raw: &StringViewArray, skip: Option<&Int64Array>) -> StructArray {
-    let mut rows = EnvelopeRows::with_capacity(raw.len());
-    for i in 0..raw.len() {
+    envelope_of(raw, &["host", "origin", "dyno", "message"], |i, s| {
         let k = match skip {
-            None => Some(0),
-            Some(a) if a.is_null(i) => None,
-            Some(a) => usize::try_from(a.value(i)).ok(),
+            None => 0,
+            Some(a) if a.is_null(i) => return None,
+            Some(a) => usize::try_from(a.value(i)).ok()?,
         };
-        let s = if raw.is_null(i) {
-            &b""[..]
-        } else {
-            raw.value(i).as_bytes()
-        };
-        let parts = match k {
-            Some(k) if !raw.is_null(i) && k <= s.len() && s[..k].is_ascii() => header(s, k),
-            _ => None,
-        };
-        match parts {
-            Some(p) => {
-                let ranges = [p.host, Some(p.origin), p.dyno, Some((p.message, s.len()))];
-                rows.push(raw.views()[i], s, p.ts_us, ranges);
-            }
-            None => rows.push_unhandled(),
+        if k > s.len() || !s[..k].is_ascii() {
+            return None;
         }
-    }
-    rows.finish(raw, &["host", "origin", "dyno", "message"])
+        let p = header(s, k)?;
+        Some((
+            p.ts_us,
+            [p.host, Some(p.origin), p.dyno, Some((p.message, s.len()))],
+        ))
+    })
 }
-
-type Range = (usize, usize);
 
 /// Byte ranges (in the whole text) of one header's parts, and its time.
 struct Header {
